@@ -1,0 +1,31 @@
+// Logging: pino JSON lines by default (containers collect stdout), a readable form on a TTY.
+// Components take a child logger (`logger.child({ component: "render" })`) once, never per event.
+import { type Logger, pino } from "pino";
+
+export type { Logger } from "pino";
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  level: LogLevel;
+  /** Force the readable form (default: when stderr is a TTY). */
+  pretty?: boolean;
+}
+
+/** Logs go to stderr so that command output on stdout (`vigie get`, `render --dry`) stays clean. */
+export function createLogger(options: LoggerOptions): Logger {
+  const pretty = options.pretty ?? process.stderr.isTTY === true;
+  if (pretty) {
+    return pino({
+      level: options.level,
+      transport: { target: "pino-pretty", options: { destination: 2, colorize: true, ignore: "pid,hostname" } },
+    });
+  }
+  return pino({ level: options.level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
+}
+
+/** A logger that drops everything: for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

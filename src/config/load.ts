@@ -1,0 +1,203 @@
+// Loads the YAML config, applies flag overrides and validates the whole result before anything runs.
+// Every error names the file, the line and column, and the field path, e.g.
+//   vigie.yaml:7:15: templates[1].reload.signal: unknown signal "SIGHPU"
+import { access, readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../errors.js";
+import { configSchema, type VigieConfig } from "./schema.js";
+
+/** Config file size limit: a config is a few KiB; anything near this is a mistake (a binary, a log file). */
+const CONFIG_MAX_BYTES = 1024 * 1024;
+
+export interface LoadedConfig {
+  config: VigieConfig;
+  /** Absolute path of the file, or undefined when the config came from flags only. */
+  file: string | undefined;
+  /** Directory that relative paths in the file (template sources) are resolved against. */
+  baseDir: string;
+}
+
+/** Flag values in the config's own snake_case names; `undefined` means "not given on the command line". */
+export type ConfigOverrides = Partial<Record<keyof VigieConfig, unknown>>;
+
+type Path = ReadonlyArray<PropertyKey>;
+
+/** Formats a zod path as users write it: `templates[1].reload.signal`. */
+export function formatPath(path: Path): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${part}]`;
+    else text += text === "" ? String(part) : `.${String(part)}`;
+  }
+  return text;
+}
+
+/** Picks the union branch that came closest to matching, so the user sees its specific complaint. */
+function closestBranch(branches: z.core.$ZodIssue[][]): z.core.$ZodIssue[] {
+  const cost = (issues: z.core.$ZodIssue[]) =>
+    issues.reduce((sum, issue) => sum + (issue.code === "unrecognized_keys" ? issue.keys.length * 2 : 1), 0);
+  return branches.reduce((best, branch) => (cost(branch) < cost(best) ? branch : best));
+}
+
+interface FlatIssue {
+  path: Path;
+  message: string;
+}
+
+function flatten(issues: z.core.$ZodIssue[], prefix: Path = []): FlatIssue[] {
+  const out: FlatIssue[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === "invalid_union" && issue.errors.length > 0) {
+      out.push(...flatten(closestBranch(issue.errors), path));
+    } else if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) out.push({ path: [...path, key], message: "unknown field" });
+    } else {
+      out.push({ path, message: describeIssue(issue) });
+    }
+  }
+  return out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type") {
+    return issue.input === undefined ? "is required" : `expected ${issue.expected}, got ${typeName(issue.input)}`;
+  }
+  if (issue.code === "too_big") return `must be at most ${String(issue.maximum)}`;
+  if (issue.code === "too_small") return `must be at least ${String(issue.minimum)}`;
+  return issue.message.replace(/^Invalid input: /, "");
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "object") return "a map";
+  return `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/** Finds the YAML node for a path; for an unknown key, its key node; else the closest existing parent. */
+function nodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node | undefined {
+  for (let length = path.length; length >= 0; length--) {
+    const parentPath = path.slice(0, length - 1);
+    const last = path[length - 1];
+    const parent = length === 0 ? document.contents : document.getIn(parentPath as unknown[], true);
+    if (length === 0) return (parent as Node | null) ?? undefined;
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === last);
+      if (pair && isPair(pair)) return ((pair.value as Node | null) ?? (pair.key as Node)) || undefined;
+    }
+    const node = document.getIn([...parentPath, last] as unknown[], true);
+    if (node && typeof node === "object") return node as Node;
+  }
+  return undefined;
+}
+
+/** For an unknown field, point at the key itself rather than its value. */
+function keyNodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node | undefined {
+  const parent = document.getIn(path.slice(0, -1) as unknown[], true);
+  if (!isMap(parent)) return undefined;
+  const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === path.at(-1));
+  return pair && isPair(pair) ? (pair.key as Node) : undefined;
+}
+
+/**
+ * Validates a raw config object and throws one ConfigError listing every problem.
+ * `source` maps an issue to "file:line:col" (or to the flag that set the field).
+ */
+function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => string): VigieConfig {
+  const result = configSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = flatten(result.error.issues).map((issue) => {
+    const where = locate(issue.path, issue.message === "unknown field");
+    const field = formatPath(issue.path);
+    const message = issue.message === "unknown field" ? `unknown field "${String(issue.path.at(-1))}"` : issue.message;
+    const text = field === "" || where.startsWith("flag ") ? message : `${field}: ${message}`;
+    return where === "" ? text : `${where}: ${text}`;
+  });
+  throw new ConfigError(lines.join("\n"));
+}
+
+const FLAG_FOR_FIELD = (field: string) => `--${field.replaceAll("_", "-")}`;
+
+/**
+ * Reads and validates the config: the YAML file (if any) with flag overrides on top.
+ * Template sources must exist; they are resolved relative to the config file's directory.
+ */
+export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<LoadedConfig> {
+  const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
+  let raw: Record<string, unknown> = {};
+  let document: ReturnType<typeof parseDocument> | undefined;
+  const lineCounter = new LineCounter();
+  const absoluteFile = file === undefined ? undefined : resolve(file);
+  if (absoluteFile !== undefined) {
+    const text = await readConfigText(absoluteFile, file!);
+    document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    const yamlError = document.errors[0];
+    if (yamlError) {
+      const position = lineCounter.linePos(yamlError.pos[0]);
+      const reason = yamlError.message.split("\n")[0] ?? yamlError.message;
+      throw new ConfigError(`${file}:${position.line}:${position.col}: invalid YAML: ${reason}`);
+    }
+    const contents = document.toJS() as unknown;
+    if (contents !== null && contents !== undefined) {
+      if (typeof contents !== "object" || Array.isArray(contents)) {
+        throw new ConfigError(`${file}:1:1: the config must be a map of settings (templates:, services:, ...)`);
+      }
+      raw = contents as Record<string, unknown>;
+    }
+  }
+  const locate = (path: Path, unknownField: boolean): string => {
+    const top = path[0];
+    if (typeof top === "string" && top in definedOverrides) return `flag ${FLAG_FOR_FIELD(top)}`;
+    if (!document || file === undefined) return "";
+    const node = (unknownField ? keyNodeAt(document, path) : undefined) ?? nodeAt(document, path);
+    const offset = node?.range?.[0];
+    if (offset === undefined) return file;
+    const position = lineCounter.linePos(offset);
+    return `${file}:${position.line}:${position.col}`;
+  };
+  const config = validate({ ...raw, ...definedOverrides }, locate);
+  const baseDir = absoluteFile === undefined ? process.cwd() : dirname(absoluteFile);
+  await checkTemplateSources(config, baseDir, locate);
+  return { config, file: absoluteFile, baseDir };
+}
+
+async function readConfigText(absoluteFile: string, shownName: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(absoluteFile);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : String(error);
+    throw new ConfigError(`${shownName}: cannot read config: ${reason}`, { cause: error });
+  }
+  if (bytes.length > CONFIG_MAX_BYTES) {
+    throw new ConfigError(`${shownName}: config is ${bytes.length} bytes, over the ${CONFIG_MAX_BYTES}-byte limit`);
+  }
+  return bytes.toString("utf8");
+}
+
+/** Resolves a path from the config relative to the config file's directory. */
+export function resolveFromConfig(baseDir: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(baseDir, path);
+}
+
+async function checkTemplateSources(
+  config: VigieConfig,
+  baseDir: string,
+  locate: (path: Path, unknownField: boolean) => string,
+): Promise<void> {
+  const problems: string[] = [];
+  for (const [index, template] of config.templates.entries()) {
+    const source = resolveFromConfig(baseDir, template.source);
+    try {
+      await access(source);
+    } catch {
+      const path = ["templates", index, "source"];
+      problems.push(`${locate(path, false)}: ${formatPath(path)}: template file not found: ${source}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+}

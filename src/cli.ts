@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+// The `vigie` command line. This file only declares commands and flags; each command's work lives in
+// src/commands/<area>.ts, loaded on demand so that `vigie get` does not pay for the agent's start-up.
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { AgentFlags, ClientOptions } from "./commands/options.js";
+import { describeFailure, EXIT_USAGE } from "./errors.js";
+import { LOG_LEVELS, type LogLevel } from "./log.js";
+
+const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
+
+function parseInteger(flag: string) {
+  return (text: string): number => {
+    if (!/^-?\d+$/.test(text)) throw new InvalidArgumentError(`${flag} expects a whole number, got "${text}"`);
+    return Number(text);
+  };
+}
+
+function parseEndpoints(text: string): string[] {
+  const endpoints = text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "");
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+      throw new InvalidArgumentError(`"${endpoint}" is not an endpoint URL like http://127.0.0.1:2379`);
+    }
+  }
+  if (endpoints.length === 0) throw new InvalidArgumentError("needs at least one URL");
+  return endpoints;
+}
+
+interface GlobalClientFlags {
+  endpoints: string[];
+  writeOut: "table" | "json";
+  commandTimeout: string;
+}
+
+function clientOptions(command: Command): ClientOptions {
+  const flags = command.optsWithGlobals<GlobalClientFlags>();
+  const timeout = /^(\d+)(ms|s)$/.exec(flags.commandTimeout);
+  if (!timeout)
+    throw new InvalidArgumentError(`--command-timeout expects a duration like 5s, got "${flags.commandTimeout}"`);
+  const timeoutMs = Number(timeout[1]) * (timeout[2] === "s" ? 1000 : 1);
+  return { endpoints: flags.endpoints, writeOut: flags.writeOut, timeoutMs };
+}
+
+/** Runs a command's work and turns its outcome (exit code or typed error) into the process exit code. */
+async function execute(work: () => Promise<number>): Promise<void> {
+  try {
+    process.exitCode = await work();
+  } catch (error) {
+    reportFailure(error);
+  }
+}
+
+/** Prints a failure, one `vigie:`-prefixed line per problem (a config can have several), and sets the exit code. */
+function reportFailure(error: unknown): void {
+  const failure = describeFailure(error);
+  const lines = failure.message.split("\n").map((line) => `vigie: ${line}\n`);
+  process.stderr.write(lines.join(""));
+  process.exitCode = failure.exitCode;
+}
+
+export function buildProgram(): Command {
+  const program = new Command("vigie")
+    .description(
+      "Service-discovery sidecar: an embedded etcd-compatible store, templates rendered safely, apps reloaded",
+    )
+    .version("0.1.0")
+    .showHelpAfterError("(run with --help for usage)")
+    // Usage errors exit 2 (like most Unix tools), so scripts can tell them from a failed request (1).
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    })
+    .addOption(
+      new Option("--endpoints <urls>", "comma-separated client URLs of any cluster members (vigie or etcd)")
+        .default([DEFAULT_ENDPOINT], DEFAULT_ENDPOINT)
+        .argParser(parseEndpoints),
+    )
+    .addOption(new Option("-w, --write-out <format>", "output format").choices(["table", "json"]).default("table"))
+    .option("--command-timeout <duration>", "timeout of each request to the store", "5s");
+
+  program
+    .command("agent")
+    .description("run the sidecar: embedded replica (or --store-endpoints), templates, reloads, service registration")
+    .option("--config <file>", "YAML config file (templates, services, exec, and any flag below in snake_case)")
+    .option("--name <name>", "this member's name in the cluster")
+    .option("--data-dir <dir>", "where the replica keeps its write-ahead log and snapshots")
+    .option("--listen-client <url>", "client API (etcd v3 JSON) URL (default http://127.0.0.1:2379)")
+    .option("--listen-peer <url>", "peer (Raft) URL (default http://127.0.0.1:2380)")
+    .option("--initial-cluster <list>", "static bootstrap: name=peerURL,name=peerURL,...")
+    .option("--join <clientURL>", "join a running cluster as a learner through any member's client URL")
+    .option("--voters <n>", "how many voting members the cluster should have (1-7)", parseInteger("--voters"))
+    .option("--store-endpoints <urls>", "client role: no local replica, use this vigie or etcd cluster")
+    .option("--dev", "single node with its data in a temporary directory")
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS))
+    .action(async (flags: AgentFlags) => {
+      const { runAgent } = await import("./commands/agent.js");
+      await execute(() => runAgent(flags));
+    });
+
+  program
+    .command("render")
+    .description("render every template once from the store and exit (non-zero on any failure)")
+    .option("--config <file>", "YAML config file", "vigie.yaml")
+    .option("--once", "render once and exit (the only mode of this command; the agent keeps files current)")
+    .option("--dry", "print the rendered files to stdout instead of writing them")
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("warn"))
+    .action(async (flags: { config: string; once?: boolean; dry?: boolean; logLevel: LogLevel }, command: Command) => {
+      await execute(async () => {
+        const { loadConfig } = await import("./config/load.js");
+        const loaded = await loadConfig(flags.config);
+        const { createLogger } = await import("./log.js");
+        const { runRender } = await import("./commands/render.js");
+        const globals = command.optsWithGlobals<GlobalClientFlags>();
+        const endpointsGiven = command.parent?.getOptionValueSource("endpoints") === "cli";
+        const endpoints = endpointsGiven
+          ? globals.endpoints
+          : (loaded.config.store_endpoints ?? [loaded.config.listen_client]);
+        return await runRender({
+          config: loaded.config,
+          baseDir: loaded.baseDir,
+          endpoints,
+          once: true,
+          dry: flags.dry === true,
+          logger: createLogger({ level: flags.logLevel }),
+        });
+      });
+    });
+
+  program
+    .command("get <key>")
+    .description("read a key (or every key under a prefix)")
+    .option("--prefix", "read every key that starts with KEY")
+    .option("--keys-only", "print keys without values")
+    .option("--limit <n>", "at most this many keys", parseInteger("--limit"))
+    .option("--rev <n>", "read at this revision", parseInteger("--rev"))
+    .option("--consistency <mode>", "l (linearizable) or s (serializable, served by the local member)", "l")
+    .action(
+      async (
+        key: string,
+        flags: { prefix?: boolean; keysOnly?: boolean; limit?: number; rev?: number; consistency: string },
+        command: Command,
+      ) => {
+        const { runGet } = await import("./commands/kv.js");
+        await execute(() =>
+          runGet(key, {
+            ...clientOptions(command),
+            prefix: flags.prefix === true,
+            keysOnly: flags.keysOnly === true,
+            limit: flags.limit,
+            rev: flags.rev,
+            serializable: flags.consistency === "s",
+          }),
+        );
+      },
+    );
+
+  program
+    .command("put <key> <value>")
+    .description("write a value")
+    .option("--lease <id>", "attach the key to this lease (hex ID, as printed by `vigie lease grant`)")
+    .option("--prev-kv", "print the previous value")
+    .action(async (key: string, value: string, flags: { lease?: string; prevKv?: boolean }, command: Command) => {
+      const { runPut } = await import("./commands/kv.js");
+      await execute(() =>
+        runPut(key, value, { ...clientOptions(command), lease: flags.lease, prevKv: flags.prevKv === true }),
+      );
+    });
+
+  program
+    .command("del <key>")
+    .description("delete a key (or every key under a prefix)")
+    .option("--prefix", "delete every key that starts with KEY")
+    .option("--prev-kv", "print the deleted values")
+    .action(async (key: string, flags: { prefix?: boolean; prevKv?: boolean }, command: Command) => {
+      const { runDel } = await import("./commands/kv.js");
+      await execute(() =>
+        runDel(key, { ...clientOptions(command), prefix: flags.prefix === true, prevKv: flags.prevKv === true }),
+      );
+    });
+
+  program
+    .command("watch <key>")
+    .description("print changes to a key (or prefix) as they happen, until interrupted")
+    .option("--prefix", "watch every key that starts with KEY")
+    .option("--rev <n>", "start from this revision (replays history)", parseInteger("--rev"))
+    .option("--prev-kv", "print the previous value with each event")
+    .action(async (key: string, flags: { prefix?: boolean; rev?: number; prevKv?: boolean }, command: Command) => {
+      const { runWatch } = await import("./commands/kv.js");
+      await execute(() =>
+        runWatch(key, {
+          ...clientOptions(command),
+          prefix: flags.prefix === true,
+          rev: flags.rev,
+          prevKv: flags.prevKv === true,
+        }),
+      );
+    });
+
+  const lease = program.command("lease").description("grant, revoke or keep alive leases");
+  lease
+    .command("grant <ttl>")
+    .description("grant a lease of TTL seconds; prints its ID")
+    .action(async (ttl: string, _flags: unknown, command: Command) => {
+      const { runLease } = await import("./commands/lease.js");
+      await execute(() => runLease("grant", ttl, clientOptions(command)));
+    });
+  lease
+    .command("revoke <id>")
+    .description("revoke a lease and delete its keys")
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      const { runLease } = await import("./commands/lease.js");
+      await execute(() => runLease("revoke", id, clientOptions(command)));
+    });
+  lease
+    .command("keepalive <id>")
+    .description("keep a lease alive until interrupted")
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      const { runLease } = await import("./commands/lease.js");
+      await execute(() => runLease("keepalive", id, clientOptions(command)));
+    });
+
+  const member = program.command("member").description("list, add, remove or promote cluster members");
+  member
+    .command("list")
+    .description("list the members")
+    .action(async (_flags: unknown, command: Command) => {
+      const { runMember } = await import("./commands/cluster.js");
+      await execute(() => runMember("list", [], { ...clientOptions(command), learner: false }));
+    });
+  member
+    .command("add <name> <peerURL>")
+    .description("add a member (as a learner with --learner)")
+    .option("--learner", "add as a non-voting learner")
+    .action(async (name: string, peerUrl: string, flags: { learner?: boolean }, command: Command) => {
+      const { runMember } = await import("./commands/cluster.js");
+      await execute(() =>
+        runMember("add", [name, peerUrl], { ...clientOptions(command), learner: flags.learner === true }),
+      );
+    });
+  member
+    .command("remove <id>")
+    .description("remove a member by ID (hex, as `member list` prints it)")
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      const { runMember } = await import("./commands/cluster.js");
+      await execute(() => runMember("remove", [id], { ...clientOptions(command), learner: false }));
+    });
+  member
+    .command("promote <id>")
+    .description("promote a caught-up learner to voter")
+    .action(async (id: string, _flags: unknown, command: Command) => {
+      const { runMember } = await import("./commands/cluster.js");
+      await execute(() => runMember("promote", [id], { ...clientOptions(command), learner: false }));
+    });
+
+  program
+    .command("status")
+    .description("one row per member: name, role, leader?, term, applied index, revision")
+    .action(async (_flags: unknown, command: Command) => {
+      const { runStatus } = await import("./commands/cluster.js");
+      await execute(() => runStatus(clientOptions(command)));
+    });
+
+  program
+    .command("services [name]")
+    .description("list registered service instances (healthy ones; --all for every one)")
+    .option("--all", "include instances whose health check fails")
+    .action(async (name: string | undefined, flags: { all?: boolean }, command: Command) => {
+      const { runServices } = await import("./commands/services.js");
+      await execute(() => runServices(name, { ...clientOptions(command), all: flags.all === true }));
+    });
+
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv).catch(reportFailure);

@@ -1,0 +1,187 @@
+// HTTP transport to the store's JSON gateway: one undici Pool per endpoint, explicit timeouts, bounded responses,
+// and failover to the next endpoint when one cannot be reached.
+import assert from "node:assert/strict";
+import { Pool } from "undici";
+import { StoreUnavailableError } from "../../errors.js";
+import { EtcdError, type WireObject } from "./wire.js";
+
+export interface TransportOptions {
+  /** Client URLs, e.g. `http://127.0.0.1:2379`. Tried in order; the last one that answered is preferred. */
+  endpoints: string[];
+  /** Time to open a TCP connection (default 2 s). */
+  connectTimeoutMs?: number;
+  /** Time for a unary request's whole answer (default 5 s). */
+  requestTimeoutMs?: number;
+  /** Largest response body accepted (default 8 MiB; etcd's default request limit is 1.5 MiB). */
+  maxResponseBytes?: number;
+  /** Connections per endpoint for unary requests (default 16). Watch streams use their own pool. */
+  connectionsPerEndpoint?: number;
+  /** Concurrent watch streams per endpoint (default 256); each holds one HTTP connection. */
+  maxWatchStreams?: number;
+}
+
+interface Endpoint {
+  url: string;
+  unary: Pool;
+  streams: Pool;
+}
+
+/** Errors that mean "this endpoint is not answering", as opposed to an answer we did not like. */
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "ETIMEDOUT",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CLOSED",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+
+export function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && CONNECTION_ERROR_CODES.has(code);
+}
+
+export class Transport {
+  readonly connectTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxResponseBytes: number;
+  private readonly endpoints: Endpoint[];
+  /** Index of the endpoint that answered last: requests start there so a dead endpoint costs one failure only. */
+  private preferred = 0;
+  private closed = false;
+
+  constructor(options: TransportOptions) {
+    assert.ok(options.endpoints.length > 0, "the store client needs at least one endpoint");
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
+    this.maxResponseBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
+    this.endpoints = options.endpoints.map((raw) => {
+      const url = new URL(raw);
+      assert.ok(url.protocol === "http:" || url.protocol === "https:", `endpoint ${raw} must be http(s)`);
+      const origin = url.origin;
+      return {
+        url: origin,
+        unary: new Pool(origin, {
+          connections: options.connectionsPerEndpoint ?? 16,
+          connect: { timeout: this.connectTimeoutMs },
+          keepAliveTimeout: 30_000,
+          pipelining: 1,
+        }),
+        streams: new Pool(origin, {
+          connections: options.maxWatchStreams ?? 256,
+          connect: { timeout: this.connectTimeoutMs },
+          // A watch or keepalive stream is idle for as long as nothing changes: no body timeout.
+          bodyTimeout: 0,
+        }),
+      };
+    });
+  }
+
+  get endpointUrls(): string[] {
+    return this.endpoints.map((endpoint) => endpoint.url);
+  }
+
+  /** POSTs `body` to `path` and returns the parsed JSON answer; store errors become `EtcdError`. */
+  async call(path: string, body: WireObject, timeoutMs = this.requestTimeoutMs): Promise<WireObject> {
+    const payload = JSON.stringify(body);
+    return await this.withFailover(async (endpoint) => {
+      const response = await endpoint.unary.request({
+        method: "POST",
+        path,
+        body: payload,
+        headers: { "content-type": "application/json" },
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      const text = await readBounded(response.body, this.maxResponseBytes, path);
+      return parseAnswer(text, response.statusCode, path);
+    });
+  }
+
+  /**
+   * Opens a streaming POST (watch, keepalive) and returns its body. Failover applies only until the response
+   * headers arrive; after that the caller owns the stream and decides how to reconnect.
+   */
+  async openStream(path: string, body: WireObject, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
+    const payload = JSON.stringify(body);
+    return await this.withFailover(async (endpoint) => {
+      const response = await endpoint.streams.request({
+        method: "POST",
+        path,
+        body: payload,
+        signal,
+        headers: { "content-type": "application/json" },
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: 0,
+      });
+      if (response.statusCode !== 200) {
+        const text = await readBounded(response.body, this.maxResponseBytes, path);
+        parseAnswer(text, response.statusCode, path);
+        throw new StoreUnavailableError(`${path}: HTTP ${response.statusCode}`);
+      }
+      return response.body as AsyncIterable<Buffer>;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.endpoints.flatMap((endpoint) => [endpoint.unary.destroy(), endpoint.streams.destroy()]));
+  }
+
+  private async withFailover<T>(attempt: (endpoint: Endpoint) => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError("store client is closed");
+    const failures: string[] = [];
+    for (let i = 0; i < this.endpoints.length; i++) {
+      const index = (this.preferred + i) % this.endpoints.length;
+      const endpoint = this.endpoints[index]!;
+      try {
+        const result = await attempt(endpoint);
+        this.preferred = index;
+        return result;
+      } catch (error) {
+        // Only "could not talk to it" moves on to the next endpoint; an answer (even an error) is final.
+        if (!isConnectionError(error)) throw error;
+        failures.push(`${endpoint.url}: ${(error as Error).message}`);
+      }
+    }
+    throw new StoreUnavailableError(`store unreachable (${failures.join("; ")})`);
+  }
+}
+
+async function readBounded(body: AsyncIterable<Buffer>, maxBytes: number, path: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > maxBytes) {
+      throw new StoreUnavailableError(`${path}: response larger than ${maxBytes} bytes; refusing it`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total).toString("utf8");
+}
+
+/** Parses one JSON answer (unary body or one line of a stream) and turns an error body into an `EtcdError`. */
+export function parseAnswer(text: string, httpStatus: number, path: string): WireObject {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new StoreUnavailableError(`${path}: HTTP ${httpStatus} with a body that is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new StoreUnavailableError(`${path}: expected a JSON object, got ${text.slice(0, 200)}`);
+  }
+  const object = parsed as WireObject;
+  if (object.error !== undefined || httpStatus >= 400) {
+    const message = String(object.message ?? object.error ?? `HTTP ${httpStatus}`);
+    throw new EtcdError(Number(object.code ?? 2), message, httpStatus);
+  }
+  return object;
+}

@@ -1,0 +1,146 @@
+// One `/v3/watch` stream: a long chunked response carrying newline-delimited `{"result": WatchResponse}` messages.
+// Exposed as an async iterable of decoded responses plus `cancel()`. Reconnecting is the caller's job
+// (src/watch/ knows which revision to resume from); this file only speaks the wire protocol.
+import { StoreUnavailableError } from "../../errors.js";
+import type { Transport } from "./transport.js";
+import {
+  type Bytes,
+  decodeHeader,
+  decodeInt,
+  decodeKeyValue,
+  EtcdError,
+  encodeRange,
+  type KeyValue,
+  type ResponseHeader,
+  type WireObject,
+} from "./wire.js";
+
+export interface WatchOptions {
+  prefix?: boolean;
+  rangeEnd?: Bytes;
+  /** First revision to deliver (inclusive). Omitted: changes after the watch is created. */
+  startRevision?: number;
+  prevKv?: boolean;
+  /** Ask the store for periodic empty responses that carry its current revision. */
+  progressNotify?: boolean;
+  /** Largest single message accepted (default 8 MiB). */
+  maxMessageBytes?: number;
+}
+
+export interface WatchEvent {
+  type: "PUT" | "DELETE";
+  /** For a DELETE, only `key` and `modRevision` are set (the revision of the delete). */
+  kv: KeyValue;
+  prevKv: KeyValue | undefined;
+}
+
+export interface WatchResponse {
+  header: ResponseHeader;
+  watchId: string;
+  created: boolean;
+  canceled: boolean;
+  /** Set when the watch was canceled because its start revision is compacted: resync from the present. */
+  compactRevision: number;
+  cancelReason: string;
+  events: WatchEvent[];
+}
+
+export class WatchStream implements AsyncIterable<WatchResponse> {
+  private readonly abort = new AbortController();
+  private started = false;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly key: Bytes,
+    private readonly options: WatchOptions,
+  ) {}
+
+  /** Ends the stream; a pending iteration finishes without error. */
+  cancel(): void {
+    this.abort.abort();
+  }
+
+  get canceled(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
+    if (this.started) throw new Error("a WatchStream can be iterated once");
+    this.started = true;
+    const create: WireObject = {};
+    encodeRange(create, this.key, { prefix: this.options.prefix, rangeEnd: this.options.rangeEnd });
+    if (this.options.startRevision !== undefined) create.start_revision = String(this.options.startRevision);
+    if (this.options.prevKv === true) create.prev_kv = true;
+    if (this.options.progressNotify === true) create.progress_notify = true;
+    const maxMessageBytes = this.options.maxMessageBytes ?? 8 * 1024 * 1024;
+    let body: AsyncIterable<Buffer>;
+    try {
+      body = await this.transport.openStream("/v3/watch", { create_request: create }, this.abort.signal);
+    } catch (error) {
+      if (this.abort.signal.aborted) return;
+      throw error;
+    }
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    try {
+      for await (const chunk of body) {
+        let start = 0;
+        for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
+          pending.push(chunk.subarray(start, newline));
+          const line = Buffer.concat(pending).toString("utf8");
+          pending = [];
+          pendingBytes = 0;
+          start = newline + 1;
+          if (line.trim() === "") continue;
+          yield decodeMessage(line);
+        }
+        if (start < chunk.length) {
+          pendingBytes += chunk.length - start;
+          if (pendingBytes > maxMessageBytes) {
+            throw new StoreUnavailableError(`/v3/watch: message larger than ${maxMessageBytes} bytes`);
+          }
+          pending.push(chunk.subarray(start));
+        }
+      }
+    } catch (error) {
+      if (this.abort.signal.aborted) return;
+      throw error;
+    } finally {
+      this.abort.abort();
+    }
+    if (!this.abort.signal.aborted) throw new StoreUnavailableError("/v3/watch: the store closed the stream");
+  }
+}
+
+function decodeMessage(line: string): WatchResponse {
+  let message: WireObject;
+  try {
+    message = JSON.parse(line) as WireObject;
+  } catch {
+    throw new StoreUnavailableError(`/v3/watch: a message is not JSON: ${line.slice(0, 200)}`);
+  }
+  if (message.error !== undefined) {
+    // grpc-gateway stream errors: {"error":{"grpc_code","http_code","message"}}; unary-style bodies also seen.
+    const error = (typeof message.error === "object" ? message.error : message) as WireObject;
+    throw new EtcdError(
+      Number(error.grpc_code ?? error.code ?? 2),
+      String(error.message ?? "watch error"),
+      Number(error.http_code ?? 500),
+    );
+  }
+  const result = (message.result ?? {}) as WireObject;
+  const events = Array.isArray(result.events) ? (result.events as WireObject[]) : [];
+  return {
+    header: decodeHeader(result.header),
+    watchId: String(result.watch_id ?? "0"),
+    created: result.created === true,
+    canceled: result.canceled === true,
+    compactRevision: decodeInt(result.compact_revision),
+    cancelReason: String(result.cancel_reason ?? ""),
+    events: events.map((event) => ({
+      type: event.type === "DELETE" ? "DELETE" : "PUT",
+      kv: decodeKeyValue(event.kv ?? {}),
+      prevKv: event.prev_kv === undefined ? undefined : decodeKeyValue(event.prev_kv),
+    })),
+  };
+}

@@ -106,17 +106,27 @@ function keyNodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node
  * Validates a raw config object and throws one ConfigError listing every problem.
  * `source` maps an issue to "file:line:col" (or to the flag that set the field).
  */
-function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => string): VigieConfig {
+function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => Location): VigieConfig {
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
-  const lines = flatten(result.error.issues).map((issue) => {
+  const problems = flatten(result.error.issues).map((issue) => {
     const where = locate(issue.path, issue.message === "unknown field");
     const field = formatPath(issue.path);
     const message = issue.message === "unknown field" ? `unknown field "${String(issue.path.at(-1))}"` : issue.message;
-    const text = field === "" || where.startsWith("flag ") ? message : `${field}: ${message}`;
-    return where === "" ? text : `${where}: ${text}`;
+    const text = field === "" || where.flag ? message : `${field}: ${message}`;
+    return { where, text: where.text === "" ? text : `${where.text}: ${text}` };
   });
-  throw new ConfigError(lines.join("\n"));
+  // Flags first, then in file order, so the list reads top to bottom like the file.
+  problems.sort((a, b) => a.where.line - b.where.line || a.where.column - b.where.column);
+  throw new ConfigError(problems.map((problem) => problem.text).join("\n"));
+}
+
+/** Where a problem is: `file:line:col`, `flag --x`, or nothing known; line/column order the report. */
+interface Location {
+  text: string;
+  flag: boolean;
+  line: number;
+  column: number;
 }
 
 const FLAG_FOR_FIELD = (field: string) => `--${field.replaceAll("_", "-")}`;
@@ -148,15 +158,17 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
       raw = contents as Record<string, unknown>;
     }
   }
-  const locate = (path: Path, unknownField: boolean): string => {
+  const locate = (path: Path, unknownField: boolean): Location => {
     const top = path[0];
-    if (typeof top === "string" && top in definedOverrides) return `flag ${FLAG_FOR_FIELD(top)}`;
-    if (!document || file === undefined) return "";
+    if (typeof top === "string" && top in definedOverrides) {
+      return { text: `flag ${FLAG_FOR_FIELD(top)}`, flag: true, line: 0, column: 0 };
+    }
+    if (!document || file === undefined) return { text: "", flag: false, line: 0, column: 0 };
     const node = (unknownField ? keyNodeAt(document, path) : undefined) ?? nodeAt(document, path);
     const offset = node?.range?.[0];
-    if (offset === undefined) return file;
+    if (offset === undefined) return { text: file, flag: false, line: 0, column: 0 };
     const position = lineCounter.linePos(offset);
-    return `${file}:${position.line}:${position.col}`;
+    return { text: `${file}:${position.line}:${position.col}`, flag: false, line: position.line, column: position.col };
   };
   const config = validate({ ...raw, ...definedOverrides }, locate);
   const baseDir = absoluteFile === undefined ? process.cwd() : dirname(absoluteFile);
@@ -187,7 +199,7 @@ export function resolveFromConfig(baseDir: string, path: string): string {
 async function checkTemplateSources(
   config: VigieConfig,
   baseDir: string,
-  locate: (path: Path, unknownField: boolean) => string,
+  locate: (path: Path, unknownField: boolean) => Location,
 ): Promise<void> {
   const problems: string[] = [];
   for (const [index, template] of config.templates.entries()) {
@@ -196,7 +208,7 @@ async function checkTemplateSources(
       await access(source);
     } catch {
       const path = ["templates", index, "source"];
-      problems.push(`${locate(path, false)}: ${formatPath(path)}: template file not found: ${source}`);
+      problems.push(`${locate(path, false).text}: ${formatPath(path)}: template file not found: ${source}`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));

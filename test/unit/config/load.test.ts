@@ -1,0 +1,116 @@
+// The config loader's error messages are part of the user interface: these tests pin the exact text users see.
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { loadConfig } from "../../../src/config/load.js";
+import { ConfigError } from "../../../src/errors.js";
+
+const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures/config");
+const fixture = (name: string) => join(fixtures, name);
+
+async function configError(file: string, overrides = {}): Promise<string> {
+  try {
+    await loadConfig(file, overrides);
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.is((error as ConfigError).code, "VIGIE_ERR_CONFIG");
+    return (error as Error).message;
+  }
+  throw new Error(`${file} loaded without error`);
+}
+
+test("a valid config converts durations, modes and signals", async () => {
+  const { config, baseDir } = await loadConfig(fixture("good.yaml"));
+  assert.is(baseDir, fixtures);
+  const template = config.templates[0]!;
+  assert.is(template.mode, 0o640);
+  assert.equal(template.wait, { min: 250, max: 2000 });
+  assert.equal(template.reload, { signal: "SIGHUP", pidfile: "/run/app.pid" });
+  assert.equal(template.check, ["nginx", "-t", "-c", "{{src}}"]);
+  assert.is(template.write, "rename");
+  assert.is(template.backup, false);
+  assert.is(config.services[0]!.ttl, 5000);
+  assert.is(config.services[0]!.check!.timeout, 500);
+  assert.is(config.listen_client, "http://127.0.0.1:23790");
+  assert.is(config.listen_peer, "http://127.0.0.1:2380");
+  assert.is(config.voters, 3);
+});
+
+test("flags override the file", async () => {
+  const { config } = await loadConfig(fixture("good.yaml"), { listen_client: "http://127.0.0.1:9999", voters: 5 });
+  assert.is(config.listen_client, "http://127.0.0.1:9999");
+  assert.is(config.voters, 5);
+});
+
+test("bad YAML names the file, line and column", async () => {
+  const message = await configError(fixture("bad-yaml.yaml"));
+  assert.match(message, /^.*bad-yaml\.yaml:4:1: invalid YAML: /);
+});
+
+test("an unknown field is an error at the key itself", async () => {
+  assert.is(
+    await configError(fixture("unknown-field.yaml")),
+    `${fixture("unknown-field.yaml")}:2:5: templates[0].destination: is required\n` +
+      `${fixture("unknown-field.yaml")}:3:5: templates[0].destinaton: unknown field "destinaton"`,
+  );
+});
+
+test("a bad duration says what a good one looks like", async () => {
+  assert.is(
+    await configError(fixture("bad-duration.yaml")),
+    `${fixture("bad-duration.yaml")}:4:18: templates[0].wait.min: invalid duration "10 seconds" ` +
+      "(expected a number and a unit: ms, s, m or h, like 250ms or 10s)",
+  );
+});
+
+test("a misspelt signal is reported at its line with the field path", async () => {
+  assert.is(
+    await configError(fixture("bad-signal.yaml")),
+    `${fixture("bad-signal.yaml")}:6:23: templates[1].reload.signal: unknown signal "SIGHPU"`,
+  );
+});
+
+test("a missing template file is reported with its resolved path", async () => {
+  assert.is(
+    await configError(fixture("missing-template.yaml")),
+    `${fixture("missing-template.yaml")}:2:13: templates[0].source: template file not found: ${fixture("does-not-exist.hbs")}`,
+  );
+});
+
+test("every problem is reported at once, not only the first", async () => {
+  const file = fixture("several-errors.yaml");
+  assert.is(
+    await configError(file),
+    [
+      `${file}:1:9: voters: must be at most 7`,
+      `${file}:5:11: templates[0].mode: invalid file mode "999" (expected octal like "0644")`,
+      `${file}:8:14: services[0].address: must be "host:port"`,
+      `${file}:9:10: services[0].ttl: duration 5 needs a unit (ms, s, m or h), like "5s"`,
+    ].join("\n"),
+  );
+});
+
+test("a bad flag value names the flag, not the file", async () => {
+  assert.is(await configError(fixture("good.yaml"), { voters: 0 }), "flag --voters: must be at least 1");
+  assert.is(
+    await configError(fixture("good.yaml"), { listen_client: "localhost:2379" }),
+    "flag --listen-client: must be an http:// or https:// URL",
+  );
+});
+
+test("a missing config file is a clear error", async () => {
+  assert.is(
+    await configError("/nonexistent/vigie.yaml"),
+    "/nonexistent/vigie.yaml: cannot read config: file not found",
+  );
+});
+
+test("no file and no flags gives the defaults", async () => {
+  const { config, file } = await loadConfig(undefined);
+  assert.is(file, undefined);
+  assert.equal(config.templates, []);
+  assert.is(config.log_level, "info");
+});
+
+test.run();

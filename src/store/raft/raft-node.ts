@@ -1,0 +1,675 @@
+// The Raft state machine: roles, elections (pre-vote, check-quorum), replication with flow control, commit by
+// counting, ReadIndex, membership changes and leadership transfer. Pure and deterministic; see types.ts for the
+// driver contract. Replication and read handling on the leader live in leader.ts.
+import assert from "node:assert/strict";
+import { decodeConfChange, encodeConfChange } from "./codec.js";
+import { type DropReason, ProposalDroppedError } from "./errors.js";
+import { LeaderState } from "./leader.js";
+import { entrySizeBytes } from "./memory-storage.js";
+import { Progress } from "./progress.js";
+import { RaftLog } from "./raft-log.js";
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Message,
+  type MessageType,
+  NONE,
+  type NodeId,
+  type RaftConfig,
+  type RaftStatus,
+  type RaftStorage,
+  type ReadState,
+  type Ready,
+  type Role,
+  type SoftState,
+} from "./types.js";
+
+/** Context of a vote request caused by leadership transfer: voters skip their leader-lease check. */
+export const TRANSFER_CONTEXT = "transfer";
+/** Bound on committed entry bytes handed out in one Ready. */
+const MAX_COMMITTED_BYTES_PER_READY = 4 * 1024 * 1024;
+
+/** Counters that show which protocol features were exercised (simulator output, /metrics). */
+export interface RaftCounters {
+  electionsStarted: number;
+  preVotesStarted: number;
+  preVoteRejections: number;
+  leadersElected: number;
+  snapshotsSent: number;
+  snapshotsInstalled: number;
+  confChangesApplied: number;
+  readsServed: number;
+  transfersStarted: number;
+  proposalsDropped: number;
+}
+
+function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
+  return {
+    type,
+    from,
+    to,
+    term,
+    logTerm: 0,
+    index: 0,
+    entries: [],
+    commit: 0,
+    reject: false,
+    rejectHint: 0,
+    context: "",
+    snapshot: null,
+  };
+}
+
+export class RaftNode {
+  readonly id: NodeId;
+  readonly config: RaftConfig;
+  readonly log: RaftLog;
+  term = 0;
+  vote: NodeId = NONE;
+  leader: NodeId = NONE;
+  role: Role = "follower";
+  voters = new Set<NodeId>();
+  learners = new Set<NodeId>();
+  /** Replication progress per member; meaningful on the leader only. */
+  progress = new Map<NodeId, Progress>();
+  votes = new Map<NodeId, boolean>();
+  electionElapsed = 0;
+  heartbeatElapsed = 0;
+  randomizedElectionTimeout = 0;
+  leadTransferee: NodeId = NONE;
+  /** A conf change at or below this index may still be unapplied: no new one may be proposed until applied. */
+  pendingConfIndex = 0;
+  uncommittedBytes = 0;
+  readonly leaderState: LeaderState;
+  msgs: Message[] = [];
+  readStates: ReadState[] = [];
+  readonly counters: RaftCounters = {
+    electionsStarted: 0,
+    preVotesStarted: 0,
+    preVoteRejections: 0,
+    leadersElected: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    confChangesApplied: 0,
+    readsServed: 0,
+    transfersStarted: 0,
+    proposalsDropped: 0,
+  };
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+
+  constructor(config: RaftConfig, storage: RaftStorage) {
+    assert.ok(Number.isSafeInteger(config.id) && config.id > 0, `raft: invalid node id ${config.id}`);
+    assert.ok(
+      config.heartbeatTick > 0 && config.heartbeatTick < config.electionTick,
+      "raft: need 0 < heartbeatTick < electionTick",
+    );
+    assert.ok(
+      config.maxInflightMsgs > 0 && config.maxSizePerMsgBytes > 0,
+      "raft: flow-control limits must be positive",
+    );
+    assert.ok(config.maxUncommittedEntriesBytes > 0, "raft: maxUncommittedEntriesBytes must be positive");
+    this.id = config.id;
+    this.config = config;
+    this.log = new RaftLog(storage, config.applied);
+    this.leaderState = new LeaderState(this);
+    const { hardState, confState } = storage.initialState();
+    const bootstrap = confState.voters.length === 0 && confState.learners.length === 0;
+    this.setConfState(bootstrap ? { voters: config.voters, learners: config.learners } : confState);
+    if (hardState.term > 0 || hardState.commit > 0) {
+      assert.ok(hardState.commit <= this.log.lastIndex(), `raft: stored commit ${hardState.commit} beyond last index`);
+      this.term = hardState.term;
+      this.vote = hardState.vote;
+      this.log.commitTo(hardState.commit);
+    }
+    assert.ok(
+      this.log.applied <= this.log.committed,
+      `raft: applied ${config.applied} beyond commit ${this.log.committed}`,
+    );
+    this.becomeFollower(this.term, NONE);
+    this.prevHardState = this.hardState();
+    this.prevSoftState = { leader: this.leader, role: this.role };
+  }
+
+  // ---- public API (see the contract in types.ts) ----
+
+  tick(): void {
+    if (this.role === "leader") this.leaderState.tick();
+    else this.tickElection();
+  }
+
+  /** Handles a message from a peer. Invalid or stale messages are ignored, never thrown. */
+  step(m: Message): void {
+    if (m.to !== this.id || m.from === this.id) return;
+    if (m.type === "prop" || m.type === "readIndex" || m.type === "transferLeader") {
+      // Forwarded requests carry no term: they are served by whoever leads now.
+      this.stepLocal(m);
+      return;
+    }
+    this.stepRemote(m);
+  }
+
+  propose(data: Uint8Array): void {
+    this.throwIfDropped(this.stepLocal(this.propMessage([{ term: 0, index: 0, type: "normal", data }])));
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    assert.ok(Number.isSafeInteger(cc.nodeId) && cc.nodeId > 0, `raft: invalid conf change node ${cc.nodeId}`);
+    const data = encodeConfChange(cc);
+    this.throwIfDropped(this.stepLocal(this.propMessage([{ term: 0, index: 0, type: "confChange", data }])));
+  }
+
+  readIndex(context: string): void {
+    const m = { ...emptyMessage("readIndex", this.id, this.id, 0), context };
+    this.throwIfDropped(this.stepLocal(m));
+  }
+
+  transferLeadership(to: NodeId): void {
+    const m = { ...emptyMessage("transferLeader", this.id, this.id, 0), index: to };
+    this.throwIfDropped(this.stepLocal(m));
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    if (this.role === "leader") this.leaderState.handleUnreachable(peer);
+  }
+
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    if (this.role === "leader") this.leaderState.handleSnapshotStatus(peer, ok);
+  }
+
+  /** Applies a committed conf change (call it when applying its entry); returns the new membership. */
+  applyConfChange(cc: ConfChange): ConfState {
+    const voters = new Set(this.voters);
+    const learners = new Set(this.learners);
+    switch (cc.type) {
+      case "addVoter":
+        learners.delete(cc.nodeId);
+        voters.add(cc.nodeId);
+        break;
+      case "addLearner":
+        if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
+        break;
+      case "promoteLearner":
+        if (learners.delete(cc.nodeId)) voters.add(cc.nodeId);
+        break;
+      case "removeNode":
+        // Removing the last voter would leave a cluster that can never commit: proposals are refused, and a
+        // committed one (impossible unless validation is bypassed) is ignored identically everywhere.
+        if (voters.has(cc.nodeId) && voters.size === 1) break;
+        voters.delete(cc.nodeId);
+        learners.delete(cc.nodeId);
+        break;
+    }
+    this.counters.confChangesApplied++;
+    this.setConfState({ voters: [...voters], learners: [...learners] });
+    if (this.role === "leader") {
+      if (!this.voters.has(this.id)) {
+        // A removed leader steps down; the remaining voters elect a new one after their election timeout.
+        this.becomeFollower(this.term, NONE);
+      } else {
+        if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
+        this.leaderState.afterConfChange();
+      }
+    }
+    return this.confState();
+  }
+
+  confState(): ConfState {
+    return { voters: [...this.voters].sort((a, b) => a - b), learners: [...this.learners].sort((a, b) => a - b) };
+  }
+
+  hasReady(): boolean {
+    return (
+      this.msgs.length > 0 ||
+      this.log.unstableEntries.length > 0 ||
+      this.log.unstableSnapshot !== null ||
+      this.log.hasNextCommittedEntries() ||
+      this.readStates.length > 0 ||
+      this.leader !== this.prevSoftState.leader ||
+      this.role !== this.prevSoftState.role ||
+      this.term !== this.prevHardState.term ||
+      this.vote !== this.prevHardState.vote ||
+      this.log.committed !== this.prevHardState.commit
+    );
+  }
+
+  ready(): Ready {
+    const hs = this.hardState();
+    const hardChanged =
+      hs.term !== this.prevHardState.term ||
+      hs.vote !== this.prevHardState.vote ||
+      hs.commit !== this.prevHardState.commit;
+    const softChanged = this.leader !== this.prevSoftState.leader || this.role !== this.prevSoftState.role;
+    const entries = this.log.unstableEntries.slice();
+    const rd: Ready = {
+      softState: softChanged ? { leader: this.leader, role: this.role } : null,
+      hardState: hardChanged ? hs : null,
+      entries,
+      snapshot: this.log.unstableSnapshot,
+      committedEntries: this.log.nextCommittedEntries(MAX_COMMITTED_BYTES_PER_READY),
+      messages: this.msgs,
+      readStates: this.readStates,
+      mustSync:
+        entries.length > 0 ||
+        this.log.unstableSnapshot !== null ||
+        hs.term !== this.prevHardState.term ||
+        hs.vote !== this.prevHardState.vote,
+    };
+    this.msgs = [];
+    this.readStates = [];
+    if (hardChanged) this.prevHardState = hs;
+    if (softChanged) this.prevSoftState = rd.softState!;
+    return rd;
+  }
+
+  advance(rd: Ready): void {
+    if (rd.snapshot !== null) {
+      this.log.stableSnapshotTo(rd.snapshot.metadata.index);
+      if (rd.snapshot.metadata.index > this.log.applied) this.log.appliedTo(rd.snapshot.metadata.index);
+    }
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) this.log.stableTo(lastEntry.index, lastEntry.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted !== undefined && lastCommitted.index > this.log.applied) {
+      this.log.appliedTo(lastCommitted.index);
+      if (this.role === "leader") {
+        let bytes = 0;
+        for (const e of rd.committedEntries) bytes += e.data.length;
+        this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
+      }
+    }
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  status(): RaftStatus {
+    const progress = new Map();
+    if (this.role === "leader") for (const [id, pr] of this.progress) progress.set(id, pr.view());
+    return {
+      id: this.id,
+      term: this.term,
+      vote: this.vote,
+      leader: this.leader,
+      role: this.role,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      voters: this.confState().voters,
+      learners: this.confState().learners,
+      progress,
+      leadTransferee: this.leadTransferee,
+    };
+  }
+
+  // ---- internals shared with leader.ts ----
+
+  send(m: Message): void {
+    assert.ok(m.to !== this.id, "raft: never send to self");
+    this.msgs.push(m);
+  }
+
+  message(type: MessageType, to: NodeId): Message {
+    return emptyMessage(type, this.id, to, this.term);
+  }
+
+  quorum(): number {
+    return Math.floor(this.voters.size / 2) + 1;
+  }
+
+  promotable(): boolean {
+    return this.voters.has(this.id);
+  }
+
+  private throwIfDropped(reason: DropReason | null): void {
+    if (reason === null) return;
+    this.counters.proposalsDropped++;
+    const where = this.leader === NONE ? "no leader is known" : `leader is ${this.leader}, this node is ${this.role}`;
+    throw new ProposalDroppedError(reason, `node ${this.id} term ${this.term}: ${where}`);
+  }
+
+  private propMessage(entries: Entry[]): Message {
+    return { ...emptyMessage("prop", this.id, this.id, 0), entries };
+  }
+
+  /** Requests that do not depend on the message term: served by the leader, forwarded by others. */
+  private stepLocal(m: Message): DropReason | null {
+    if (this.role === "leader") return this.leaderState.stepRequest(m);
+    if (m.type === "readIndex" && m.from !== this.id) return "notLeader";
+    if (this.leader === NONE) return "noLeader";
+    if (this.role !== "follower") return "noLeader";
+    if (m.from !== this.id) return "notLeader"; // a follower never forwards a forwarded request twice
+    if (m.type === "transferLeader" && m.index === this.leader) return null;
+    this.send({ ...m, to: this.leader, from: this.id });
+    return null;
+  }
+
+  private stepRemote(m: Message): void {
+    if (m.term > this.term) {
+      if (m.type === "vote" || m.type === "preVote") {
+        const inLease =
+          this.config.checkQuorum && this.leader !== NONE && this.electionElapsed < this.config.electionTick;
+        // Leader stickiness: while we hear from a leader, a (pre-)candidate cannot disrupt it. Transfers bypass it.
+        if (inLease && m.context !== TRANSFER_CONTEXT) return;
+      }
+      if (m.type === "preVote") {
+        // Answer below without changing our term: pre-vote never disrupts.
+      } else if (m.type === "preVoteResp" && !m.reject) {
+        // Our pre-vote was granted for term+1: the real election bumps the term.
+      } else if (m.type === "app" || m.type === "heartbeat" || m.type === "snap") {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, NONE);
+      }
+    } else if (m.term < this.term) {
+      if ((this.config.checkQuorum || this.config.preVote) && (m.type === "heartbeat" || m.type === "app")) {
+        // A stale leader (e.g. behind a healed partition) learns our term and steps down; otherwise with pre-vote
+        // or check-quorum it could keep us from ever electing... and it would never find out.
+        this.send(this.message("appResp", m.from));
+      } else if (m.type === "preVote") {
+        this.send({ ...this.message("preVoteResp", m.from), reject: true });
+      }
+      return;
+    }
+
+    switch (m.type) {
+      case "vote":
+      case "preVote":
+        this.handleVoteRequest(m);
+        return;
+      default:
+        break;
+    }
+    switch (this.role) {
+      case "leader":
+        this.leaderState.stepPeer(m);
+        return;
+      case "candidate":
+      case "preCandidate":
+        this.stepCandidate(m);
+        return;
+      case "follower":
+        this.stepFollower(m);
+        return;
+    }
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const isPre = m.type === "preVote";
+    const canVote =
+      this.vote === m.from || (this.vote === NONE && this.leader === NONE) || (isPre && m.term > this.term);
+    const respType = isPre ? "preVoteResp" : "voteResp";
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // A granted pre-vote answers with the candidate's future term so it can count it.
+      this.send({ ...this.message(respType, m.from), term: m.term });
+      if (!isPre) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      this.send({ ...this.message(respType, m.from), reject: true });
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    const myVoteResp = this.role === "preCandidate" ? "preVoteResp" : "voteResp";
+    switch (m.type) {
+      case "app":
+      case "heartbeat":
+      case "snap":
+        this.becomeFollower(m.term, m.from);
+        this.stepFollower(m);
+        return;
+      case "voteResp":
+      case "preVoteResp": {
+        if (m.type !== myVoteResp) return;
+        if (m.reject && m.type === "preVoteResp") this.counters.preVoteRejections++;
+        if (!this.voters.has(m.from) || this.votes.has(m.from)) return;
+        this.votes.set(m.from, !m.reject);
+        const { granted, rejected } = this.tally();
+        if (granted >= this.quorum()) {
+          if (this.role === "preCandidate") this.campaign(false, "");
+          else this.becomeLeader();
+        } else if (rejected >= this.quorum()) {
+          this.becomeFollower(this.term, NONE);
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case "app":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.handleAppend(m);
+        return;
+      case "heartbeat":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+        this.send({ ...this.message("heartbeatResp", m.from), context: m.context });
+        return;
+      case "snap":
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.handleSnapshot(m);
+        return;
+      case "timeoutNow":
+        // Leadership transfer: campaign at once, skipping pre-vote (the leader asked for it).
+        if (this.promotable()) this.campaign(false, TRANSFER_CONTEXT);
+        return;
+      case "readIndexResp":
+        this.readStates.push({ index: m.index, context: m.context });
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.send({ ...this.message("appResp", m.from), index: this.log.committed });
+      return;
+    }
+    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    if (lastNew !== null) {
+      this.send({ ...this.message("appResp", m.from), index: lastNew });
+      return;
+    }
+    // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.
+    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+    this.send({
+      ...this.message("appResp", m.from),
+      index: m.index,
+      reject: true,
+      rejectHint: hint.index,
+      logTerm: hint.term,
+    });
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    assert.ok(snap !== null, "raft: snap message without snapshot");
+    const { index, term } = snap.metadata;
+    if (index <= this.log.committed) {
+      this.send({ ...this.message("appResp", m.from), index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(index, term)) {
+      // We already have the entry: just fast-forward the commit instead of discarding our log.
+      this.log.commitTo(index);
+    } else {
+      this.log.restore(snap);
+      this.setConfState(snap.metadata.confState);
+      this.counters.snapshotsInstalled++;
+    }
+    this.send({ ...this.message("appResp", m.from), index: this.log.lastIndex() });
+  }
+
+  private tally(): { granted: number; rejected: number } {
+    let granted = 0;
+    let rejected = 0;
+    for (const [id, v] of this.votes) {
+      if (!this.voters.has(id)) continue;
+      if (v) granted++;
+      else rejected++;
+    }
+    return { granted, rejected };
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.hup();
+    }
+  }
+
+  private hup(): void {
+    if (this.role === "leader" || !this.promotable()) return;
+    // An unapplied conf change could change whether we may campaign at all: wait until it is applied.
+    const pending = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
+    if (pending === null || pending.some((e) => e.type === "confChange")) return;
+    this.campaign(this.config.preVote, "");
+  }
+
+  private campaign(pre: boolean, context: string): void {
+    let voteTerm: number;
+    let type: MessageType;
+    if (pre) {
+      this.becomePreCandidate();
+      this.counters.preVotesStarted++;
+      voteTerm = this.term + 1;
+      type = "preVote";
+    } else {
+      this.becomeCandidate();
+      this.counters.electionsStarted++;
+      voteTerm = this.term;
+      type = "vote";
+    }
+    this.votes.set(this.id, true);
+    if (this.tally().granted >= this.quorum()) {
+      if (pre) this.campaign(false, context);
+      else this.becomeLeader();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      this.send({ ...this.message(type, id), term: voteTerm, index: lastIndex, logTerm: lastTerm, context });
+    }
+  }
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      assert.ok(term > this.term, `raft: term went back from ${this.term} to ${term}`);
+      this.term = term;
+      this.vote = NONE;
+    }
+    this.leader = NONE;
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    // Randomized in [electionTick, 2*electionTick) so that split votes resolve (Raft §5.2).
+    this.randomizedElectionTimeout =
+      this.config.electionTick + Math.floor(this.config.random() * this.config.electionTick);
+    this.leadTransferee = NONE;
+    this.votes.clear();
+    this.pendingConfIndex = 0;
+    this.uncommittedBytes = 0;
+    const last = this.log.lastIndex();
+    for (const [id, pr] of this.progress) this.progress.set(id, this.newProgress(id, pr.isLearner, last));
+    this.leaderState.reset();
+  }
+
+  private newProgress(id: NodeId, isLearner: boolean, lastIndex: number): Progress {
+    const pr = new Progress(lastIndex + 1, isLearner, this.config.maxInflightMsgs, this.config.maxInflightBytes);
+    if (id === this.id) pr.match = lastIndex;
+    return pr;
+  }
+
+  becomeFollower(term: number, leader: NodeId): void {
+    this.reset(term);
+    this.leader = leader;
+    this.role = "follower";
+  }
+
+  private becomePreCandidate(): void {
+    assert.ok(this.role !== "leader", "raft: leader cannot become pre-candidate");
+    // No term change and no vote: a pre-candidate that loses leaves no trace.
+    this.votes.clear();
+    this.leader = NONE;
+    this.role = "preCandidate";
+  }
+
+  private becomeCandidate(): void {
+    assert.ok(this.role !== "leader", "raft: leader cannot become candidate");
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = "candidate";
+  }
+
+  private becomeLeader(): void {
+    assert.ok(this.role === "candidate", `raft: ${this.role} cannot become leader`);
+    this.reset(this.term);
+    this.leader = this.id;
+    this.role = "leader";
+    this.counters.leadersElected++;
+    for (const pr of this.progress.values()) pr.recentActive = true;
+    this.progress.get(this.id)?.becomeReplicate();
+    // The no-op of our term: committing it commits everything before (Raft §5.4.2), and makes ReadIndex safe.
+    this.appendEntries([{ term: 0, index: 0, type: "normal", data: new Uint8Array(0) }]);
+    // Conservatively, an earlier conf change may still be unapplied: no new one before our no-op is applied,
+    // which also rules out the single-server change bug (a leader must commit in its term first).
+    this.pendingConfIndex = this.log.lastIndex();
+    this.leaderState.broadcastAppend();
+  }
+
+  /** Leader: stamps entries with our term and the next indexes, appends them, and commits if possible. */
+  appendEntries(entries: Entry[]): void {
+    let index = this.log.lastIndex();
+    const stamped = entries.map((e) => ({ term: this.term, index: ++index, type: e.type, data: e.data }));
+    this.log.append(stamped);
+    for (const e of stamped) this.uncommittedBytes += e.data.length;
+    this.progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
+    this.leaderState.maybeCommit();
+  }
+
+  setConfState(cs: ConfState): void {
+    const last = this.log.lastIndex();
+    this.voters = new Set(cs.voters);
+    this.learners = new Set(cs.learners);
+    for (const id of cs.learners) assert.ok(!this.voters.has(id), `raft: node ${id} is both voter and learner`);
+    const members = new Set([...cs.voters, ...cs.learners]);
+    for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
+    for (const id of members) {
+      const isLearner = this.learners.has(id);
+      const pr = this.progress.get(id);
+      if (pr === undefined) {
+        const fresh = this.newProgress(id, isLearner, last);
+        // A new member starts as "recently active" so check-quorum does not depose the leader at once.
+        fresh.recentActive = true;
+        this.progress.set(id, fresh);
+      } else {
+        pr.isLearner = isLearner;
+      }
+    }
+    for (const id of [...this.votes.keys()]) if (!this.voters.has(id)) this.votes.delete(id);
+  }
+
+  /** Decodes a conf change entry (for validation on the leader). */
+  static decodeConfChange(entry: Entry): ConfChange {
+    return decodeConfChange(entry.data);
+  }
+
+  entrySize(entry: Entry): number {
+    return entrySizeBytes(entry);
+  }
+}

@@ -1,0 +1,87 @@
+// Writing rendered files: atomic rename, unchanged bytes untouched, check on the staged copy, backup, in-place.
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { CheckFailedError } from "../../../src/render/errors.js";
+import { restorePrevious, type WriteSpec, writeRendered } from "../../../src/render/writer.js";
+
+let dir: string;
+test.before.each(async () => {
+  dir = await mkdtemp(join(tmpdir(), "vigie-writer-"));
+});
+test.after.each(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function spec(overrides: Partial<WriteSpec> = {}): WriteSpec {
+  return { name: "t", destination: join(dir, "out.conf"), backup: false, write: "rename", ...overrides };
+}
+
+test("writes a new file with the mode, then skips identical bytes", async () => {
+  const first = await writeRendered(spec({ mode: 0o640 }), Buffer.from("a\n"));
+  assert.equal(first, { changed: true, previous: undefined });
+  const info = await stat(join(dir, "out.conf"));
+  assert.is(info.mode & 0o777, 0o640);
+  const again = await writeRendered(spec({ mode: 0o640 }), Buffer.from("a\n"));
+  assert.equal(again, { changed: false });
+  assert.is((await stat(join(dir, "out.conf"))).ino, info.ino);
+  assert.equal(await readdir(dir), ["out.conf"]);
+});
+
+test("rename replaces the inode; in-place keeps it", async () => {
+  await writeRendered(spec(), Buffer.from("1"));
+  const before = (await stat(join(dir, "out.conf"))).ino;
+  const renamed = await writeRendered(spec(), Buffer.from("2"));
+  assert.ok(renamed.changed && renamed.previous?.toString() === "1");
+  const afterRename = (await stat(join(dir, "out.conf"))).ino;
+  assert.is.not(afterRename, before);
+  await writeRendered(spec({ write: "in-place", check: ["true"] }), Buffer.from("3"));
+  assert.is((await stat(join(dir, "out.conf"))).ino, afterRename);
+  assert.is(await readFile(join(dir, "out.conf"), "utf8"), "3");
+  assert.equal(await readdir(dir), ["out.conf"]);
+});
+
+test("check runs on the staged file; a failure keeps the previous file and removes the stage", async () => {
+  await writeFile(join(dir, "out.conf"), "good");
+  const grep = spec({ check: ["grep", "-q", "^ok$", "{{src}}"] });
+  const error = await writeRendered(grep, Buffer.from("bad\n")).catch((e: unknown) => e);
+  assert.instance(error, CheckFailedError);
+  assert.match((error as Error).message, "t: check failed: grep -q ^ok$");
+  assert.is(await readFile(join(dir, "out.conf"), "utf8"), "good");
+  assert.equal(await readdir(dir), ["out.conf"]);
+  const passed = await writeRendered(grep, Buffer.from("ok\n"));
+  assert.ok(passed.changed);
+  assert.is(await readFile(join(dir, "out.conf"), "utf8"), "ok\n");
+});
+
+test("a check program that does not exist fails clearly", async () => {
+  const error = await writeRendered(spec({ check: ["/nonexistent/checker", "{{src}}"] }), Buffer.from("x")).catch(
+    (e: unknown) => e,
+  );
+  assert.instance(error, CheckFailedError);
+  assert.match((error as Error).message, "cannot run /nonexistent/checker");
+});
+
+test("backup keeps the previous bytes; restorePrevious puts them back or removes a new file", async () => {
+  await writeFile(join(dir, "out.conf"), "v1");
+  const outcome = await writeRendered(spec({ backup: true }), Buffer.from("v2"));
+  assert.is(await readFile(join(dir, "out.conf.bak"), "utf8"), "v1");
+  assert.ok(outcome.changed);
+  if (outcome.changed) await restorePrevious(spec(), outcome.previous);
+  assert.is(await readFile(join(dir, "out.conf"), "utf8"), "v1");
+  const fresh = spec({ destination: join(dir, "new.conf") });
+  const created = await writeRendered(fresh, Buffer.from("n"));
+  if (created.changed) await restorePrevious(fresh, created.previous);
+  assert.equal((await readdir(dir)).sort(), ["out.conf", "out.conf.bak"]);
+});
+
+test("a destination directory that does not exist is a write failure naming the template", async () => {
+  const error = await writeRendered(spec({ destination: join(dir, "no", "such", "x") }), Buffer.from("x")).catch(
+    (e: unknown) => e,
+  );
+  assert.match((error as Error).message, /^t: cannot stage/);
+});
+
+test.run();

@@ -1,0 +1,119 @@
+// Range reads with etcd 3.4's semantics: revision checks, count/more, limit, keys_only/count_only, the
+// min/max revision filters and sorting (limit is applied after sorting, like etcd's applier).
+import type { KeyValue, RangeRequest, RangeResponse, ResponseHeader } from "./commands.js";
+import { CompactedError, FutureRevisionError, KeyNotProvidedError } from "./errors.js";
+import type { KeyRevision, KeySpace } from "./key-space.js";
+import { keyValueOf } from "./kv-convert.js";
+import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
+
+/** Checks a read revision: <= 0 means `current`; compacted or future revisions throw etcd's errors. */
+export function resolveReadRevision(space: KeySpace, requested: number | undefined, current: number): number {
+  const revision = requested ?? 0;
+  if (revision <= 0) return current;
+  if (revision > current) throw new FutureRevisionError();
+  if (revision < space.compactRevision) throw new CompactedError(space.compactRevision);
+  return revision;
+}
+
+/** Throws the error etcd would answer for this range request, without reading anything. */
+export function checkRange(space: KeySpace, request: RangeRequest, current: number): void {
+  if (request.key.length === 0) throw new KeyNotProvidedError();
+  resolveReadRevision(space, request.revision, current);
+}
+
+/**
+ * Runs a range read. `current` is the revision that "now" means (inside a txn that already wrote, the pending
+ * revision, so the txn sees its own writes); `header` is shared with the enclosing response.
+ */
+export function runRange(
+  space: KeySpace,
+  request: RangeRequest,
+  current: number,
+  header: ResponseHeader,
+): RangeResponse {
+  if (request.key.length === 0) throw new KeyNotProvidedError();
+  const atRevision = resolveReadRevision(space, request.revision, current);
+  const start = toBinaryKey(request.key);
+  const end = toBinaryRangeEnd(request.key, request.range_end);
+  const limit = Math.max(0, request.limit ?? 0);
+  const sortOrder = effectiveSortOrder(request);
+  const filtered = hasRevisionFilters(request);
+  // Without sorting or filters the first `limit` keys in key order are the answer: stop collecting early
+  // (still counting, since etcd reports the total count).
+  const collectMax = sortOrder === "NONE" && !filtered && limit > 0 ? limit : Number.POSITIVE_INFINITY;
+  const found: KeyRevision[] = [];
+  let count = 0;
+  const visit = (kv: KeyRevision): boolean => {
+    if (filtered && !passesFilters(request, kv)) return true;
+    count++;
+    if (!request.count_only && found.length < collectMax) found.push(kv);
+    return true;
+  };
+  if (end === undefined) {
+    const kv = space.get(start, atRevision);
+    if (kv !== undefined) visit(kv);
+  } else {
+    space.forEachLive(start, end, atRevision, visit);
+  }
+  if (request.count_only) return { header, kvs: [], more: false, count };
+  if (sortOrder !== "NONE") sortRevisions(found, request.sort_target ?? "KEY", sortOrder);
+  let more = false;
+  if (limit > 0 && count > limit) {
+    more = true;
+    if (found.length > limit) found.length = limit;
+  }
+  const keysOnly = request.keys_only ?? false;
+  const kvs: KeyValue[] = new Array(found.length);
+  for (let i = 0; i < found.length; i++) kvs[i] = keyValueOf(found[i]!, keysOnly);
+  return { header, kvs, more, count };
+}
+
+/** etcd sorts ascending by default when a non-key target is given; ascending by key is the natural order. */
+function effectiveSortOrder(request: RangeRequest): "NONE" | "ASCEND" | "DESCEND" {
+  const target = request.sort_target ?? "KEY";
+  let order = request.sort_order ?? "NONE";
+  if (order === "NONE" && target !== "KEY") order = "ASCEND";
+  if (order === "ASCEND" && target === "KEY") return "NONE";
+  return order;
+}
+
+function hasRevisionFilters(r: RangeRequest): boolean {
+  return (
+    (r.min_mod_revision ?? 0) > 0 ||
+    (r.max_mod_revision ?? 0) > 0 ||
+    (r.min_create_revision ?? 0) > 0 ||
+    (r.max_create_revision ?? 0) > 0
+  );
+}
+
+function passesFilters(r: RangeRequest, kv: KeyRevision): boolean {
+  if ((r.min_mod_revision ?? 0) > 0 && kv.mod < r.min_mod_revision!) return false;
+  if ((r.max_mod_revision ?? 0) > 0 && kv.mod > r.max_mod_revision!) return false;
+  if ((r.min_create_revision ?? 0) > 0 && kv.create < r.min_create_revision!) return false;
+  if ((r.max_create_revision ?? 0) > 0 && kv.create > r.max_create_revision!) return false;
+  return true;
+}
+
+function sortRevisions(items: KeyRevision[], target: string, order: "ASCEND" | "DESCEND"): void {
+  const direction = order === "ASCEND" ? 1 : -1;
+  const byKey = (a: KeyRevision, b: KeyRevision): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  let compare: (a: KeyRevision, b: KeyRevision) => number;
+  switch (target) {
+    case "VERSION":
+      compare = (a, b) => a.version - b.version;
+      break;
+    case "CREATE":
+      compare = (a, b) => a.create - b.create;
+      break;
+    case "MOD":
+      compare = (a, b) => a.mod - b.mod;
+      break;
+    case "VALUE":
+      compare = (a, b) => Buffer.compare(a.value!, b.value!);
+      break;
+    default:
+      compare = byKey;
+  }
+  // Stable sort: ties keep key order, as etcd's sort.Stable does.
+  items.sort((a, b) => direction * compare(a, b));
+}

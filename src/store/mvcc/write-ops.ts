@@ -1,0 +1,137 @@
+// Executes put / deleteRange / txn against the key space inside one write batch (one revision). Every check
+// that can fail runs BEFORE the first change (checkOps), so a failed request leaves the store untouched.
+import type {
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RequestOp,
+  ResponseHeader,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+} from "./commands.js";
+import {
+  KeyNotFoundError,
+  KeyNotProvidedError,
+  LeaseNotFoundError,
+  LeaseProvidedError,
+  ValueProvidedError,
+} from "./errors.js";
+import type { KeyRevision, KeySpace } from "./key-space.js";
+import { keyValueOf } from "./kv-convert.js";
+import type { LeaseTable } from "./leases.js";
+import { checkRange, runRange } from "./range.js";
+import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
+import { evaluateCompare } from "./txn-check.js";
+
+/** The changes of one revision being written. */
+export class WriteBatch {
+  readonly changes: KeyRevision[] = [];
+  constructor(
+    readonly revision: number,
+    readonly header: ResponseHeader,
+  ) {}
+
+  /** The revision reads inside this batch use: the pending one once something was written (read-your-writes). */
+  readRevision(): number {
+    return this.changes.length > 0 ? this.revision : this.revision - 1;
+  }
+}
+
+export class WriteOps {
+  constructor(
+    private readonly space: KeySpace,
+    private readonly leases: LeaseTable,
+  ) {}
+
+  /** Throws the error etcd would return for `op` against the state at `atRevision`; changes nothing. */
+  checkOp(op: RequestOp, atRevision: number): void {
+    if ("request_range" in op) checkRange(this.space, op.request_range, atRevision);
+    else if ("request_put" in op) this.checkPut(op.request_put, atRevision);
+    else if ("request_delete_range" in op) {
+      if (op.request_delete_range.key.length === 0) throw new KeyNotProvidedError();
+    } else {
+      const txn = op.request_txn;
+      const branch = this.chooseBranch(txn, atRevision) ? txn.success : txn.failure;
+      for (const inner of branch ?? []) this.checkOp(inner, atRevision);
+    }
+  }
+
+  checkPut(request: PutRequest, atRevision: number): void {
+    if (request.key.length === 0) throw new KeyNotProvidedError();
+    const lease = request.lease ?? 0;
+    if (request.ignore_value && (request.value?.length ?? 0) > 0) throw new ValueProvidedError();
+    if (request.ignore_lease && lease !== 0) throw new LeaseProvidedError();
+    if (request.ignore_value || request.ignore_lease) {
+      if (this.space.get(toBinaryKey(request.key), atRevision) === undefined) throw new KeyNotFoundError();
+    }
+    if (lease !== 0 && this.leases.get(lease) === undefined) throw new LeaseNotFoundError();
+  }
+
+  chooseBranch(txn: TxnRequest, atRevision: number): boolean {
+    return (txn.compare ?? []).every((c) => evaluateCompare(this.space, c, atRevision));
+  }
+
+  put(request: PutRequest, batch: WriteBatch): PutResponse {
+    const key = toBinaryKey(request.key);
+    const previous = this.space.get(key, batch.readRevision());
+    const value =
+      request.ignore_value && previous?.value ? previous.value : Buffer.from(request.value ?? new Uint8Array(0));
+    const lease = request.ignore_lease ? (previous?.lease ?? 0) : (request.lease ?? 0);
+    if (previous !== undefined && previous.lease !== lease) this.leases.detach(previous.lease, key);
+    const record = this.space.put(key, value, lease, batch.revision);
+    this.leases.attach(lease, key);
+    batch.changes.push(record);
+    const response: PutResponse = { header: batch.header };
+    if (request.prev_kv && previous !== undefined) response.prev_kv = keyValueOf(previous, false);
+    return response;
+  }
+
+  deleteRange(request: DeleteRangeRequest, batch: WriteBatch): DeleteRangeResponse {
+    const start = toBinaryKey(request.key);
+    const end = toBinaryRangeEnd(request.key, request.range_end);
+    const victims: KeyRevision[] = [];
+    if (end === undefined) {
+      const kv = this.space.get(start, batch.readRevision());
+      if (kv !== undefined) victims.push(kv);
+    } else {
+      this.space.forEachLive(start, end, batch.readRevision(), (kv) => {
+        victims.push(kv);
+        return true;
+      });
+    }
+    return this.deleteKeys(victims, request.prev_kv ?? false, batch);
+  }
+
+  /** Deletes live keys (also used by lease revocation). */
+  deleteKeys(victims: readonly KeyRevision[], withPrevKvs: boolean, batch: WriteBatch): DeleteRangeResponse {
+    const prevKvs: KeyValue[] = [];
+    for (const kv of victims) {
+      this.leases.detach(kv.lease, kv.key);
+      batch.changes.push(this.space.delete(kv.key, batch.revision));
+      if (withPrevKvs) prevKvs.push(keyValueOf(kv, false));
+    }
+    return { header: batch.header, deleted: victims.length, prev_kvs: prevKvs };
+  }
+
+  /** Runs a txn whose shape was checked (checkTxnShape) and whose chosen branch passed checkOp. */
+  txn(request: TxnRequest, batch: WriteBatch): TxnResponse {
+    const succeeded = this.chooseBranch(request, batch.readRevision());
+    const ops = (succeeded ? request.success : request.failure) ?? [];
+    const responses: ResponseOp[] = [];
+    for (const op of ops) responses.push(this.op(op, batch));
+    return { header: batch.header, succeeded, responses };
+  }
+
+  private op(op: RequestOp, batch: WriteBatch): ResponseOp {
+    if ("request_range" in op) {
+      return { response_range: runRange(this.space, op.request_range, batch.readRevision(), batch.header) };
+    }
+    if ("request_put" in op) return { response_put: this.put(op.request_put, batch) };
+    if ("request_delete_range" in op)
+      return { response_delete_range: this.deleteRange(op.request_delete_range, batch) };
+    return { response_txn: this.txn(op.request_txn, batch) };
+  }
+}

@@ -1,0 +1,257 @@
+// Keeps one service instance's entry in the store in line with its health:
+//   passing  → `/services/<name>/<id>` = {..., health: "passing"} on a lease renewed every ttl/3;
+//   critical → the entry is rewritten with health "critical" and renewals stop, so the store removes it when the
+//              lease expires (load balancers drop it at once: the `service` helper keeps only "passing");
+//   recovery → written again as passing, on a new lease if the old one expired.
+// The health check keeps running while the store is unreachable; when it answers again the entry is written anew
+// (on a new lease when the old one expired meanwhile). Two loops, both bounded and both stopped by stop():
+// the check loop (one check at a time, next one `interval` after the previous ended) and the store loop (one request
+// at a time; `sync()` runs until what is in the store matches what should be).
+import assert from "node:assert/strict";
+import type { ServiceConfig } from "../config/schema.js";
+import type { Logger } from "../log.js";
+import { EtcdError, GRPC_NOT_FOUND, type StoreClient } from "../store/client.js";
+import { type CheckResult, runCheck } from "./checks.js";
+import { type AnnouncedHealth, type Health, HealthTracker } from "./health.js";
+import { instanceId, instanceKey, instanceValue } from "./instance.js";
+import type { ServiceMetrics } from "./metrics.js";
+
+/** The store calls registration needs; the StoreClient provides them (against vigie or etcd). */
+export type RegistryStore = Pick<StoreClient, "put" | "leaseGrant" | "leaseRevoke" | "leaseKeepAliveOnce">;
+
+export interface ServiceStatus {
+  name: string;
+  id: string;
+  key: string;
+  address: string;
+  /** What the checks say now (`pending` until the thresholds decide). */
+  health: Health;
+  /** What the store holds, as far as this agent knows (undefined: nothing written, or lost with its lease). */
+  announced: AnnouncedHealth | undefined;
+  leaseId: string | undefined;
+  storeReachable: boolean;
+  lastCheck: (CheckResult & { at: string }) | undefined;
+}
+
+/** Store retries start fast (a blip costs little) and back off to this, or to the renewal interval if shorter. */
+const RETRY_MIN_MS = 50;
+const RETRY_MAX_MS = 2_000;
+/** Floor for the renewal interval, so a tiny TTL cannot turn into a busy loop. */
+const KEEPALIVE_MIN_MS = 100;
+
+export class ServiceRegistration {
+  readonly id: string;
+  readonly key: string;
+  private readonly tracker: HealthTracker | undefined;
+  private readonly log: Logger;
+  private stopped = false;
+  private announced: AnnouncedHealth | undefined;
+  private leaseId: string | undefined;
+  private leaseTtlMs: number;
+  private storeReachable = true;
+  private lastCheck: ServiceStatus["lastCheck"];
+  private retryDelayMs = RETRY_MIN_MS;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private storeTimer: NodeJS.Timeout | undefined;
+  private runningCheck: Promise<void> | undefined;
+  private runningSync: Promise<void> | undefined;
+  /** Set when something changed while a sync was running: the running one loops once more. */
+  private syncAgain = false;
+  /** Set by the renewal timer: the next sync renews the lease. */
+  private renewDue = false;
+
+  constructor(
+    private readonly service: ServiceConfig,
+    private readonly store: RegistryStore,
+    logger: Logger,
+    private readonly metrics: ServiceMetrics,
+  ) {
+    assert.ok(service.ttl > 0, "a service needs a positive ttl");
+    this.id = instanceId(service);
+    this.key = instanceKey(service.name, this.id);
+    this.leaseTtlMs = service.ttl;
+    const check = service.check;
+    this.tracker = check ? new HealthTracker(check.healthy_threshold, check.unhealthy_threshold) : undefined;
+    this.log = logger.child({ service: service.name, id: this.id });
+  }
+
+  /** Without a check the instance is healthy for as long as the agent runs. */
+  get health(): Health {
+    return this.tracker?.health ?? "passing";
+  }
+
+  start(): void {
+    if (this.tracker === undefined) this.requestSync();
+    else this.runCheckNow();
+  }
+
+  status(): ServiceStatus {
+    return {
+      name: this.service.name,
+      id: this.id,
+      key: this.key,
+      address: this.service.address,
+      health: this.health,
+      announced: this.announced,
+      leaseId: this.leaseId,
+      storeReachable: this.storeReachable,
+      lastCheck: this.lastCheck,
+    };
+  }
+
+  /** Stops both loops, then revokes the lease: the entry disappears now instead of after its ttl. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.checkTimer);
+    clearTimeout(this.storeTimer);
+    await Promise.all([this.runningCheck, this.runningSync]);
+    const leaseId = this.leaseId;
+    if (leaseId === undefined) return;
+    this.leaseId = undefined;
+    this.announced = undefined;
+    try {
+      await this.store.leaseRevoke(leaseId);
+      this.log.info({ key: this.key }, "deregistered (lease revoked)");
+    } catch (error) {
+      if (isLeaseGone(error)) return;
+      this.log.warn({ key: this.key, err: describe(error) }, "could not revoke the lease; the entry expires after ttl");
+    }
+  }
+
+  private runCheckNow(): void {
+    const check = this.service.check;
+    assert.ok(check !== undefined && this.tracker !== undefined);
+    if (this.stopped) return;
+    this.runningCheck = (async () => {
+      const result = await runCheck(check);
+      if (this.stopped) return;
+      this.lastCheck = { ...result, at: new Date().toISOString() };
+      this.metrics.checks.inc(1, { service: this.service.name, id: this.id, result: result.passing ? "pass" : "fail" });
+      const changed = this.tracker?.record(result.passing);
+      if (changed !== undefined) {
+        this.metrics.healthy.set(changed === "passing" ? 1 : 0, { service: this.service.name, id: this.id });
+        const log = changed === "passing" ? this.log.info : this.log.warn;
+        log.call(this.log, { health: changed, check: result.output }, `health is now ${changed}`);
+        this.requestSync();
+      }
+      this.checkTimer = setTimeout(() => this.runCheckNow(), check.interval);
+    })();
+  }
+
+  /** Runs the store loop, or asks the running one to go round once more. */
+  private requestSync(): void {
+    if (this.stopped) return;
+    if (this.runningSync !== undefined) {
+      this.syncAgain = true;
+      return;
+    }
+    clearTimeout(this.storeTimer);
+    this.storeTimer = undefined;
+    this.runningSync = this.syncLoop().finally(() => {
+      this.runningSync = undefined;
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    do {
+      this.syncAgain = false;
+      try {
+        await this.syncOnce();
+        this.markReachable();
+        this.retryDelayMs = RETRY_MIN_MS;
+      } catch (error) {
+        if (this.stopped) return;
+        this.markUnreachable(error);
+        this.scheduleStoreWork(this.retryDelayMs);
+        this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS, this.keepaliveIntervalMs());
+        return;
+      }
+    } while (this.syncAgain && !this.stopped);
+    if (this.announced === "passing" && this.leaseId !== undefined) this.scheduleRenewal();
+  }
+
+  /** One pass: make the store hold what the health says. Throws when the store cannot be reached. */
+  private async syncOnce(): Promise<void> {
+    const wanted = this.health;
+    if (wanted === "pending" || this.stopped) return;
+    if (this.renewDue && this.leaseId !== undefined && wanted === "passing") {
+      const renewed = await this.store.leaseKeepAliveOnce(this.leaseId);
+      // Cleared only once the store answered: a renewal lost to an outage is retried first thing on reconnect.
+      this.renewDue = false;
+      if (renewed.ttlSeconds <= 0) {
+        this.log.warn({ lease: this.leaseId }, "lease expired before it was renewed; registering again");
+        this.forgetLease();
+      }
+    }
+    if (this.announced === wanted) return;
+    if (this.leaseId === undefined) {
+      // A critical instance that was never announced (or whose lease is gone) is written once on a fresh lease so
+      // `vigie services --all` shows why it is missing; that lease is never renewed.
+      const lease = await this.store.leaseGrant(Math.max(1, Math.ceil(this.service.ttl / 1000)));
+      this.leaseId = lease.id;
+      this.leaseTtlMs = lease.ttlSeconds * 1000;
+    }
+    const value = JSON.stringify(instanceValue(this.service, wanted));
+    try {
+      await this.store.put(this.key, value, { lease: this.leaseId });
+    } catch (error) {
+      if (!isLeaseGone(error)) throw error;
+      // The lease expired while the instance was critical or the store was away: start over on a new one.
+      this.forgetLease();
+      this.syncAgain = true;
+      return;
+    }
+    this.announced = wanted;
+    this.log.info({ key: this.key, health: wanted, lease: this.leaseId }, "registered");
+  }
+
+  private forgetLease(): void {
+    this.leaseId = undefined;
+    this.announced = undefined;
+  }
+
+  private keepaliveIntervalMs(): number {
+    return Math.max(KEEPALIVE_MIN_MS, Math.floor(this.leaseTtlMs / 3));
+  }
+
+  private scheduleRenewal(): void {
+    this.scheduleStoreWork(this.keepaliveIntervalMs(), () => {
+      this.renewDue = true;
+    });
+  }
+
+  private scheduleStoreWork(delayMs: number, before?: () => void): void {
+    if (this.stopped) return;
+    clearTimeout(this.storeTimer);
+    this.storeTimer = setTimeout(() => {
+      this.storeTimer = undefined;
+      before?.();
+      this.requestSync();
+    }, delayMs);
+  }
+
+  private markUnreachable(error: unknown): void {
+    this.metrics.storeErrors.inc(1, { service: this.service.name, id: this.id });
+    if (!this.storeReachable) return;
+    this.storeReachable = false;
+    this.log.warn({ err: describe(error) }, "store unreachable; health checks go on, registration retries");
+  }
+
+  private markReachable(): void {
+    if (this.storeReachable) return;
+    this.storeReachable = true;
+    // Whatever happened while we were away (a restored or replaced store), write the entry again.
+    this.announced = undefined;
+    this.syncAgain = true;
+    this.log.info("store reachable again; registering again");
+  }
+}
+
+function isLeaseGone(error: unknown): boolean {
+  return error instanceof EtcdError && error.grpcCode === GRPC_NOT_FOUND && /lease not found/i.test(error.message);
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

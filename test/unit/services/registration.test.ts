@@ -1,0 +1,213 @@
+// Service registration against a real etcd 3.4: the entry, its lease, health changes, store outages and
+// deregistration, observed from the store the way load balancers and `vigie services` see it.
+import { createServer, type Server } from "node:http";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { type ServiceConfig, serviceSchema } from "../../../src/config/schema.js";
+import { silentLogger } from "../../../src/log.js";
+import { MetricsRegistry } from "../../../src/metrics.js";
+import {
+  parseInstance,
+  type RunningServices,
+  type ServiceInstance,
+  startServices,
+} from "../../../src/services/index.js";
+import { StoreClient } from "../../../src/store/client.js";
+import { type EtcdProcess, startEtcd } from "../../helpers/etcd.js";
+import { waitFor } from "../../helpers/ports.js";
+import { requireTools } from "../../helpers/require-tool.js";
+import { startTcpProxy } from "./tcp-proxy.js";
+
+interface Context {
+  etcd: EtcdProcess | undefined;
+  client: StoreClient | undefined;
+  cleanups: Array<() => Promise<unknown> | unknown>;
+}
+
+const registration = suite<Context>("services: registration against etcd", {
+  etcd: undefined,
+  client: undefined,
+  cleanups: [],
+});
+const tools = requireTools("services registration", "etcd");
+
+/** A real backend whose /health answer the test flips. */
+async function startBackend(): Promise<{ port: number; setHealthy(healthy: boolean): void; server: Server }> {
+  let healthy = true;
+  const server = createServer((_request, response) => {
+    response.statusCode = healthy ? 200 : 503;
+    response.end(healthy ? "ok" : "sick");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  return { port: address.port, server, setHealthy: (value) => (healthy = value) };
+}
+
+function service(input: Record<string, unknown>): ServiceConfig {
+  return serviceSchema.parse(input);
+}
+
+async function instances(client: StoreClient, name: string): Promise<ServiceInstance[]> {
+  const { kvs } = await client.range(`/services/${name}/`, { prefix: true });
+  return kvs.map((kv) => parseInstance(kv.key.toString(), kv.value.toString()));
+}
+
+registration.before(async (context) => {
+  if (!tools) return;
+  context.etcd = await startEtcd();
+  context.client = new StoreClient({ endpoints: [context.etcd.clientUrl] });
+});
+
+registration.after.each(async (context) => {
+  for (const cleanup of context.cleanups.splice(0).reverse()) await cleanup();
+});
+
+registration.after(async (context) => {
+  await context.client?.close();
+  await context.etcd?.stop();
+});
+
+function run(context: Context, services: ServiceConfig[], client: StoreClient = context.client!): RunningServices {
+  const running = startServices({ services, client, logger: silentLogger(), metrics: new MetricsRegistry() });
+  context.cleanups.push(() => running.stop());
+  return running;
+}
+
+registration("a healthy instance is written with its lease, and stop() revokes it at once", async (context) => {
+  if (!tools) return;
+  const backend = await startBackend();
+  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+  const address = `127.0.0.1:${backend.port}`;
+  const running = run(context, [
+    service({
+      name: "web",
+      address,
+      tags: ["blue"],
+      meta: { zone: "a" },
+      check: { http: `http://${address}/health`, interval: "100ms", timeout: "500ms" },
+      ttl: "5s",
+    }),
+  ]);
+  const [found] = await waitFor("web registered", async () => {
+    const list = await instances(context.client!, "web");
+    return list.length === 1 ? list : undefined;
+  });
+  assert.equal(found, {
+    name: "web",
+    id: `web-127.0.0.1-${backend.port}`,
+    address,
+    host: "127.0.0.1",
+    port: backend.port,
+    tags: ["blue"],
+    meta: { zone: "a" },
+    health: "passing",
+  });
+  const [kv] = (await context.client!.range(`/services/web/web-127.0.0.1-${backend.port}`)).kvs;
+  assert.ok(kv !== undefined && kv.lease !== "0", "the entry is attached to a lease");
+  const ttl = await context.client!.leaseTimeToLive(kv.lease);
+  assert.ok(ttl.grantedTtlSeconds === 5, `granted ttl ${ttl.grantedTtlSeconds}`);
+  const [status] = running.status();
+  assert.equal([status?.health, status?.announced, status?.leaseId], ["passing", "passing", kv.lease]);
+  await running.stop();
+  assert.equal(await instances(context.client!, "web"), [], "deregistered without waiting for the ttl");
+  assert.is((await context.client!.leaseTimeToLive(kv.lease)).ttlSeconds, -1, "the lease is revoked");
+});
+
+registration("the lease is renewed while healthy: the entry outlives its ttl", async (context) => {
+  if (!tools) return;
+  run(context, [service({ name: "cache", id: "cache-1", address: "127.0.0.1:6379", ttl: "2s" })]);
+  await waitFor("cache registered", async () => (await instances(context.client!, "cache")).length === 1);
+  await new Promise((resolve) => setTimeout(resolve, 3_500));
+  const list = await instances(context.client!, "cache");
+  assert.equal(
+    list.map((instance) => [instance.id, instance.health]),
+    [["cache-1", "passing"]],
+  );
+});
+
+registration("failing → marked critical, then removed when its lease expires; recovering → back", async (context) => {
+  if (!tools) return;
+  const backend = await startBackend();
+  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+  const address = `127.0.0.1:${backend.port}`;
+  const running = run(context, [
+    service({
+      name: "api",
+      id: "api-1",
+      address,
+      check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms", unhealthy_threshold: 2 },
+      ttl: "2s",
+    }),
+  ]);
+  await waitFor("api passing", async () => (await instances(context.client!, "api"))[0]?.health === "passing");
+  backend.setHealthy(false);
+  await waitFor("api critical", async () => (await instances(context.client!, "api"))[0]?.health === "critical");
+  assert.is(running.status()[0]?.health, "critical");
+  await waitFor("api expired", async () => (await instances(context.client!, "api")).length === 0, 6_000);
+  backend.setHealthy(true);
+  await waitFor("api back", async () => (await instances(context.client!, "api"))[0]?.health === "passing");
+  // The new lease is renewed again: still there after more than its ttl.
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  assert.is((await instances(context.client!, "api"))[0]?.health, "passing");
+});
+
+registration("an instance failing from the start is shown as critical, never as passing", async (context) => {
+  if (!tools) return;
+  run(context, [
+    service({
+      name: "broken",
+      address: "127.0.0.1:9",
+      check: { exec: ["node", "-e", "process.exit(1)"], interval: "100ms", timeout: "2s" },
+      ttl: "3s",
+    }),
+  ]);
+  await waitFor("broken listed", async () => (await instances(context.client!, "broken"))[0]?.health === "critical");
+});
+
+registration("store unreachable: checks go on; on reconnect the instance is registered again", async (context) => {
+  if (!tools) return;
+  const proxy = await startTcpProxy(context.etcd!.clientUrl);
+  const viaProxy = new StoreClient({ endpoints: [proxy.url], requestTimeoutMs: 500, connectTimeoutMs: 500 });
+  context.cleanups.push(
+    () => proxy.close(),
+    () => viaProxy.close(),
+  );
+  const running = run(
+    context,
+    [
+      service({
+        name: "db",
+        id: "db-1",
+        address: "127.0.0.1:5432",
+        check: { exec: ["true"], interval: "50ms", timeout: "1s" },
+        ttl: "2s",
+      }),
+    ],
+    viaProxy,
+  );
+  await waitFor("db registered", async () => (await instances(context.client!, "db")).length === 1);
+  proxy.pause();
+  await waitFor("outage noticed", async () => running.status()[0]?.storeReachable === false, 5_000);
+  const checkedAt = running.status()[0]?.lastCheck?.at;
+  // Long enough for the lease to expire in etcd while the agent cannot renew it.
+  await waitFor("lease expired", async () => (await instances(context.client!, "db")).length === 0, 8_000);
+  assert.is.not(running.status()[0]?.lastCheck?.at, checkedAt, "health checks kept running during the outage");
+  proxy.resume();
+  await waitFor("db registered again", async () => (await instances(context.client!, "db"))[0]?.health === "passing");
+  assert.is(running.status()[0]?.storeReachable, true);
+});
+
+registration("two instances with the same id are refused before anything starts", async (context) => {
+  if (!tools) return;
+  assert.throws(
+    () =>
+      run(context, [
+        service({ name: "web", address: "127.0.0.1:8081" }),
+        service({ name: "web", address: "127.0.0.1:8081" }),
+      ]),
+    /services\[1\]: instance web\/web-127.0.0.1-8081 is already declared by services\[0\]/,
+  );
+});
+
+registration.run();

@@ -1,0 +1,244 @@
+// JSON <-> MVCC shapes for the KV service (`/v3/kv/*`) and watch events, field for field like etcd 3.4's gateway.
+import type {
+  CompactionRequest,
+  Compare,
+  CompareResult,
+  CompareTarget,
+  DeleteRangeRequest,
+  DeleteRangeResponse,
+  KeyValue,
+  PutRequest,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  SortOrder,
+  SortTarget,
+  TxnRequest,
+  TxnResponse,
+} from "../mvcc/commands.js";
+import { MAX_TXN_OPS } from "../mvcc/commands.js";
+import type { WatchCreateRequest, WatchEvent, WatchFilter } from "../mvcc/watch-types.js";
+import type { ReplicaHeader } from "../replica.js";
+import { GatewayError, Grpc } from "./errors.js";
+import { type JsonObject, ProtoReader, putBool, putBytes, putEnum, putInt, putList } from "./proto-json.js";
+
+const SORT_ORDERS: readonly SortOrder[] = ["NONE", "ASCEND", "DESCEND"];
+const SORT_TARGETS: readonly SortTarget[] = ["KEY", "VERSION", "CREATE", "MOD", "VALUE"];
+const COMPARE_RESULTS: readonly CompareResult[] = ["EQUAL", "GREATER", "LESS", "NOT_EQUAL"];
+const COMPARE_TARGETS: readonly CompareTarget[] = ["VERSION", "CREATE", "MOD", "VALUE", "LEASE"];
+const WATCH_FILTERS: readonly WatchFilter[] = ["NOPUT", "NODELETE"];
+
+function keyRequired(key: Uint8Array): void {
+  // etcd checks this before anything else reaches the store.
+  if (key.length === 0) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: key is not provided");
+}
+
+export function decodeRangeRequest(reader: ProtoReader): RangeRequest {
+  const request: RangeRequest = {
+    key: reader.bytes("key"),
+    range_end: reader.bytes("range_end"),
+    limit: reader.int64("limit"),
+    revision: reader.int64("revision"),
+    sort_order: reader.enumValue("sort_order", SORT_ORDERS, "etcdserverpb.RangeRequest_SortOrder"),
+    sort_target: reader.enumValue("sort_target", SORT_TARGETS, "etcdserverpb.RangeRequest_SortTarget"),
+    serializable: reader.bool("serializable"),
+    keys_only: reader.bool("keys_only"),
+    count_only: reader.bool("count_only"),
+    min_mod_revision: reader.int64("min_mod_revision"),
+    max_mod_revision: reader.int64("max_mod_revision"),
+    min_create_revision: reader.int64("min_create_revision"),
+    max_create_revision: reader.int64("max_create_revision"),
+  };
+  keyRequired(request.key);
+  return request;
+}
+
+export function decodePutRequest(reader: ProtoReader): PutRequest {
+  const request: PutRequest = {
+    key: reader.bytes("key"),
+    value: reader.bytes("value"),
+    lease: reader.int64("lease"),
+    prev_kv: reader.bool("prev_kv"),
+    ignore_value: reader.bool("ignore_value"),
+    ignore_lease: reader.bool("ignore_lease"),
+  };
+  keyRequired(request.key);
+  // etcd validates these at the API layer, before the proposal.
+  if (request.ignore_value === true && request.value!.length > 0) {
+    throw new GatewayError(Grpc.InvalidArgument, "etcdserver: value is provided");
+  }
+  if (request.ignore_lease === true && request.lease !== 0) {
+    throw new GatewayError(Grpc.InvalidArgument, "etcdserver: lease is provided");
+  }
+  return request;
+}
+
+export function decodeDeleteRangeRequest(reader: ProtoReader): DeleteRangeRequest {
+  const request: DeleteRangeRequest = {
+    key: reader.bytes("key"),
+    range_end: reader.bytes("range_end"),
+    prev_kv: reader.bool("prev_kv"),
+  };
+  keyRequired(request.key);
+  return request;
+}
+
+function decodeCompare(reader: ProtoReader): Compare {
+  const compare: Compare = {
+    result: reader.enumValue("result", COMPARE_RESULTS, "etcdserverpb.Compare_CompareResult"),
+    target: reader.enumValue("target", COMPARE_TARGETS, "etcdserverpb.Compare_CompareTarget"),
+    key: reader.bytes("key"),
+    range_end: reader.bytes("range_end"),
+  };
+  keyRequired(compare.key);
+  // The oneof target_union: whichever field is present (the one matching `target` is the one compared).
+  if (reader.raw("version") !== undefined) compare.version = reader.int64("version");
+  if (reader.raw("create_revision") !== undefined) compare.create_revision = reader.int64("create_revision");
+  if (reader.raw("mod_revision") !== undefined) compare.mod_revision = reader.int64("mod_revision");
+  if (reader.raw("value") !== undefined) compare.value = reader.bytes("value");
+  if (reader.raw("lease") !== undefined) compare.lease = reader.int64("lease");
+  return compare;
+}
+
+function decodeRequestOp(reader: ProtoReader): RequestOp {
+  const range = reader.message("request_range", "etcdserverpb.RangeRequest");
+  if (range !== undefined) return { request_range: decodeRangeRequest(range) };
+  const put = reader.message("request_put", "etcdserverpb.PutRequest");
+  if (put !== undefined) return { request_put: decodePutRequest(put) };
+  const del = reader.message("request_delete_range", "etcdserverpb.DeleteRangeRequest");
+  if (del !== undefined) return { request_delete_range: decodeDeleteRangeRequest(del) };
+  const txn = reader.message("request_txn", "etcdserverpb.TxnRequest");
+  if (txn !== undefined) return { request_txn: decodeTxnRequest(txn) };
+  // An op with no request set: etcd's checkRequestOp refuses it the same way.
+  throw new GatewayError(Grpc.InvalidArgument, "etcdserver: key is not provided");
+}
+
+export function decodeTxnRequest(reader: ProtoReader): TxnRequest {
+  const compare = reader.messages("compare", "etcdserverpb.Compare");
+  const success = reader.messages("success", "etcdserverpb.RequestOp");
+  const failure = reader.messages("failure", "etcdserverpb.RequestOp");
+  if (compare.length > MAX_TXN_OPS || success.length > MAX_TXN_OPS || failure.length > MAX_TXN_OPS) {
+    throw new GatewayError(Grpc.InvalidArgument, "etcdserver: too many operations in txn request");
+  }
+  return {
+    compare: compare.map(decodeCompare),
+    success: success.map(decodeRequestOp),
+    failure: failure.map(decodeRequestOp),
+  };
+}
+
+export function decodeCompactionRequest(reader: ProtoReader): CompactionRequest {
+  return { revision: reader.int64("revision"), physical: reader.bool("physical") };
+}
+
+export function decodeWatchCreateRequest(reader: ProtoReader): WatchCreateRequest {
+  const filterValues = reader.raw("filters");
+  const filters: WatchFilter[] = [];
+  if (Array.isArray(filterValues)) {
+    filterValues.forEach((_value, index) => {
+      const one = new ProtoReader({ f: filterValues[index] }, "etcdserverpb.WatchCreateRequest");
+      filters.push(one.enumValue("f", WATCH_FILTERS, "etcdserverpb.WatchCreateRequest_FilterType"));
+    });
+  }
+  const request: WatchCreateRequest = {
+    key: reader.bytes("key"),
+    range_end: reader.bytes("range_end"),
+    start_revision: reader.int64("start_revision"),
+    progress_notify: reader.bool("progress_notify"),
+    filters,
+    prev_kv: reader.bool("prev_kv"),
+  };
+  return request;
+}
+
+// ---- responses ----
+
+export function encodeHeader(header: ReplicaHeader, revision: number | undefined): JsonObject {
+  const out: JsonObject = {};
+  putInt(out, "cluster_id", header.cluster_id);
+  putInt(out, "member_id", header.member_id);
+  putInt(out, "revision", revision);
+  putInt(out, "raft_term", header.raft_term);
+  return out;
+}
+
+export function encodeKeyValue(kv: KeyValue): JsonObject {
+  const out: JsonObject = {};
+  putBytes(out, "key", kv.key);
+  putInt(out, "create_revision", kv.create_revision);
+  putInt(out, "mod_revision", kv.mod_revision);
+  putInt(out, "version", kv.version);
+  putBytes(out, "value", kv.value);
+  putInt(out, "lease", kv.lease);
+  return out;
+}
+
+/** `header` is the full header for a top-level response, or only the revision inside a txn. */
+type HeaderOut = JsonObject;
+
+export function encodeRangeResponse(response: RangeResponse, header: HeaderOut): JsonObject {
+  const out: JsonObject = { header };
+  putList(out, "kvs", response.kvs, encodeKeyValue);
+  putBool(out, "more", response.more);
+  putInt(out, "count", response.count);
+  return out;
+}
+
+export function encodePutResponse(response: PutResponse, header: HeaderOut): JsonObject {
+  const out: JsonObject = { header };
+  if (response.prev_kv !== undefined) out.prev_kv = encodeKeyValue(response.prev_kv);
+  return out;
+}
+
+export function encodeDeleteRangeResponse(response: DeleteRangeResponse, header: HeaderOut): JsonObject {
+  const out: JsonObject = { header };
+  putInt(out, "deleted", response.deleted);
+  putList(out, "prev_kvs", response.prev_kvs, encodeKeyValue);
+  return out;
+}
+
+function innerHeader(revision: number): JsonObject {
+  const out: JsonObject = {};
+  putInt(out, "revision", revision);
+  return out;
+}
+
+function encodeResponseOp(op: ResponseOp): JsonObject {
+  if ("response_range" in op) {
+    return { response_range: encodeRangeResponse(op.response_range, innerHeader(op.response_range.header.revision)) };
+  }
+  if ("response_put" in op) {
+    return { response_put: encodePutResponse(op.response_put, innerHeader(op.response_put.header.revision)) };
+  }
+  if ("response_delete_range" in op) {
+    const inner = op.response_delete_range;
+    return { response_delete_range: encodeDeleteRangeResponse(inner, innerHeader(inner.header.revision)) };
+  }
+  // etcd 3.4 leaves a nested txn's header empty (observed: "response_txn":{"header":{},...}).
+  return { response_txn: encodeTxnResponse(op.response_txn, {}) };
+}
+
+export function encodeTxnResponse(response: TxnResponse, header: HeaderOut): JsonObject {
+  const out: JsonObject = { header };
+  putBool(out, "succeeded", response.succeeded);
+  putList(out, "responses", response.responses, encodeResponseOp);
+  return out;
+}
+
+export function encodeWatchEvent(event: WatchEvent): JsonObject {
+  const out: JsonObject = {};
+  putEnum(out, "type", event.type, "PUT");
+  if (event.type === "DELETE") {
+    // etcd's delete event kv holds only the key and the revision of the delete.
+    const kv: JsonObject = {};
+    putBytes(kv, "key", event.kv.key);
+    putInt(kv, "mod_revision", event.kv.mod_revision);
+    out.kv = kv;
+  } else {
+    out.kv = encodeKeyValue(event.kv);
+  }
+  if (event.prev_kv !== undefined) out.prev_kv = encodeKeyValue(event.prev_kv);
+  return out;
+}

@@ -1,0 +1,230 @@
+// Proto3 JSON as etcd 3.4's gateway (gogo jsonpb) reads and writes it.
+// In: each field by its proto name or its lowerCamel JSON name (exact spelling; `ttl` is NOT `TTL`), null = default,
+//     int64 as a JSON number or a decimal string, bytes as standard padded base64, enums by name or number; unknown
+//     fields are ignored. Type errors carry the messages Go prints, so a client sees the same text as from etcd.
+// Out: fields in proto order, int64 as decimal strings, bytes as base64, and every field at its default value
+//     (0, false, "", empty list) omitted.
+import { invalidArgument } from "./errors.js";
+
+export type JsonObject = Record<string, unknown>;
+
+/** protoc's JSON name: `prev_kv` -> `prevKv`; names without `_` (`ID`, `TTL`, `peerURLs`) are unchanged. */
+export function lowerCamel(protoName: string): string {
+  return protoName.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+}
+
+/** Go's name for a JSON value's kind, as used in `json: cannot unmarshal <kind> into Go value of type T`. */
+function jsonKind(value: unknown): string {
+  if (Array.isArray(value)) return "array";
+  if (typeof value === "object") return "object";
+  return typeof value; // string | number | boolean
+}
+
+function cannotUnmarshal(value: unknown, goType: string): never {
+  const kind = jsonKind(value);
+  const shown = kind === "boolean" ? "bool" : kind;
+  throw invalidArgument(`json: cannot unmarshal ${shown} into Go value of type ${goType}`);
+}
+
+/** Decodes standard base64 with padding exactly as strictly as Go's `base64.StdEncoding` (CR/LF ignored). */
+export function decodeBase64(text: string): Buffer {
+  const clean = text.replace(/[\r\n]/g, "");
+  let inQuantum = 0;
+  for (let i = 0; i < clean.length; i++) {
+    const c = clean.charCodeAt(i);
+    const isAlphabet =
+      (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 /* + */ || c === 47; /* / */
+    if (isAlphabet) {
+      inQuantum = (inQuantum + 1) % 4;
+      continue;
+    }
+    if (c === 61 /* = */ && inQuantum >= 2) {
+      // Padding: "xx==" or "xxx=", and nothing after it.
+      const needed = 4 - inQuantum;
+      for (let k = 1; k < needed; k++) {
+        if (clean[i + k] !== "=") throw illegalBase64(i + k <= clean.length ? Math.min(i + k, clean.length) : i);
+      }
+      const after = i + needed;
+      if (after < clean.length) throw illegalBase64(after);
+      return Buffer.from(clean, "base64");
+    }
+    throw illegalBase64(i);
+  }
+  // Go reports a missing padding at the start of the unfinished quantum.
+  if (inQuantum !== 0) throw illegalBase64(clean.length - inQuantum);
+  return Buffer.from(clean, "base64");
+}
+
+function illegalBase64(position: number): Error {
+  return invalidArgument(`illegal base64 data at input byte ${position}`);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+/**
+ * int64 from a JSON number or string. Values beyond 2^53 (valid int64 but not exact in JS) are clamped to
+ * ±MAX_SAFE_INTEGER: vigie never hands out such revisions or ids, so a clamped value is "future" / "not found".
+ */
+export function decodeInt64(value: unknown, unsigned = false): number {
+  const goType = unsigned ? "uint64" : "int64";
+  let text: string;
+  if (typeof value === "number") {
+    text = String(value);
+  } else if (typeof value === "string") {
+    text = value;
+  } else {
+    return cannotUnmarshal(value, goType);
+  }
+  if (typeof value === "string") {
+    if (text === "") throw invalidArgument("unexpected end of JSON input");
+    const first = text[0]!;
+    if (!(first === "-" || (first >= "0" && first <= "9"))) {
+      throw invalidArgument(`invalid character '${first}' looking for beginning of value`);
+    }
+  }
+  const big = /^-?\d+$/.test(text) ? BigInt(text) : undefined;
+  const [min, max] = unsigned ? [0n, UINT64_MAX] : [INT64_MIN, INT64_MAX];
+  if (big === undefined || big < min || big > max) {
+    throw invalidArgument(`json: cannot unmarshal number ${text} into Go value of type ${goType}`);
+  }
+  if (big > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
+  if (big < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
+  return Number(big);
+}
+
+/** Reads one JSON object (a proto message) field by field. */
+export class ProtoReader {
+  constructor(
+    private readonly object: JsonObject,
+    /** Go type name of the message, for enum error messages (`etcdserverpb.RangeRequest`). */
+    readonly goName: string,
+  ) {}
+
+  /** Wraps a decoded top-level body; anything but an object is refused like Go's decoder refuses it. */
+  static ofBody(value: unknown, goName: string): ProtoReader {
+    if (value === null || value === undefined) return new ProtoReader({}, goName);
+    if (typeof value !== "object" || Array.isArray(value)) {
+      return cannotUnmarshal(value, "map[string]json.RawMessage");
+    }
+    return new ProtoReader(value as JsonObject, goName);
+  }
+
+  raw(protoName: string): unknown {
+    const direct = this.object[protoName];
+    if (direct !== undefined && direct !== null) return direct;
+    const camel = this.object[lowerCamel(protoName)];
+    return camel === null ? undefined : camel;
+  }
+
+  bytes(protoName: string): Buffer {
+    const value = this.raw(protoName);
+    if (value === undefined) return Buffer.alloc(0);
+    if (typeof value !== "string") return cannotUnmarshal(value, "[]uint8");
+    return decodeBase64(value);
+  }
+
+  int64(protoName: string): number {
+    const value = this.raw(protoName);
+    return value === undefined ? 0 : decodeInt64(value);
+  }
+
+  /** uint64 (member ids); same clamping as `int64`. */
+  uint64(protoName: string): number {
+    const value = this.raw(protoName);
+    return value === undefined ? 0 : decodeInt64(value, true);
+  }
+
+  bool(protoName: string): boolean {
+    const value = this.raw(protoName);
+    if (value === undefined) return false;
+    if (typeof value !== "boolean") return cannotUnmarshal(value, "bool");
+    return value;
+  }
+
+  string(protoName: string): string {
+    const value = this.raw(protoName);
+    if (value === undefined) return "";
+    if (typeof value !== "string") return cannotUnmarshal(value, "string");
+    return value;
+  }
+
+  strings(protoName: string): string[] {
+    return this.list(protoName).map((item) => (typeof item === "string" ? item : cannotUnmarshal(item, "string")));
+  }
+
+  /** An enum field: its name, or its number mapped through `names` (index = number). */
+  enumValue<T extends string>(protoName: string, names: readonly T[], enumGoName: string): T {
+    const value = this.raw(protoName);
+    if (value === undefined) return names[0]!;
+    if (typeof value === "number" && Number.isInteger(value)) {
+      const name = names[value];
+      // Go accepts any number for an open proto3 enum; vigie refuses those it cannot represent.
+      if (name === undefined) throw invalidArgument(`unknown value ${value} for enum ${enumGoName}`);
+      return name;
+    }
+    if (typeof value === "string") {
+      if ((names as readonly string[]).includes(value)) return value as T;
+      throw invalidArgument(`unknown value ${JSON.stringify(value)} for enum ${enumGoName}`);
+    }
+    return cannotUnmarshal(value, enumGoName);
+  }
+
+  /** A nested message, or undefined when absent. */
+  message(protoName: string, goName: string): ProtoReader | undefined {
+    const value = this.raw(protoName);
+    if (value === undefined) return undefined;
+    if (typeof value !== "object" || Array.isArray(value)) return cannotUnmarshal(value, "map[string]json.RawMessage");
+    return new ProtoReader(value as JsonObject, goName);
+  }
+
+  messages(protoName: string, goName: string): ProtoReader[] {
+    return this.list(protoName).map((item) => {
+      if (item === null) return new ProtoReader({}, goName);
+      if (typeof item !== "object" || Array.isArray(item)) return cannotUnmarshal(item, "map[string]json.RawMessage");
+      return new ProtoReader(item as JsonObject, goName);
+    });
+  }
+
+  private list(protoName: string): unknown[] {
+    const value = this.raw(protoName);
+    if (value === undefined) return [];
+    if (!Array.isArray(value)) return cannotUnmarshal(value, "[]json.RawMessage");
+    return value;
+  }
+}
+
+// ---- output: proto3 JSON with defaults omitted ----
+
+export function putInt(target: JsonObject, name: string, value: number | undefined): void {
+  if (value !== undefined && value !== 0) target[name] = String(value);
+}
+
+export function putBytes(target: JsonObject, name: string, value: Uint8Array | undefined): void {
+  if (value !== undefined && value.length > 0) {
+    target[name] = Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64");
+  }
+}
+
+export function putBool(target: JsonObject, name: string, value: boolean | undefined): void {
+  if (value === true) target[name] = true;
+}
+
+export function putString(target: JsonObject, name: string, value: string | undefined): void {
+  if (value !== undefined && value !== "") target[name] = value;
+}
+
+export function putList<T>(
+  target: JsonObject,
+  name: string,
+  values: readonly T[] | undefined,
+  encode: (v: T) => unknown,
+) {
+  if (values !== undefined && values.length > 0) target[name] = values.map(encode);
+}
+
+/** An enum at its default (index 0) is omitted; others are written by name. */
+export function putEnum(target: JsonObject, name: string, value: string | undefined, defaultName: string): void {
+  if (value !== undefined && value !== defaultName) target[name] = value;
+}

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { decodeConfChange } from "./codec.js";
 import type { DropReason } from "./errors.js";
+import { isValidConfChange } from "./membership.js";
 import { entrySizeBytes } from "./memory-storage.js";
 import type { RaftNode } from "./raft-node.js";
 import { type Message, NONE, type NodeId } from "./types.js";
@@ -110,23 +111,10 @@ export class LeaderState {
   }
 
   private validateConfChange(data: Uint8Array): DropReason | null {
-    const n = this.node;
-    let cc: ReturnType<typeof decodeConfChange>;
     try {
-      cc = decodeConfChange(data);
+      return isValidConfChange(this.node.confState(), decodeConfChange(data)) ? null : "invalidConfChange";
     } catch {
       return "invalidConfChange";
-    }
-    switch (cc.type) {
-      case "addVoter":
-        return n.voters.has(cc.nodeId) ? "invalidConfChange" : null;
-      case "addLearner":
-        return n.voters.has(cc.nodeId) || n.learners.has(cc.nodeId) ? "invalidConfChange" : null;
-      case "promoteLearner":
-        return n.learners.has(cc.nodeId) ? null : "invalidConfChange";
-      case "removeNode":
-        if (n.learners.has(cc.nodeId)) return null;
-        return n.voters.has(cc.nodeId) && n.voters.size > 1 ? null : "invalidConfChange";
     }
   }
 

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
 import { type DropReason, ProposalDroppedError } from "./errors.js";
 import { LeaderState } from "./leader.js";
+import { bootstrapEntries, nextConfState } from "./membership.js";
 import { entrySizeBytes } from "./memory-storage.js";
 import { Progress } from "./progress.js";
 import { RaftLog } from "./raft-log.js";
@@ -116,20 +117,34 @@ export class RaftNode {
     this.log = new RaftLog(storage, config.applied);
     this.leaderState = new LeaderState(this);
     const { hardState, confState } = storage.initialState();
-    const bootstrap = confState.voters.length === 0 && confState.learners.length === 0;
-    this.setConfState(bootstrap ? { voters: config.voters, learners: config.learners } : confState);
-    if (hardState.term > 0 || hardState.commit > 0) {
-      assert.ok(hardState.commit <= this.log.lastIndex(), `raft: stored commit ${hardState.commit} beyond last index`);
+    const storageEmpty = storage.lastIndex() === 0 && hardState.term === 0;
+    if (storageEmpty && config.voters.length > 0) {
+      // A brand-new cluster member: write the initial membership as committed term-1 entries (see membership.ts).
+      const entries = bootstrapEntries(config.voters, config.learners);
+      this.term = 1;
+      this.log.append(entries);
+      this.log.commitTo(entries.length);
+      this.setConfState({ voters: config.voters, learners: config.learners });
+    } else {
       this.term = hardState.term;
       this.vote = hardState.vote;
+      assert.ok(hardState.commit <= this.log.lastIndex(), `raft: stored commit ${hardState.commit} beyond last index`);
       this.log.commitTo(hardState.commit);
+      assert.ok(
+        this.log.applied <= this.log.committed,
+        `raft: applied ${config.applied} beyond commit ${hardState.commit}`,
+      );
+      // Membership = the snapshot's (or, before any snapshot, the bootstrap lists) plus every conf change the
+      // state machine already applied; later ones are re-applied by the driver through applyConfChange().
+      const noSnapshot = confState.voters.length === 0 && confState.learners.length === 0;
+      let cs: ConfState = noSnapshot ? { voters: config.voters, learners: config.learners } : confState;
+      const applied = this.log.slice(this.log.firstIndex(), this.log.applied + 1, Number.MAX_SAFE_INTEGER) ?? [];
+      for (const e of applied) if (e.type === "confChange") cs = nextConfState(cs, decodeConfChange(e.data));
+      this.setConfState(cs);
     }
-    assert.ok(
-      this.log.applied <= this.log.committed,
-      `raft: applied ${config.applied} beyond commit ${this.log.committed}`,
-    );
     this.becomeFollower(this.term, NONE);
-    this.prevHardState = this.hardState();
+    // The bootstrap hard state (term 1, commit n) differs from the stored one, so the first Ready persists it.
+    this.prevHardState = hardState;
     this.prevSoftState = { leader: this.leader, role: this.role };
   }
 
@@ -181,29 +196,8 @@ export class RaftNode {
 
   /** Applies a committed conf change (call it when applying its entry); returns the new membership. */
   applyConfChange(cc: ConfChange): ConfState {
-    const voters = new Set(this.voters);
-    const learners = new Set(this.learners);
-    switch (cc.type) {
-      case "addVoter":
-        learners.delete(cc.nodeId);
-        voters.add(cc.nodeId);
-        break;
-      case "addLearner":
-        if (!voters.has(cc.nodeId)) learners.add(cc.nodeId);
-        break;
-      case "promoteLearner":
-        if (learners.delete(cc.nodeId)) voters.add(cc.nodeId);
-        break;
-      case "removeNode":
-        // Removing the last voter would leave a cluster that can never commit: proposals are refused, and a
-        // committed one (impossible unless validation is bypassed) is ignored identically everywhere.
-        if (voters.has(cc.nodeId) && voters.size === 1) break;
-        voters.delete(cc.nodeId);
-        learners.delete(cc.nodeId);
-        break;
-    }
     this.counters.confChangesApplied++;
-    this.setConfState({ voters: [...voters], learners: [...learners] });
+    this.setConfState(nextConfState(this.confState(), cc));
     if (this.role === "leader") {
       if (!this.voters.has(this.id)) {
         // A removed leader steps down; the remaining voters elect a new one after their election timeout.

@@ -21,6 +21,8 @@ export interface TestNode {
   applied: Entry[];
   readStates: ReadState[];
   confState: ConfState;
+  /** State machine content restored from a snapshot (applied entries come after it). */
+  restored: string[];
 }
 
 export function config(id: NodeId, voters: NodeId[], overrides: Partial<RaftConfig> = {}): RaftConfig {
@@ -42,6 +44,16 @@ export function config(id: NodeId, voters: NodeId[], overrides: Partial<RaftConf
   };
 }
 
+/** A storage holding entries with the given terms at indexes 1..n (data names term and index) and a hard state. */
+export function storageWith(terms: number[], term: number, vote: NodeId, commit = 0): MemoryStorage {
+  const storage = new MemoryStorage();
+  storage.append(
+    terms.map((t, i) => ({ term: t, index: i + 1, type: "normal" as const, data: bytes(`t${t}i${i + 1}`) })),
+  );
+  storage.setHardState({ term, vote, commit });
+  return storage;
+}
+
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
 
@@ -53,6 +65,10 @@ export class Cluster {
   cut = new Set<string>();
   /** Nodes whose messages are all dropped (both directions). */
   isolated = new Set<NodeId>();
+  /** Extra loss rule for scripted scenarios (e.g. "drop appends carrying term-4 entries"). */
+  dropIf: (m: Message) => boolean = () => false;
+  /** Rewrites a message in flight (e.g. strips entries to model a partial delivery). */
+  rewrite: (m: Message) => Message = (m) => m;
 
   constructor(ids: NodeId[], overrides: Partial<RaftConfig> = {}, learners: NodeId[] = []) {
     for (const id of [...ids, ...learners]) this.add(id, config(id, ids, { learners, ...overrides }));
@@ -65,6 +81,7 @@ export class Cluster {
       applied: [],
       readStates: [],
       confState: { voters: cfg.voters, learners: cfg.learners },
+      restored: [],
     };
     this.nodes.set(id, node);
     return node;
@@ -88,6 +105,8 @@ export class Cluster {
       if (rd.snapshot !== null) {
         node.storage.applySnapshot(rd.snapshot);
         node.confState = rd.snapshot.metadata.confState;
+        node.restored = JSON.parse(text(rd.snapshot.data)) as string[];
+        node.applied = [];
       }
       node.storage.append(rd.entries);
       if (rd.hardState !== null) node.storage.setHardState(rd.hardState);
@@ -106,7 +125,7 @@ export class Cluster {
   }
 
   private dropped(m: Message): boolean {
-    return this.isolated.has(m.from) || this.isolated.has(m.to) || this.cut.has(`${m.from}->${m.to}`);
+    return this.isolated.has(m.from) || this.isolated.has(m.to) || this.cut.has(`${m.from}->${m.to}`) || this.dropIf(m);
   }
 
   /** Delivers messages until the network is quiet (or `maxRounds` passes). Returns how many were delivered. */
@@ -118,7 +137,7 @@ export class Cluster {
       this.queue = [];
       for (const m of batch) {
         if (this.dropped(m) || !this.nodes.has(m.to)) continue;
-        this.get(m.to).raft.step(m);
+        this.get(m.to).raft.step(this.rewrite(m));
         delivered++;
         this.drain(m.to);
       }
@@ -161,8 +180,17 @@ export class Cluster {
   }
 
   appliedData(id: NodeId): string[] {
-    return this.get(id)
-      .applied.filter((e) => e.type === "normal" && e.data.length > 0)
-      .map((e) => text(e.data));
+    const node = this.get(id);
+    const fromLog = node.applied.filter((e) => e.type === "normal" && e.data.length > 0).map((e) => text(e.data));
+    return [...node.restored, ...fromLog];
+  }
+
+  /** Snapshots node `id`'s state machine at its applied index and compacts its log up to there. */
+  snapshotAndCompact(id: NodeId): number {
+    const node = this.get(id);
+    const index = node.raft.log.applied;
+    node.storage.createSnapshot(index, node.confState, bytes(JSON.stringify(this.appliedData(id))));
+    node.storage.compact(index);
+    return index;
   }
 }

@@ -1,0 +1,194 @@
+// The stage for the end-to-end scenarios, the demo and the scenario benchmark: real processes (vigie agents, tiny
+// HTTP backends, haproxy, nginx, PHP apps) on loopback, in one temp dir, all stopped and removed by cleanup() even
+// when a test fails half-way. Nothing here is a fake: the same programs a user runs.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+import { waitFor } from "../helpers/ports.js";
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const VIGIE_CLI = join(REPO_ROOT, "dist/cli.js");
+export const TEMPLATES_DIR = join(REPO_ROOT, "templates");
+export const BACKEND_SCRIPT = join(REPO_ROOT, "examples/backend/backend.mjs");
+export const PHP_APP_SCRIPT = join(REPO_ROOT, "examples/php-app/app.php");
+
+/** How much of a process's output is kept for failure messages. */
+const OUTPUT_TAIL_CHARS = 16_000;
+/** How long a process gets to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 3_000;
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  /** The last OUTPUT_TAIL_CHARS of stdout + stderr. */
+  output(): string;
+  alive(): boolean;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL after a grace period; resolves once the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** Every child of every scene, so a crashing test run still kills them on its way out. */
+const everyChild = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const child of everyChild) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+});
+
+export class Scene {
+  readonly dir: string;
+  private readonly processes: Managed[] = [];
+
+  constructor(label: string) {
+    this.dir = mkdtempSync(join(tmpdir(), `vigie-${label}-`));
+  }
+
+  path(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  writeFile(relativePath: string, content: string): string {
+    const path = this.path(relativePath);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+    return path;
+  }
+
+  spawn(
+    name: string,
+    command: string,
+    args: string[],
+    options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  ): Managed {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? this.dir,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    everyChild.add(child);
+    let output = "";
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString("utf8")).slice(-OUTPUT_TAIL_CHARS);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
+      child.once("exit", (code, signal) => {
+        everyChild.delete(child);
+        resolveExit({ code, signal });
+      });
+      child.once("error", (error) => {
+        keep(Buffer.from(`spawn failed: ${error.message}\n`));
+        everyChild.delete(child);
+        resolveExit({ code: -1, signal: null });
+      });
+    });
+    const alive = () => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
+    const managed: Managed = {
+      name,
+      child,
+      pid: child.pid ?? -1,
+      output: () => output,
+      alive,
+      exited,
+      async stop(signal: NodeJS.Signals = "SIGTERM") {
+        if (!alive()) return;
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+      },
+    };
+    this.processes.push(managed);
+    return managed;
+  }
+
+  /** A `vigie agent` with its config written as YAML next to it; `args` are extra flags (store role, names...). */
+  startAgent(name: string, config: Record<string, unknown>, args: string[] = []): Managed {
+    const configPath = this.writeFile(`${name}/vigie.yaml`, stringify(config));
+    return this.spawn(`agent ${name}`, process.execPath, [VIGIE_CLI, "agent", "--config", configPath, ...args], {
+      cwd: this.path(name),
+    });
+  }
+
+  /** A tiny HTTP backend answering its name (examples/backend/backend.mjs). */
+  async startBackend(name: string, port: number): Promise<Managed> {
+    const backend = this.spawn(`backend ${name}`, process.execPath, [BACKEND_SCRIPT, name, String(port)]);
+    await waitFor(`backend ${name} on ${port}`, async () => {
+      assertAlive(backend);
+      return (await httpText(`http://127.0.0.1:${port}/health`)) === "ok\n";
+    });
+    return backend;
+  }
+
+  /** haproxy in master-worker mode: SIGUSR2 to the pid in `pidfile` reloads its config without dropping the port. */
+  async startHaproxy(configPath: string, pidfile: string, haproxyBinary = "haproxy"): Promise<Managed> {
+    const haproxy = this.spawn("haproxy", haproxyBinary, ["-W", "-db", "-f", configPath, "-p", pidfile]);
+    await waitFor("haproxy pidfile", async () => {
+      assertAlive(haproxy);
+      return (await readFile(pidfile, "utf8").catch(() => "")).trim() !== "";
+    });
+    return haproxy;
+  }
+
+  /** The PHP app (examples/php-app/app.php): loads db.php at start and on SIGHUP; answers what it uses. */
+  async startPhpApp(name: string, port: number, dbPhp: string, pidfile: string, phpBinary = "php"): Promise<Managed> {
+    const app = this.spawn(`php ${name}`, phpBinary, [PHP_APP_SCRIPT, String(port), dbPhp, pidfile]);
+    await waitFor(`php app ${name}`, async () => {
+      assertAlive(app);
+      return (await readFile(pidfile, "utf8").catch(() => "")).trim() !== "";
+    });
+    return app;
+  }
+
+  /** Output of every process, for a failure message. */
+  describe(): string {
+    return this.processes
+      .map(
+        (managed) =>
+          `--- ${managed.name} (pid ${managed.pid}, ${managed.alive() ? "running" : "exited"})\n${managed.output()}`,
+      )
+      .join("\n");
+  }
+
+  /** Stops every process (agents first, so they deregister), then removes the temp dir. Safe to call twice. */
+  async cleanup(): Promise<void> {
+    const agentsFirst = [...this.processes].sort(
+      (a, b) => Number(b.name.startsWith("agent")) - Number(a.name.startsWith("agent")),
+    );
+    for (const managed of agentsFirst) await managed.stop();
+    this.processes.length = 0;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function assertAlive(managed: Managed): void {
+  if (!managed.alive()) throw new Error(`${managed.name} exited early:\n${managed.output()}`);
+}
+
+/** GET `url` and return the body, or undefined when it cannot be reached in `timeoutMs` or answers non-2xx. */
+export async function httpText(url: string, timeoutMs = 1_000): Promise<string | undefined> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: "close" } });
+    const text = await response.text();
+    return response.ok ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends `count` requests through a load balancer and returns which backends answered (by their name). */
+export async function backendsBehind(url: string, count: number): Promise<{ names: Set<string>; failures: number }> {
+  const names = new Set<string>();
+  let failures = 0;
+  for (let i = 0; i < count; i++) {
+    const text = await httpText(url);
+    if (text === undefined) failures++;
+    else names.add(text.trim());
+  }
+  return { names, failures };
+}

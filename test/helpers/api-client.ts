@@ -1,0 +1,135 @@
+// Raw HTTP access to an etcd v3 JSON gateway for the compatibility suite: unary calls that return the status and
+// the exact body, and streaming sessions (watch, keepalive) where the test writes messages and reads lines.
+// Deliberately NOT src/store/client.ts: the suite must see the wire as it is, not as a client decodes it.
+import { type ClientRequest, type IncomingMessage, request } from "node:http";
+
+export interface RawAnswer {
+  status: number;
+  contentType: string;
+  text: string;
+  /** The parsed body, or undefined when it is not JSON (404 pages are text). */
+  json: Record<string, unknown> | undefined;
+}
+
+export async function rawCall(
+  baseUrl: string,
+  path: string,
+  body: string | Buffer | undefined,
+  method = "POST",
+): Promise<RawAnswer> {
+  const response = await fetch(`${baseUrl}${path}`, { method, ...(body === undefined ? {} : { body }) });
+  const text = await response.text();
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, contentType: response.headers.get("content-type") ?? "", text, json };
+}
+
+export async function call(baseUrl: string, path: string, body: unknown): Promise<RawAnswer> {
+  return await rawCall(baseUrl, path, JSON.stringify(body));
+}
+
+/** A streaming POST: messages written one at a time, answers read line by line (`{"result":...}`). */
+export class StreamSession {
+  private readonly lines: string[] = [];
+  private waiter: (() => void) | undefined;
+  private partial = "";
+  private ended = false;
+  private readonly clientRequest: ClientRequest;
+  status: number | undefined;
+
+  constructor(baseUrl: string, path: string) {
+    const url = new URL(path, baseUrl);
+    this.clientRequest = request(url, { method: "POST", headers: { "content-type": "application/json" } });
+    this.clientRequest.on("error", () => {
+      this.ended = true;
+      this.wake();
+    });
+    this.clientRequest.on("response", (response: IncomingMessage) => {
+      this.status = response.statusCode;
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        this.partial += chunk;
+        // Split on newlines; also cut between concatenated objects ("}{"), which etcd emits for stream errors.
+        for (;;) {
+          const newline = this.partial.indexOf("\n");
+          if (newline === -1) break;
+          const line = this.partial.slice(0, newline).trim();
+          this.partial = this.partial.slice(newline + 1);
+          if (line !== "") this.lines.push(line);
+        }
+        this.wake();
+      });
+      response.on("end", () => {
+        if (this.partial.trim() !== "") this.lines.push(this.partial.trim());
+        this.partial = "";
+        this.ended = true;
+        this.wake();
+      });
+      response.on("error", () => {
+        this.ended = true;
+        this.wake();
+      });
+    });
+    this.clientRequest.flushHeaders();
+  }
+
+  send(message: unknown): void {
+    this.clientRequest.write(typeof message === "string" ? message : JSON.stringify(message));
+  }
+
+  /** Ends the request body (the client's half of the stream). */
+  finish(): void {
+    this.clientRequest.end();
+  }
+
+  /** The next line parsed as JSON; throws when nothing arrives within `timeoutMs`. */
+  async next(timeoutMs = 5_000): Promise<Record<string, unknown>> {
+    const line = await this.nextLine(timeoutMs);
+    if (line === undefined) throw new Error("stream ended");
+    return JSON.parse(line) as Record<string, unknown>;
+  }
+
+  /** The next raw line, or undefined once the stream ended. */
+  async nextLine(timeoutMs = 5_000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length === 0 && !this.ended) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no stream message within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    return this.lines.shift();
+  }
+
+  /** Asserts nothing more arrives within `quietMs` (returns the unexpected line otherwise). */
+  async quiet(quietMs: number): Promise<string | undefined> {
+    try {
+      return await this.nextLine(quietMs);
+    } catch {
+      return undefined;
+    }
+  }
+
+  get hasEnded(): boolean {
+    return this.ended && this.lines.length === 0;
+  }
+
+  close(): void {
+    this.clientRequest.destroy();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+}

@@ -1,0 +1,138 @@
+// Snapshot files: one per snapshot, named <term>-<index>.snap (hex), written atomically (temp file, fsync,
+// rename, fsync directory) with a CRC-32C over the whole content, so a crash leaves either the old set of files
+// or the new one, and a damaged file is detected instead of restored.
+//
+//   u32 magic "VSNP" | u32 format | u32 metadata length | metadata (WAL snapshot payload) | u64 data length | data
+//   | u32 CRC-32C of everything before
+import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
+import { crc32c } from "../wal/crc32c.js";
+import { SnapshotCorruptError } from "../wal/errors.js";
+import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "../wal/payloads.js";
+
+const MAGIC = 0x504e5356; // "VSNP" little-endian
+const FORMAT_VERSION = 1;
+const SUFFIX = ".snap";
+const TEMP_PREFIX = ".tmp-";
+const NAME_PATTERN = /^([0-9a-f]{16})-([0-9a-f]{16})\.snap$/;
+
+export function snapshotFileName(meta: { term: number; index: number }): string {
+  return `${hex16(meta.term)}-${hex16(meta.index)}${SUFFIX}`;
+}
+
+function hex16(n: number): string {
+  return n.toString(16).padStart(16, "0");
+}
+
+export class SnapshotStore {
+  constructor(readonly dir: string) {}
+
+  async init(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+  }
+
+  /** Writes `snapshot` durably; returns the file name. Replaces a file of the same term/index. */
+  async save(snapshot: Snapshot): Promise<string> {
+    const name = snapshotFileName(snapshot.metadata);
+    const meta = encodeSnapshotMetadata(snapshot.metadata);
+    const head = Buffer.alloc(12);
+    head.writeUInt32LE(MAGIC, 0);
+    head.writeUInt32LE(FORMAT_VERSION, 4);
+    head.writeUInt32LE(meta.length, 8);
+    const dataLength = Buffer.alloc(8);
+    dataLength.writeUInt32LE(snapshot.data.length % 2 ** 32, 0);
+    dataLength.writeUInt32LE(Math.floor(snapshot.data.length / 2 ** 32), 4);
+    let crc = crc32c(head);
+    crc = crc32c(meta, crc);
+    crc = crc32c(dataLength, crc);
+    crc = crc32c(snapshot.data, crc);
+    const trailer = Buffer.alloc(4);
+    trailer.writeUInt32LE(crc, 0);
+    const temp = join(this.dir, TEMP_PREFIX + name);
+    const handle = await open(temp, "w", 0o600);
+    try {
+      await handle.writev([head, meta, dataLength, snapshot.data, trailer]);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, join(this.dir, name));
+    await syncDirectory(this.dir);
+    return name;
+  }
+
+  /** Reads and verifies the snapshot with this metadata. Throws SnapshotCorruptError (missing file included). */
+  async load(meta: { term: number; index: number }): Promise<Snapshot> {
+    const name = snapshotFileName(meta);
+    const file = join(this.dir, name);
+    let content: Buffer;
+    try {
+      content = await readFile(file);
+    } catch (error) {
+      throw new SnapshotCorruptError(file, `cannot read: ${(error as Error).message}`);
+    }
+    const snapshot = decodeSnapshotFile(content, file);
+    if (snapshot.metadata.index !== meta.index || snapshot.metadata.term !== meta.term) {
+      throw new SnapshotCorruptError(file, "metadata does not match the file name");
+    }
+    return snapshot;
+  }
+
+  /** Snapshot files present, oldest first. */
+  async list(): Promise<{ name: string; term: number; index: number }[]> {
+    const names = await readdir(this.dir);
+    const found: { name: string; term: number; index: number }[] = [];
+    for (const name of names) {
+      const match = NAME_PATTERN.exec(name);
+      if (match) found.push({ name, term: Number.parseInt(match[1]!, 16), index: Number.parseInt(match[2]!, 16) });
+    }
+    return found.sort((a, b) => a.index - b.index || a.term - b.term);
+  }
+
+  /** Deletes leftover temp files and all but the newest `keep` snapshots (never `protect`, the one in use). */
+  async purge(keep: number, protect: { term: number; index: number } | null): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (name.startsWith(TEMP_PREFIX)) {
+        await rm(join(this.dir, name), { force: true });
+        removed.push(name);
+      }
+    }
+    const files = await this.list();
+    const protectedName = protect === null ? "" : snapshotFileName(protect);
+    for (const file of files.slice(0, Math.max(0, files.length - keep))) {
+      if (file.name === protectedName) continue;
+      await rm(join(this.dir, file.name), { force: true });
+      removed.push(file.name);
+    }
+    return removed;
+  }
+}
+
+export function decodeSnapshotFile(content: Buffer, file: string): Snapshot {
+  if (content.length < 12 + 8 + 4) throw new SnapshotCorruptError(file, `only ${content.length} bytes`);
+  const stored = content.readUInt32LE(content.length - 4);
+  const actual = crc32c(content.subarray(0, content.length - 4));
+  if (stored !== actual) throw new SnapshotCorruptError(file, "checksum mismatch");
+  if (content.readUInt32LE(0) !== MAGIC) throw new SnapshotCorruptError(file, "bad magic");
+  const version = content.readUInt32LE(4);
+  if (version !== FORMAT_VERSION) throw new SnapshotCorruptError(file, `unsupported format ${version}`);
+  const metaLength = content.readUInt32LE(8);
+  const metaEnd = 12 + metaLength;
+  if (metaEnd + 8 + 4 > content.length) throw new SnapshotCorruptError(file, "metadata overruns the file");
+  const metadata: SnapshotMetadata = decodeSnapshotMetadata(content.subarray(12, metaEnd), { file, offset: 12 });
+  const dataLength = content.readUInt32LE(metaEnd) + content.readUInt32LE(metaEnd + 4) * 2 ** 32;
+  if (metaEnd + 8 + dataLength + 4 !== content.length) throw new SnapshotCorruptError(file, "data length mismatch");
+  return { metadata, data: new Uint8Array(content.subarray(metaEnd + 8, metaEnd + 8 + dataLength)) };
+}
+
+/** fsync a directory so a rename/create/unlink in it is durable. */
+export async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

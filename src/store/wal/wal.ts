@@ -1,0 +1,346 @@
+// The write-ahead log of one Raft node: entries, hard state and snapshot markers in append-only segment files.
+//
+// Group commit: `append` only queues encoded records; one flush loop writes everything queued since the last
+// flush with a single writev and ONE fdatasync, then resolves those appends. Concurrent appenders therefore
+// share syncs, and no promise resolves before its bytes are on disk. Order of appends is the order of calls.
+//
+// Layout: <dir>/wal/<seq>-<firstIndex>.wal segments, <dir>/snap/<term>-<index>.snap snapshots.
+import { access, type FileHandle, mkdir, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Logger, silentLogger } from "../../log.js";
+import type { Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
+import { SnapshotStore, syncDirectory } from "../snapshot/snapshot-store.js";
+import { WalBusyError, WalClosedError, WalCorruptError, WalFailedError } from "./errors.js";
+import { encodeEntry, encodeHardState, encodeSeal, encodeSnapshotMetadata } from "./payloads.js";
+import { encodeRecord, RecordType, scanRecords } from "./record.js";
+import { EMPTY_HARD_STATE, ReplayState } from "./replay.js";
+import { createSegment, listSegments, type SegmentInfo, writeFully } from "./segment-files.js";
+
+export interface WalOptions {
+  /** A segment is closed and a new one started once it would exceed this size. */
+  segmentBytes: number;
+  /** Appends waiting for their fsync may hold at most this many bytes; more is refused (WalBusyError). */
+  maxPendingBytes: number;
+  /** Entries kept behind the latest snapshot when purging segments (for slow followers). */
+  keepTailEntries: number;
+  /** Snapshot files kept (the newest ones). */
+  keepSnapshots: number;
+  logger: Logger;
+}
+
+export const DEFAULT_WAL_OPTIONS: WalOptions = {
+  segmentBytes: 64 * 1024 * 1024,
+  maxPendingBytes: 64 * 1024 * 1024,
+  keepTailEntries: 5000,
+  keepSnapshots: 2,
+  logger: silentLogger(),
+};
+
+/** What the WAL held at start-up: hand it to Raft's storage and the state machine. */
+export interface WalReplay {
+  wal: Wal;
+  hardState: HardState;
+  /** The newest snapshot (its data verified), or null. */
+  snapshot: Snapshot | null;
+  /** Entries after the snapshot, contiguous. */
+  entries: Entry[];
+}
+
+interface PendingWrite {
+  buffers: Buffer[];
+  bytes: number;
+  lastEntryIndex: number | null;
+  hardState: HardState | null;
+  snapshot: SnapshotMetadata | null;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const MARKER_FILE = "VIGIE_WAL";
+
+export class Wal {
+  private pending: PendingWrite[] = [];
+  private pendingBytes = 0;
+  private flushing: Promise<void> | null = null;
+  private failure: Error | null = null;
+  private closed = false;
+  /** Size of the current segment's prelude: a segment holding only that is never rotated (no empty segments). */
+  private preludeBytes = 0;
+
+  private constructor(
+    private readonly walDir: string,
+    private readonly snapshots: SnapshotStore,
+    private readonly options: WalOptions,
+    private segments: SegmentInfo[],
+    private handle: FileHandle,
+    private position: number,
+    private writtenLastIndex: number,
+    private writtenHardState: HardState | null,
+    private writtenSnapshot: SnapshotMetadata | null,
+  ) {}
+
+  /** Opens (or creates) the WAL in `dir` and replays it. Throws WalCorruptError / SnapshotCorruptError. */
+  static async open(dir: string, options: Partial<WalOptions> = {}): Promise<WalReplay> {
+    const opts = { ...DEFAULT_WAL_OPTIONS, ...options };
+    const log = opts.logger.child({ component: "wal" });
+    const walDir = join(dir, "wal");
+    await mkdir(walDir, { recursive: true });
+    const snapshots = new SnapshotStore(join(dir, "snap"));
+    await snapshots.init();
+    const segments = await listSegments(walDir);
+    const markerPath = join(walDir, MARKER_FILE);
+    if (segments.length === 0) {
+      if (await exists(markerPath)) throw new WalCorruptError(walDir, 0, "every segment file is missing");
+      const created = await createSegment(walDir, 0, 1, null, null);
+      await writeFile(markerPath, "vigie write-ahead log\n", { mode: 0o600 });
+      await syncDirectory(walDir);
+      log.info({ dir }, "created an empty WAL");
+      const wal = new Wal(walDir, snapshots, opts, [created.info], created.handle, created.position, 0, null, null);
+      return { wal, hardState: EMPTY_HARD_STATE, snapshot: null, entries: [] };
+    }
+    const state = new ReplayState();
+    let previousUnsealed = false;
+    let lastValidBytes = 0;
+    let lastHasEntries = false;
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!;
+      const isLast = i === segments.length - 1;
+      const content = await readFile(segment.path);
+      const scan = scanRecords(content, segment.path, isLast);
+      if (scan.torn) {
+        log.warn({ file: segment.path, offset: scan.validBytes }, "truncating a torn record at the WAL's tail");
+      }
+      if (isLast && scan.records.length === 0) {
+        // Cut inside its header: the crash happened while creating it. It holds nothing; recreate it below.
+        lastValidBytes = 0;
+        break;
+      }
+      const { sealed, hasEntries } = state.replaySegment(segment, scan.records);
+      if (isLast) {
+        if (sealed) {
+          throw new WalCorruptError(segment.path, scan.validBytes, `sealed, but segment ${segment.seq + 1} is missing`);
+        }
+        lastValidBytes = scan.validBytes;
+        lastHasEntries = hasEntries;
+        if (scan.torn) {
+          await truncate(segment.path, scan.validBytes);
+        }
+      } else if (!sealed) {
+        // Allowed only for a crash between creating the next segment and sealing this one.
+        if (i !== segments.length - 2) throw new WalCorruptError(segment.path, scan.validBytes, "segment not sealed");
+        previousUnsealed = true;
+      }
+    }
+    const last = segments[segments.length - 1]!;
+    if (previousUnsealed && lastHasEntries) {
+      throw new WalCorruptError(
+        segments[segments.length - 2]!.path,
+        0,
+        "segment not sealed but the next one has entries",
+      );
+    }
+    const hardState = state.hardState;
+    const snapshotMeta = state.snapshot;
+    const entries = state.entriesAfterSnapshot(segments[0]!.path);
+    const snapshot = snapshotMeta === null ? null : await snapshots.load(snapshotMeta);
+    let handle: FileHandle;
+    let position: number;
+    if (lastValidBytes === 0 || previousUnsealed) {
+      // Rewrite the newest segment's prelude so it is self-sufficient, then seal its predecessor.
+      const created = await createSegment(walDir, last.seq, last.firstIndex, hardState, snapshotMeta);
+      handle = created.handle;
+      position = created.position;
+      const previous = segments[segments.length - 2];
+      if (previous !== undefined && previousUnsealed) await sealSegment(previous);
+    } else {
+      handle = await open(last.path, "r+");
+      await handle.sync();
+      position = lastValidBytes;
+    }
+    const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : (snapshotMeta?.index ?? 0);
+    log.info({ segments: segments.length, entries: entries.length, lastIndex }, "WAL replayed");
+    const wal = new Wal(walDir, snapshots, opts, segments, handle, position, lastIndex, hardState, snapshotMeta);
+    return { wal, hardState, snapshot, entries };
+  }
+
+  /**
+   * Appends entries (an entry at an index <= the last one replaces the log from there, as Raft requires) and
+   * the hard state, durably: resolves only after fdatasync. Rejects with WalBusyError when the queue is full,
+   * WalFailedError after any I/O failure.
+   */
+  append(entries: readonly Entry[], hardState: HardState | null = null): Promise<void> {
+    const buffers: Buffer[] = [];
+    for (const entry of entries) buffers.push(encodeRecord(RecordType.Entry, encodeEntry(entry)));
+    if (hardState !== null) buffers.push(encodeRecord(RecordType.HardState, encodeHardState(hardState)));
+    const lastEntry = entries[entries.length - 1];
+    return this.enqueue(buffers, lastEntry === undefined ? null : lastEntry.index, hardState, null);
+  }
+
+  /**
+   * Stores a snapshot: the file first (atomic, synced), then its marker in the log, so after a crash the log
+   * never names a snapshot that is not on disk. Old snapshot files beyond `keepSnapshots` are removed.
+   */
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
+    this.checkUsable();
+    await this.snapshots.save(snapshot);
+    const meta = snapshot.metadata;
+    await this.enqueue([encodeRecord(RecordType.Snapshot, encodeSnapshotMetadata(meta))], null, null, meta);
+    await this.snapshots.purge(this.options.keepSnapshots, meta);
+  }
+
+  /**
+   * The caller no longer needs entries <= `index`. Deletes whole segments whose entries are all at or below
+   * min(index, latest snapshot index - keepTailEntries); the newest segment is never deleted. Returns the
+   * number of segments removed.
+   */
+  async releaseTo(index: number): Promise<number> {
+    this.checkUsable();
+    const snapshotIndex = this.writtenSnapshot?.index ?? 0;
+    const limit = Math.min(index, snapshotIndex - this.options.keepTailEntries);
+    const doomed: SegmentInfo[] = [];
+    // Every entry of segment i has an index below segment i+1's firstIndex (it was the next index when i+1 began).
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      if (this.segments[i + 1]!.firstIndex - 1 > limit) break;
+      doomed.push(this.segments[i]!);
+    }
+    if (doomed.length === 0) return 0;
+    // Drop from the list first: a rotation meanwhile only appends at the end.
+    this.segments = this.segments.slice(doomed.length);
+    for (const segment of doomed) await rm(segment.path, { force: true });
+    await syncDirectory(this.walDir);
+    this.options.logger.child({ component: "wal" }).info({ removed: doomed.length, upTo: limit }, "purged segments");
+    return doomed.length;
+  }
+
+  /** Index of the last entry handed to `append` and written (or the snapshot index). */
+  get lastIndex(): number {
+    return this.writtenLastIndex;
+  }
+
+  get segmentCount(): number {
+    return this.segments.length;
+  }
+
+  /** Waits for queued appends, then closes the file. Later calls reject with WalClosedError. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing !== null) await this.flushing;
+    await this.handle.close();
+  }
+
+  private checkUsable(): void {
+    if (this.closed) throw new WalClosedError();
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private enqueue(
+    buffers: Buffer[],
+    lastEntryIndex: number | null,
+    hardState: HardState | null,
+    snapshot: SnapshotMetadata | null,
+  ): Promise<void> {
+    if (this.closed) return Promise.reject(new WalClosedError());
+    if (this.failure !== null) return Promise.reject(this.failure);
+    let bytes = 0;
+    for (const b of buffers) bytes += b.length;
+    if (this.pendingBytes > 0 && this.pendingBytes + bytes > this.options.maxPendingBytes) {
+      return Promise.reject(new WalBusyError(this.pendingBytes + bytes, this.options.maxPendingBytes));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ buffers, bytes, lastEntryIndex, hardState, snapshot, resolve, reject });
+      this.pendingBytes += bytes;
+      this.startFlush();
+    });
+  }
+
+  private startFlush(): void {
+    if (this.flushing !== null) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = null;
+      // An append may have arrived between the loop's last check and now (its resolve ran first).
+      if (this.pending.length > 0) this.startFlush();
+    });
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Let appends issued in the same tick join the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.pending.length > 0 && this.failure === null) {
+      const batch = this.pending;
+      this.pending = [];
+      this.pendingBytes = 0;
+      const buffers: Buffer[] = [];
+      let bytes = 0;
+      for (const write of batch) {
+        for (const b of write.buffers) buffers.push(b);
+        bytes += write.bytes;
+      }
+      try {
+        if (this.position + bytes > this.options.segmentBytes && this.segmentHasRecordsBeyondPrelude()) {
+          await this.rotate();
+        }
+        this.position = await writeFully(this.handle, buffers, this.position);
+        await this.handle.datasync();
+      } catch (error) {
+        this.failure = new WalFailedError(`write or fsync failed: ${(error as Error).message}`, { cause: error });
+        for (const write of [...batch, ...this.pending]) write.reject(this.failure);
+        this.pending = [];
+        this.pendingBytes = 0;
+        return;
+      }
+      for (const write of batch) {
+        if (write.lastEntryIndex !== null) this.writtenLastIndex = write.lastEntryIndex;
+        if (write.hardState !== null) this.writtenHardState = write.hardState;
+        if (write.snapshot !== null && (this.writtenSnapshot?.index ?? -1) <= write.snapshot.index) {
+          this.writtenSnapshot = write.snapshot;
+          this.writtenLastIndex = Math.max(this.writtenLastIndex, write.snapshot.index);
+        }
+        write.resolve();
+      }
+    }
+  }
+
+  private segmentHasRecordsBeyondPrelude(): boolean {
+    return this.position > this.preludeBytes;
+  }
+
+  /** Starts the next segment (synced, with its prelude), then seals the current one. */
+  private async rotate(): Promise<void> {
+    const current = this.segments[this.segments.length - 1]!;
+    const created = await createSegment(
+      this.walDir,
+      current.seq + 1,
+      this.writtenLastIndex + 1,
+      this.writtenHardState,
+      this.writtenSnapshot,
+    );
+    await writeFully(this.handle, [encodeRecord(RecordType.Seal, encodeSeal(current.seq + 1))], this.position);
+    await this.handle.datasync();
+    await this.handle.close();
+    this.segments.push(created.info);
+    this.handle = created.handle;
+    this.position = created.position;
+    this.preludeBytes = created.position;
+  }
+}
+
+async function sealSegment(segment: SegmentInfo): Promise<void> {
+  const handle = await open(segment.path, "r+");
+  try {
+    const { size } = await handle.stat();
+    await writeFully(handle, [encodeRecord(RecordType.Seal, encodeSeal(segment.seq + 1))], size);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -65,7 +65,7 @@ export interface Replica {
   linearizableBarrier(): Promise<void>;
 
   /** The local MVCC state machine: serve ranges and watches from it (read-only use; writes go through `propose`). */
-  readonly kv: import("./mvcc/store.js").KvStore;
+  readonly kv: import("./mvcc/kv-store.js").KvStore;
 
   /** Lease keepalive is leader-local (not replicated): forwarded to the leader when this replica is not it. */
   leaseKeepAlive(id: number): Promise<LeaseKeepAliveResponse>;

@@ -1,0 +1,126 @@
+// Decides who this replica is on start: the identity in its data dir (a restart), or a new one from
+// --initial-cluster / --dev (static bootstrap) or --join (dynamic). A fresh data dir for a static member whose peers
+// already know it as started means it lost its data: refused with a clear error instead of voting twice.
+import { ConfigError, VigieError } from "../../errors.js";
+import type { Logger } from "../../log.js";
+import type { MemberInfo } from "../replica.js";
+import { PROBE_PATH } from "../transport/protocol.js";
+import { type MemberIdentity, readIdentity, writeIdentity } from "./identity.js";
+import { deriveClusterId, deriveMemberId, type InitialCluster, normalizePeerUrl, parseInitialCluster } from "./ids.js";
+import { joinCluster } from "./join.js";
+
+export interface BootstrapOptions {
+  name: string;
+  dataDir: string;
+  /** The URL peers reach this member at. */
+  peerUrl: string;
+  initialCluster?: string | Record<string, string> | undefined;
+  join?: string | undefined;
+  logger: Logger;
+}
+
+export class LostDataDirError extends VigieError {
+  constructor(name: string, dataDir: string, peer: string) {
+    super(
+      "VIGIE_ERR_LOST_DATA_DIR",
+      `member "${name}": data dir ${dataDir} is empty, but peer ${peer} knows this member as already started: ` +
+        "it lost its data and must not vote again. Remove it from the cluster (vigie member remove) and rejoin with " +
+        "--join under a new data dir",
+    );
+  }
+}
+
+/** What the peer server answers on GET /raft/v1/probe. */
+export interface ProbeAnswer {
+  clusterId: number;
+  memberId: number;
+  members: MemberInfo[];
+}
+
+export async function resolveIdentity(
+  options: BootstrapOptions,
+): Promise<{ identity: MemberIdentity; fresh: boolean }> {
+  const existing = await readIdentity(options.dataDir);
+  if (existing !== undefined) {
+    if (existing.name !== options.name) {
+      throw new ConfigError(
+        `--name "${options.name}" does not match the data dir ${options.dataDir}, which belongs to member "${existing.name}"`,
+      );
+    }
+    if (options.join !== undefined || options.initialCluster !== undefined) {
+      options.logger.info("data dir already initialized: --initial-cluster/--join ignored, restarting from it");
+    }
+    return { identity: existing, fresh: false };
+  }
+  let identity: MemberIdentity;
+  if (options.join !== undefined) {
+    if (options.initialCluster !== undefined) throw new ConfigError("--join and --initial-cluster exclude each other");
+    identity = await joinCluster({
+      joinUrl: options.join,
+      name: options.name,
+      peerUrl: options.peerUrl,
+      logger: options.logger,
+    });
+  } else {
+    const initial =
+      options.initialCluster === undefined
+        ? [{ name: options.name, peerUrl: normalizePeerUrl(options.peerUrl, "--listen-peer") }]
+        : parseInitialCluster(options.initialCluster);
+    identity = staticIdentity(options.name, options.peerUrl, initial);
+    if (initial.length > 1) await refuseIfKnownAsStarted(options, identity, initial);
+  }
+  await writeIdentity(options.dataDir, identity);
+  return { identity, fresh: true };
+}
+
+function staticIdentity(name: string, peerUrl: string, initial: InitialCluster): MemberIdentity {
+  const self = initial.find((m) => m.name === name);
+  if (self === undefined) {
+    throw new ConfigError(`--initial-cluster does not list this member's --name "${name}"`);
+  }
+  const ownUrl = normalizePeerUrl(peerUrl, "--listen-peer");
+  if (self.peerUrl !== ownUrl) {
+    throw new ConfigError(
+      `--initial-cluster gives "${name}" the peer URL ${self.peerUrl}, but --listen-peer is ${ownUrl}`,
+    );
+  }
+  const clusterId = deriveClusterId(initial);
+  const members: MemberInfo[] = initial.map((m) => ({
+    ID: deriveMemberId(clusterId, m.name, m.peerUrl),
+    name: m.name,
+    peerURLs: [m.peerUrl],
+    clientURLs: [],
+    isLearner: false,
+  }));
+  return {
+    version: 1,
+    name,
+    memberId: deriveMemberId(clusterId, name, self.peerUrl),
+    clusterId,
+    bootstrapMembers: members,
+    bootstrapVoters: members.map((m) => m.ID),
+  };
+}
+
+/** Asks the other founding members whether they saw this member publish itself (it then had a data dir). */
+async function refuseIfKnownAsStarted(options: BootstrapOptions, identity: MemberIdentity, initial: InitialCluster) {
+  await Promise.all(
+    initial
+      .filter((m) => m.name !== options.name)
+      .map(async (peer) => {
+        let answer: ProbeAnswer;
+        try {
+          const response = await fetch(`${peer.peerUrl}${PROBE_PATH}`, { signal: AbortSignal.timeout(500) });
+          if (!response.ok) return;
+          answer = (await response.json()) as ProbeAnswer;
+        } catch {
+          return; // Not up yet: the normal case while a new cluster starts.
+        }
+        if (answer.clusterId !== identity.clusterId) return;
+        const me = answer.members.find((m) => m.ID === identity.memberId);
+        if (me !== undefined && me.clientURLs.length > 0) {
+          throw new LostDataDirError(options.name, options.dataDir, `${peer.name} (${peer.peerUrl})`);
+        }
+      }),
+  );
+}

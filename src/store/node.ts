@@ -1,0 +1,218 @@
+// Starts a running replica: identity (restart, static bootstrap or join), WAL recovery, the key space restored from
+// the newest snapshot, the Raft core, the peer transport and the driver loop. Returns the `Replica` the client API
+// serves, plus `close()`.
+
+import type { Logger } from "../log.js";
+import type { MetricsRegistry } from "../metrics.js";
+import { resolveIdentity } from "./cluster/bootstrap.js";
+import { MemberTable } from "./cluster/members.js";
+import { KvStore } from "./mvcc/kv-store.js";
+import { RaftDriver } from "./node/driver.js";
+import { registerNodeMetrics } from "./node/metrics.js";
+import type { RaftPersistence } from "./node/persistence.js";
+import { ReplicaNode } from "./node/replica-node.js";
+import { decodeSnapshotData } from "./node/snapshot-data.js";
+import { WalPersistence } from "./node/wal-persistence.js";
+import { MemoryStorage } from "./raft/memory-storage.js";
+import { createPrng } from "./raft/prng.js";
+import { RaftNode } from "./raft/raft-node.js";
+import type { Replica } from "./replica.js";
+import { PeerTransport } from "./transport/transport.js";
+
+/** Clock settings. Defaults suit a LAN or loopback: heartbeat 50 ms, election timeout 500–1000 ms. */
+export interface ReplicaTiming {
+  tickMs: number;
+  heartbeatTicks: number;
+  electionTicks: number;
+  /** How long a proposal or read may wait for the cluster before failing with "request timed out". */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_TIMING: ReplicaTiming = {
+  tickMs: 50,
+  heartbeatTicks: 1,
+  electionTicks: 10,
+  requestTimeoutMs: 5000,
+};
+
+export interface StartReplicaOptions {
+  name: string;
+  dataDir: string;
+  /** Where the peer server listens (port 0 picks one; the advertised URL is then the bound one). */
+  listenPeerUrl: string;
+  /** The peer URL other members use; defaults to `listenPeerUrl` (or the bound address for port 0). */
+  advertisePeerUrl?: string;
+  /** This member's client URL as advertised in the member list. */
+  clientUrl: string;
+  initialCluster?: string | Record<string, string> | undefined;
+  join?: string | undefined;
+  /** Voters wanted: a caught-up learner is promoted while the cluster has fewer. */
+  voters: number;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  timing?: Partial<ReplicaTiming>;
+  /** Snapshot the store every this many applied entries (default 10,000; env VIGIE_SNAPSHOT_COUNT). */
+  snapshotEveryEntries?: number;
+  /** Called when the replica had to stop on its own (storage failure); the agent exits. */
+  onFatal?: (error: Error) => void;
+}
+
+export interface RunningReplica extends Replica {
+  readonly name: string;
+  /** The peer URL the transport listens on. */
+  readonly peerUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startReplica(options: StartReplicaOptions): Promise<RunningReplica> {
+  const timing = { ...DEFAULT_TIMING, ...options.timing };
+  const logger = options.logger.child({ component: "replica", member: options.name });
+  const snapshotEveryEntries =
+    options.snapshotEveryEntries ?? (Number(process.env.VIGIE_SNAPSHOT_COUNT ?? "") || 10_000);
+  const snapshotKeepEntries = Math.min(5000, Math.floor(snapshotEveryEntries / 2));
+
+  // The peer server must be bound before joining: the leader starts replicating as soon as the learner is added.
+  let transport: PeerTransport | undefined;
+  let replica: ReplicaNode | undefined;
+  let driver: RaftDriver | undefined;
+  const { identity, fresh } = await resolveIdentity({
+    name: options.name,
+    dataDir: options.dataDir,
+    peerUrl: options.advertisePeerUrl ?? options.listenPeerUrl,
+    initialCluster: options.initialCluster,
+    join: options.join,
+    logger,
+  });
+  const persistence: RaftPersistence = await WalPersistence.open(options.dataDir, logger, snapshotKeepEntries);
+  try {
+    const recovered = await persistence.load();
+    const storage = new MemoryStorage();
+    const kv = new KvStore();
+    const members = MemberTable.fromList(identity.bootstrapMembers);
+    if (recovered.snapshot !== null) {
+      storage.applySnapshot(recovered.snapshot);
+      const { header, kv: kvData } = decodeSnapshotData(recovered.snapshot.data);
+      kv.restore(kvData);
+      members.replaceWith(header.members, header.removed);
+    }
+    storage.setHardState(recovered.hardState);
+    storage.append(recovered.entries);
+    logger.info(
+      {
+        member: identity.memberId.toString(16),
+        cluster: identity.clusterId.toString(16),
+        fresh,
+        snapshotIndex: recovered.snapshot?.metadata.index ?? 0,
+        entries: recovered.entries.length,
+      },
+      fresh ? "starting a new replica" : "restarting from the data dir",
+    );
+
+    const raft = new RaftNode(
+      {
+        id: identity.memberId,
+        voters: identity.bootstrapVoters,
+        learners: [],
+        electionTick: timing.electionTicks,
+        heartbeatTick: timing.heartbeatTicks,
+        preVote: true,
+        checkQuorum: true,
+        maxSizePerMsgBytes: 1024 * 1024,
+        maxInflightMsgs: 256,
+        maxInflightBytes: 0,
+        maxUncommittedEntriesBytes: 64 * 1024 * 1024,
+        applied: kv.appliedIndex,
+        random: createPrng(identity.memberId ^ Date.now()),
+      },
+      storage,
+    );
+
+    const metrics = registerNodeMetrics(options.metrics);
+    transport = new PeerTransport({
+      clusterId: identity.clusterId,
+      memberId: identity.memberId,
+      logger: options.logger.child({ component: "peer", member: options.name }),
+      onMessages: (messages) => driver?.receive(messages),
+      onUnreachable: (peer) => void driver?.run((r) => r.reportUnreachable(peer)).catch(() => {}),
+      onSnapshotResult: (peer, ok) => void driver?.run((r) => r.reportSnapshot(peer, ok)).catch(() => {}),
+      acceptsFrom: (peer) => !members.isRemoved(peer),
+      probe: () => ({
+        clusterId: identity.clusterId,
+        memberId: identity.memberId,
+        members: members.list(),
+        removed: members.removedIds(),
+      }),
+      requestTimeoutMs: Math.max(500, timing.tickMs * timing.electionTicks),
+    });
+    const boundPeerUrl = await transport.listen(options.listenPeerUrl);
+    for (const member of members.list()) {
+      if (member.peerURLs[0] !== undefined) transport.setPeer(member.ID, member.peerURLs[0]);
+    }
+    metrics.peerMessagesDropped.collect(() => transport?.droppedMessages() ?? 0);
+
+    const node = new ReplicaNode({
+      name: identity.name,
+      clusterId: identity.clusterId,
+      memberId: identity.memberId,
+      clientUrls: [options.clientUrl],
+      kv,
+      raft,
+      members,
+      transport,
+      logger,
+      metrics,
+      requestTimeoutMs: timing.requestTimeoutMs,
+      electionTimeoutMs: timing.tickMs * timing.electionTicks * 2,
+      wantedVoters: options.voters,
+    });
+    replica = node;
+    const peerTransport = transport;
+    driver = new RaftDriver({
+      raft,
+      storage,
+      persistence,
+      kv,
+      members,
+      logger,
+      metrics,
+      tickMs: timing.tickMs,
+      snapshotEveryEntries,
+      snapshotKeepEntries,
+      hooks: {
+        send: (messages) => peerTransport.send(messages),
+        onSoftState: (state) => node.onSoftState(state),
+        onEntry: (entry) => node.onEntry(entry),
+        onConfChange: (cc, confState) => node.onConfChange(cc, confState),
+        onRestored: () => node.onRestored(),
+        onReadState: (context, index) => node.onReadState(context, index),
+        onApplied: (index) => node.onApplied(index),
+        onFatal: (error) => {
+          node.shutdown();
+          options.onFatal?.(error);
+        },
+      },
+    });
+    node.attach(driver);
+    driver.start();
+
+    let closed = false;
+    const close = async (): Promise<void> => {
+      if (closed) return;
+      closed = true;
+      node.shutdown();
+      driver?.stop();
+      await driver?.idle();
+      await peerTransport.close();
+      await persistence.close();
+      kv.close();
+      logger.info("replica stopped");
+    };
+    return Object.assign(node, { name: identity.name, peerUrl: boundPeerUrl, close }) as RunningReplica;
+  } catch (error) {
+    replica?.shutdown();
+    driver?.stop();
+    await transport?.close().catch(() => {});
+    await persistence.close().catch(() => {});
+    throw error;
+  }
+}

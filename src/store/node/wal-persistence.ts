@@ -1,0 +1,54 @@
+// RaftPersistence on the WAL (src/store/wal) and its snapshot files. A hard state whose only change is the commit
+// index needs no fsync (Raft recomputes commit after a crash), so it is kept here and written with the next synced
+// batch instead of costing an fdatasync of its own.
+import type { Logger } from "../../log.js";
+import type { Entry, HardState, Snapshot } from "../raft/types.js";
+import { Wal } from "../wal/wal.js";
+import type { RaftPersistence, RecoveredState } from "./persistence.js";
+
+export class WalPersistence implements RaftPersistence {
+  private deferredHardState: HardState | null = null;
+
+  private constructor(
+    private readonly wal: Wal,
+    private readonly recovered: RecoveredState,
+  ) {}
+
+  static async open(dataDir: string, logger: Logger, keepTailEntries: number): Promise<WalPersistence> {
+    const replay = await Wal.open(dataDir, { logger, keepTailEntries });
+    const snapshotIndex = replay.snapshot?.metadata.index ?? 0;
+    // Commit-only hard states are not synced (see above): the snapshot proves at least its index was committed.
+    const hardState = { ...replay.hardState, commit: Math.max(replay.hardState.commit, snapshotIndex) };
+    return new WalPersistence(replay.wal, { snapshot: replay.snapshot, hardState, entries: replay.entries });
+  }
+
+  async load(): Promise<RecoveredState> {
+    return this.recovered;
+  }
+
+  async save(hardState: HardState | null, entries: readonly Entry[], sync: boolean): Promise<void> {
+    if (!sync && entries.length === 0) {
+      if (hardState !== null) this.deferredHardState = hardState;
+      return;
+    }
+    const state = hardState ?? this.deferredHardState;
+    this.deferredHardState = null;
+    await this.wal.append(entries, state);
+  }
+
+  saveSnapshot(snapshot: Snapshot): Promise<void> {
+    return this.wal.saveSnapshot(snapshot);
+  }
+
+  async releaseTo(index: number): Promise<void> {
+    await this.wal.releaseTo(index);
+  }
+
+  async close(): Promise<void> {
+    if (this.deferredHardState !== null) {
+      await this.wal.append([], this.deferredHardState).catch(() => {});
+      this.deferredHardState = null;
+    }
+    await this.wal.close();
+  }
+}

@@ -90,8 +90,15 @@ export interface ServiceInstance {
   meta: Record<string, string>;
 }
 
+/**
+ * Ids and hosts end up verbatim in nginx/haproxy configs: anything beyond these characters (spaces, `;`, newlines)
+ * could inject directives, so such an instance is left out instead.
+ */
+const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const SAFE_HOST = /^[A-Za-z0-9._:-]{1,255}$/;
+
 function toInstance(name: string, id: string, parsed: unknown): ServiceInstance | undefined {
-  if (typeof parsed !== "object" || parsed === null) return undefined;
+  if (typeof parsed !== "object" || parsed === null || !SAFE_ID.test(id)) return undefined;
   const value = parsed as Record<string, unknown>;
   if (value.health !== "passing") return undefined;
   const address = typeof value.address === "string" ? value.address : "";
@@ -99,13 +106,15 @@ function toInstance(name: string, id: string, parsed: unknown): ServiceInstance 
   const host =
     typeof value.host === "string" ? value.host : address.slice(0, Math.max(separator, 0)).replace(/^\[|\]$/g, "");
   const port = typeof value.port === "number" ? value.port : Number(address.slice(separator + 1));
-  if (host === "" || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  if (!SAFE_HOST.test(host) || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   const tags = Array.isArray(value.tags) ? value.tags.filter((tag): tag is string => typeof tag === "string") : [];
   const meta: Record<string, string> = {};
   if (typeof value.meta === "object" && value.meta !== null) {
     for (const [k, v] of Object.entries(value.meta)) if (typeof v === "string") meta[k] = v;
   }
-  return { id, name, address: address === "" ? `${host}:${port}` : address, host, port, tags, meta };
+  // The address is rebuilt from the validated parts rather than trusted as given.
+  const safeAddress = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  return { id, name, address: safeAddress, host, port, tags, meta };
 }
 
 function parseServiceValue(reader: KeyReader, text: string): unknown {
@@ -169,6 +178,12 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
   json(...args) {
     const { values } = splitArgs(args);
     return JSON.stringify(values[0] ?? null);
+  },
+  /** A PHP single-quoted string literal: only `\\` and `'` are special there, so no `$` interpolation. */
+  phpString(...args) {
+    const { values } = splitArgs(args);
+    const text = values[0] === undefined || values[0] === null ? "" : String(values[0]);
+    return `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
   },
   parseJson(...args) {
     const { values, options } = splitArgs(args);

@@ -59,9 +59,10 @@ export function compileTemplate(name: string, source: string): CompiledTemplate 
 export function renderTemplate(
   template: CompiledTemplate,
   reader: KeyReader,
+  /** Filled with every read, even when the render throws: a failed render must still be retried on change. */
+  deps: Dependencies = new Dependencies(),
   outputMaxBytes = RENDER_OUTPUT_MAX_BYTES,
 ): RenderResult {
-  const deps = new Dependencies();
   const revision = reader.revision;
   const output = withActiveRender({ template: template.name, reader, deps }, () => {
     try {

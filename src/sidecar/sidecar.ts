@@ -1,0 +1,271 @@
+// The sidecar: keeps every template rendered from the store and tells the application.
+//   store events → StoreSync (mirror) → which templates read the changed keys → QuiescenceScheduler
+//   → one batch: render each from the mirror, stage/check/write → Reloader (once per target) → metrics and logs.
+// Batches run one at a time; changes that arrive meanwhile form the next batch. A failure in any step keeps the
+// previous file, is logged with the template's name and reason, counted, and retried on the next change.
+import assert from "node:assert/strict";
+import { loadConfig } from "../config/load.js";
+import type { VigieConfig } from "../config/schema.js";
+import { StoreUnavailableError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
+import { ExecSupervisor } from "../reload/exec.js";
+import { type ChangedFile, Reloader } from "../reload/reloader.js";
+import { StoreClient } from "../store/client.js";
+import { QuiescenceScheduler } from "../watch/scheduler.js";
+import { StoreSync } from "../watch/sync.js";
+import { FileWatch } from "./file-watch.js";
+import { buildRuntimes, type TemplateRuntime } from "./template-runtime.js";
+
+export interface SidecarOptions {
+  config: VigieConfig;
+  /** Watched for changes when given; an invalid new version is logged and ignored. */
+  configFile: string | undefined;
+  baseDir: string;
+  endpoints: string[];
+  logger: Logger;
+  metrics: MetricsRegistry;
+  /** Forward vigie's SIGTERM/SIGINT to the exec child (entrypoint mode). Default true when `exec:` is set. */
+  forwardSignals?: boolean;
+}
+
+export interface TemplateStatus {
+  name: string;
+  destination: string;
+  renders: number;
+  revision: number;
+  error?: string;
+}
+
+export interface SidecarStatus {
+  healthy: boolean;
+  reason?: string;
+  templates: TemplateStatus[];
+}
+
+export interface Sidecar {
+  status(): SidecarStatus;
+  /** Resolves after every template has been rendered (or failed) once. */
+  readonly firstRender: Promise<void>;
+  /** Resolves with the exec child's exit code when it ends for good (exec mode only). */
+  readonly execExit: Promise<number> | undefined;
+  /** Stops watching and rendering; in exec mode stops the application and returns its exit code. */
+  stop(): Promise<number | undefined>;
+}
+
+/** Retry delay after the store could not be read for a render (doubles up to the max). */
+const STORE_RETRY_MIN_MS = 200;
+const STORE_RETRY_MAX_MS = 5_000;
+
+class SidecarRuntime implements Sidecar {
+  private templates: TemplateRuntime[] = [];
+  private readonly client: StoreClient;
+  private readonly sync: StoreSync;
+  private readonly scheduler: QuiescenceScheduler;
+  private readonly reloader: Reloader;
+  private readonly files: FileWatch;
+  private readonly exec: ExecSupervisor | undefined;
+  readonly execExit: Promise<number> | undefined;
+  private readonly log: Logger;
+  private batchRunning = false;
+  private readonly waiting = new Set<string>();
+  private readonly retryDelayMs = new Map<string, number>();
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private stopped = false;
+  private resolveFirstRender: () => void = () => undefined;
+  readonly firstRender: Promise<void>;
+  private firstPending = new Set<string>();
+  private readonly renderCount: Counter;
+  private readonly failureCount: Counter;
+  private readonly writeCount: Counter;
+  private readonly renderSeconds: Histogram;
+
+  constructor(private readonly options: SidecarOptions) {
+    this.log = options.logger.child({ component: "sidecar" });
+    this.client = new StoreClient({ endpoints: options.endpoints });
+    this.sync = new StoreSync(this.client, options.logger.child({ component: "watch" }), options.metrics, (keys) =>
+      this.onStoreChange(keys),
+    );
+    this.scheduler = new QuiescenceScheduler((names) => this.enqueue(names));
+    if (options.config.exec !== undefined) {
+      let resolveExit: (code: number) => void = () => undefined;
+      this.execExit = new Promise((r) => {
+        resolveExit = r;
+      });
+      this.exec = new ExecSupervisor(options.config.exec, options.logger.child({ component: "exec" }), resolveExit);
+    }
+    this.reloader = new Reloader(options.logger.child({ component: "reload" }), options.metrics, () => this.exec);
+    this.files = new FileWatch(this.log, (path) => void this.onFileChange(path));
+    this.firstRender = new Promise((r) => {
+      this.resolveFirstRender = r;
+    });
+    const metrics = options.metrics;
+    this.renderCount = metrics.counter("vigie_renders_total", "Template renders, by template");
+    this.failureCount = metrics.counter("vigie_render_failures_total", "Failed renders, by template and stage");
+    this.writeCount = metrics.counter("vigie_files_written_total", "Destination files rewritten, by template");
+    this.renderSeconds = metrics.histogram("vigie_render_duration_seconds", "Render + write time per template");
+  }
+
+  async start(): Promise<void> {
+    this.exec?.start({ forwardSignals: this.options.forwardSignals ?? true });
+    await this.applyTemplates(this.options.config);
+  }
+
+  status(): SidecarStatus {
+    const store = this.sync.status();
+    return {
+      healthy: store.healthy,
+      ...(store.reason === undefined ? {} : { reason: store.reason }),
+      templates: this.templates.map((t) => ({
+        name: t.name,
+        destination: t.spec.destination,
+        renders: t.renders,
+        revision: t.lastRevision,
+        ...(t.lastError === undefined ? {} : { error: t.lastError }),
+      })),
+    };
+  }
+
+  async stop(): Promise<number | undefined> {
+    this.stopped = true;
+    this.scheduler.stop();
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.sync.stop();
+    await this.files.close();
+    await this.client.close();
+    return await this.exec?.stop();
+  }
+
+  /** Installs a template list (at start or after a config change), compiles it and renders everything. */
+  private async applyTemplates(config: VigieConfig): Promise<void> {
+    const runtimes = buildRuntimes(config.templates, this.options.baseDir);
+    for (const runtime of runtimes) {
+      if (!(await runtime.compile())) this.reportFailure(runtime, "compile", runtime.compileError!);
+    }
+    for (const old of this.templates) this.scheduler.cancel(old.name);
+    this.templates = runtimes;
+    this.firstPending = new Set(runtimes.map((t) => t.name));
+    if (runtimes.length === 0) this.resolveFirstRender();
+    const watched = runtimes.map((t) => t.sourcePath);
+    if (this.options.configFile !== undefined) watched.push(this.options.configFile);
+    await this.files.set(watched);
+    for (const runtime of runtimes) this.scheduler.trigger(runtime.name, undefined);
+  }
+
+  private onStoreChange(keys: ReadonlySet<string>): void {
+    for (const template of this.templates) {
+      for (const key of keys) {
+        if (template.dependsOn(key)) {
+          this.scheduler.trigger(template.name, template.wait);
+          break;
+        }
+      }
+    }
+  }
+
+  private async onFileChange(path: string): Promise<void> {
+    if (this.stopped) return;
+    if (path === this.options.configFile) {
+      try {
+        const loaded = await loadConfig(path);
+        if (
+          loaded.config.exec !== undefined &&
+          JSON.stringify(loaded.config.exec) !== JSON.stringify(this.options.config.exec)
+        ) {
+          this.log.warn({ file: path }, "the exec: section changed; restart vigie to apply it");
+        }
+        this.log.info({ file: path, templates: loaded.config.templates.length }, "config changed; applying it");
+        await this.applyTemplates(loaded.config);
+      } catch (error) {
+        this.log.error(
+          { file: path, error: (error as Error).message },
+          "config changed but is invalid; keeping the running config",
+        );
+      }
+      return;
+    }
+    for (const template of this.templates) {
+      if (template.sourcePath !== path) continue;
+      if (await template.compile()) {
+        this.log.info({ template: template.name }, "template changed; rendering it");
+        this.scheduler.trigger(template.name, undefined);
+      } else {
+        this.reportFailure(template, "compile", template.compileError!);
+      }
+    }
+  }
+
+  private enqueue(names: string[]): void {
+    for (const name of names) this.waiting.add(name);
+    if (!this.batchRunning) void this.runBatches();
+  }
+
+  private async runBatches(): Promise<void> {
+    assert.ok(!this.batchRunning);
+    this.batchRunning = true;
+    try {
+      while (this.waiting.size > 0 && !this.stopped) {
+        const names = new Set(this.waiting);
+        this.waiting.clear();
+        await this.runBatch(this.templates.filter((t) => names.has(t.name)));
+      }
+    } finally {
+      this.batchRunning = false;
+    }
+  }
+
+  private async runBatch(batch: TemplateRuntime[]): Promise<void> {
+    const changed: ChangedFile[] = [];
+    for (const template of batch) {
+      const started = performance.now();
+      const outcome = await template.renderAndWrite(this.sync);
+      this.renderSeconds.observe((performance.now() - started) / 1000);
+      this.firstPending.delete(template.name);
+      if (outcome.kind === "failed") {
+        this.reportFailure(template, outcome.stage, outcome.error);
+        if (outcome.stage === "store" || outcome.error instanceof StoreUnavailableError) this.retryLater(template);
+        continue;
+      }
+      this.retryDelayMs.delete(template.name);
+      this.renderCount.inc(1, { template: template.name });
+      template.lastError = undefined;
+      if (outcome.kind === "written") {
+        this.writeCount.inc(1, { template: template.name });
+        this.log.info(
+          { template: template.name, destination: template.spec.destination, revision: outcome.revision },
+          "file written",
+        );
+        changed.push(outcome.changed);
+      }
+    }
+    if (this.firstPending.size === 0) this.resolveFirstRender();
+    if (changed.length > 0 && !this.stopped) await this.reloader.reloadBatch(changed);
+  }
+
+  private reportFailure(template: TemplateRuntime, stage: string, error: Error): void {
+    template.lastError = error.message;
+    this.failureCount.inc(1, { template: template.name, stage });
+    this.log.error(
+      { template: template.name, stage, reason: error.message },
+      "template not applied; previous file kept",
+    );
+  }
+
+  private retryLater(template: TemplateRuntime): void {
+    if (this.stopped) return;
+    const delayMs = this.retryDelayMs.get(template.name) ?? STORE_RETRY_MIN_MS;
+    this.retryDelayMs.set(template.name, Math.min(delayMs * 2, STORE_RETRY_MAX_MS));
+    const timer = setTimeout(() => {
+      this.retryTimers.delete(timer);
+      this.scheduler.trigger(template.name, undefined);
+    }, delayMs);
+    this.retryTimers.add(timer);
+  }
+}
+
+/** Starts the sidecar; the first renders run in the background (await `firstRender` to wait for them). */
+export async function startSidecar(options: SidecarOptions): Promise<Sidecar> {
+  const sidecar = new SidecarRuntime(options);
+  await sidecar.start();
+  return sidecar;
+}

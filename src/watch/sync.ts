@@ -1,0 +1,332 @@
+// Keeps the StoreMirror current: loads new dependencies at the mirror's revision, runs one watch stream over the
+// smallest key range covering every dependency (one stream means one total order of events, hence renders
+// consistent at one revision), reconnects with backoff resuming after the last applied revision, and resyncs fully
+// after a compaction, reporting only the keys whose values actually changed.
+import { StoreUnavailableError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Counter, Gauge, MetricsRegistry } from "../metrics.js";
+import { EtcdError, prefixEnd, type StoreClient, type WatchResponse, type WatchStream } from "../store/client.js";
+import { StoreMirror } from "./mirror.js";
+
+const RECONNECT_BACKOFF_MIN_MS = 50;
+const RECONNECT_BACKOFF_MAX_MS = 2_000;
+/** Parallel range requests while loading many dependencies at once. */
+const LOAD_CONCURRENCY = 16;
+/** Watch responses held while a load is in progress; beyond this the stream restarts from the mirror revision. */
+const QUEUED_RESPONSES_MAX = 10_000;
+
+export interface SyncStatus {
+  healthy: boolean;
+  reason?: string;
+}
+
+/** Called with the keys whose visible value changed, after the mirror applied them. */
+export type ChangeListener = (changedKeys: ReadonlySet<string>, revision: number) => void;
+
+function keyRange(key: string): [Buffer, Buffer] {
+  return [Buffer.from(key), Buffer.concat([Buffer.from(key), Buffer.from([0])])];
+}
+
+function prefixRange(prefix: string): [Buffer, Buffer] {
+  return [Buffer.from(prefix), prefixEnd(prefix)];
+}
+
+/** `end` "\0" means "to the end of the keyspace", which sorts after every other end. */
+function endAfter(a: Buffer, b: Buffer): boolean {
+  const aInfinite = a.length === 1 && a[0] === 0;
+  const bInfinite = b.length === 1 && b[0] === 0;
+  if (aInfinite || bInfinite) return aInfinite && !bInfinite;
+  return Buffer.compare(a, b) > 0;
+}
+
+export class StoreSync {
+  readonly mirror = new StoreMirror();
+  private stream: WatchStream | undefined;
+  private streamRange: string | undefined;
+  /** Bumped on every stream restart so that a superseded stream loop exits. */
+  private generation = 0;
+  private loadChain: Promise<void> = Promise.resolve();
+  private loading = false;
+  private queued: WatchResponse[] = [];
+  private stopped = false;
+  private health: SyncStatus = { healthy: true };
+  private backoffMs = RECONNECT_BACKOFF_MIN_MS;
+  private readonly reconnects: Counter;
+  private readonly resyncs: Counter;
+  private readonly eventsApplied: Counter;
+  private readonly revisionGauge: Gauge;
+
+  constructor(
+    private readonly client: StoreClient,
+    private readonly logger: Logger,
+    metrics: MetricsRegistry,
+    private readonly onChange: ChangeListener,
+  ) {
+    this.reconnects = metrics.counter("vigie_watch_reconnects_total", "Watch stream reconnections");
+    this.resyncs = metrics.counter("vigie_watch_resyncs_total", "Full reloads after a compaction");
+    this.eventsApplied = metrics.counter("vigie_watch_events_total", "Watch events applied to the mirror");
+    this.revisionGauge = metrics.gauge("vigie_watch_revision", "Store revision the mirror is consistent at");
+    this.revisionGauge.collect(() => this.mirror.revision);
+  }
+
+  status(): SyncStatus {
+    return this.health;
+  }
+
+  /** Loads the given keys and prefixes not loaded yet (serialized with other loads), then covers them by the watch. */
+  async load(keys: Iterable<string>, prefixes: Iterable<string>): Promise<void> {
+    const wantedKeys = [...keys];
+    const wantedPrefixes = [...prefixes];
+    const run = this.loadChain.then(async () => await this.loadNow(wantedKeys, wantedPrefixes));
+    this.loadChain = run.catch(() => undefined);
+    await run;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.generation += 1;
+    this.stream?.cancel();
+  }
+
+  private async loadNow(keys: string[], prefixes: string[]): Promise<void> {
+    const newKeys = keys.filter((key) => !this.mirror.hasKey(key));
+    const newPrefixes = prefixes.filter((prefix) => !this.mirror.hasPrefix(prefix));
+    if (newKeys.length === 0 && newPrefixes.length === 0) return;
+    this.loading = true;
+    try {
+      if (this.mirror.revision === 0) {
+        await this.fetchInto(this.mirror, newKeys, newPrefixes, undefined);
+      } else {
+        try {
+          await this.fetchInto(this.mirror, newKeys, newPrefixes, this.mirror.revision);
+        } catch (error) {
+          if (!(error instanceof EtcdError && error.compacted)) throw error;
+          await this.resync("compacted while loading new dependencies", { keys: newKeys, prefixes: newPrefixes });
+        }
+      }
+      this.setHealthy();
+    } catch (error) {
+      this.setUnhealthy(error);
+      throw error;
+    } finally {
+      this.loading = false;
+    }
+    this.ensureStream();
+  }
+
+  /**
+   * Fetches keys and prefixes into `mirror` at `revision` (or at the present when undefined, which then becomes
+   * the mirror's revision). The first request fixes the revision; the rest read at it.
+   */
+  private async fetchInto(
+    mirror: StoreMirror,
+    keys: string[],
+    prefixes: string[],
+    revision: number | undefined,
+  ): Promise<void> {
+    const jobs: Array<() => Promise<void>> = [
+      ...keys.map((key) => async () => {
+        const result = await this.client.range(key, atRevision(revision));
+        revision ??= result.header.revision;
+        const kv = result.kvs[0];
+        mirror.loadKey(key, kv && { value: kv.value.toString("utf8"), modRevision: kv.modRevision });
+      }),
+      ...prefixes.map((prefix) => async () => {
+        const result = await this.client.range(prefix, { prefix: true, ...atRevision(revision) });
+        revision ??= result.header.revision;
+        if (result.more) throw new StoreUnavailableError(`prefix ${prefix}: the store truncated the answer`);
+        mirror.loadPrefix(
+          prefix,
+          result.kvs.map((kv) => [
+            kv.key.toString("utf8"),
+            { value: kv.value.toString("utf8"), modRevision: kv.modRevision },
+          ]),
+        );
+      }),
+    ];
+    const first = jobs.shift();
+    if (first === undefined) return;
+    await first();
+    while (jobs.length > 0) await Promise.all(jobs.splice(0, LOAD_CONCURRENCY).map(async (job) => await job()));
+    if (mirror.revision === 0 && revision !== undefined) mirror.revision = revision;
+  }
+
+  /** Reloads every dependency at the present revision and reports only the keys whose values differ. */
+  private async resync(
+    why: string,
+    extra: { keys: string[]; prefixes: string[] } = { keys: [], prefixes: [] },
+  ): Promise<void> {
+    this.resyncs.inc();
+    this.logger.warn({ why, revision: this.mirror.revision }, "resyncing the mirror from the store");
+    const deps = this.mirror.dependencies();
+    const fresh = new StoreMirror();
+    await this.fetchInto(fresh, [...deps.keys, ...extra.keys], [...deps.prefixes, ...extra.prefixes], undefined);
+    const before = this.mirror.snapshotValues();
+    const after = fresh.snapshotValues();
+    const changed = new Set<string>();
+    for (const [key, value] of after) if (before.get(key) !== value) changed.add(key);
+    for (const key of before.keys()) if (!after.has(key)) changed.add(key);
+    this.mirror.clear();
+    const all = fresh.dependencies();
+    for (const key of all.keys) {
+      const value = after.get(key);
+      this.mirror.loadKey(key, value === undefined ? undefined : { value, modRevision: fresh.revision });
+    }
+    for (const prefix of all.prefixes) {
+      this.mirror.loadPrefix(
+        prefix,
+        fresh.getPrefix(prefix).map((entry) => [entry.key, { value: entry.value, modRevision: fresh.revision }]),
+      );
+    }
+    this.mirror.revision = fresh.revision;
+    // The stream must restart after the new revision: forget the current one so ensureStream() replaces it.
+    this.streamRange = undefined;
+    if (changed.size > 0) this.onChange(changed, this.mirror.revision);
+  }
+
+  /** The single key range covering every loaded dependency, as [start, end). */
+  private coveringRange(): [Buffer, Buffer] | undefined {
+    const { keys, prefixes } = this.mirror.dependencies();
+    const ranges = [...keys.map(keyRange), ...prefixes.map(prefixRange)];
+    if (ranges.length === 0) return undefined;
+    let [start, end] = ranges[0]!;
+    for (const [rangeStart, rangeEnd] of ranges) {
+      if (Buffer.compare(rangeStart, start) < 0) start = rangeStart;
+      if (endAfter(rangeEnd, end)) end = rangeEnd;
+    }
+    return [start, end];
+  }
+
+  private ensureStream(): void {
+    const range = this.coveringRange();
+    if (range === undefined) return;
+    const id = `${range[0].toString("base64")}:${range[1].toString("base64")}`;
+    if (id === this.streamRange && this.stream !== undefined) {
+      this.drainQueue();
+      return;
+    }
+    this.streamRange = id;
+    this.restartStream();
+  }
+
+  private restartStream(): void {
+    if (this.stopped) return;
+    this.generation += 1;
+    this.stream?.cancel();
+    this.stream = undefined;
+    this.queued = [];
+    void this.runStream(this.generation);
+  }
+
+  private async runStream(generation: number): Promise<void> {
+    while (!this.stopped && generation === this.generation) {
+      const range = this.coveringRange();
+      if (range === undefined) return;
+      const stream = this.client.watch(range[0], {
+        rangeEnd: range[1],
+        startRevision: this.mirror.revision + 1,
+        progressNotify: true,
+      });
+      this.stream = stream;
+      try {
+        for await (const response of stream) {
+          if (generation !== this.generation) return;
+          if (response.created) {
+            this.setHealthy();
+            this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
+            continue;
+          }
+          if (response.canceled) {
+            if (response.compactRevision > 0) {
+              stream.cancel();
+              await this.resyncSerialized(`revision ${this.mirror.revision + 1} compacted`);
+              return;
+            }
+            throw new StoreUnavailableError(
+              `watch canceled by the store: ${response.cancelReason || "no reason given"}`,
+            );
+          }
+          if (this.loading) {
+            if (this.queued.length >= QUEUED_RESPONSES_MAX)
+              throw new StoreUnavailableError("too many queued watch events");
+            this.queued.push(response);
+          } else {
+            this.applyResponse(response);
+          }
+        }
+      } catch (error) {
+        if (generation !== this.generation || this.stopped) return;
+        this.setUnhealthy(error);
+      }
+      if (generation !== this.generation || this.stopped) return;
+      this.reconnects.inc();
+      const delayMs = this.backoffMs * (0.5 + Math.random() / 2);
+      this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+
+  private async resyncSerialized(why: string): Promise<void> {
+    const run = this.loadChain.then(async () => {
+      this.loading = true;
+      try {
+        await this.resync(why);
+        this.setHealthy();
+        this.loading = false;
+        this.ensureStream();
+      } catch (error) {
+        this.setUnhealthy(error);
+        // Try again from the same point after a pause: the stream loop of a new generation does the waiting.
+        setTimeout(() => void this.resyncSerialized(why), this.backoffMs);
+        this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
+      } finally {
+        this.loading = false;
+      }
+    });
+    this.loadChain = run.catch(() => undefined);
+    await run;
+  }
+
+  private drainQueue(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (const response of queued) this.applyResponse(response);
+  }
+
+  private applyResponse(response: WatchResponse): void {
+    if (response.events.length === 0) {
+      // A progress notification: every event up to header.revision has been delivered.
+      if (response.header.revision > this.mirror.revision) this.mirror.revision = response.header.revision;
+      return;
+    }
+    const changed = new Set<string>();
+    let revision = this.mirror.revision;
+    for (const event of response.events) {
+      const modRevision = event.kv.modRevision;
+      if (modRevision <= this.mirror.revision) continue;
+      const key = event.kv.key.toString("utf8");
+      const value = event.type === "PUT" ? event.kv.value.toString("utf8") : undefined;
+      if (this.mirror.apply(key, value, modRevision)) changed.add(key);
+      if (modRevision > revision) revision = modRevision;
+    }
+    this.eventsApplied.inc(response.events.length);
+    // Advance only after the whole response: a transaction's events share one revision.
+    this.mirror.revision = revision;
+    if (changed.size > 0) this.onChange(changed, revision);
+  }
+
+  private setHealthy(): void {
+    if (!this.health.healthy) this.logger.info({ revision: this.mirror.revision }, "store reachable again");
+    this.health = { healthy: true };
+  }
+
+  private setUnhealthy(error: unknown): void {
+    const reason = `store unreachable: ${(error as Error).message}`;
+    if (this.health.healthy) this.logger.warn({ reason }, "store unreachable; files stay as they are");
+    this.health = { healthy: false, reason };
+  }
+}
+
+function atRevision(revision: number | undefined): { revision?: number } {
+  return revision === undefined ? {} : { revision };
+}

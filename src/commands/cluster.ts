@@ -1,15 +1,145 @@
-// `vigie member list|add|remove|promote` and `vigie status`.
-import { NotAvailableError } from "../errors.js";
+// `vigie member list|add|remove|promote` and `vigie status`. Member IDs are hex, like etcdctl prints them.
+import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
+import type { Member, StatusResult } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
+import { formatTable, headerJson, hexToId, idToHex, printLine, rawNumber, toJson, withStore } from "./output.js";
+
+function memberJson(member: Member): Record<string, unknown> {
+  const out: Record<string, unknown> = { ID: rawNumber(member.id) };
+  if (member.name !== "") out.name = member.name;
+  if (member.peerUrls.length > 0) out.peerURLs = member.peerUrls;
+  if (member.clientUrls.length > 0) out.clientURLs = member.clientUrls;
+  if (member.isLearner) out.isLearner = true;
+  return out;
+}
+
+function memberRow(member: Member): string[] {
+  return [
+    idToHex(member.id),
+    // etcd: a member added but not started yet has no name.
+    member.name === "" ? "unstarted" : "started",
+    member.name,
+    member.peerUrls.join(","),
+    member.clientUrls.join(","),
+    String(member.isLearner),
+  ];
+}
+
+const MEMBER_HEADERS = ["ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"];
 
 export async function runMember(
   action: "list" | "add" | "remove" | "promote",
-  _args: string[],
-  _options: ClientOptions & { learner: boolean },
+  args: string[],
+  options: ClientOptions & { learner: boolean },
 ): Promise<number> {
-  throw new NotAvailableError(`vigie member ${action}`);
+  if (action === "list") {
+    const result = await withStore(options, (client) => client.memberList());
+    if (options.writeOut === "json") {
+      printLine(toJson({ header: headerJson(result.header), members: result.members.map(memberJson) }));
+    } else {
+      printLine(formatTable(MEMBER_HEADERS, result.members.map(memberRow)));
+    }
+    return EXIT_OK;
+  }
+  if (action === "add") {
+    const [name, peerUrl] = args;
+    if (name === undefined || peerUrl === undefined) throw new UsageError("member add expects NAME PEERURL");
+    const result = await withStore(options, (client) => client.memberAdd([peerUrl], options.learner));
+    if (options.writeOut === "json") {
+      const out = { header: headerJson(result.header), member: memberJson(result.member) };
+      printLine(toJson({ ...out, members: result.members.map(memberJson) }));
+      return EXIT_OK;
+    }
+    const kind = options.learner ? "learner " : "";
+    printLine(`Member ${kind}${idToHex(result.member.id)} added to cluster ${idToHex(result.header.clusterId)}`);
+    // What the new member needs to start (etcdctl prints the same facts as environment variables).
+    const cluster = result.members.map((member) =>
+      member.id === result.member.id ? `${name}=${peerUrl}` : `${member.name}=${member.peerUrls[0] ?? ""}`,
+    );
+    printLine("");
+    printLine(`--name ${name} --listen-peer ${peerUrl} --initial-cluster ${cluster.join(",")}`);
+    return EXIT_OK;
+  }
+  const [hexId] = args;
+  if (hexId === undefined) throw new UsageError(`member ${action} expects a member ID`);
+  const id = hexToId(hexId, `member ${action}`);
+  const result = await withStore(options, (client) =>
+    action === "remove" ? client.memberRemove(id) : client.memberPromote(id),
+  );
+  if (options.writeOut === "json") {
+    printLine(toJson({ header: headerJson(result.header), members: result.members.map(memberJson) }));
+  } else {
+    const verb = action === "remove" ? "removed from" : "promoted in";
+    printLine(`Member ${idToHex(id)} ${verb} cluster ${idToHex(result.header.clusterId)}`);
+  }
+  return EXIT_OK;
 }
 
-export async function runStatus(_options: ClientOptions): Promise<number> {
-  throw new NotAvailableError("vigie status");
+interface StatusRow {
+  endpoint: string;
+  member: Member;
+  status: StatusResult | undefined;
+  error: string | undefined;
+}
+
+function roleOf(row: StatusRow): string {
+  if (row.status === undefined) return "unreachable";
+  if (row.status.isLearner || row.member.isLearner) return "learner";
+  return row.status.leader === row.status.header.memberId ? "leader" : "follower";
+}
+
+/** One row per member: asks every member's own client URL for its status (unreachable members shown as such). */
+export async function runStatus(options: ClientOptions): Promise<number> {
+  const { members } = await withStore(options, (client) => client.memberList());
+  const rows: StatusRow[] = await Promise.all(
+    members.map(async (member): Promise<StatusRow> => {
+      const endpoint = member.clientUrls[0] ?? "";
+      if (endpoint === "") return { endpoint, member, status: undefined, error: "no client URL (not started)" };
+      try {
+        const status = await withStore({ ...options, endpoints: [endpoint] }, (client) => client.status());
+        return { endpoint, member, status, error: undefined };
+      } catch (error) {
+        return { endpoint, member, status: undefined, error: (error as Error).message };
+      }
+    }),
+  );
+  if (options.writeOut === "json") {
+    const out = rows.map((row) => ({
+      Endpoint: row.endpoint,
+      name: row.member.name,
+      ID: rawNumber(row.member.id),
+      role: roleOf(row),
+      ...(row.status === undefined
+        ? { error: row.error }
+        : {
+            Status: {
+              header: headerJson(row.status.header),
+              version: row.status.version,
+              dbSize: row.status.dbSize,
+              leader: rawNumber(row.status.leader),
+              raftIndex: row.status.raftIndex,
+              raftTerm: row.status.raftTerm,
+              raftAppliedIndex: row.status.raftAppliedIndex,
+              isLearner: row.status.isLearner,
+              errors: row.status.errors,
+            },
+          }),
+    }));
+    printLine(toJson(out));
+  } else {
+    const headers = ["NAME", "ID", "ROLE", "IS LEADER", "RAFT TERM", "APPLIED INDEX", "REVISION", "ENDPOINT", "ERRORS"];
+    const table = rows.map((row) => [
+      row.member.name,
+      idToHex(row.member.id),
+      roleOf(row),
+      String(roleOf(row) === "leader"),
+      row.status === undefined ? "" : String(row.status.raftTerm),
+      row.status === undefined ? "" : String(row.status.raftAppliedIndex),
+      row.status === undefined ? "" : String(row.status.header.revision),
+      row.endpoint,
+      row.error ?? row.status?.errors.join("; ") ?? "",
+    ]);
+    printLine(formatTable(headers, table));
+  }
+  return rows.some((row) => row.status === undefined) ? EXIT_FAILURE : EXIT_OK;
 }

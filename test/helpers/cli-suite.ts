@@ -1,0 +1,213 @@
+// The CLI client commands (`vigie get|put|del|watch|lease|member|status`), run as real processes from the built
+// `dist/cli.js` against a store's client URL. One body for etcd (test/integration/cli-etcd.test.ts) and vigie.
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { ApiTarget } from "./api-suite.js";
+
+const CLI = join(import.meta.dirname, "..", "..", "dist", "cli.js");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+async function runCli(args: string[], timeoutMs = 15_000): Promise<Run> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const output = collect(child);
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, ...output };
+}
+
+function collect(child: ChildProcess): { stdout: string; stderr: string } {
+  const out = { stdout: "", stderr: "" };
+  child.stdout?.on("data", (chunk: Buffer) => {
+    out.stdout += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    out.stderr += chunk.toString();
+  });
+  return out;
+}
+
+/** A long-running command (watch, keepalive): read its output as it comes, then SIGINT it. */
+class LongRun {
+  readonly child: ChildProcess;
+  readonly output: { stdout: string; stderr: string };
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    this.output = collect(this.child);
+  }
+  async waitForLines(count: number, timeoutMs = 10_000): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const lines = this.output.stdout.split("\n").filter((line) => line !== "");
+      if (lines.length >= count) return lines;
+      if (Date.now() > deadline || this.child.exitCode !== null) {
+        throw new Error(`expected ${count} lines, got ${JSON.stringify(this.output)}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  async interrupt(): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => this.child.once("exit", (c) => resolve(c)));
+    this.child.kill("SIGINT");
+    return await exited;
+  }
+}
+
+export function defineCliSuite(name: string, start: () => Promise<ApiTarget | undefined>): void {
+  const test = suite<{ target: ApiTarget | undefined }>(name, { target: undefined });
+  let endpoints: string[] = [];
+  const cli = (...args: string[]) => runCli([...args, "--endpoints", endpoints.join(",")]);
+  const check = (title: string, body: () => Promise<void>) =>
+    test(title, async (context) => {
+      if (context.target === undefined) return;
+      await body();
+    });
+
+  test.before(async (context) => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+    context.target = await start();
+    // A dead endpoint first: every command must fail over to the live one.
+    if (context.target !== undefined) endpoints = ["http://127.0.0.1:1", context.target.url];
+  });
+  test.after(async (context) => {
+    await context.target?.stop();
+  });
+
+  check("put, get (simple and json), prefix, keys-only, limit, rev", async () => {
+    assert.equal(await cli("put", "/cli/a", "hello"), { code: 0, stdout: "OK\n", stderr: "" });
+    const second = await cli("put", "/cli/a", "world", "--prev-kv");
+    assert.equal(second, { code: 0, stdout: "OK\n/cli/a\nhello\n", stderr: "" });
+    await cli("put", "/cli/b", "two");
+    assert.is((await cli("get", "/cli/a")).stdout, "/cli/a\nworld\n");
+    assert.is((await cli("get", "/cli/", "--prefix")).stdout, "/cli/a\nworld\n/cli/b\ntwo\n");
+    assert.is((await cli("get", "/cli/", "--prefix", "--keys-only")).stdout, "/cli/a\n/cli/b\n");
+    assert.is((await cli("get", "/cli/", "--prefix", "--limit", "1", "--consistency", "s")).stdout, "/cli/a\nworld\n");
+    const json = JSON.parse((await cli("get", "/cli/a", "-w", "json")).stdout) as {
+      header: { revision: number; cluster_id: number };
+      kvs: Array<{ key: string; value: string; version: number; mod_revision: number; create_revision: number }>;
+      count: number;
+    };
+    assert.is(typeof json.header.cluster_id, "number");
+    assert.equal(
+      { key: json.kvs[0]!.key, value: json.kvs[0]!.value, version: json.kvs[0]!.version, count: json.count },
+      {
+        key: Buffer.from("/cli/a").toString("base64"),
+        value: Buffer.from("world").toString("base64"),
+        version: 2,
+        count: 1,
+      },
+    );
+    const old = await cli("get", "/cli/a", "--rev", String(json.kvs[0]!.create_revision));
+    assert.is(old.stdout, "/cli/a\nhello\n");
+    assert.is((await cli("get", "/cli/none")).stdout, "");
+  });
+
+  check("del with prefix and prev-kv; errors name the endpoint and etcd's message", async () => {
+    assert.equal(await cli("del", "/cli/", "--prefix", "--prev-kv"), {
+      code: 0,
+      stdout: "2\n/cli/a\nworld\n/cli/b\ntwo\n",
+      stderr: "",
+    });
+    assert.is((await cli("del", "/cli/none")).stdout, "0\n");
+    const future = await cli("get", "/cli/a", "--rev", "100000");
+    assert.is(future.code, 1);
+    assert.is(future.stderr, `vigie: ${endpoints[1]}: etcdserver: mvcc: required revision is a future revision\n`);
+    const dead = await runCli(["get", "/cli/a", "--endpoints", "http://127.0.0.1:1"]);
+    assert.is(dead.code, 4);
+    assert.match(dead.stderr, /^vigie: no endpoint answered \(http:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    const badLease = await cli("put", "/cli/a", "v", "--lease", "xyz");
+    assert.is(badLease.code, 2);
+    assert.match(badLease.stderr, /--lease expects a hexadecimal ID/);
+  });
+
+  check("lease grant, put --lease, keepalive until SIGINT, revoke deletes the key", async () => {
+    const granted = await cli("lease", "grant", "60");
+    const match = /^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)\n$/.exec(granted.stdout);
+    assert.ok(match, `grant output: ${JSON.stringify(granted)}`);
+    const id = match[1]!;
+    assert.is(match[2], "60");
+    assert.is((await cli("put", "/cli/leased", "v", "--lease", id)).code, 0);
+    const keepalive = new LongRun(["lease", "keepalive", id, "--endpoints", endpoints.join(",")]);
+    const lines = await keepalive.waitForLines(1);
+    assert.is(lines[0], `lease ${id} keepalived with TTL(60)`);
+    assert.is(await keepalive.interrupt(), 0);
+    assert.equal(await cli("lease", "revoke", id), { code: 0, stdout: `lease ${id} revoked\n`, stderr: "" });
+    assert.is((await cli("get", "/cli/leased")).stdout, "");
+    const gone = await cli("lease", "revoke", id);
+    assert.equal(
+      { code: gone.code, stderr: gone.stderr },
+      {
+        code: 1,
+        stderr: `vigie: ${endpoints[1]}: etcdserver: requested lease not found\n`,
+      },
+    );
+    const expired = await cli("lease", "keepalive", id);
+    assert.equal(
+      { code: expired.code, stderr: expired.stderr },
+      {
+        code: 1,
+        stderr: `vigie: lease ${id} expired or revoked\n`,
+      },
+    );
+  });
+
+  check("watch prints PUT/DELETE events (and history with --rev) until SIGINT", async () => {
+    const first = await cli("put", "/cli/w/1", "a");
+    assert.is(first.code, 0);
+    const json = JSON.parse((await cli("get", "/cli/w/1", "-w", "json")).stdout) as { header: { revision: number } };
+    const watch = new LongRun([
+      "watch",
+      "/cli/w/",
+      "--prefix",
+      "--rev",
+      String(json.header.revision),
+      "--endpoints",
+      endpoints.join(","),
+    ]);
+    await watch.waitForLines(3);
+    await cli("put", "/cli/w/2", "b");
+    await cli("del", "/cli/w/1");
+    const lines = await watch.waitForLines(7);
+    assert.equal(lines, ["PUT", "/cli/w/1", "a", "PUT", "/cli/w/2", "b", "DELETE", "/cli/w/1"].slice(0, lines.length));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(watch.output.stdout, "PUT\n/cli/w/1\na\nPUT\n/cli/w/2\nb\nDELETE\n/cli/w/1\n");
+    assert.is(await watch.interrupt(), 0);
+    await cli("del", "/cli/w/", "--prefix");
+  });
+
+  check("member list and status: one row per member", async () => {
+    const list = await cli("member", "list", "-w", "json");
+    assert.is(list.code, 0);
+    const parsed = JSON.parse(list.stdout) as { members: Array<{ ID: number; name: string; clientURLs: string[] }> };
+    assert.is(parsed.members.length, 1);
+    assert.ok(parsed.members[0]!.clientURLs.includes(endpoints[1]!));
+    const table = await cli("member", "list");
+    assert.match(table.stdout, /\| ID +\| STATUS +\| NAME +\| PEER ADDRS +\| CLIENT ADDRS +\| IS LEARNER \|/);
+    assert.match(table.stdout, new RegExp(`\\| [0-9a-f]{16} \\| started \\| ${parsed.members[0]!.name} +\\|`));
+    const status = await cli("status");
+    assert.is(status.code, 0, status.stderr);
+    const rows = status.stdout.split("\n").filter((line) => line.startsWith("| ") && !line.startsWith("| NAME"));
+    assert.is(rows.length, 1);
+    const cells = rows[0]!.split("|").map((cell) => cell.trim());
+    assert.equal(cells.slice(3, 5), ["leader", "true"]);
+    assert.is(cells[8], endpoints[1]);
+    const statusJson = JSON.parse((await cli("status", "-w", "json")).stdout) as Array<{
+      role: string;
+      Endpoint: string;
+    }>;
+    assert.equal(
+      statusJson.map((row) => [row.role, row.Endpoint]),
+      [["leader", endpoints[1]]],
+    );
+  });
+
+  test.run();
+}

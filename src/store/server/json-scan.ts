@@ -74,14 +74,14 @@ class Scanner {
 
   value(): void {
     const c = this.peek();
-    if (c === "{") return this.nested(() => this.object());
-    if (c === "[") return this.nested(() => this.array());
-    if (c === '"') return this.string();
-    if (c === "-" || (c >= "0" && c <= "9")) return this.number();
-    if (c === "t") return this.literal("true");
-    if (c === "f") return this.literal("false");
-    if (c === "n") return this.literal("null");
-    throw invalid(c, "looking for beginning of value");
+    if (c === "{") this.nested(() => this.object());
+    else if (c === "[") this.nested(() => this.array());
+    else if (c === '"') this.string();
+    else if (c === "-" || (c >= "0" && c <= "9")) this.number();
+    else if (c === "t") this.literal("true");
+    else if (c === "f") this.literal("false");
+    else if (c === "n") this.literal("null");
+    else throw invalid(c, "looking for beginning of value");
   }
 
   private nested(body: () => void): void {
@@ -143,16 +143,16 @@ class Scanner {
       if (c === '"') return;
       if (c < " ") throw invalid(c, "in string literal");
       if (c === "\\") {
-        const escape = this.peek();
+        const escaped = this.peek();
         this.position++;
-        if (escape === "u") {
+        if (escaped === "u") {
           for (let i = 0; i < 4; i++) {
             const hex = this.peek();
             if (!/[0-9a-fA-F]/.test(hex)) throw invalid(hex, "in \\u hexadecimal character escape");
             this.position++;
           }
-        } else if (!'"\\/bfnrt'.includes(escape)) {
-          throw invalid(escape, "in string escape code");
+        } else if (!'"\\/bfnrt'.includes(escaped)) {
+          throw invalid(escaped, "in string escape code");
         }
       }
     }

@@ -1,0 +1,62 @@
+// The mirror: loaded keys and prefixes, sorted listings kept current by events, stale events ignored.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { StoreMirror } from "../../../src/watch/mirror.js";
+
+function mirror(): StoreMirror {
+  const m = new StoreMirror();
+  m.loadKey("/db/master", { value: "a", modRevision: 3 });
+  m.loadKey("/db/absent", undefined);
+  m.loadPrefix("/svc/", [
+    ["/svc/b", { value: "2", modRevision: 4 }],
+    ["/svc/a", { value: "1", modRevision: 2 }],
+  ]);
+  m.revision = 5;
+  return m;
+}
+
+test("answers loaded keys and prefixes, sorted", () => {
+  const m = mirror();
+  assert.ok(m.hasKey("/db/master") && m.hasKey("/db/absent") && m.hasKey("/svc/zzz"));
+  assert.not.ok(m.hasKey("/db/other"));
+  assert.ok(m.hasPrefix("/svc/") && m.hasPrefix("/svc/sub/"));
+  assert.not.ok(m.hasPrefix("/db/"));
+  assert.is(m.getKey("/db/absent"), undefined);
+  assert.equal(
+    m.getPrefix("/svc/").map((e) => `${e.name}=${e.value}`),
+    ["a=1", "b=2"],
+  );
+});
+
+test("events update values and listings; old and uncovered events are ignored", () => {
+  const m = mirror();
+  const before = m.getPrefix("/svc/");
+  assert.not.ok(m.apply("/svc/c", "3", 5), "at or below the mirror revision: already loaded");
+  assert.not.ok(m.apply("/other", "x", 6), "not covered");
+  assert.ok(m.apply("/svc/c", "3", 6));
+  assert.ok(m.apply("/svc/a", undefined, 6));
+  assert.not.ok(m.apply("/db/absent", undefined, 6), "deleting an absent key changes nothing");
+  assert.not.ok(m.apply("/db/master", "a", 7), "same value");
+  assert.ok(m.apply("/db/absent", "now", 7));
+  assert.is.not(m.getPrefix("/svc/"), before);
+  assert.equal(
+    m.getPrefix("/svc/").map((e) => e.key),
+    ["/svc/b", "/svc/c"],
+  );
+  assert.equal(
+    m.getPrefix("/svc/").map((e) => e.key),
+    ["/svc/b", "/svc/c"],
+  );
+  assert.is(m.getKey("/db/absent"), "now");
+});
+
+test("listing a sub-prefix of a loaded prefix filters it", () => {
+  const m = mirror();
+  m.apply("/svc/sub/x", "9", 6);
+  assert.equal(
+    m.getPrefix("/svc/sub/").map((e) => e.name),
+    ["x"],
+  );
+});
+
+test.run();

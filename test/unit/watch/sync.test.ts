@@ -1,0 +1,164 @@
+// StoreSync against a real etcd through a TCP proxy the test can cut: loading at one revision, events applied
+// in order, reconnect resuming after the last revision without spurious changes, resync after compaction
+// reporting only the keys that really changed, and the unhealthy status while the store is unreachable.
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { silentLogger } from "../../../src/log.js";
+import { MetricsRegistry } from "../../../src/metrics.js";
+import { StoreClient } from "../../../src/store/client.js";
+import { StoreSync } from "../../../src/watch/sync.js";
+import { type EtcdProcess, startEtcd } from "../../helpers/etcd.js";
+import { waitFor } from "../../helpers/ports.js";
+import { requireTools } from "../../helpers/require-tool.js";
+
+const tools = requireTools("watch sync", "etcd");
+
+/** A loopback TCP proxy to etcd that can drop every connection and refuse new ones. */
+class CuttableProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  port = 0;
+  constructor(private readonly target: URL) {}
+  async open(): Promise<void> {
+    this.server = createServer((client) => {
+      const upstream = connect(Number(this.target.port), this.target.hostname);
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on("close", () => this.sockets.delete(socket));
+        socket.on("error", () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => this.server!.listen(this.port, "127.0.0.1", () => r()));
+    const address = this.server.address();
+    if (address && typeof address === "object") this.port = address.port;
+  }
+  async cut(): Promise<void> {
+    await new Promise<void>((r) => {
+      this.server?.close(() => r());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+}
+
+let etcd: EtcdProcess;
+let direct: StoreClient;
+
+test.before(async () => {
+  if (!tools) return;
+  etcd = await startEtcd();
+  direct = new StoreClient({ endpoints: [etcd.clientUrl] });
+});
+test.after(async () => {
+  await direct?.close();
+  await etcd?.stop();
+});
+
+function t(name: string, body: () => Promise<void>) {
+  test(name, async () => {
+    if (tools) await body();
+  });
+}
+
+async function setup(prefix: string) {
+  const proxy = new CuttableProxy(new URL(etcd.clientUrl));
+  await proxy.open();
+  const client = new StoreClient({ endpoints: [`http://127.0.0.1:${proxy.port}`], connectTimeoutMs: 500 });
+  const changes: string[][] = [];
+  const metrics = new MetricsRegistry();
+  const sync = new StoreSync(client, silentLogger(), metrics, (keys) => changes.push([...keys].sort()));
+  const close = async () => {
+    sync.stop();
+    await client.close();
+    await proxy.cut();
+  };
+  await direct.put(`${prefix}/a`, "1");
+  await direct.put(`${prefix}/svc/x`, "x1");
+  return { proxy, client, sync, changes, close, metrics };
+}
+
+t("loads keys and prefixes at one revision and applies later events", async () => {
+  const s = await setup("/s1");
+  try {
+    await s.sync.load(["/s1/a", "/s1/missing"], ["/s1/svc/"]);
+    const loadedAt = s.sync.mirror.revision;
+    assert.ok(loadedAt > 0);
+    assert.is(s.sync.mirror.getKey("/s1/a"), "1");
+    assert.is(s.sync.mirror.getKey("/s1/missing"), undefined);
+    const put = await direct.put("/s1/svc/y", "y1");
+    await direct.put("/s1/unrelated", "z");
+    await waitFor("the event", async () => s.changes.length > 0);
+    assert.equal(s.changes, [["/s1/svc/y"]]);
+    assert.is(s.sync.mirror.revision, put.header.revision);
+    await direct.txn({ success: [{ put: "/s1/a", value: "2" }, { deleteRange: "/s1/svc/x" }] });
+    await waitFor("the txn", async () => s.changes.length > 1);
+    assert.equal(s.changes[1], ["/s1/a", "/s1/svc/x"]);
+    assert.ok(s.sync.status().healthy);
+  } finally {
+    await s.close();
+  }
+});
+
+t("a dependency outside the watched range restarts the stream without losing events", async () => {
+  const s = await setup("/s2");
+  try {
+    await s.sync.load(["/s2/a"], []);
+    await s.sync.load([], ["/zz/s2/"]);
+    await direct.put("/zz/s2/k", "v");
+    await direct.put("/s2/a", "changed");
+    await waitFor("both events", async () => s.changes.flat().length >= 2);
+    assert.equal(s.changes.flat().sort(), ["/s2/a", "/zz/s2/k"]);
+  } finally {
+    await s.close();
+  }
+});
+
+t("an outage makes it unhealthy; reconnecting resumes with no spurious change, then delivers missed ones", async () => {
+  const s = await setup("/s3");
+  try {
+    await s.sync.load(["/s3/a"], ["/s3/svc/"]);
+    await s.proxy.cut();
+    await waitFor("unhealthy", async () => !s.sync.status().healthy);
+    assert.match(s.sync.status().reason ?? "", "store unreachable");
+    await s.proxy.open();
+    await waitFor("healthy again", async () => s.sync.status().healthy, 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(s.changes, [], "nothing changed, nothing reported");
+    await s.proxy.cut();
+    await direct.put("/s3/a", "while-away");
+    await s.proxy.open();
+    await waitFor("the missed change", async () => s.changes.length > 0, 5000);
+    assert.equal(s.changes, [["/s3/a"]]);
+    assert.is(s.sync.mirror.getKey("/s3/a"), "while-away");
+  } finally {
+    await s.close();
+  }
+});
+
+t("after a compaction it resyncs and reports only the keys whose values changed", async () => {
+  const s = await setup("/s4");
+  try {
+    await direct.put("/s4/svc/y", "y1");
+    await s.sync.load(["/s4/a"], ["/s4/svc/"]);
+    await s.proxy.cut();
+    await direct.put("/s4/a", "1"); // same value: not a change
+    await direct.put("/s4/svc/y", "y2");
+    await direct.deleteRange("/s4/svc/x");
+    const last = await direct.put("/s4/unrelated", "u");
+    await direct.compact(last.header.revision);
+    await s.proxy.open();
+    await waitFor("the resync", async () => s.changes.length > 0, 5000);
+    assert.equal(s.changes, [["/s4/svc/x", "/s4/svc/y"]]);
+    assert.ok(s.sync.mirror.revision >= last.header.revision);
+    assert.match(s.metrics.render(), /vigie_watch_resyncs_total 1/);
+    // Events after the resync flow again.
+    await direct.put("/s4/a", "after");
+    await waitFor("a later event", async () => s.changes.length > 1);
+    assert.equal(s.changes[1], ["/s4/a"]);
+  } finally {
+    await s.close();
+  }
+});
+
+test.run();

@@ -36,6 +36,8 @@ pcntl_signal(SIGHUP, function () use (&$config, &$reloads, $configPath): void {
     try {
         $config = load_config($configPath);
         $reloads++;
+        // One line per reload, so a watcher (the demo, the benchmark) sees the moment it took effect.
+        fwrite(STDOUT, 'reloaded ' . json_encode($config) . "\n");
     } catch (Throwable $error) {
         // Keep serving with the previous config, as a real app would.
         fwrite(STDERR, "reload failed: {$error->getMessage()}\n");

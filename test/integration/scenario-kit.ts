@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { waitFor } from "../helpers/ports.js";
+import { startEtcd } from "../helpers/etcd.js";
+import { freePort, waitFor } from "../helpers/ports.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const VIGIE_CLI = join(REPO_ROOT, "dist/cli.js");
@@ -20,6 +21,13 @@ export const PHP_APP_SCRIPT = join(REPO_ROOT, "examples/php-app/app.php");
 const OUTPUT_TAIL_CHARS = 16_000;
 /** How long a process gets to exit after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 3_000;
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Called with each complete line of stdout or stderr (the demo narrates from the agents' JSON logs). */
+  onLine?: (line: string) => void;
+}
 
 export interface Managed {
   name: string;
@@ -58,12 +66,7 @@ export class Scene {
     return path;
   }
 
-  spawn(
-    name: string,
-    command: string,
-    args: string[],
-    options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
-  ): Managed {
+  spawn(name: string, command: string, args: string[], options: SpawnOptions = {}): Managed {
     const child = spawn(command, args, {
       cwd: options.cwd ?? this.dir,
       env: { ...process.env, ...options.env },
@@ -76,6 +79,17 @@ export class Scene {
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
+    if (options.onLine !== undefined) {
+      const onLine = options.onLine;
+      for (const stream of [child.stdout, child.stderr]) {
+        let partial = "";
+        stream?.on("data", (chunk: Buffer) => {
+          const lines = (partial + chunk.toString("utf8")).split("\n");
+          partial = (lines.pop() ?? "").slice(-OUTPUT_TAIL_CHARS);
+          for (const line of lines) onLine(line);
+        });
+      }
+    }
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) => {
       child.once("exit", (code, signal) => {
         everyChild.delete(child);
@@ -108,10 +122,11 @@ export class Scene {
   }
 
   /** A `vigie agent` with its config written as YAML next to it; `args` are extra flags (store role, names...). */
-  startAgent(name: string, config: Record<string, unknown>, args: string[] = []): Managed {
+  startAgent(name: string, config: Record<string, unknown>, args: string[] = [], options: SpawnOptions = {}): Managed {
     const configPath = this.writeFile(`${name}/vigie.yaml`, stringify(config));
     return this.spawn(`agent ${name}`, process.execPath, [VIGIE_CLI, "agent", "--config", configPath, ...args], {
       cwd: this.path(name),
+      ...options,
     });
   }
 
@@ -191,4 +206,72 @@ export async function backendsBehind(url: string, count: number): Promise<{ name
     else names.add(text.trim());
   }
   return { names, failures };
+}
+
+/**
+ * Where the agents' store lives. `embedded`: the agents are the store (founders bootstrap with --initial-cluster,
+ * later ones join as learners with --join). `etcd`: one real etcd, every agent in client role (--store-endpoints).
+ * The scenarios run the same steps on both: the sidecar only speaks the etcd v3 API.
+ */
+export interface StoreTopology {
+  kind: "embedded" | "etcd";
+  /** Client URLs of the store, for the test's own reads and writes. */
+  endpoints: string[];
+  /** Flags for a founding agent (one of the initial members). */
+  founderArgs(name: string): string[];
+  /** Flags for an agent that arrives later (a learner of the embedded cluster). */
+  joinerArgs(name: string): Promise<string[]>;
+  /** Client URL of a member by agent name (embedded only). */
+  clientUrlOf(name: string): string | undefined;
+  close(): Promise<void>;
+}
+
+export async function embeddedTopology(scene: Scene, founders: string[]): Promise<StoreTopology> {
+  const clientUrls = new Map<string, string>();
+  const peerUrls = new Map<string, string>();
+  for (const name of founders) {
+    clientUrls.set(name, `http://127.0.0.1:${await freePort()}`);
+    peerUrls.set(name, `http://127.0.0.1:${await freePort()}`);
+  }
+  const initialCluster = founders.map((name) => `${name}=${peerUrls.get(name)}`).join(",");
+  const memberArgs = (name: string) => [
+    "--name",
+    name,
+    "--data-dir",
+    scene.path(name, "data"),
+    "--listen-client",
+    clientUrls.get(name)!,
+    "--listen-peer",
+    peerUrls.get(name)!,
+  ];
+  return {
+    kind: "embedded",
+    endpoints: founders.map((name) => clientUrls.get(name)!),
+    founderArgs: (name) => [
+      ...memberArgs(name),
+      "--initial-cluster",
+      initialCluster,
+      "--voters",
+      String(founders.length),
+    ],
+    async joinerArgs(name) {
+      clientUrls.set(name, `http://127.0.0.1:${await freePort()}`);
+      peerUrls.set(name, `http://127.0.0.1:${await freePort()}`);
+      return [...memberArgs(name), "--join", clientUrls.get(founders[0]!)!, "--voters", String(founders.length)];
+    },
+    clientUrlOf: (name) => clientUrls.get(name),
+    async close() {},
+  };
+}
+
+export async function etcdTopology(): Promise<StoreTopology> {
+  const etcd = await startEtcd();
+  return {
+    kind: "etcd",
+    endpoints: [etcd.clientUrl],
+    founderArgs: (name) => ["--name", name, "--store-endpoints", etcd.clientUrl],
+    joinerArgs: async (name) => ["--name", name, "--store-endpoints", etcd.clientUrl],
+    clientUrlOf: () => undefined,
+    close: () => etcd.stop(),
+  };
 }

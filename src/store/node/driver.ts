@@ -214,6 +214,7 @@ export class RaftDriver {
     this.options.members.replaceWith(header.members, header.removed);
     this.confState = snapshot.metadata.confState;
     this.lastSnapshotIndex = snapshot.metadata.index;
+    this.options.metrics.snapshotsRestored.inc();
     this.options.logger.info(
       { index: snapshot.metadata.index, revision: this.options.kv.revision, members: header.members.length },
       "restored the store from a snapshot",

@@ -12,6 +12,7 @@ export interface NodeMetrics {
   proposalsApplied: Counter;
   walFsyncSeconds: Histogram;
   snapshotsTaken: Counter;
+  snapshotsRestored: Counter;
   peerMessagesDropped: Gauge;
 }
 
@@ -34,6 +35,10 @@ export function registerNodeMetrics(registry: MetricsRegistry): NodeMetrics {
       FSYNC_BUCKETS_SECONDS,
     ),
     snapshotsTaken: registry.counter("vigie_server_snapshots_taken_total", "Snapshots of the store taken locally."),
+    snapshotsRestored: registry.counter(
+      "vigie_server_snapshots_restored_total",
+      "Snapshots received from the leader and restored into the store.",
+    ),
     peerMessagesDropped: registry.gauge(
       "vigie_network_peer_messages_dropped",
       "Raft messages dropped by the peer transport (peer unreachable or queue full).",

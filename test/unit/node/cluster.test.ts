@@ -1,0 +1,195 @@
+// Replicas in one process, talking over real loopback HTTP through the peer transport: a 3-voter cluster, writes
+// through any member, a crashed leader replaced, a restarted member catching up, a learner that joins, catches up
+// by snapshot and is promoted when a voter leaves.
+
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { silentLogger } from "../../../src/log.js";
+import { MetricsRegistry } from "../../../src/metrics.js";
+import { type RunningReplica, startReplica } from "../../../src/store/node.js";
+import { freePort, waitFor } from "../../helpers/ports.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+interface Spec {
+  name: string;
+  peerUrl: string;
+  dataDir: string;
+}
+
+const timing = { tickMs: 20, electionTicks: 10, requestTimeoutMs: 4000 };
+
+const registries = new Map<string, MetricsRegistry>();
+
+function start(spec: Spec, extra: { initialCluster?: string; join?: string; voters?: number }) {
+  const metrics = new MetricsRegistry();
+  registries.set(spec.dataDir, metrics);
+  return startReplica({
+    name: spec.name,
+    dataDir: spec.dataDir,
+    listenPeerUrl: spec.peerUrl,
+    clientUrl: `http://client-of-${spec.name}.invalid:2379`,
+    voters: extra.voters ?? 3,
+    initialCluster: extra.initialCluster,
+    join: extra.join,
+    logger: silentLogger(),
+    metrics,
+    timing,
+    snapshotEveryEntries: 50,
+  });
+}
+
+async function leaderOf(replicas: RunningReplica[]): Promise<RunningReplica> {
+  return waitFor("a leader", async () => replicas.find((r) => r.status().role === "leader"), 5000);
+}
+
+/** The smallest stand-in for the client API that `--join` talks to (member list/add), backed by a real replica. */
+async function memberApi(target: () => RunningReplica): Promise<{ url: string; server: Server }> {
+  const server = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString() || "{}") as { peerURLs?: string[]; isLearner?: boolean };
+    const replica = target();
+    const wire = (m: { ID: number; name: string; peerURLs: string[]; clientURLs: string[]; isLearner: boolean }) => ({
+      ...m,
+      ID: String(m.ID),
+    });
+    const header = { cluster_id: String(replica.clusterId), member_id: String(replica.memberId), raft_term: "1" };
+    if (req.url === "/v3/cluster/member/list") {
+      res.end(JSON.stringify({ header, members: (await replica.members()).map(wire) }));
+    } else if (req.url === "/v3/cluster/member/add") {
+      const added = await replica.addMember(body.peerURLs ?? [], body.isLearner === true);
+      res.end(JSON.stringify({ header, member: wire(added.member), members: added.members.map(wire) }));
+    } else {
+      res.statusCode = 404;
+      res.end("{}");
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${address.port}`, server };
+}
+
+const cluster = suite("3-voter cluster over loopback HTTP");
+let root = "";
+let specs: Spec[] = [];
+let replicas: RunningReplica[] = [];
+let initialCluster = "";
+
+cluster.before(async () => {
+  root = await mkdtemp(join(tmpdir(), "vigie-cluster-"));
+  specs = [];
+  for (const name of ["n1", "n2", "n3"]) {
+    specs.push({ name, peerUrl: `http://127.0.0.1:${await freePort()}`, dataDir: join(root, name) });
+  }
+  initialCluster = specs.map((s) => `${s.name}=${s.peerUrl}`).join(",");
+  replicas = await Promise.all(specs.map((s) => start(s, { initialCluster })));
+});
+
+cluster.after(async () => {
+  await Promise.all(replicas.map((r) => r.close()));
+  await rm(root, { recursive: true, force: true });
+});
+
+cluster("elects one leader; writes through a follower reach every member", async () => {
+  const leader = await leaderOf(replicas);
+  const follower = replicas.find((r) => r !== leader)!;
+  const put = await follower.propose({ type: "put", request: { key: enc("/k"), value: enc("v1") } });
+  assert.ok(put.header.revision >= 2);
+  for (const r of replicas) {
+    await r.linearizableBarrier();
+    assert.is(dec(r.kv.range({ key: enc("/k") }).kvs[0]?.value), "v1", `${r.name} sees the write`);
+  }
+  const members = await follower.members();
+  assert.equal(members.map((m) => m.name).sort(), ["n1", "n2", "n3"]);
+  await waitFor("every member published its client URL", async () =>
+    (await leader.members()).every((m) => m.clientURLs.length === 1),
+  );
+  assert.ok(replicas.every((r) => r.clusterId === leader.clusterId));
+});
+
+cluster("a crashed leader is replaced; no acknowledged write is lost; it catches up after a restart", async () => {
+  const leader = await leaderOf(replicas);
+  const acknowledged: string[] = [];
+  let stop = false;
+  const writers = replicas
+    .filter((r) => r !== leader)
+    .map(async (r, w) => {
+      for (let i = 0; !stop; i++) {
+        const key = `/load/${w}/${i}`;
+        try {
+          await r.propose({ type: "put", request: { key: enc(key), value: enc("x") } });
+          acknowledged.push(key);
+        } catch {
+          // Unacknowledged: the client would retry. Only acknowledged writes must survive.
+        }
+      }
+    });
+  await new Promise((r) => setTimeout(r, 150));
+  const index = replicas.indexOf(leader);
+  await leader.close();
+  const survivors = replicas.filter((r) => r !== leader);
+  const newLeader = await leaderOf(survivors);
+  assert.is.not(newLeader.memberId, leader.memberId);
+  await new Promise((r) => setTimeout(r, 200));
+  stop = true;
+  await Promise.all(writers);
+  await newLeader.linearizableBarrier();
+  for (const key of acknowledged) {
+    assert.is(newLeader.kv.range({ key: enc(key) }).count, 1, `acknowledged ${key} survived`);
+  }
+  replicas[index] = await start(specs[index]!, { initialCluster });
+  const restarted = replicas[index]!;
+  await waitFor("the restarted member catches up", async () => restarted.kv.revision === newLeader.kv.revision, 5000);
+  for (const key of acknowledged) assert.is(restarted.kv.range({ key: enc(key) }).count, 1);
+});
+
+cluster("a learner joins, catches up by snapshot and is promoted once a voter is removed", async () => {
+  const leader = await leaderOf(replicas);
+  for (let i = 0; i < 120; i++) {
+    await leader.propose({ type: "put", request: { key: enc(`/snap/${i}`), value: enc(String(i)) } });
+  }
+  const api = await memberApi(() => replicas.find((r) => r.status().role === "leader") ?? leader);
+  try {
+    const spec: Spec = { name: "n4", peerUrl: `http://127.0.0.1:${await freePort()}`, dataDir: join(root, "n4") };
+    const learner = await start(spec, { join: api.url });
+    replicas.push(learner);
+    await waitFor("the learner catches up", async () => learner.kv.revision === leader.kv.revision, 5000);
+    assert.is(dec(learner.kv.range({ key: enc("/snap/7") }).kvs[0]?.value), "7");
+    assert.ok(learner.status().isLearner);
+    assert.match(registries.get(spec.dataDir)!.render(), /vigie_server_snapshots_restored_total 1/);
+    // Same name, empty data dir: refused.
+    await waitFor("the learner published its name", async () => (await leader.members()).some((m) => m.name === "n4"));
+    const again: Spec = {
+      name: "n4",
+      peerUrl: `http://127.0.0.1:${await freePort()}`,
+      dataDir: join(root, "n4-again"),
+    };
+    const refusal = await start(again, { join: api.url }).then(
+      async (r) => {
+        await r.close();
+        return "started";
+      },
+      (error: Error) => error.message,
+    );
+    assert.match(refusal, /already in the cluster/);
+    const victim = replicas.find((r) => r !== leader && r !== learner)!;
+    await leader.removeMember(victim.memberId);
+    await victim.close();
+    replicas.splice(replicas.indexOf(victim), 1);
+    await waitFor("the learner is promoted", async () => !learner.status().isLearner, 5000);
+    const members = await leader.members();
+    assert.is(members.length, 3);
+    assert.ok(members.every((m) => !m.isLearner));
+    await learner.propose({ type: "put", request: { key: enc("/after"), value: enc("ok") } });
+  } finally {
+    api.server.close();
+  }
+});
+
+cluster.run();

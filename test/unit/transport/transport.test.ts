@@ -1,0 +1,131 @@
+// The peer transport on real loopback sockets: batches arrive in order, snapshots stream in chunks, another
+// cluster's traffic is refused, an unreachable peer is reported to the core.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { silentLogger } from "../../../src/log.js";
+import type { Message } from "../../../src/store/raft/types.js";
+import { CLUSTER_HEADER, FROM_HEADER, MESSAGES_PATH, TO_HEADER } from "../../../src/store/transport/protocol.js";
+import { PeerTransport } from "../../../src/store/transport/transport.js";
+import { freePort, waitFor } from "../../helpers/ports.js";
+
+function message(from: number, to: number, index: number, extra: Partial<Message> = {}): Message {
+  return {
+    type: "app",
+    from,
+    to,
+    term: 1,
+    logTerm: 1,
+    index,
+    entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array([index % 256, 1, 2]) }],
+    commit: index,
+    reject: false,
+    rejectHint: 0,
+    context: "",
+    snapshot: null,
+    ...extra,
+  };
+}
+
+function endpoint(clusterId: number, memberId: number) {
+  const received: Message[] = [];
+  const unreachable: number[] = [];
+  const snapshots: Array<[number, boolean]> = [];
+  const transport = new PeerTransport({
+    clusterId,
+    memberId,
+    logger: silentLogger(),
+    onMessages: (ms) => received.push(...ms),
+    onUnreachable: (peer) => unreachable.push(peer),
+    onSnapshotResult: (peer, ok) => snapshots.push([peer, ok]),
+    acceptsFrom: (peer) => peer !== 666,
+    probe: () => ({ clusterId, memberId }),
+    requestTimeoutMs: 1000,
+  });
+  return { transport, received, unreachable, snapshots };
+}
+
+test("messages arrive in order, batched; a snapshot streams whole", async () => {
+  const a = endpoint(7, 1);
+  const b = endpoint(7, 2);
+  const urlA = await a.transport.listen("http://127.0.0.1:0");
+  const urlB = await b.transport.listen("http://127.0.0.1:0");
+  a.transport.setPeer(2, urlB);
+  b.transport.setPeer(1, urlA);
+  const sent = Array.from({ length: 3000 }, (_, i) => message(1, 2, i));
+  for (let i = 0; i < sent.length; i += 100) a.transport.send(sent.slice(i, i + 100));
+  await waitFor("3000 messages", async () => b.received.length === 3000);
+  assert.equal(
+    b.received.map((m) => m.index),
+    sent.map((m) => m.index),
+  );
+  assert.equal(b.received[5]?.entries[0]?.data, new Uint8Array([5, 1, 2]));
+
+  const data = new Uint8Array(3 * 1024 * 1024 + 17).map((_, i) => i % 251);
+  const snap = message(1, 2, 0, {
+    type: "snap",
+    entries: [],
+    snapshot: { metadata: { index: 4000, term: 3, confState: { voters: [1, 2], learners: [] } }, data },
+  });
+  b.received.length = 0;
+  a.transport.send([snap]);
+  await waitFor("the snapshot", async () => b.received.length === 1);
+  const got = b.received[0]!;
+  assert.is(got.type, "snap");
+  assert.is(got.snapshot?.metadata.index, 4000);
+  assert.is(got.snapshot?.data.length, data.length);
+  assert.ok(Buffer.from(got.snapshot!.data).equals(Buffer.from(data)));
+  await waitFor("the snapshot result", async () => a.snapshots.length === 1);
+  assert.equal(a.snapshots, [[2, true]]);
+  await a.transport.close();
+  await b.transport.close();
+});
+
+test("another cluster's requests and a removed member's are refused", async () => {
+  const b = endpoint(7, 2);
+  const urlB = await b.transport.listen("http://127.0.0.1:0");
+  const body = JSON.stringify([]);
+  const post = (cluster: string, from: string) =>
+    fetch(`${urlB}${MESSAGES_PATH}`, {
+      method: "POST",
+      body,
+      headers: { [CLUSTER_HEADER]: cluster, [FROM_HEADER]: from, [TO_HEADER]: "2" },
+    });
+  const foreign = await post("8", "1");
+  assert.is(foreign.status, 403);
+  assert.match(await foreign.text(), /cluster id mismatch/);
+  const removed = await post("7", "666");
+  assert.is(removed.status, 403);
+  const ok = await post("7", "1");
+  assert.is(ok.status, 204);
+  const garbage = await fetch(`${urlB}${MESSAGES_PATH}`, {
+    method: "POST",
+    body: "[{",
+    headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
+  });
+  assert.is(garbage.status, 400);
+  await b.transport.close();
+});
+
+test("an unreachable peer is reported and retried after a backoff", async () => {
+  const a = endpoint(7, 1);
+  await a.transport.listen("http://127.0.0.1:0");
+  const port = await freePort();
+  a.transport.setPeer(2, `http://127.0.0.1:${port}`);
+  a.transport.send([message(1, 2, 1)]);
+  await waitFor("unreachable report", async () => a.unreachable.includes(2));
+  // The peer comes up: messages flow again after the backoff.
+  const b = endpoint(7, 2);
+  await b.transport.listen(`http://127.0.0.1:${port}`);
+  await waitFor(
+    "delivery after the peer started",
+    async () => {
+      a.transport.send([message(1, 2, 2)]);
+      return b.received.length > 0;
+    },
+    5000,
+  );
+  await a.transport.close();
+  await b.transport.close();
+});
+
+test.run();

@@ -1,0 +1,313 @@
+// Benchmark "scenarios": the delays of the two headline scenarios, with real agents and programs on loopback.
+//   1. scale-out: a new backend's first passing health check (its agent's log) → haproxy.cfg listing it
+//      (agent a1 renders it, checks it with `haproxy -c` and signals haproxy). Target p99 ≤ 100 ms.
+//   2. failover: put /db/sql_master → every one of N=10 agents (3 voters + 7 learners) has made its PHP app reload
+//      (the app prints a line per reload). Target p99 ≤ 50 ms.
+//   3. the same with the Raft leader killed (-9) just before the put (which retries until acknowledged); measured
+//      from the kill to every surviving agent's app reloaded. Target ≤ 1 s.
+import { watch } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { StoreClient } from "../../src/store/client.js";
+import { freePort, waitFor } from "../../test/helpers/ports.js";
+import { findExecutable } from "../../test/helpers/require-tool.js";
+import {
+  embeddedTopology,
+  type Managed,
+  Scene,
+  type StoreTopology,
+  TEMPLATES_DIR,
+} from "../../test/integration/scenario-kit.js";
+import type { Benchmark } from "../bench.js";
+
+const AGENTS = 10;
+const VOTERS = 3;
+
+interface Row {
+  measure: string;
+  runs: number;
+  "p50 ms": string;
+  "p99 ms": string;
+  "max ms": string;
+  target: string;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function row(measure: string, samples: number[], target: string): Row {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    measure,
+    runs: sorted.length,
+    "p50 ms": percentile(sorted, 50).toFixed(1),
+    "p99 ms": percentile(sorted, 99).toFixed(1),
+    "max ms": (sorted.at(-1) ?? Number.NaN).toFixed(1),
+    target,
+  };
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable with pino's `time` (Date.now()). */
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+async function retryPut(client: StoreClient, key: string, value: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await client.put(key, value);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
+
+async function leaderName(client: StoreClient): Promise<string> {
+  return await waitFor("a leader", async () => {
+    const status = await client.status();
+    if (status.leader === "0") return undefined;
+    return (await client.memberList()).members.find((member) => member.id === status.leader)?.name;
+  });
+}
+
+async function scaleOut(scene: Scene, topology: StoreTopology, haproxy: string, runs: number): Promise<number[]> {
+  const haproxyConfig = scene.path("lb", "haproxy.cfg");
+  const pidfile = scene.path("lb", "haproxy.pid");
+  const bind = `127.0.0.1:${await freePort()}`;
+  scene.writeFile(
+    "lb/haproxy.cfg",
+    `defaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend f\n  bind ${bind}\n`,
+  );
+  await scene.startHaproxy(haproxyConfig, pidfile, haproxy);
+  scene.startAgent(
+    "lb-agent",
+    {
+      templates: [
+        {
+          source: `${TEMPLATES_DIR}/haproxy.cfg.hbs`,
+          destination: haproxyConfig,
+          check: [haproxy, "-c", "-q", "-f", "{{src}}"],
+          reload: { signal: "SIGUSR2", pidfile, process: "haproxy" },
+        },
+      ],
+    },
+    ["--name", "lb-agent", "--store-endpoints", topology.endpoints.join(",")],
+    { env: { VIGIE_HAPROXY_BIND: bind, VIGIE_SERVICE: "web" } },
+  );
+  // One agent registers every new backend: each run starts one more backend, whose check then passes.
+  const ports: number[] = [];
+  for (let i = 0; i < runs; i++) ports.push(await freePort());
+  const passingAt = new Map<string, number>();
+  scene.startAgent(
+    "web-agent",
+    {
+      services: ports.map((port, i) => ({
+        name: "web",
+        id: `web-${i}`,
+        address: `127.0.0.1:${port}`,
+        check: { http: `http://127.0.0.1:${port}/health`, interval: "50ms", timeout: "500ms" },
+        ttl: "30s",
+      })),
+    },
+    ["--name", "web-agent", "--store-endpoints", topology.endpoints.join(",")],
+    {
+      onLine(line) {
+        if (!line.includes("health is now passing")) return;
+        const entry = JSON.parse(line) as { id: string; time: number };
+        passingAt.set(entry.id, entry.time);
+      },
+    },
+  );
+  const listedAt = new Map<string, number>();
+  const watcher = watch(scene.path("lb"), () => {
+    const seenAt = nowMs();
+    void readFile(haproxyConfig, "utf8")
+      .then((text) => {
+        for (const match of text.matchAll(/server (web-\d+) /g))
+          if (!listedAt.has(match[1]!)) listedAt.set(match[1]!, seenAt);
+      })
+      .catch(() => undefined);
+  });
+  const samples: number[] = [];
+  try {
+    for (let i = 0; i < runs; i++) {
+      await scene.startBackend(`web-${i}`, ports[i]!);
+      const id = `web-${i}`;
+      await waitFor(`${id} in haproxy.cfg`, async () => listedAt.has(id) && passingAt.has(id), 15_000);
+      samples.push(listedAt.get(id)! - passingAt.get(id)!);
+    }
+  } finally {
+    watcher.close();
+  }
+  return samples;
+}
+
+interface Fleet {
+  agents: Map<string, Managed>;
+  restart(name: string): Managed;
+  reloads: Map<string, string>;
+}
+
+async function startFleet(scene: Scene, topology: StoreTopology, php: string): Promise<Fleet> {
+  const names = Array.from({ length: AGENTS }, (_, i) => `a${i + 1}`);
+  const agents = new Map<string, Managed>();
+  const args = new Map<string, string[]>();
+  const config = (name: string) => ({
+    templates: [
+      {
+        source: `${TEMPLATES_DIR}/db.php.hbs`,
+        destination: scene.path(name, "app", "db.php"),
+        reload: { signal: "SIGHUP", pidfile: scene.path(name, "app", "app.pid"), process: "app.php" },
+      },
+    ],
+  });
+  for (const name of names.slice(0, VOTERS)) args.set(name, topology.founderArgs(name));
+  for (const name of names.slice(0, VOTERS)) agents.set(name, scene.startAgent(name, config(name), args.get(name)));
+  const client = new StoreClient({ endpoints: topology.endpoints });
+  await retryPut(client, "/db/user", "app");
+  await retryPut(client, "/db/password", "secret");
+  await retryPut(client, "/db/sql_master", "10.0.0.0");
+  await client.close();
+  for (const name of names.slice(VOTERS)) {
+    args.set(name, await topology.joinerArgs(name));
+    agents.set(name, scene.startAgent(name, config(name), args.get(name)));
+  }
+  const reloads = new Map<string, string>();
+  for (const name of names) {
+    const dbPhp = scene.path(name, "app", "db.php");
+    await waitFor(`${name} db.php`, async () => (await readFile(dbPhp, "utf8")).includes("10.0.0.0"), 60_000);
+    const app = await scene.startPhpApp(name, await freePort(), dbPhp, scene.path(name, "app", "app.pid"), php);
+    let partial = "";
+    app.child.stdout?.on("data", (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const match = /^reloaded .*"host":"([^"]+)"/.exec(line);
+        if (match) reloads.set(name, match[1]!);
+      }
+    });
+  }
+  return {
+    agents,
+    reloads,
+    restart(name) {
+      const agent = scene.startAgent(name, config(name), args.get(name));
+      agents.set(name, agent);
+      return agent;
+    },
+  };
+}
+
+async function failover(fleet: Fleet, topology: StoreTopology, runs: number): Promise<number[]> {
+  const client = new StoreClient({ endpoints: topology.endpoints });
+  const samples: number[] = [];
+  try {
+    for (let i = 1; i <= runs; i++) {
+      const master = `10.0.1.${i}`;
+      const startedAt = performance.now();
+      await client.put("/db/sql_master", master);
+      let doneAt = 0;
+      await waitFor(
+        `all ${AGENTS} apps on ${master}`,
+        async () => {
+          if ([...fleet.agents.keys()].every((name) => fleet.reloads.get(name) === master)) doneAt = performance.now();
+          return doneAt > 0;
+        },
+        15_000,
+      );
+      samples.push(doneAt - startedAt);
+    }
+  } finally {
+    await client.close();
+  }
+  return samples;
+}
+
+async function failoverWithLeaderKill(fleet: Fleet, topology: StoreTopology, runs: number): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 1; i <= runs; i++) {
+    const probe = new StoreClient({ endpoints: topology.endpoints, connectTimeoutMs: 300, requestTimeoutMs: 1_000 });
+    const victim = await leaderName(probe);
+    await probe.close();
+    const survivors = [...fleet.agents.keys()].filter((name) => name !== victim);
+    const survivorClient = new StoreClient({
+      endpoints: topology.endpoints.filter((url) => url !== topology.clientUrlOf(victim)),
+      connectTimeoutMs: 300,
+      requestTimeoutMs: 1_000,
+    });
+    const master = `10.0.2.${i}`;
+    const startedAt = performance.now();
+    await fleet.agents.get(victim)!.stop("SIGKILL");
+    await retryPut(survivorClient, "/db/sql_master", master);
+    let doneAt = 0;
+    await waitFor(
+      `surviving apps on ${master}`,
+      async () => {
+        if (survivors.every((name) => fleet.reloads.get(name) === master)) doneAt = performance.now();
+        return doneAt > 0;
+      },
+      15_000,
+    );
+    samples.push(doneAt - startedAt);
+    await survivorClient.close();
+    // Bring the victim back and let it catch up before the next run.
+    fleet.restart(victim);
+    await waitFor(`${victim} caught up`, async () => fleet.reloads.get(victim) === master, 30_000);
+  }
+  return samples;
+}
+
+const benchmark: Benchmark = {
+  name: "scenarios",
+  description: "scale-out (healthy check → haproxy.cfg) and DB failover (put → N=10 apps reloaded, with a leader kill)",
+  async run(options) {
+    const haproxy = findExecutable("haproxy");
+    const php = findExecutable("php");
+    if (!haproxy || !php) {
+      console.log("scenarios: needs haproxy and php (apt-get install -y haproxy php-cli); skipped");
+      return;
+    }
+    const rows: Row[] = [];
+    const scene = new Scene("bench-scenarios");
+    try {
+      const topology = await embeddedTopology(
+        scene,
+        Array.from({ length: VOTERS }, (_, i) => `a${i + 1}`),
+      );
+      const fleet = await startFleet(scene, topology, php);
+      rows.push(
+        row(
+          "new backend: first passing check → listed in haproxy.cfg",
+          await scaleOut(scene, topology, haproxy, options.quick ? 20 : 40),
+          "p99 ≤ 100 ms",
+        ),
+      );
+      rows.push(
+        row(
+          `put /db/sql_master → all ${AGENTS} apps reloaded`,
+          await failover(fleet, topology, options.quick ? 20 : 100),
+          "p99 ≤ 50 ms",
+        ),
+      );
+      rows.push(
+        row(
+          `leader kill + put → all ${AGENTS - 1} surviving apps reloaded`,
+          await failoverWithLeaderKill(fleet, topology, options.quick ? 3 : 10),
+          "≤ 1000 ms",
+        ),
+      );
+    } catch (error) {
+      console.error(`scenarios: ${(error as Error).message}\n${scene.describe().slice(-8_000)}`);
+      throw error;
+    } finally {
+      await scene.cleanup();
+    }
+    console.table(rows);
+  },
+};
+
+export default benchmark;

@@ -590,5 +590,44 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
     );
   });
 
+  check("txn: ops after a write see the new revision; a nested txn has an empty header", async () => {
+    const before = Number(
+      ((await call(url, "/v3/kv/range", { key: b64("/none") })).json?.header as { revision: string }).revision,
+    );
+    expectOk(
+      await call(url, "/v3/kv/txn", {
+        success: [
+          { request_range: { key: b64(`${p}n`) } },
+          { request_put: { key: b64(`${p}n`), value: b64("1") } },
+          { request_range: { key: b64(`${p}n`) } },
+          { request_txn: { success: [{ request_range: { key: b64(`${p}n`), count_only: true } }] } },
+        ],
+      }),
+      {
+        header: header(before + 1),
+        succeeded: true,
+        responses: [
+          { response_range: { header: { revision: String(before) } } },
+          { response_put: { header: { revision: String(before + 1) } } },
+          {
+            response_range: {
+              header: { revision: String(before + 1) },
+              kvs: [kv(`${p}n`, "1", before + 1, before + 1, 1)],
+              count: "1",
+            },
+          },
+          {
+            response_txn: {
+              header: {},
+              succeeded: true,
+              responses: [{ response_range: { header: { revision: String(before + 1) }, count: "1" } }],
+            },
+          },
+        ],
+      },
+      "per-op revisions",
+    );
+  });
+
   test.run();
 }

@@ -205,26 +205,45 @@ function innerHeader(revision: number): JsonObject {
   return out;
 }
 
-function encodeResponseOp(op: ResponseOp): JsonObject {
-  if ("response_range" in op) {
-    return { response_range: encodeRangeResponse(op.response_range, innerHeader(op.response_range.header.revision)) };
-  }
-  if ("response_put" in op) {
-    return { response_put: encodePutResponse(op.response_put, innerHeader(op.response_put.header.revision)) };
-  }
-  if ("response_delete_range" in op) {
-    const inner = op.response_delete_range;
-    return { response_delete_range: encodeDeleteRangeResponse(inner, innerHeader(inner.header.revision)) };
-  }
-  // etcd 3.4 leaves a nested txn's header empty (observed: "response_txn":{"header":{},...}).
-  return { response_txn: encodeTxnResponse(op.response_txn, {}) };
+function opWrites(op: ResponseOp): boolean {
+  if ("response_put" in op) return true;
+  if ("response_delete_range" in op) return op.response_delete_range.deleted > 0;
+  if ("response_txn" in op) return op.response_txn.responses.some(opWrites);
+  return false;
 }
 
+/**
+ * etcd gives each op of a txn its own header revision: the revision the op saw when it ran. A txn that writes
+ * makes revision R; ops before its first write saw R-1, a put reports R, and everything after a write sees R.
+ * A txn that writes nothing reports the current revision everywhere. The MVCC response carries only R, and
+ * these rules recover the rest exactly (the ops ran in order inside one batch).
+ */
 export function encodeTxnResponse(response: TxnResponse, header: HeaderOut): JsonObject {
-  const out: JsonObject = { header };
-  putBool(out, "succeeded", response.succeeded);
-  putList(out, "responses", response.responses, encodeResponseOp);
-  return out;
+  const finalRevision = response.header.revision;
+  const anyWrite = response.responses.some(opWrites);
+  let written = false;
+  const seen = () => (written || !anyWrite ? finalRevision : finalRevision - 1);
+  const encodeOps = (txn: TxnResponse, txnHeader: HeaderOut): JsonObject => {
+    const out: JsonObject = { header: txnHeader };
+    putBool(out, "succeeded", txn.succeeded);
+    putList(out, "responses", txn.responses, (op): JsonObject => {
+      if ("response_range" in op) {
+        return { response_range: encodeRangeResponse(op.response_range, innerHeader(seen())) };
+      }
+      if ("response_put" in op) {
+        written = true;
+        return { response_put: encodePutResponse(op.response_put, innerHeader(finalRevision)) };
+      }
+      if ("response_delete_range" in op) {
+        if (op.response_delete_range.deleted > 0) written = true;
+        return { response_delete_range: encodeDeleteRangeResponse(op.response_delete_range, innerHeader(seen())) };
+      }
+      // etcd 3.4 leaves a nested txn's own header empty (observed: "response_txn":{"header":{},...}).
+      return { response_txn: encodeOps(op.response_txn, {}) };
+    });
+    return out;
+  };
+  return encodeOps(response, header);
 }
 
 export function encodeWatchEvent(event: WatchEvent): JsonObject {

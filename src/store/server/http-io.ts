@@ -1,0 +1,84 @@
+// Reading bounded request bodies and writing etcd-shaped answers on node:http.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { GatewayError, Grpc } from "./errors.js";
+import { scanJsonValue, skipJsonSpace } from "./json-scan.js";
+
+/**
+ * etcd's gRPC server refuses any message above max-request-bytes (1.5 MiB) + 512 KiB of overhead before the
+ * request reaches the store; its gateway reports that as ResourceExhausted. vigie applies the same bound.
+ */
+export const GRPC_MAX_RECEIVE_BYTES = 2 * 1024 * 1024;
+
+/** The JSON body carrying a message of GRPC_MAX_RECEIVE_BYTES: base64 makes bytes 4/3 larger, plus field names. */
+export const MAX_JSON_BODY_BYTES = Math.ceil((GRPC_MAX_RECEIVE_BYTES * 4) / 3) + 64 * 1024;
+
+/** Approximate protobuf size of a JSON request: its payload is base64 (3 bytes per 4 characters). */
+export function estimatedProtoBytes(jsonBytes: number): number {
+  return Math.floor((jsonBytes * 3) / 4);
+}
+
+export function messageTooLarge(protoBytes: number): GatewayError {
+  return new GatewayError(
+    Grpc.ResourceExhausted,
+    `grpc: received message larger than max (${protoBytes} vs. ${GRPC_MAX_RECEIVE_BYTES})`,
+  );
+}
+
+/** Reads a unary request body, refusing it (without buffering the rest) once it passes `maxBytes`. */
+export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(request.headers["content-length"] ?? "NaN");
+  if (Number.isFinite(declared) && declared > maxBytes) throw messageTooLarge(estimatedProtoBytes(declared));
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > maxBytes) throw messageTooLarge(estimatedProtoBytes(total));
+    chunks.push(chunk);
+  }
+  const body = Buffer.concat(chunks, total);
+  if (estimatedProtoBytes(total) > GRPC_MAX_RECEIVE_BYTES) throw messageTooLarge(estimatedProtoBytes(total));
+  return body;
+}
+
+/**
+ * Parses the first JSON value of a body like Go's json.Decoder: an empty body is an empty message (null) and
+ * bytes after the first value are ignored. Syntax errors become InvalidArgument with Go's wording.
+ */
+export function parseFirstJsonValue(text: string): unknown {
+  const start = skipJsonSpace(text, 0);
+  if (start === text.length) return null;
+  const scanned = scanJsonValue(text, start);
+  if (!scanned.ok) throw new GatewayError(Grpc.InvalidArgument, scanned.message);
+  return JSON.parse(text.slice(start, scanned.end));
+}
+
+/** etcd's gateway answers CORS preflights and sets these on every response. */
+export const CORS_HEADERS = {
+  "access-control-allow-headers": "accept, content-type, authorization",
+  "access-control-allow-methods": "POST, GET, OPTIONS, PUT, DELETE",
+  "access-control-allow-origin": "*",
+} as const;
+
+export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    ...CORS_HEADERS,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  response.end(text);
+}
+
+export function sendText(response: ServerResponse, status: number, text: string, extra: Record<string, string> = {}) {
+  response.writeHead(status, {
+    ...CORS_HEADERS,
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    ...extra,
+  });
+  response.end(text);
+}
+
+export function sendGatewayError(response: ServerResponse, error: GatewayError): void {
+  sendJson(response, error.httpStatus, error.body());
+}

@@ -1,9 +1,22 @@
 // Putting a rendered file in place safely: stage it next to the destination, let `check` judge the staged copy,
 // then swap it in atomically (rename) or overwrite in place (bind-mounted single files), fsyncing file and directory
 // so a crash leaves either the old or the new file, never a torn one. Nothing happens when the bytes are unchanged.
+// The file operations are synchronous on purpose: config files are small, and each async call is a thread-pool
+// round trip that, under load, costs more than the write itself (put → file latency is what this code is judged on).
+// Only the check command is asynchronous.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { chmod, chown, copyFile, open, readFile, rename, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  copyFileSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CheckFailedError, WriteFailedError } from "./errors.js";
 import { runArgv } from "./run.js";
@@ -32,20 +45,38 @@ export type WriteOutcome =
 
 const DEFAULT_CHECK_TIMEOUT_MS = 30_000;
 
-export async function readIfExists(path: string): Promise<Buffer | undefined> {
+export function readIfExists(path: string): Buffer | undefined {
   try {
-    return await readFile(path);
+    return readFileSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
 }
 
-/** Writes `content` to `spec.destination` unless it already holds exactly those bytes. */
-export async function writeRendered(spec: WriteSpec, content: Buffer): Promise<WriteOutcome> {
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Writes `content` to `spec.destination` unless it already holds exactly those bytes.
+ * The staged file is fsynced before the rename (so a crash never leaves a torn file); the directory fsync, which
+ * only makes the rename itself durable, may be deferred by passing `deferDirectorySync`: the sidecar then fsyncs
+ * after signalling the application, taking that fsync off the put → reload path. The caller must call
+ * `syncDirectory` for every directory it was handed.
+ */
+export async function writeRendered(
+  spec: WriteSpec,
+  content: Buffer,
+  deferDirectorySync?: (directory: string) => void,
+): Promise<WriteOutcome> {
   let previous: Buffer | undefined;
   try {
-    previous = await readIfExists(spec.destination);
+    previous = readIfExists(spec.destination);
   } catch (error) {
     throw new WriteFailedError(spec.name, `cannot read ${spec.destination}: ${(error as Error).message}`, {
       cause: error,
@@ -53,22 +84,23 @@ export async function writeRendered(spec: WriteSpec, content: Buffer): Promise<W
   }
   if (previous?.equals(content)) return { changed: false };
   const needsStage = spec.write === "rename" || spec.check !== undefined;
-  const staged = needsStage ? await stage(spec, content) : undefined;
+  const staged = needsStage ? stage(spec, content) : undefined;
   try {
     if (spec.check !== undefined && staged !== undefined) await check(spec, staged);
-    if (spec.backup && previous !== undefined) await writeBackup(spec, previous);
+    if (spec.backup && previous !== undefined) writeBackup(spec, previous);
     if (spec.write === "rename" && staged !== undefined) {
-      await rename(staged, spec.destination);
-      await syncDirectory(dirname(spec.destination));
+      renameSync(staged, spec.destination);
+      if (deferDirectorySync) deferDirectorySync(dirname(spec.destination));
+      else syncDirectory(dirname(spec.destination));
     } else {
-      await overwriteInPlace(spec, content);
+      overwriteInPlace(spec, content);
     }
   } catch (error) {
-    if (staged !== undefined) await unlink(staged).catch(() => undefined);
+    if (staged !== undefined) unlinkQuietly(staged);
     if (error instanceof CheckFailedError || error instanceof WriteFailedError) throw error;
     throw new WriteFailedError(spec.name, `writing ${spec.destination}: ${(error as Error).message}`, { cause: error });
   }
-  if (spec.write === "in-place" && staged !== undefined) await unlink(staged).catch(() => undefined);
+  if (spec.write === "in-place" && staged !== undefined) unlinkQuietly(staged);
   return { changed: true, previous };
 }
 
@@ -78,31 +110,34 @@ export async function writeRendered(spec: WriteSpec, content: Buffer): Promise<W
  */
 export async function restorePrevious(spec: WriteSpec, previous: Buffer | undefined): Promise<void> {
   if (previous === undefined) {
-    await unlink(spec.destination).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== "ENOENT") throw error;
-    });
+    unlinkQuietly(spec.destination);
     return;
   }
   await writeRendered({ ...spec, check: undefined, backup: false }, previous);
 }
 
-async function stage(spec: WriteSpec, content: Buffer): Promise<string> {
+function writeAll(fd: number, content: Buffer): void {
+  let offset = 0;
+  while (offset < content.length) offset += writeSync(fd, content, offset, content.length - offset);
+}
+
+function stage(spec: WriteSpec, content: Buffer): string {
   const directory = dirname(spec.destination);
   const staged = join(directory, `.${basename(spec.destination)}.vigie-${randomBytes(6).toString("hex")}.tmp`);
   try {
-    const handle = await open(staged, "wx", spec.mode ?? 0o644);
+    const fd = openSync(staged, "wx", spec.mode ?? 0o644);
     try {
-      await handle.writeFile(content);
+      writeAll(fd, content);
       // The umask may have narrowed the mode given to open(); set it exactly.
-      if (spec.mode !== undefined) await handle.chmod(spec.mode);
+      if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
       const ids = ownership(spec);
-      if (ids !== undefined) await handle.chown(ids.uid, ids.gid);
-      await handle.sync();
+      if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
+      fsyncSync(fd);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   } catch (error) {
-    await unlink(staged).catch(() => undefined);
+    unlinkQuietly(staged);
     throw new WriteFailedError(spec.name, `cannot stage ${staged}: ${(error as Error).message}`, { cause: error });
   }
   return staged;
@@ -114,35 +149,40 @@ async function check(spec: WriteSpec, staged: string): Promise<void> {
   if (!result.ok) throw new CheckFailedError(spec.name, `${argv.join(" ")}: ${result.summary}`);
 }
 
-async function writeBackup(spec: WriteSpec, previous: Buffer): Promise<void> {
+function writeBackup(spec: WriteSpec, previous: Buffer): void {
   const backup = `${spec.destination}.bak`;
-  await copyFile(spec.destination, backup).catch(async () => {
+  try {
+    copyFileSync(spec.destination, backup);
+  } catch {
     // The destination changed under us between read and copy: keep the bytes we read.
-    const handle = await open(backup, "w");
-    await handle.writeFile(previous);
-    await handle.close();
-  });
-}
-
-async function overwriteInPlace(spec: WriteSpec, content: Buffer): Promise<void> {
-  const handle = await open(spec.destination, "w", spec.mode ?? 0o644);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    const fd = openSync(backup, "w");
+    try {
+      writeAll(fd, previous);
+    } finally {
+      closeSync(fd);
+    }
   }
-  if (spec.mode !== undefined) await chmod(spec.destination, spec.mode);
-  const ids = ownership(spec);
-  if (ids !== undefined) await chown(spec.destination, ids.uid, ids.gid);
 }
 
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await open(directory, "r");
+function overwriteInPlace(spec: WriteSpec, content: Buffer): void {
+  const fd = openSync(spec.destination, "w", spec.mode ?? 0o644);
   try {
-    await handle.sync();
+    writeAll(fd, content);
+    if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
+    const ids = ownership(spec);
+    if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
+    fsyncSync(fd);
   } finally {
-    await handle.close();
+    closeSync(fd);
+  }
+}
+
+export function syncDirectory(directory: string): void {
+  const fd = openSync(directory, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

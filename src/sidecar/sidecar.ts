@@ -11,6 +11,7 @@ import type { Logger } from "../log.js";
 import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
 import { ExecSupervisor } from "../reload/exec.js";
 import { type ChangedFile, Reloader } from "../reload/reloader.js";
+import { syncDirectory } from "../render/writer.js";
 import { StoreClient } from "../store/client.js";
 import { QuiescenceScheduler } from "../watch/scheduler.js";
 import { StoreSync } from "../watch/sync.js";
@@ -216,9 +217,12 @@ class SidecarRuntime implements Sidecar {
 
   private async runBatch(batch: TemplateRuntime[]): Promise<void> {
     const changed: ChangedFile[] = [];
+    // Directories whose renames still need an fsync: done after the reloads, off the put → reload path.
+    const directories = new Set<string>();
+    const defer = (directory: string) => directories.add(directory);
     for (const template of batch) {
       const started = performance.now();
-      const outcome = await template.renderAndWrite(this.sync);
+      const outcome = await template.renderAndWrite(this.sync, defer);
       this.renderSeconds.observe((performance.now() - started) / 1000);
       this.firstPending.delete(template.name);
       if (outcome.kind === "failed") {
@@ -240,6 +244,13 @@ class SidecarRuntime implements Sidecar {
     }
     if (this.firstPending.size === 0) this.resolveFirstRender();
     if (changed.length > 0 && !this.stopped) await this.reloader.reloadBatch(changed);
+    for (const directory of directories) {
+      try {
+        syncDirectory(directory);
+      } catch (error) {
+        this.log.warn({ directory, reason: (error as Error).message }, "cannot fsync the directory");
+      }
+    }
   }
 
   private reportFailure(template: TemplateRuntime, stage: string, error: Error): void {

@@ -125,11 +125,11 @@ export class TemplateRuntime {
   }
 
   /** Renders and writes the destination when its bytes change. */
-  async renderAndWrite(sync: StoreSync): Promise<RenderOutcome> {
+  async renderAndWrite(sync: StoreSync, deferDirectorySync?: (directory: string) => void): Promise<RenderOutcome> {
     const rendered = await this.render(sync);
     if (rendered.kind === "failed") return rendered;
     try {
-      const outcome = await writeRendered(this.spec, Buffer.from(rendered.output, "utf8"));
+      const outcome = await writeRendered(this.spec, Buffer.from(rendered.output, "utf8"), deferDirectorySync);
       if (!outcome.changed) return { kind: "unchanged", revision: rendered.revision };
       const previous = outcome.previous;
       return {

@@ -1,0 +1,340 @@
+// Sidecar latencies and render costs (issue 6 targets, measured, never asserted):
+//   put → file written, put → signal delivered (p50/p99 over ≥ 200 changes, wait 0), against each store available:
+//     a real etcd 3.4 (when installed and not --no-etcd), `vigie agent --dev` (once it serves the API), and any URL in
+//     VIGIE_BENCH_ENDPOINT;
+//   haproxy template render time with 1,000 instances (targets ≤ 5 ms);
+//   100 templates over 10,000 keys, one key changed: which templates rendered (only the dependent one).
+// Targets: put → file p99 ≤ 3 ms, put → signal p99 ≤ 4 ms.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { configSchema } from "../../src/config/schema.js";
+import { silentLogger } from "../../src/log.js";
+import { MetricsRegistry } from "../../src/metrics.js";
+import { compileTemplate, renderTemplate } from "../../src/render/template.js";
+import { type Sidecar, startSidecar } from "../../src/sidecar/sidecar.js";
+import { StoreClient, type TxnOp } from "../../src/store/client.js";
+import { StoreMirror } from "../../src/watch/mirror.js";
+import { startEtcd } from "../../test/helpers/etcd.js";
+import { freePort, waitFor } from "../../test/helpers/ports.js";
+import { findExecutable } from "../../test/helpers/require-tool.js";
+import type { Benchmark } from "../bench.js";
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+function stats(samples: number[]): { p50: string; p99: string; max: string; n: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const fmt = (v: number) => v.toFixed(2);
+  return {
+    p50: fmt(percentile(sorted, 50)),
+    p99: fmt(percentile(sorted, 99)),
+    max: fmt(sorted.at(-1) ?? Number.NaN),
+    n: sorted.length,
+  };
+}
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
+const nowMs = () => performance.timeOrigin + performance.now();
+
+/** The "application": prints the wall-clock time at which each SIGHUP arrived. */
+const SIGNAL_REPORTER = `
+require("node:fs").writeFileSync(process.argv[1], String(process.pid));
+process.on("SIGHUP", () => process.stdout.write((performance.timeOrigin + performance.now()) + "\\n"));
+setInterval(() => {}, 1 << 30);
+process.stdout.write("ready\\n");
+`;
+
+interface Store {
+  label: string;
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+async function startDevAgent(): Promise<Store | undefined> {
+  const port = await freePort();
+  const peer = await freePort();
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      join(REPO, "dist/cli.js"),
+      "agent",
+      "--dev",
+      "--listen-client",
+      `http://127.0.0.1:${port}`,
+      "--listen-peer",
+      `http://127.0.0.1:${peer}`,
+    ],
+    { stdio: "ignore" },
+  );
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    }
+  };
+  try {
+    await waitFor(
+      "vigie agent --dev",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`exited with ${child.exitCode}`);
+        const client = new StoreClient({ endpoints: [`http://127.0.0.1:${port}`] });
+        try {
+          await client.put("/bench/probe", "1");
+          return true;
+        } finally {
+          await client.close();
+        }
+      },
+      5000,
+    );
+    return { label: "vigie agent --dev", endpoint: `http://127.0.0.1:${port}`, stop };
+  } catch (error) {
+    await stop();
+    console.log(`(vigie agent --dev not usable yet, skipped: ${(error as Error).message.slice(0, 160)})`);
+    return undefined;
+  }
+}
+
+async function latency(store: Store, changes: number): Promise<Record<string, string | number>[]> {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-bench-"));
+  const pidfile = join(dir, "app.pid");
+  const app = spawn(process.execPath, ["-e", SIGNAL_REPORTER, pidfile], { stdio: ["ignore", "pipe", "inherit"] });
+  const signalTimes: number[] = [];
+  let signalWaiter: (() => void) | undefined;
+  let buffered = "";
+  app.stdout.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "ready") continue;
+      signalTimes.push(Number(line));
+      signalWaiter?.();
+    }
+  });
+  await waitFor("the app", async () => (await readFile(pidfile, "utf8").catch(() => "")) !== "");
+  // "file written" is logged right after the rename + directory fsync: its time is the put → file latency.
+  const fileTimes: number[] = [];
+  let fileWaiter: (() => void) | undefined;
+  const logger = pino(
+    { level: "info" },
+    {
+      write(line: string) {
+        if (line.includes('"msg":"file written"')) {
+          fileTimes.push(nowMs());
+          fileWaiter?.();
+        }
+      },
+    },
+  );
+  const client = new StoreClient({ endpoints: [store.endpoint] });
+  await client.put("/bench/value", "start");
+  await writeFile(join(dir, "t.hbs"), 'value={{key "/bench/value"}} revision={{@revision}}\n');
+  const sidecar: Sidecar = await startSidecar({
+    config: configSchema.parse({
+      templates: [
+        { source: "t.hbs", destination: "out.conf", reload: { signal: "SIGHUP", pidfile }, wait: { min: 0, max: 0 } },
+      ],
+    }),
+    configFile: undefined,
+    baseDir: dir,
+    endpoints: [store.endpoint],
+    logger,
+    metrics: new MetricsRegistry(),
+    forwardSignals: false,
+  });
+  await sidecar.firstRender;
+  await waitFor("the first signal", async () => signalTimes.length >= 1);
+  const putToFile: number[] = [];
+  const putToSignal: number[] = [];
+  const putOnly: number[] = [];
+  const warmup = 20;
+  for (let i = 0; i < changes + warmup; i++) {
+    const filesBefore = fileTimes.length;
+    const signalsBefore = signalTimes.length;
+    const fileDone = new Promise<void>((r) => {
+      fileWaiter = () => fileTimes.length > filesBefore && r();
+    });
+    const signalDone = new Promise<void>((r) => {
+      signalWaiter = () => signalTimes.length > signalsBefore && r();
+    });
+    const start = nowMs();
+    await client.put("/bench/value", `v${i}`);
+    const acknowledged = nowMs();
+    await Promise.all([fileDone, signalDone]);
+    if (i < warmup) continue;
+    putOnly.push(acknowledged - start);
+    putToFile.push(fileTimes[filesBefore]! - start);
+    putToSignal.push(signalTimes[signalsBefore]! - start);
+  }
+  await sidecar.stop();
+  await client.close();
+  app.kill("SIGKILL");
+  await rm(dir, { recursive: true, force: true });
+  return [
+    { store: store.label, measure: "put acknowledged (ms)", ...stats(putOnly) },
+    { store: store.label, measure: "put → file written (ms)", ...stats(putToFile) },
+    { store: store.label, measure: "put → SIGHUP delivered (ms)", ...stats(putToSignal) },
+  ];
+}
+
+function haproxyRender(instances: number, iterations: number): Record<string, string | number>[] {
+  const mirror = new StoreMirror();
+  const entries: Array<[string, { value: string; modRevision: number }]> = [];
+  const valueFor = (i: number, port: number) =>
+    JSON.stringify({
+      address: `10.0.${i >> 8}.${i & 255}:${port}`,
+      host: `10.0.${i >> 8}.${i & 255}`,
+      port,
+      tags: ["web"],
+      meta: {},
+      health: "passing",
+    });
+  for (let i = 0; i < instances; i++) {
+    entries.push([`/services/web/web-${String(i).padStart(4, "0")}`, { value: valueFor(i, 8080), modRevision: 2 }]);
+  }
+  mirror.loadPrefix("/services/web/", entries);
+  mirror.revision = 2;
+  const source = templateText(join(REPO, "templates/haproxy.cfg.hbs"));
+  const template = compileTemplate("haproxy.cfg.hbs", source);
+  const changed: number[] = [];
+  const unchanged: number[] = [];
+  let lines = 0;
+  for (let i = 0; i < iterations; i++) {
+    // One instance changes (new port), as after a re-registration: the listing and its parse are rebuilt.
+    mirror.apply(
+      `/services/web/web-${String(i % instances).padStart(4, "0")}`,
+      valueFor(i % instances, 9000 + i),
+      3 + i,
+    );
+    let start = performance.now();
+    const result = renderTemplate(template, mirror);
+    changed.push(performance.now() - start);
+    start = performance.now();
+    renderTemplate(template, mirror);
+    unchanged.push(performance.now() - start);
+    lines = result.output.split("\n").filter((line) => line.startsWith("    server ")).length;
+  }
+  return [
+    { measure: `haproxy render, ${lines} servers, after 1 change (ms)`, ...stats(changed.slice(5)) },
+    { measure: `haproxy render, ${lines} servers, nothing changed (ms)`, ...stats(unchanged.slice(5)) },
+  ];
+}
+
+const templateSourceCache = new Map<string, string>();
+function templateText(path: string): string {
+  const cached = templateSourceCache.get(path);
+  if (cached !== undefined) return cached;
+  const text = readFileSync(path, "utf8");
+  templateSourceCache.set(path, text);
+  return text;
+}
+
+async function onlyDependents(store: Store, templates: number, keysPerTemplate: number) {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-bench-deps-"));
+  const client = new StoreClient({ endpoints: [store.endpoint] });
+  let ops: TxnOp[] = [];
+  for (let t = 0; t < templates; t++) {
+    for (let k = 0; k < keysPerTemplate; k++) {
+      ops.push({ put: `/deps/t${String(t).padStart(3, "0")}/k${k}`, value: `value-${t}-${k}` });
+      if (ops.length === 128) {
+        await client.txn({ success: ops });
+        ops = [];
+      }
+    }
+  }
+  if (ops.length > 0) await client.txn({ success: ops });
+  const configs = [];
+  for (let t = 0; t < templates; t++) {
+    const name = `t${String(t).padStart(3, "0")}`;
+    await writeFile(join(dir, `${name}.hbs`), `{{#each (ls "/deps/${name}/")}}{{name}}={{value}}\n{{/each}}`);
+    configs.push({ name, source: `${name}.hbs`, destination: `${name}.out` });
+  }
+  const started = performance.now();
+  const sidecar = await startSidecar({
+    config: configSchema.parse({ templates: configs }),
+    configFile: undefined,
+    baseDir: dir,
+    endpoints: [store.endpoint],
+    logger: silentLogger(),
+    metrics: new MetricsRegistry(),
+    forwardSignals: false,
+  });
+  await sidecar.firstRender;
+  const firstRenderMs = performance.now() - started;
+  const before = new Map(sidecar.status().templates.map((t) => [t.name, t.renders]));
+  const target = `t${String(Math.floor(templates / 2)).padStart(3, "0")}`;
+  const putAt = performance.now();
+  await client.put(`/deps/${target}/k7`, "changed");
+  await waitFor("the dependent file", async () =>
+    (await readFile(join(dir, `${target}.out`), "utf8").catch(() => "")).includes("k7=changed"),
+  );
+  const changeMs = performance.now() - putAt;
+  await new Promise((r) => setTimeout(r, 300));
+  const rendered = sidecar
+    .status()
+    .templates.filter((t) => t.renders !== before.get(t.name))
+    .map((t) => t.name);
+  await sidecar.stop();
+  await client.deleteRange("/deps/", { prefix: true });
+  await client.close();
+  await rm(dir, { recursive: true, force: true });
+  return {
+    store: store.label,
+    templates,
+    keys: templates * keysPerTemplate,
+    "first render of all (ms)": firstRenderMs.toFixed(1),
+    changed: `/deps/${target}/k7`,
+    "templates rendered": rendered.join(",") || "(none)",
+    "put → file (ms)": changeMs.toFixed(2),
+  };
+}
+
+const benchmark: Benchmark = {
+  name: "sidecar",
+  description: "put → file / put → signal latency, haproxy render with 1,000 instances, dependency-only re-render",
+  async run(options) {
+    const changes = options.quick ? 50 : 200;
+    const stores: Store[] = [];
+    if (options.etcd && findExecutable("etcd")) {
+      const etcd = await startEtcd({ name: "bench" });
+      stores.push({ label: "etcd 3.4", endpoint: etcd.clientUrl, stop: async () => await etcd.stop() });
+    }
+    const dev = await startDevAgent();
+    if (dev) stores.push(dev);
+    const external = process.env.VIGIE_BENCH_ENDPOINT;
+    if (external) stores.push({ label: external, endpoint: external, stop: async () => undefined });
+    try {
+      const rows: Record<string, string | number>[] = [];
+      for (const store of stores) rows.push(...(await latency(store, changes)));
+      if (rows.length > 0) {
+        console.log(`put → file target p99 ≤ 3 ms, put → signal target p99 ≤ 4 ms (wait 0, ${changes} changes)`);
+        console.table(rows);
+      } else {
+        console.log("no store available for latency runs (install etcd-server or set VIGIE_BENCH_ENDPOINT)");
+      }
+      console.log("haproxy template render, target ≤ 5 ms with 1,000 instances");
+      console.table(haproxyRender(1000, options.quick ? 50 : 200));
+      const depRows = [];
+      for (const store of stores) depRows.push(await onlyDependents(store, 100, 100));
+      if (depRows.length > 0) {
+        console.log("100 templates over 10,000 keys, one key changed: only its template should render");
+        console.table(depRows);
+      }
+    } finally {
+      for (const store of stores) await store.stop();
+    }
+  },
+};
+
+export default benchmark;

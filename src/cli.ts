@@ -109,14 +109,13 @@ export function buildProgram(): Command {
     .action(async (flags: { config: string; once?: boolean; dry?: boolean; logLevel: LogLevel }, command: Command) => {
       await execute(async () => {
         const { loadConfig } = await import("./config/load.js");
+        const { storeEndpointsOf } = await import("./config/schema.js");
         const loaded = await loadConfig(flags.config);
         const { createLogger } = await import("./log.js");
         const { runRender } = await import("./commands/render.js");
         const globals = command.optsWithGlobals<GlobalClientFlags>();
         const endpointsGiven = command.parent?.getOptionValueSource("endpoints") === "cli";
-        const endpoints = endpointsGiven
-          ? globals.endpoints
-          : (loaded.config.store_endpoints ?? [loaded.config.listen_client]);
+        const endpoints = endpointsGiven ? globals.endpoints : storeEndpointsOf(loaded.config);
         return await runRender({
           config: loaded.config,
           baseDir: loaded.baseDir,

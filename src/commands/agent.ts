@@ -1,7 +1,10 @@
-// `vigie agent`: the long-running sidecar. It validates the whole config first, then starts the embedded replica
-// (or connects to --store-endpoints), the sidecar (templates, reloads) and the service registrations.
+// `vigie agent`: validates the whole config first, starts the agent, and runs until SIGTERM/SIGINT (or, in exec
+// mode, until the supervised application exits for good, whose exit code becomes the agent's).
+import { startAgent } from "../agent/agent.js";
 import { loadConfig } from "../config/load.js";
-import { NotAvailableError } from "../errors.js";
+import { EXIT_FAILURE, EXIT_OK } from "../errors.js";
+import { createLogger } from "../log.js";
+import { MetricsRegistry } from "../metrics.js";
 import type { AgentFlags } from "./options.js";
 
 /** Flags in the config's snake_case names; flags given on the command line win over the file. */
@@ -20,7 +23,38 @@ export function overridesFromFlags(flags: AgentFlags) {
   };
 }
 
+type Ending =
+  | { kind: "signal"; signal: NodeJS.Signals }
+  | { kind: "app-exited"; code: number }
+  | { kind: "fatal"; error: Error };
+
 export async function runAgent(flags: AgentFlags): Promise<number> {
-  await loadConfig(flags.config, overridesFromFlags(flags));
-  throw new NotAvailableError("vigie agent");
+  const loaded = await loadConfig(flags.config, overridesFromFlags(flags));
+  const logger = createLogger({ level: loaded.config.log_level });
+  let endAgent: (ending: Ending) => void = () => {};
+  const ended = new Promise<Ending>((resolve) => {
+    endAgent = resolve;
+  });
+  const onSignal = (signal: NodeJS.Signals) => endAgent({ kind: "signal", signal });
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  const agent = await startAgent({
+    loaded,
+    logger,
+    metrics: new MetricsRegistry(),
+    onFatal: (error) => endAgent({ kind: "fatal", error }),
+  });
+  agent.sidecar.execExit?.then((code) => endAgent({ kind: "app-exited", code }));
+  logger.info({ endpoints: agent.endpoints, config: loaded.file }, "agent running");
+
+  const ending = await ended;
+  if (ending.kind === "fatal") logger.fatal({ err: ending.error }, "stopping: a part of the agent failed");
+  else if (ending.kind === "signal") logger.info({ signal: ending.signal }, "stopping: deregistering services first");
+  else logger.info({ code: ending.code }, "stopping: the application exited");
+  const appExitCode = await agent.stop();
+  logger.info("stopped");
+  logger.flush();
+  if (ending.kind === "fatal") return EXIT_FAILURE;
+  if (ending.kind === "app-exited") return ending.code;
+  return appExitCode ?? EXIT_OK;
 }

@@ -109,7 +109,8 @@ export const execSchema = z.strictObject({
 export const configSchema = z.strictObject({
   name: z.string().min(1).optional(),
   data_dir: z.string().min(1).optional(),
-  listen_client: url.default("http://127.0.0.1:2379"),
+  /** Unset = the default (`DEFAULT_LISTEN_CLIENT`); kept unset so the client role knows it was not asked to listen. */
+  listen_client: url.optional(),
   listen_peer: url.default("http://127.0.0.1:2380"),
   /** `name=peerURL,name=peerURL` (a string, like etcd's flag) or a map of name → peer URL. */
   initial_cluster: z.union([z.string().min(1), z.record(z.string(), url)]).optional(),
@@ -124,6 +125,14 @@ export const configSchema = z.strictObject({
 });
 
 export type VigieConfig = z.output<typeof configSchema>;
+
+/** Where an embedded replica serves the client API unless told otherwise (etcd's default port). */
+export const DEFAULT_LISTEN_CLIENT = "http://127.0.0.1:2379";
+
+/** The client URLs the sidecar and CLI use for this config: the remote store, or the local replica. */
+export function storeEndpointsOf(config: VigieConfig): string[] {
+  return config.store_endpoints ?? [config.listen_client ?? DEFAULT_LISTEN_CLIENT];
+}
 export type TemplateConfig = z.output<typeof templateSchema>;
 export type ReloadConfig = z.output<typeof reloadSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;

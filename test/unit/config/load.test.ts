@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadConfig } from "../../../src/config/load.js";
+import { storeEndpointsOf } from "../../../src/config/schema.js";
 import { ConfigError } from "../../../src/errors.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures/config");
@@ -34,6 +35,7 @@ test("a valid config converts durations, modes and signals", async () => {
   assert.is(config.services[0]!.check!.timeout, 500);
   assert.is(config.listen_client, "http://127.0.0.1:23790");
   assert.is(config.listen_peer, "http://127.0.0.1:2380");
+  assert.equal(storeEndpointsOf(config), ["http://127.0.0.1:23790"]);
   assert.is(config.voters, 3);
 });
 
@@ -111,6 +113,8 @@ test("no file and no flags gives the defaults", async () => {
   assert.is(file, undefined);
   assert.equal(config.templates, []);
   assert.is(config.log_level, "info");
+  assert.is(config.listen_client, undefined);
+  assert.equal(storeEndpointsOf(config), ["http://127.0.0.1:2379"]);
 });
 
 test.run();

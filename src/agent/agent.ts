@@ -1,0 +1,212 @@
+// Composes a running agent from its parts, in the order data flows: the store (an embedded replica with its client
+// API, or a remote vigie/etcd cluster), then the sidecar (templates, reloads, the supervised app) and the service
+// registrations, both of which talk to the store only through the etcd v3 JSON API.
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { LoadedConfig } from "../config/load.js";
+import { DEFAULT_LISTEN_CLIENT } from "../config/schema.js";
+import { VigieError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { MetricsRegistry } from "../metrics.js";
+import { type RunningServices, startServices } from "../services/index.js";
+import { type Sidecar, startSidecar } from "../sidecar/sidecar.js";
+import { StoreClient } from "../store/client.js";
+import { type RunningReplica, startReplica } from "../store/node.js";
+import { type ApiServer, startApiServer } from "../store/server/server.js";
+
+export interface AgentOptions {
+  loaded: LoadedConfig;
+  logger: Logger;
+  metrics: MetricsRegistry;
+  /** Called when a part had to stop on its own (the replica's storage failed): the agent should exit. */
+  onFatal: (error: Error) => void;
+}
+
+export interface Agent {
+  /** The client URLs the sidecar uses (the local replica's, or --store-endpoints). */
+  readonly endpoints: string[];
+  readonly sidecar: Sidecar;
+  /**
+   * Stops in the order that protects users: deregister services first (load balancers drop this instance before it
+   * goes away), then the sidecar and the supervised app, then the client API and the replica.
+   * Resolves with the app's exit code in exec mode.
+   */
+  stop(): Promise<number | undefined>;
+}
+
+/** Health of the whole agent: the store as this agent sees it, plus the sidecar (e.g. store unreachable). */
+type HealthProbe = () => { healthy: boolean; reason?: string | undefined };
+
+function healthRoute(probes: HealthProbe[], sidecar: () => Sidecar | undefined) {
+  return (_request: IncomingMessage, response: ServerResponse) => {
+    const sidecarStatus = sidecar()?.status();
+    const reasons: string[] = [];
+    for (const probe of probes) {
+      const result = probe();
+      if (!result.healthy) reasons.push(result.reason ?? "unhealthy");
+    }
+    if (sidecarStatus && !sidecarStatus.healthy) reasons.push(sidecarStatus.reason ?? "sidecar unhealthy");
+    const body = reasons.length === 0 ? { health: "true" } : { health: "false", reason: reasons.join("; ") };
+    response.writeHead(reasons.length === 0 ? 200 : 503, { "content-type": "application/json" });
+    response.end(JSON.stringify(body));
+  };
+}
+
+function replicaHealth(replica: RunningReplica): HealthProbe {
+  return () => {
+    const status = replica.status();
+    if (status.leader === 0) return { healthy: false, reason: "no leader" };
+    if (status.errors.length > 0) return { healthy: false, reason: status.errors.join("; ") };
+    return { healthy: true };
+  };
+}
+
+interface StoreHandle {
+  endpoints: string[];
+  close(): Promise<void>;
+}
+
+/** Embedded replica + its client API on --listen-client. */
+async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar | undefined): Promise<StoreHandle> {
+  const { config } = options.loaded;
+  const name = config.name ?? hostname();
+  let devDir: string | undefined;
+  if (config.dev) devDir = await mkdtemp(join(tmpdir(), "vigie-dev-"));
+  const dataDir = devDir ?? config.data_dir ?? `${name}.vigie`;
+  const clientUrl = config.listen_client ?? DEFAULT_LISTEN_CLIENT;
+  // No cluster flags: a single-member cluster, like etcd started with no flags.
+  const initialCluster =
+    config.join === undefined ? (config.initial_cluster ?? { [name]: config.listen_peer }) : undefined;
+  let replica: RunningReplica | undefined;
+  try {
+    replica = await startReplica({
+      name,
+      dataDir,
+      listenPeerUrl: config.listen_peer,
+      clientUrl,
+      initialCluster,
+      join: config.join,
+      voters: config.dev ? 1 : config.voters,
+      logger: options.logger,
+      metrics: options.metrics,
+      onFatal: options.onFatal,
+    });
+    const running = replica;
+    const api: ApiServer = await startApiServer({
+      replica: running,
+      listenUrl: clientUrl,
+      logger: options.logger,
+      metrics: options.metrics,
+      extraRoutes: { "GET /health": healthRoute([replicaHealth(running)], sidecar) },
+    });
+    options.logger.info({ name, dataDir, client: api.url, peer: running.peerUrl }, "store ready");
+    return {
+      endpoints: [api.url],
+      async close() {
+        await api.close();
+        await running.close();
+        if (devDir) await rm(devDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await replica?.close();
+    if (devDir) await rm(devDir, { recursive: true, force: true });
+    throw explainListenError(error, { "--listen-client": clientUrl, "--listen-peer": config.listen_peer });
+  }
+}
+
+/** Turns "EADDRINUSE 127.0.0.1:2380" into an error that names the flag to change. */
+function explainListenError(error: unknown, urlsByFlag: Record<string, string>): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== "EADDRINUSE" && code !== "EACCES" && code !== "EADDRNOTAVAIL") return error;
+  const port = String((error as { port?: number }).port ?? "");
+  const flag = Object.entries(urlsByFlag).find(([, url]) => new URL(url).port === port);
+  const what = flag ? `${flag[0]} ${flag[1]}` : `port ${port}`;
+  const reason =
+    code === "EADDRINUSE"
+      ? "the address is already in use"
+      : code === "EACCES"
+        ? "permission denied"
+        : "no such local address";
+  return new VigieError("VIGIE_ERR_LISTEN", `cannot listen on ${what}: ${reason}`, { cause: error });
+}
+
+/** Client role: no replica. /health and /metrics are served only when --listen-client was given. */
+async function startRemoteStore(options: AgentOptions, sidecar: () => Sidecar | undefined): Promise<StoreHandle> {
+  const { config } = options.loaded;
+  const endpoints = config.store_endpoints ?? [];
+  let server: Server | undefined;
+  if (config.listen_client !== undefined) {
+    const health = healthRoute([], sidecar);
+    const metrics = options.metrics;
+    const created = createServer((request, response) => {
+      if (request.method === "GET" && request.url === "/health") return health(request, response);
+      if (request.method === "GET" && request.url === "/metrics") {
+        response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+        return response.end(metrics.render());
+      }
+      response.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
+    });
+    const url = new URL(config.listen_client);
+    await new Promise<void>((resolve, reject) => {
+      created.once("error", (error) => reject(explainListenError(error, { "--listen-client": config.listen_client! })));
+      created.listen(Number(url.port || 80), url.hostname.replace(/^\[|\]$/g, ""), resolve);
+    });
+    server = created;
+  }
+  options.logger.info({ endpoints }, "using a remote store (client role)");
+  return {
+    endpoints,
+    async close() {
+      if (server) await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export async function startAgent(options: AgentOptions): Promise<Agent> {
+  const { config, file, baseDir } = options.loaded;
+  let sidecar: Sidecar | undefined;
+  const currentSidecar = () => sidecar;
+  const store = config.store_endpoints
+    ? await startRemoteStore(options, currentSidecar)
+    : await startEmbeddedStore(options, currentSidecar);
+  let services: RunningServices | undefined;
+  let client: StoreClient | undefined;
+  try {
+    sidecar = await startSidecar({
+      config,
+      configFile: file,
+      baseDir,
+      endpoints: store.endpoints,
+      logger: options.logger,
+      metrics: options.metrics,
+      forwardSignals: false,
+    });
+    if (config.services.length > 0) {
+      client = new StoreClient({ endpoints: store.endpoints });
+      services = startServices({ services: config.services, client, logger: options.logger, metrics: options.metrics });
+    }
+  } catch (error) {
+    await sidecar?.stop();
+    await store.close();
+    throw error;
+  }
+  const runningSidecar = sidecar;
+  let stopping: Promise<number | undefined> | undefined;
+  return {
+    endpoints: store.endpoints,
+    sidecar: runningSidecar,
+    stop() {
+      stopping ??= (async () => {
+        await services?.stop();
+        await client?.close();
+        const exitCode = await runningSidecar.stop();
+        await store.close();
+        return exitCode;
+      })();
+      return stopping;
+    },
+  };
+}

@@ -77,7 +77,10 @@ function narrator(agent: string): (line: string) => void {
         say(`${where} signalled pid ${entry.pid ?? "?"}: ${String(entry.target).replace(scene.dir, "…")}`);
         break;
       case "registered":
-        say(`${where} registered ${entry.key} as ${entry.health}`);
+        say(`${where} registered ${entry.key} (health passing, lease ${entry.lease})`);
+        break;
+      case "marked critical; its lease is left to expire":
+        say(`${where} rewrote ${entry.key} with health critical; its lease is no longer renewed`);
         break;
       case "deregistered (lease revoked)":
         say(`${where} deregistered ${entry.key} (lease revoked)`);
@@ -153,6 +156,8 @@ async function main(): Promise<void> {
     reload: { signal: "SIGHUP", pidfile: scene.path(agent, "app", "app.pid"), process: "app.php" },
   });
 
+  // Destination directories must exist: vigie writes files, it does not invent directories.
+  for (const dir of [["a1", "app"], ["a2", "app"], ["nginx"]]) scene.mkdir(...dir);
   try {
     step("Two tiny HTTP backends start (examples/backend/backend.mjs)");
     const backends = new Map<string, Managed>();

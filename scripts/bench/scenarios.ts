@@ -165,6 +165,7 @@ async function startFleet(scene: Scene, topology: StoreTopology, php: string): P
       },
     ],
   });
+  for (const name of names) scene.mkdir(name, "app");
   for (const name of names.slice(0, VOTERS)) args.set(name, topology.founderArgs(name));
   for (const name of names.slice(0, VOTERS)) agents.set(name, scene.startAgent(name, config(name), args.get(name)));
   const client = new StoreClient({ endpoints: topology.endpoints });

@@ -203,7 +203,8 @@ export class ServiceRegistration {
       return;
     }
     this.announced = wanted;
-    this.log.info({ key: this.key, health: wanted, lease: this.leaseId }, "registered");
+    const message = wanted === "passing" ? "registered" : "marked critical; its lease is left to expire";
+    this.log.info({ key: this.key, health: wanted, lease: this.leaseId }, message);
   }
 
   private forgetLease(): void {

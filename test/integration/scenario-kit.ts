@@ -59,6 +59,13 @@ export class Scene {
     return join(this.dir, ...parts);
   }
 
+  /** Creates a directory (and its parents) in the scene; returns its path. */
+  mkdir(...parts: string[]): string {
+    const path = this.path(...parts);
+    mkdirSync(path, { recursive: true });
+    return path;
+  }
+
   writeFile(relativePath: string, content: string): string {
     const path = this.path(relativePath);
     mkdirSync(dirname(path), { recursive: true });

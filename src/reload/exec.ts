@@ -18,6 +18,7 @@ const STOP_GRACE_MS = 10_000;
 export class ExecSupervisor {
   private child: ChildProcess | undefined;
   private stopping = false;
+  private started = false;
   private backoffMs = RESTART_BACKOFF_MIN_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   private lastExitCode = 0;
@@ -39,7 +40,9 @@ export class ExecSupervisor {
 
   /** Starts the application. With `forwardSignals`, vigie's own SIGTERM/SIGINT stop it (entrypoint mode). */
   start(options: { forwardSignals: boolean }): void {
-    assert.ok(this.child === undefined && !this.stopping, "the application is already supervised");
+    assert.ok(!this.started, "the application is already supervised");
+    this.started = true;
+    if (this.stopping) return;
     if (options.forwardSignals) {
       process.on("SIGTERM", this.forward);
       process.on("SIGINT", this.forward);
@@ -47,8 +50,12 @@ export class ExecSupervisor {
     this.spawnChild();
   }
 
-  /** Sends the configured reload signal (or `signal`) to the running application. */
-  reload(signal: NodeJS.Signals = this.config.reload_signal as NodeJS.Signals): number {
+  /**
+   * Sends the configured reload signal (or `signal`) to the running application. Before the application has been
+   * started there is nothing to tell: it reads the files when it starts, so this returns undefined.
+   */
+  reload(signal: NodeJS.Signals = this.config.reload_signal as NodeJS.Signals): number | undefined {
+    if (!this.started) return undefined;
     const child = this.child;
     const target = `${signal} to exec child`;
     if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) {

@@ -104,7 +104,10 @@ export class Reloader {
     if ("exec" in reload) {
       const supervisor = this.exec();
       if (supervisor === undefined) throw new ReloadFailedError(target, "no exec: application is configured");
-      return { pid: supervisor.reload(reload.signal as NodeJS.Signals | undefined) };
+      const pid = supervisor.reload(reload.signal as NodeJS.Signals | undefined);
+      return pid === undefined
+        ? { skipped: "the application has not started yet; it reads the files at start" }
+        : { pid };
     }
     if ("pidfile" in reload) {
       return { pid: await signalPidfile(reload.signal as NodeJS.Signals, reload.pidfile, reload.process) };

@@ -108,8 +108,15 @@ class SidecarRuntime implements Sidecar {
   }
 
   async start(): Promise<void> {
-    this.exec?.start({ forwardSignals: this.options.forwardSignals ?? true });
     await this.applyTemplates(this.options.config);
+    // Like consul-template: the application starts once every template has been rendered (or failed) once, so it
+    // reads complete files at start-up and is not signalled during its own initialisation.
+    const exec = this.exec;
+    if (exec !== undefined) {
+      void this.firstRender.then(() => {
+        if (!this.stopped) exec.start({ forwardSignals: this.options.forwardSignals ?? true });
+      });
+    }
   }
 
   status(): SidecarStatus {

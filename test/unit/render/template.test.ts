@@ -127,7 +127,7 @@ test("output larger than the limit fails the render", () => {
   const data: Record<string, string> = {};
   for (let i = 0; i < 20; i++) data[`/k${i}`] = "x".repeat(1000);
   assert.throws(
-    () => renderTemplate(template, reader(data), 10_000),
+    () => renderTemplate(template, reader(data), undefined, 10_000),
     (e: unknown) => e instanceof TemplateRenderError,
   );
 });

@@ -1,46 +1,18 @@
 // StoreSync against a real etcd through a TCP proxy the test can cut: loading at one revision, events applied
 // in order, reconnect resuming after the last revision without spurious changes, resync after compaction
 // reporting only the keys that really changed, and the unhealthy status while the store is unreachable.
-import { connect, createServer, type Server, type Socket } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
 import { StoreClient } from "../../../src/store/client.js";
 import { StoreSync } from "../../../src/watch/sync.js";
+import { CuttableProxy } from "../../fixtures/sidecar/proxy.js";
 import { type EtcdProcess, startEtcd } from "../../helpers/etcd.js";
 import { waitFor } from "../../helpers/ports.js";
 import { requireTools } from "../../helpers/require-tool.js";
 
 const tools = requireTools("watch sync", "etcd");
-
-/** A loopback TCP proxy to etcd that can drop every connection and refuse new ones. */
-class CuttableProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly target: URL) {}
-  async open(): Promise<void> {
-    this.server = createServer((client) => {
-      const upstream = connect(Number(this.target.port), this.target.hostname);
-      for (const socket of [client, upstream]) {
-        this.sockets.add(socket);
-        socket.on("close", () => this.sockets.delete(socket));
-        socket.on("error", () => undefined);
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => this.server!.listen(this.port, "127.0.0.1", () => r()));
-    const address = this.server.address();
-    if (address && typeof address === "object") this.port = address.port;
-  }
-  async cut(): Promise<void> {
-    await new Promise<void>((r) => {
-      this.server?.close(() => r());
-      for (const socket of this.sockets) socket.destroy();
-    });
-  }
-}
 
 let etcd: EtcdProcess;
 let direct: StoreClient;

@@ -12,6 +12,7 @@ import {
   MAX_RPC_BODY_BYTES,
   MAX_SNAPSHOT_BYTES,
   MESSAGES_PATH,
+  PeerListenError,
   PeerProtocolError,
   PROBE_PATH,
   parseSnapshotHeader,
@@ -50,9 +51,11 @@ export class PeerServer {
     const parsed = new URL(url);
     const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
     await new Promise<void>((resolve, reject) => {
-      this.server.once("error", reject);
+      this.server.once("error", (error: NodeJS.ErrnoException) =>
+        reject(new PeerListenError(url, error.code ?? error.message)),
+      );
       this.server.listen(Number(parsed.port || 2380), host, () => {
-        this.server.off("error", reject);
+        this.server.removeAllListeners("error");
         resolve();
       });
     });

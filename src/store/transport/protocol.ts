@@ -32,6 +32,13 @@ export class PeerProtocolError extends VigieError {
   }
 }
 
+/** The peer server cannot bind its --listen-peer address (in use, not local...). */
+export class PeerListenError extends VigieError {
+  constructor(url: string, reason: string) {
+    super("VIGIE_ERR_PEER_LISTEN", `--listen-peer ${url}: cannot listen (${reason})`);
+  }
+}
+
 /** A batch of messages as one JSON array. */
 export function encodeBatch(messages: readonly Message[]): string {
   const parts = new Array<string>(messages.length);

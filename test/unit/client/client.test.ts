@@ -130,6 +130,19 @@ t("members and status", async () => {
   assert.ok(status.raftIndex > 0);
 });
 
+t("member add (learner) and remove; promoting an unstarted learner is a store error", async () => {
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const added = await client.memberAdd([peer], true);
+  assert.equal(added.member.peerUrls, [peer]);
+  assert.is(added.member.isLearner, true);
+  assert.is(added.members.length, 2);
+  const promote = await client.memberPromote(added.member.id).catch((e: unknown) => e);
+  assert.instance(promote, EtcdError);
+  assert.match((promote as Error).message, "learner");
+  const removed = await client.memberRemove(added.member.id);
+  assert.is(removed.members.length, 1);
+});
+
 t("failover skips an endpoint that refuses connections", async () => {
   const dead = `http://127.0.0.1:${await freePort()}`;
   const both = new StoreClient({ endpoints: [dead, etcd.clientUrl] });

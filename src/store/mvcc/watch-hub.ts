@@ -141,6 +141,7 @@ export class WatchHub {
       watcher.nextRevision = Math.max(watcher.nextRevision, previousRevision + 1);
       this.unsynced.add(watcher);
     }
+    for (const watcher of [...this.unsynced]) watcher.wake();
   }
 
   /** Cancels every watcher (store closing). */
@@ -149,6 +150,8 @@ export class WatchHub {
   }
 
   private deliver(watcher: Watcher, revision: number, events: WatchEvent[]): void {
+    // A watcher created with a future start revision waits for it (etcd does the same).
+    if (revision < watcher.nextRevision) return;
     watcher.nextRevision = revision + 1;
     const kept = watcher.filter(events);
     if (kept.length === 0) return;

@@ -159,6 +159,11 @@ export class Watcher implements AsyncIterable<WatchResponse> {
     }
   }
 
+  /** Hub: history became available (restore); a reader waiting on an empty queue gets it now. */
+  wake(): void {
+    if (this.waiter !== undefined && this.queuedResponses === 0 && !this.isClosed) this.hooks.fill(this);
+  }
+
   /** Whether events were delivered since the last call (progress notifications skip busy watchers). */
   takeActivity(): boolean {
     const had = this.activity;

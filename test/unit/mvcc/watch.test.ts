@@ -57,6 +57,34 @@ test("a watch from a past revision replays history, then continues live without 
   assert.equal(describe(drain(w)), ["PUT p/7=7@8"]);
 });
 
+test("a watch with a future start revision waits for it", () => {
+  const t = new TestStore();
+  const w = t.store.watch({ key: b("k"), start_revision: 4 });
+  drain(w);
+  t.put("k", "2");
+  t.put("k", "3");
+  t.put("k", "4");
+  assert.equal(describe(drain(w)), ["PUT k=4@4"]);
+});
+
+test("after a restore, a waiting watcher catches up from the restored history", async () => {
+  const leader = new TestStore();
+  const follower = new TestStore();
+  leader.put("k", "1");
+  follower.put("k", "1");
+  const w = follower.store.watch({ key: b("k") });
+  drain(w);
+  const waiting = w.next();
+  leader.put("k", "2");
+  leader.put("other", "x");
+  leader.put("k", "3");
+  follower.store.restore(leader.store.snapshot());
+  const first = await waiting;
+  assert.equal(describe([first!, ...drain(w)]), ["PUT k=2@3", "PUT k=3@5"]);
+  follower.store.apply({ type: "put", request: { key: b("k"), value: b("4") } }, follower.store.appliedIndex + 1);
+  assert.equal(describe(drain(w)), ["PUT k=4@6"]);
+});
+
 test("a txn's events arrive in one message; NOPUT / NODELETE filter events", () => {
   const t = new TestStore();
   t.put("a", "0");

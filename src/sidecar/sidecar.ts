@@ -227,6 +227,7 @@ class SidecarRuntime implements Sidecar {
     // Directories whose renames still need an fsync: done after the reloads, off the put → reload path.
     const directories = new Set<string>();
     const defer = (directory: string) => directories.add(directory);
+    await this.prefetch(batch);
     for (const template of batch) {
       const started = performance.now();
       const outcome = await template.renderAndWrite(this.sync, defer);
@@ -258,6 +259,21 @@ class SidecarRuntime implements Sidecar {
         this.log.warn({ directory, reason: (error as Error).message }, "cannot fsync the directory");
       }
     }
+  }
+
+  /** Loads, in one parallel round, the data a batch's templates read and the mirror does not hold yet. */
+  private async prefetch(batch: TemplateRuntime[]): Promise<void> {
+    if (batch.length < 2) return;
+    const keys = new Set<string>();
+    const prefixes = new Set<string>();
+    for (const template of batch) {
+      const missing = template.missingData(this.sync);
+      for (const key of missing.keys) keys.add(key);
+      for (const prefix of missing.prefixes) prefixes.add(prefix);
+    }
+    if (keys.size === 0 && prefixes.size === 0) return;
+    // A failure here is reported per template by the renders that follow (they load again and fail the same way).
+    await this.sync.load(keys, prefixes).catch(() => undefined);
   }
 
   private reportFailure(template: TemplateRuntime, stage: string, error: Error): void {

@@ -84,6 +84,22 @@ export class TemplateRuntime {
     return this.deps?.covers(key) ?? false;
   }
 
+  /**
+   * Renders without keeping the result, to learn what it reads that is not loaded yet. The sidecar loads what a
+   * whole batch misses in one go (parallel requests) instead of one template after the other.
+   */
+  missingData(sync: StoreSync): { keys: Set<string>; prefixes: Set<string> } {
+    const deps = new Dependencies();
+    if (this.compiled !== undefined) {
+      try {
+        renderTemplate(this.compiled, sync.mirror, deps);
+      } catch {
+        // Failures are reported by the real render that follows.
+      }
+    }
+    return { keys: deps.missingKeys, prefixes: deps.missingPrefixes };
+  }
+
   /** Renders from the mirror, loading whatever the template reads that is not loaded yet. */
   async render(sync: StoreSync): Promise<RenderOutcome & { kind: "rendered" | "failed" }> {
     if (this.compiled === undefined) {

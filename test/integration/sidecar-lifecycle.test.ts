@@ -59,6 +59,31 @@ t("a changed config is applied; an invalid one is ignored and the running config
   await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=set\n");
 });
 
+t("a change re-renders only the templates that read it; a burst under wait renders once", async () => {
+  for (const name of ["a", "b", "c"]) {
+    await writeFile(join(h.dir, `${name}.hbs`), `{{#each (ls "/only/${name}/")}}{{name}}={{value}};{{/each}}\n`);
+    await h.client.put(`/only/${name}/k`, "0");
+  }
+  const sidecar = await h.start({
+    templates: [
+      { source: "a.hbs", destination: "a.out" },
+      { source: "b.hbs", destination: "b.out", wait: { min: "150ms", max: "2s" } },
+      { source: "c.hbs", destination: "c.out" },
+    ],
+  });
+  await sidecar.firstRender;
+  const renders = () => Object.fromEntries(sidecar.status().templates.map((tpl) => [tpl.name, tpl.renders]));
+  assert.equal(renders(), { "a.hbs": 1, "b.hbs": 1, "c.hbs": 1 });
+  await h.client.put("/only/a/k", "1");
+  await h.waitForFile(join(h.dir, "a.out"), (text) => text === "k=1;\n");
+  await settle(200);
+  assert.equal(renders(), { "a.hbs": 2, "b.hbs": 1, "c.hbs": 1 });
+  for (let i = 1; i <= 10; i++) await h.client.put("/only/b/k", String(i));
+  await h.waitForFile(join(h.dir, "b.out"), (text) => text === "k=10;\n");
+  await settle(300);
+  assert.equal(renders(), { "a.hbs": 2, "b.hbs": 2, "c.hbs": 1 });
+});
+
 t("a store unreachable at start-up is reported; files appear once it answers", async () => {
   await writeFile(join(h.dir, "t.hbs"), 'v={{key "/up/v"}}\n');
   await h.client.put("/up/v", "ok");

@@ -12,6 +12,8 @@ const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
 /** Parallel range requests while loading many dependencies at once. */
 const LOAD_CONCURRENCY = 16;
+/** A watch stream quiet for this long is checked with a cheap read (see `probe`). */
+const STREAM_PROBE_INTERVAL_MS = 5_000;
 /** Watch responses held while a load is in progress; beyond this the stream restarts from the mirror revision. */
 const QUEUED_RESPONSES_MAX = 10_000;
 
@@ -51,6 +53,9 @@ export class StoreSync {
   private stopped = false;
   private health: SyncStatus = { healthy: true };
   private backoffMs = RECONNECT_BACKOFF_MIN_MS;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private lastMessageAtMs = 0;
   private readonly reconnects: Counter;
   private readonly resyncs: Counter;
   private readonly eventsApplied: Counter;
@@ -61,6 +66,7 @@ export class StoreSync {
     private readonly logger: Logger,
     metrics: MetricsRegistry,
     private readonly onChange: ChangeListener,
+    private readonly probeIntervalMs = STREAM_PROBE_INTERVAL_MS,
   ) {
     this.reconnects = metrics.counter("vigie_watch_reconnects_total", "Watch stream reconnections");
     this.resyncs = metrics.counter("vigie_watch_resyncs_total", "Full reloads after a compaction");
@@ -84,6 +90,7 @@ export class StoreSync {
 
   stop(): void {
     this.stopped = true;
+    if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
     this.generation += 1;
     this.stream?.cancel();
   }
@@ -228,8 +235,10 @@ export class StoreSync {
         progressNotify: true,
       });
       this.stream = stream;
+      this.startProbe();
       try {
         for await (const response of stream) {
+          this.lastMessageAtMs = performance.now();
           if (generation !== this.generation) return;
           if (response.created) {
             this.setHealthy();
@@ -263,6 +272,34 @@ export class StoreSync {
       const delayMs = this.backoffMs * (0.5 + Math.random() / 2);
       this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
       await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
+
+  /**
+   * A quiet watch stream looks the same whether nothing changes or the store vanished without closing the
+   * connection (a partition, a frozen process). When the stream has been quiet for a while, a cheap read tells
+   * which: if the store does not answer, the stream is restarted (resuming from the mirror revision) and /health
+   * says why.
+   */
+  private startProbe(): void {
+    if (this.probeTimer !== undefined) return;
+    this.probeTimer = setInterval(() => void this.probe(), this.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.stopped || this.probing || this.stream === undefined) return;
+    if (performance.now() - this.lastMessageAtMs < this.probeIntervalMs) return;
+    this.probing = true;
+    try {
+      await this.client.range("\0", { countOnly: true, serializable: true, limit: 1 });
+      this.lastMessageAtMs = performance.now();
+    } catch (error) {
+      if (this.stopped) return;
+      this.setUnhealthy(error);
+      this.restartStream();
+    } finally {
+      this.probing = false;
     }
   }
 

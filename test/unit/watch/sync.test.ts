@@ -133,4 +133,27 @@ t("after a compaction it resyncs and reports only the keys whose values changed"
   }
 });
 
+t("a store that stops answering without closing the stream is detected by the probe", async () => {
+  const client = new StoreClient({ endpoints: [etcd.clientUrl], requestTimeoutMs: 300 });
+  const sync = new StoreSync(client, silentLogger(), new MetricsRegistry(), () => undefined, 200);
+  try {
+    await direct.put("/s5/a", "1");
+    await sync.load(["/s5/a"], []);
+    await waitFor("the stream", async () => sync.status().healthy);
+    etcd.process.kill("SIGSTOP");
+    try {
+      await waitFor("unhealthy", async () => !sync.status().healthy, 5000);
+      assert.match(sync.status().reason ?? "", "store unreachable");
+    } finally {
+      etcd.process.kill("SIGCONT");
+    }
+    await waitFor("healthy again", async () => sync.status().healthy, 10_000);
+    await direct.put("/s5/a", "2");
+    await waitFor("events flow again", async () => sync.mirror.getKey("/s5/a") === "2", 5000);
+  } finally {
+    sync.stop();
+    await client.close();
+  }
+});
+
 test.run();

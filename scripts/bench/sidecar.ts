@@ -76,11 +76,14 @@ async function startDevAgent(): Promise<Store | undefined> {
     ],
     { stdio: "ignore" },
   );
+  // SIGTERM first: the agent removes its --dev data directory on a clean shutdown.
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 3000);
       await exited;
+      clearTimeout(killer);
     }
   };
   try {

@@ -1,0 +1,20 @@
+// Child process for crash.test.ts: appends entries from 16 concurrent appenders to the WAL in argv[2] and prints
+// each index once its append resolved (= synced), until it is killed.
+import { Wal } from "../../../src/store/wal/wal.js";
+
+const dir = process.argv[2];
+if (dir === undefined) throw new Error("usage: crash-child.ts DIR");
+const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
+let next = (entries[entries.length - 1]?.index ?? 0) + 1;
+const appender = async (): Promise<never> => {
+  for (;;) {
+    const index = next++;
+    await wal.append([{ index, term: 1, type: "normal", data: Buffer.from(`entry-${index}`) }], {
+      term: 1,
+      vote: 1,
+      commit: index,
+    });
+    process.stdout.write(`${index}\n`);
+  }
+};
+await Promise.all(Array.from({ length: 16 }, appender));

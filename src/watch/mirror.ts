@@ -121,6 +121,23 @@ export class StoreMirror implements KeyReader {
     return before?.value !== value;
   }
 
+  /** Takes over everything `other` loaded (a scratch mirror filled by a load that completed as a whole). */
+  absorb(other: StoreMirror): void {
+    const { keys, prefixes } = other.dependencies();
+    for (const key of keys) {
+      const stored = other.values.get(key);
+      this.loadKey(key, stored === undefined ? undefined : { ...stored });
+    }
+    for (const prefix of prefixes) {
+      const found: Array<[string, Stored]> = [];
+      for (const key of other.prefixMembers.get(prefix) ?? []) {
+        const stored = other.values.get(key);
+        if (stored !== undefined) found.push([key, { ...stored }]);
+      }
+      this.loadPrefix(prefix, found);
+    }
+  }
+
   /** Drops everything: used before a full resync, with the old content kept by the caller to diff against. */
   snapshotValues(): Map<string, string> {
     const copy = new Map<string, string>();

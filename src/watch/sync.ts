@@ -101,23 +101,30 @@ export class StoreSync {
     if (newKeys.length === 0 && newPrefixes.length === 0) return;
     this.loading = true;
     try {
-      if (this.mirror.revision === 0) {
-        await this.fetchInto(this.mirror, newKeys, newPrefixes, undefined);
-      } else {
-        try {
-          await this.fetchInto(this.mirror, newKeys, newPrefixes, this.mirror.revision);
-        } catch (error) {
-          if (!(error instanceof EtcdError && error.compacted)) throw error;
-          await this.resync("compacted while loading new dependencies", { keys: newKeys, prefixes: newPrefixes });
-        }
+      // Loaded into a scratch mirror and taken over only when complete: a load that fails half-way must not leave
+      // some keys at a revision the rest of the mirror is not at.
+      const scratch = new StoreMirror();
+      try {
+        const revision = this.mirror.revision === 0 ? undefined : this.mirror.revision;
+        await this.fetchInto(scratch, newKeys, newPrefixes, revision);
+        this.mirror.absorb(scratch);
+        if (this.mirror.revision === 0) this.mirror.revision = scratch.revision;
+      } catch (error) {
+        if (!(error instanceof EtcdError && error.compacted)) throw error;
+        await this.resync("compacted while loading new dependencies", { keys: newKeys, prefixes: newPrefixes });
       }
       this.setHealthy();
     } catch (error) {
       this.setUnhealthy(error);
+      // Nothing was added: the events held during the load apply as they are, in order.
+      this.loading = false;
+      this.drainQueue();
       throw error;
     } finally {
       this.loading = false;
     }
+    // With a new covering range the stream restarts from the load revision (held events are dropped and replayed);
+    // otherwise the held events apply now.
     this.ensureStream();
   }
 
@@ -174,17 +181,7 @@ export class StoreSync {
     for (const [key, value] of after) if (before.get(key) !== value) changed.add(key);
     for (const key of before.keys()) if (!after.has(key)) changed.add(key);
     this.mirror.clear();
-    const all = fresh.dependencies();
-    for (const key of all.keys) {
-      const value = after.get(key);
-      this.mirror.loadKey(key, value === undefined ? undefined : { value, modRevision: fresh.revision });
-    }
-    for (const prefix of all.prefixes) {
-      this.mirror.loadPrefix(
-        prefix,
-        fresh.getPrefix(prefix).map((entry) => [entry.key, { value: entry.value, modRevision: fresh.revision }]),
-      );
-    }
+    this.mirror.absorb(fresh);
     this.mirror.revision = fresh.revision;
     // The stream must restart after the new revision: forget the current one so ensureStream() replaces it.
     this.streamRange = undefined;

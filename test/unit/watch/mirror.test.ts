@@ -59,4 +59,21 @@ test("listing a sub-prefix of a loaded prefix filters it", () => {
   );
 });
 
+test("absorb takes over a scratch mirror's keys, absences and prefixes", () => {
+  const m = mirror();
+  const scratch = new StoreMirror();
+  scratch.loadKey("/new/k", { value: "v", modRevision: 4 });
+  scratch.loadKey("/new/absent", undefined);
+  scratch.loadPrefix("/other/", [["/other/x", { value: "1", modRevision: 2 }]]);
+  m.absorb(scratch);
+  assert.is(m.getKey("/new/k"), "v");
+  assert.ok(m.hasKey("/new/absent"));
+  assert.is(m.getKey("/new/absent"), undefined);
+  assert.equal(
+    m.getPrefix("/other/").map((e) => e.key),
+    ["/other/x"],
+  );
+  assert.is(m.revision, 5, "absorbing does not move the revision");
+});
+
 test.run();

@@ -72,6 +72,22 @@ test("service returns passing instances sorted by id and skips malformed ones", 
   assert.equal([...result.deps.prefixes], ["/services/web/"]);
 });
 
+test("service leaves out instances whose id or host could inject config, and brackets IPv6", () => {
+  const data = {
+    "/services/api/ok": JSON.stringify({ host: "::1", port: 8080, health: "passing" }),
+    "/services/api/bad-host": JSON.stringify({ host: "1.2.3.4;\n  server evil", port: 80, health: "passing" }),
+    "/services/api/bad id": JSON.stringify({ host: "1.2.3.4", port: 80, health: "passing" }),
+    "/services/api/bad-port": JSON.stringify({ host: "1.2.3.4", port: 70000, health: "passing" }),
+  };
+  const result = render('{{#each (service "api")}}{{id}} {{address}};{{/each}}', data);
+  assert.is(result.output, "ok [::1]:8080;");
+});
+
+test("phpString makes a single-quoted PHP literal", () => {
+  const result = render('{{phpString (key "/p")}}', { "/p": "a'b\\c$d" });
+  assert.is(result.output, "'a\\'b\\\\c$d'");
+});
+
 test("json, parseJson, env, default, join, split, sortBy, base64Decode", () => {
   process.env.VIGIE_TEST_ENV = "from-env";
   const result = render(

@@ -361,6 +361,11 @@ export class StoreSync {
   }
 }
 
-function atRevision(revision: number | undefined): { revision?: number } {
-  return revision === undefined ? {} : { revision };
+/**
+ * Reads are serializable: answered by the member behind the endpoint (the local replica for an agent) without a
+ * quorum round, so rendering keeps working on a learner and through a leader loss. Consistency does not suffer:
+ * every read after the first is pinned to one revision, and the watch then delivers everything after it.
+ */
+function atRevision(revision: number | undefined): { revision?: number; serializable: true } {
+  return revision === undefined ? { serializable: true } : { revision, serializable: true };
 }

@@ -49,6 +49,7 @@ export class LeaderState {
       }
       // A transfer that did not finish within an election timeout is abandoned (the transferee is slow or gone).
       n.leadTransferee = NONE;
+      if (!n.voters.has(n.id)) this.handOverLeadership();
     }
     if (n.heartbeatElapsed >= n.config.heartbeatTick) {
       n.heartbeatElapsed = 0;
@@ -150,9 +151,32 @@ export class LeaderState {
     n.electionElapsed = 0;
     n.counters.transfersStarted++;
     const pr = n.progress.get(to)!;
-    if (pr.match === n.log.lastIndex()) n.send(n.message("timeoutNow", to));
+    if (pr.match === n.log.lastIndex()) this.sendTimeoutNow(to);
     else this.maybeSendAppend(to, true);
     return null;
+  }
+
+  /** The transferee's log equals ours: it may campaign now. The commit index comes along (as in a heartbeat,
+   * capped at its match) so it applies pending membership changes before campaigning. */
+  private sendTimeoutNow(to: NodeId): void {
+    const n = this.node;
+    const match = n.progress.get(to)?.match ?? 0;
+    n.send({ ...n.message("timeoutNow", to), commit: Math.min(match, n.log.committed) });
+  }
+
+  /** We were removed from the voters: transfer leadership to the remaining voter with the longest log. */
+  handOverLeadership(): void {
+    const n = this.node;
+    let best = NONE;
+    let bestMatch = -1;
+    for (const id of n.voters) {
+      const match = n.progress.get(id)?.match ?? 0;
+      if (match > bestMatch || (match === bestMatch && id < best)) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    if (best !== NONE) this.transfer(best);
   }
 
   /** Messages from peers in our term. */
@@ -201,7 +225,7 @@ export class LeaderState {
     else if (wasPaused) this.maybeSendAppend(m.from, true);
     // Pipelining: fill the in-flight window.
     while (this.maybeSendAppend(m.from, false)) {}
-    if (m.from === n.leadTransferee && pr.match === n.log.lastIndex()) n.send(n.message("timeoutNow", m.from));
+    if (m.from === n.leadTransferee && pr.match === n.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
   private handleHeartbeatResp(m: Message): void {

@@ -83,6 +83,8 @@ export class RaftNode {
   /** A conf change at or below this index may still be unapplied: no new one may be proposed until applied. */
   pendingConfIndex = 0;
   uncommittedBytes = 0;
+  /** A TimeoutNow arrived while a committed conf change was still unapplied: campaign once it is applied. */
+  private transferCampaignPending = false;
   readonly leaderState: LeaderState;
   msgs: Message[] = [];
   readStates: ReadState[] = [];
@@ -138,7 +140,9 @@ export class RaftNode {
       // state machine already applied; later ones are re-applied by the driver through applyConfChange().
       const noSnapshot = confState.voters.length === 0 && confState.learners.length === 0;
       let cs: ConfState = noSnapshot ? { voters: config.voters, learners: config.learners } : confState;
-      const applied = this.log.slice(this.log.firstIndex(), this.log.applied + 1, Number.MAX_SAFE_INTEGER) ?? [];
+      // Replay from just after the snapshot: entries kept behind it for slow followers are already in its ConfState.
+      const from = storage.snapshot().metadata.index + 1;
+      const applied = this.log.slice(from, this.log.applied + 1, Number.MAX_SAFE_INTEGER) ?? [];
       for (const e of applied) if (e.type === "confChange") cs = nextConfState(cs, decodeConfChange(e.data));
       this.setConfState(cs);
     }
@@ -199,13 +203,13 @@ export class RaftNode {
     this.counters.confChangesApplied++;
     this.setConfState(nextConfState(this.confState(), cc));
     if (this.role === "leader") {
-      if (!this.voters.has(this.id)) {
-        // A removed leader steps down; the remaining voters elect a new one after their election timeout.
-        this.becomeFollower(this.term, NONE);
-      } else {
-        if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
-        this.leaderState.afterConfChange();
-      }
+      if (this.leadTransferee !== NONE && !this.voters.has(this.leadTransferee)) this.leadTransferee = NONE;
+      this.leaderState.afterConfChange();
+      // A removed leader does not vanish at once: the remaining voters may not know yet that its removal is
+      // committed (they apply membership changes at apply time), and in a 2 → 1 change the survivor could
+      // never win without it. It keeps sending heartbeats (which carry the commit index), refuses proposals,
+      // and hands leadership to the most up-to-date remaining voter; it steps down when that one takes over.
+      if (!this.voters.has(this.id)) this.leaderState.handOverLeadership();
     }
     return this.confState();
   }
@@ -274,6 +278,7 @@ export class RaftNode {
         this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
       }
     }
+    this.maybeCampaignForTransfer();
   }
 
   hardState(): HardState {
@@ -456,8 +461,11 @@ export class RaftNode {
         this.handleSnapshot(m);
         return;
       case "timeoutNow":
-        // Leadership transfer: campaign at once, skipping pre-vote (the leader asked for it).
-        if (this.promotable()) this.campaign(false, TRANSFER_CONTEXT);
+        // Leadership transfer: campaign skipping pre-vote and leases (the leader asked for it) — once committed
+        // membership changes are applied, since they may change who votes (see advance()).
+        this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+        this.transferCampaignPending = true;
+        this.maybeCampaignForTransfer();
         return;
       case "readIndexResp":
         this.readStates.push({ index: m.index, context: m.context });
@@ -465,6 +473,23 @@ export class RaftNode {
       default:
         return;
     }
+  }
+
+  private hasUnappliedConfChange(): boolean {
+    const pending = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
+    return pending === null || pending.some((e) => e.type === "confChange");
+  }
+
+  /** Campaigns for a requested transfer if still a follower and no membership change awaits applying. */
+  private maybeCampaignForTransfer(): void {
+    if (!this.transferCampaignPending) return;
+    if (this.role !== "follower") {
+      this.transferCampaignPending = false;
+      return;
+    }
+    if (this.hasUnappliedConfChange()) return;
+    this.transferCampaignPending = false;
+    if (this.promotable()) this.campaign(false, TRANSFER_CONTEXT);
   }
 
   private handleAppend(m: Message): void {
@@ -529,8 +554,7 @@ export class RaftNode {
   private hup(): void {
     if (this.role === "leader" || !this.promotable()) return;
     // An unapplied conf change could change whether we may campaign at all: wait until it is applied.
-    const pending = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
-    if (pending === null || pending.some((e) => e.type === "confChange")) return;
+    if (this.hasUnappliedConfChange()) return;
     this.campaign(this.config.preVote, "");
   }
 
@@ -575,6 +599,7 @@ export class RaftNode {
     this.randomizedElectionTimeout =
       this.config.electionTick + Math.floor(this.config.random() * this.config.electionTick);
     this.leadTransferee = NONE;
+    this.transferCampaignPending = false;
     this.votes.clear();
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;

@@ -1,0 +1,93 @@
+// `npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]`: runs the deterministic Raft simulator
+// for seeds S..S+N-1 and prints what each run exercised. A failure prints the seed and the exact replay command;
+// a replay prints the same trace hash (the same run, byte for byte).
+import { parseArgs } from "node:util";
+import { describeProfile } from "../src/sim/faults.js";
+import { runSimulation, type SimResult, type SimStats } from "../src/sim/simulation.js";
+
+export const DEFAULT_STEPS = 1500;
+
+function usage(message: string): never {
+  console.error(`sim: ${message}\nusage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]`);
+  process.exit(2);
+}
+
+function positiveInt(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0) usage(`--${name} must be a non-negative integer, got "${text}"`);
+  return value;
+}
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: "string" },
+    seed: { type: "string" },
+    steps: { type: "string" },
+    trace: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
+});
+
+const firstSeed = positiveInt("seed", values.seed, 1);
+const seedCount = positiveInt("seeds", values.seeds, 1);
+const steps = positiveInt("steps", values.steps, DEFAULT_STEPS);
+if (seedCount < 1) usage("--seeds must be at least 1");
+const perRun = values.verbose || seedCount <= 20;
+
+function line(r: SimResult): string {
+  const s = r.stats;
+  return (
+    `seed ${r.seed} ${r.ok ? "ok" : "FAILED"} hash=${r.traceHash} ticks=${s.ticks} elections=${s.elections} ` +
+    `leaders=${s.leadersElected} preVoteRejections=${s.preVoteRejections} snapshotsSent=${s.snapshotsSent} ` +
+    `snapshotsInstalled=${s.snapshotsInstalled} membershipChanges=${s.membershipChanges} transfers=${s.transfers} ` +
+    `readsServed=${s.readsServed} crashes=${s.crashes} partitions=${s.partitions} pauses=${s.pauses} ` +
+    `msgs=${s.messages} lost=${s.messagesLost} ops=${s.opsOk}ok/${s.opsUnknown}unknown/${s.opsRefused}refused ` +
+    `history=${s.historyOps} healTicks=${s.healTicks}`
+  );
+}
+
+const totals: Record<string, number> = {};
+const failures: SimResult[] = [];
+const started = performance.now();
+for (let seed = firstSeed; seed < firstSeed + seedCount; seed++) {
+  const trace = values.trace ? (text: string) => console.log(`  ${text}`) : undefined;
+  const result = runSimulation({ seed, steps, ...(trace ? { trace } : {}) });
+  for (const [key, value] of Object.entries(result.stats) as [keyof SimStats, number][]) {
+    totals[key] = (totals[key] ?? 0) + value;
+  }
+  if (perRun || !result.ok) {
+    console.log(line(result));
+    if (values.verbose || !result.ok) console.log(`  profile: ${describeProfile(result.profile)}`);
+  }
+  if (!result.ok) {
+    failures.push(result);
+    console.log(`  failure: ${result.failure}`);
+    console.log(`  replay: npm run sim -- --seed ${seed} --seeds 1 --steps ${steps} --trace`);
+  }
+  const done = seed - firstSeed + 1;
+  if (!perRun && done % 250 === 0) {
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `  ... ${done}/${seedCount} seeds, ${failures.length} failed, ${Math.round(totals.ticks! / seconds)} ticks/s`,
+    );
+  }
+}
+const seconds = (performance.now() - started) / 1000;
+const t = (key: string) => totals[key] ?? 0;
+console.log(
+  `\n${seedCount - failures.length}/${seedCount} seeds passed (steps ${steps}) in ${seconds.toFixed(1)} s\n` +
+    `simulated ticks: ${t("ticks")} (${Math.round(t("ticks") / seconds)} ticks/s on one core; ` +
+    `${Math.round(t("nodeTicks") / seconds)} node-ticks/s)\n` +
+    `elections ${t("elections")}, leaders ${t("leadersElected")}, pre-votes ${t("preVotes")}, ` +
+    `pre-vote rejections ${t("preVoteRejections")}, snapshots sent ${t("snapshotsSent")} ` +
+    `(installed ${t("snapshotsInstalled")}), membership changes ${t("membershipChanges")}, ` +
+    `transfers ${t("transfers")}, reads served ${t("readsServed")}\n` +
+    `crashes ${t("crashes")}, partitions ${t("partitions")}, pauses ${t("pauses")}, messages ${t("messages")} ` +
+    `(lost ${t("messagesLost")}), client ops ok ${t("opsOk")}, unknown ${t("opsUnknown")}, ` +
+    `refused ${t("opsRefused")}, checked history ops ${t("historyOps")}`,
+);
+if (failures.length > 0) {
+  console.log(`failed seeds: ${failures.map((f) => f.seed).join(", ")}`);
+  process.exit(1);
+}

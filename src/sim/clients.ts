@@ -1,0 +1,196 @@
+// Simulated clients: each has at most one operation outstanding (put, compare-and-swap or linearizable get),
+// sent to a random live member, and records a history for the linearizability checker. A timed-out write stays
+// in the history with an unknown outcome; a refused one (ProposalDroppedError) never happened and is dropped.
+import { ProposalDroppedError } from "../store/raft/index.js";
+import { encodeCommand, type KvApplied } from "./kv.js";
+import type { HistoryOp, KvOperation } from "./linearizability.js";
+import type { SimRandom } from "./random.js";
+import type { SimNode } from "./sim-node.js";
+
+interface Outstanding {
+  history: HistoryOp;
+  seq: number;
+  nodeId: number;
+  deadline: number;
+  context: string;
+}
+
+interface Client {
+  id: number;
+  seq: number;
+  outstanding: Outstanding | null;
+  idleUntil: number;
+}
+
+export interface ClientStats {
+  issued: number;
+  ok: number;
+  refused: number;
+  timedOut: number;
+  readsOk: number;
+}
+
+export class Clients {
+  readonly history: HistoryOp[] = [];
+  private clients: Client[] = [];
+  private clock = 0;
+  /** Outstanding writes by `client:seq`, and reads by context. */
+  private writes = new Map<string, Outstanding>();
+  private reads = new Map<string, Outstanding>();
+  /** Recent values per key, so CAS sometimes expects the right one. */
+  private recent = new Map<string, string | null>();
+  /** The first application of every command anywhere (client:seq → result), to resolve unknown outcomes. */
+  readonly appliedAnywhere = new Map<string, KvApplied>();
+  readonly stats: ClientStats = { issued: 0, ok: 0, refused: 0, timedOut: 0, readsOk: 0 };
+
+  constructor(
+    count: number,
+    private readonly keys: readonly string[],
+    private readonly random: SimRandom,
+    private readonly timeoutTicks: number,
+    private readonly thinkTicks: number,
+  ) {
+    for (let id = 1; id <= count; id++) this.clients.push({ id, seq: 0, outstanding: null, idleUntil: 0 });
+  }
+
+  get outstandingCount(): number {
+    return this.clients.filter((c) => c.outstanding !== null).length;
+  }
+
+  /** Issues new operations for idle clients and times out old ones. */
+  tick(now: number, members: readonly SimNode[], issueNew: boolean): void {
+    for (const client of this.clients) {
+      const out = client.outstanding;
+      if (out !== null && now >= out.deadline) this.giveUp(client, out);
+      if (!issueNew || client.outstanding !== null || now < client.idleUntil || members.length === 0) continue;
+      this.issue(client, now, this.random.pick(members));
+    }
+  }
+
+  private issue(client: Client, now: number, node: SimNode): void {
+    const raft = node.raft;
+    if (raft === null) return;
+    client.seq++;
+    const key = this.random.pick(this.keys);
+    const r = this.random.next();
+    const value = `c${client.id}s${client.seq}`;
+    let op: KvOperation;
+    if (r < 0.4) op = { kind: "put", key, value };
+    else if (r < 0.65) {
+      const expected = this.random.chance(0.7) ? (this.recent.get(key) ?? null) : `c${client.id}s${client.seq - 1}`;
+      op = { kind: "cas", key, expected, value };
+    } else op = { kind: "get", key };
+    const history: HistoryOp = {
+      id: this.history.length,
+      client: client.id,
+      op,
+      callTime: this.clock++,
+      returnTime: null,
+      outcome: undefined,
+    };
+    const context = `r${client.id}:${client.seq}`;
+    const out: Outstanding = { history, seq: client.seq, nodeId: node.id, deadline: now + this.timeoutTicks, context };
+    try {
+      if (op.kind === "get") {
+        node.readKeys.set(context, key);
+        raft.readIndex(context);
+      } else {
+        const cmd =
+          op.kind === "put"
+            ? { client: client.id, seq: client.seq, op: "put" as const, key, value }
+            : { client: client.id, seq: client.seq, op: "cas" as const, key, expected: op.expected, value };
+        raft.propose(encodeCommand(cmd));
+      }
+    } catch (error) {
+      if (!(error instanceof ProposalDroppedError)) throw error;
+      node.readKeys.delete(context);
+      this.stats.refused++;
+      client.idleUntil = now + 1 + this.random.int(this.thinkTicks);
+      return;
+    }
+    this.stats.issued++;
+    this.history.push(history);
+    client.outstanding = out;
+    if (op.kind === "get") this.reads.set(context, out);
+    else this.writes.set(`${client.id}:${client.seq}`, out);
+    node.drain();
+  }
+
+  private finish(client: Client, now: number): void {
+    client.outstanding = null;
+    client.idleUntil = now + this.random.int(this.thinkTicks + 1);
+  }
+
+  private giveUp(client: Client, out: Outstanding): void {
+    this.stats.timedOut++;
+    this.writes.delete(`${client.id}:${out.seq}`);
+    if (this.reads.delete(out.context)) {
+      // A read that never returned had no effect: it is not part of the history.
+      out.history.op = { kind: "get", key: "__dropped__" };
+    }
+    client.outstanding = null;
+    client.idleUntil = 0;
+  }
+
+  /** A node applied a command; if the client is waiting on that node, it gets its answer. */
+  commandApplied(nodeId: number, now: number, result: KvApplied): void {
+    const key = `${result.client}:${result.seq}`;
+    if (!result.duplicate && !this.appliedAnywhere.has(key)) this.appliedAnywhere.set(key, result);
+    const out = this.writes.get(key);
+    if (out === undefined || out.nodeId !== nodeId) return;
+    this.writes.delete(key);
+    out.history.returnTime = this.clock++;
+    out.history.outcome = result.result;
+    const op = out.history.op;
+    if (result.result === "ok" && op.kind !== "get") this.recent.set(op.key, op.value);
+    this.stats.ok++;
+    this.finish(this.clients[result.client - 1]!, now);
+  }
+
+  readServed(nodeId: number, now: number, context: string, value: string | null): void {
+    const out = this.reads.get(context);
+    if (out === undefined || out.nodeId !== nodeId) return;
+    this.reads.delete(context);
+    out.history.returnTime = this.clock++;
+    out.history.outcome = { read: value };
+    this.recent.set(out.history.op.key, value);
+    this.stats.ok++;
+    this.stats.readsOk++;
+    this.finish(this.clients[out.history.client - 1]!, now);
+  }
+
+  /** The node crashed: its clients will never hear back (writes stay unknown, reads vanish at timeout). */
+  nodeCrashed(nodeId: number): void {
+    for (const client of this.clients) {
+      const out = client.outstanding;
+      if (out !== null && out.nodeId === nodeId) out.deadline = 0;
+    }
+  }
+
+  /**
+   * The history to check: dropped reads removed; an unknown write that no replica ever applied did not happen
+   * (by the end of the run) and is removed; an unknown write that was applied gets its true result, with its
+   * return time still open.
+   */
+  finalHistory(): HistoryOp[] {
+    const out: HistoryOp[] = [];
+    for (const h of this.history) {
+      if (h.op.key === "__dropped__") continue;
+      if (h.returnTime === null) {
+        if (h.op.kind === "get") continue;
+        const applied = this.appliedAnywhere.get(`${h.client}:${seqOf(h)}`);
+        if (applied === undefined) continue;
+        out.push({ ...h, outcome: applied.result });
+        continue;
+      }
+      out.push(h);
+    }
+    return out;
+  }
+}
+
+function seqOf(h: HistoryOp): number {
+  const op = h.op;
+  if (op.kind === "get") return -1;
+  return Number(op.value.slice(op.value.indexOf("s") + 1));
+}

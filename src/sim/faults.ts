@@ -1,0 +1,78 @@
+// The fault profile of one run, drawn from its seed: cluster shape, Raft options and flow-control limits, network
+// misbehaviour, and how often partitions, crashes, pauses, membership changes, transfers and snapshots happen.
+import type { SimRandom } from "./random.js";
+
+export interface FaultProfile {
+  voters: number;
+  learners: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  electionTick: number;
+  heartbeatTick: number;
+  maxSizePerMsgBytes: number;
+  maxInflightMsgs: number;
+  maxInflightBytes: number;
+  maxUncommittedEntriesBytes: number;
+  lossRate: number;
+  duplicateRate: number;
+  minDelayTicks: number;
+  maxDelayTicks: number;
+  /** Per-tick probabilities of starting each fault. */
+  partitionRate: number;
+  oneWayPartitionShare: number;
+  crashRate: number;
+  /** Probability that a crash happens mid-Ready (after persisting, before sending). */
+  crashMidReadyShare: number;
+  pauseRate: number;
+  membershipRate: number;
+  transferRate: number;
+  snapshotEveryEntries: number;
+  snapshotKeepTail: number;
+  clients: number;
+  keys: number;
+  clientThinkTicks: number;
+}
+
+export function drawProfile(r: SimRandom): FaultProfile {
+  const voters = r.pick([1, 2, 3, 3, 3, 4, 5, 5, 5, 6, 7]);
+  const calm = r.chance(0.1);
+  return {
+    voters,
+    learners: r.pick([0, 0, 1, 1, 2]),
+    preVote: r.chance(0.8),
+    checkQuorum: r.chance(0.8),
+    electionTick: r.pick([10, 10, 20]),
+    heartbeatTick: r.pick([2, 3]),
+    maxSizePerMsgBytes: r.pick([60, 300, 4096, 1 << 20]),
+    maxInflightMsgs: r.pick([1, 2, 8, 256]),
+    maxInflightBytes: r.pick([0, 0, 500, 100_000]),
+    maxUncommittedEntriesBytes: r.pick([200, 4096, 1 << 30]),
+    lossRate: calm ? 0 : r.pick([0, 0.01, 0.05, 0.1, 0.25]),
+    duplicateRate: calm ? 0 : r.pick([0, 0.01, 0.05, 0.2]),
+    minDelayTicks: 1,
+    maxDelayTicks: r.pick([1, 2, 4, 8, 20]),
+    partitionRate: calm ? 0 : r.pick([0, 0.002, 0.005, 0.02]),
+    oneWayPartitionShare: r.pick([0, 0.3, 0.6]),
+    crashRate: calm ? 0 : r.pick([0, 0.001, 0.004, 0.01]),
+    crashMidReadyShare: r.pick([0, 0.5]),
+    pauseRate: calm ? 0 : r.pick([0, 0.001, 0.004]),
+    membershipRate: r.pick([0, 0.003, 0.01, 0.02]),
+    transferRate: r.pick([0, 0.002, 0.01]),
+    snapshotEveryEntries: r.pick([0, 5, 20, 100]),
+    snapshotKeepTail: r.pick([0, 2, 10]),
+    clients: r.pick([1, 3, 5, 8]),
+    keys: r.pick([1, 2, 4]),
+    clientThinkTicks: r.pick([0, 3, 10]),
+  };
+}
+
+/** A one-line summary for run output. */
+export function describeProfile(p: FaultProfile): string {
+  return (
+    `voters=${p.voters} learners=${p.learners} preVote=${p.preVote} checkQuorum=${p.checkQuorum} ` +
+    `loss=${p.lossRate} dup=${p.duplicateRate} delay=${p.minDelayTicks}-${p.maxDelayTicks} ` +
+    `partition=${p.partitionRate} crash=${p.crashRate} pause=${p.pauseRate} membership=${p.membershipRate} ` +
+    `transfer=${p.transferRate} snapshotEvery=${p.snapshotEveryEntries} inflight=${p.maxInflightMsgs} ` +
+    `msgBytes=${p.maxSizePerMsgBytes} clients=${p.clients} keys=${p.keys}`
+  );
+}

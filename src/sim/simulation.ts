@@ -1,0 +1,591 @@
+// One deterministic simulation run: a cluster of SimNodes over a SimNetwork in simulated ticks, with faults from
+// the seed's profile, clients recording a history, invariants checked continuously, then a healing phase that
+// must reach a stable leader and finish client operations within a bound, and a final linearizability check.
+import {
+  type ConfChange,
+  type Entry,
+  type Message,
+  type NodeId,
+  ProposalDroppedError,
+  type RaftCounters,
+  type RaftNode,
+} from "../store/raft/index.js";
+import { Clients } from "./clients.js";
+import { drawProfile, type FaultProfile } from "./faults.js";
+import { Invariants, SafetyViolation } from "./invariants.js";
+import { checkLinearizable } from "./linearizability.js";
+import { SimNetwork } from "./network.js";
+import { SimRandom } from "./random.js";
+import { type NodeObserver, SimNode } from "./sim-node.js";
+import { RunTrace } from "./trace.js";
+
+export interface SimOptions {
+  seed: number;
+  /** Simulated ticks with faults, before the healing phase. */
+  steps: number;
+  /** Called with human-readable events (leader changes, faults) when set. */
+  trace?: (line: string) => void;
+}
+
+export interface SimStats {
+  ticks: number;
+  nodeTicks: number;
+  elections: number;
+  preVotes: number;
+  preVoteRejections: number;
+  leadersElected: number;
+  snapshotsSent: number;
+  snapshotsInstalled: number;
+  membershipChanges: number;
+  transfers: number;
+  readsServed: number;
+  crashes: number;
+  partitions: number;
+  pauses: number;
+  messages: number;
+  messagesLost: number;
+  opsOk: number;
+  opsUnknown: number;
+  opsRefused: number;
+  historyOps: number;
+  checkerStates: number;
+  healTicks: number;
+}
+
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  failure: string | null;
+  profile: FaultProfile;
+  stats: SimStats;
+  /** Hash of everything that happened: equal hashes = the same run. */
+  traceHash: string;
+}
+
+const MAX_NODE_ID = 16;
+const MAX_INBOX_MESSAGES = 10_000;
+const LOG_CHECK_EVERY_TICKS = 64;
+
+export function runSimulation(options: SimOptions): SimResult {
+  return new Simulation(options).run();
+}
+
+class Simulation implements NodeObserver {
+  private readonly root: SimRandom;
+  private readonly faultRandom: SimRandom;
+  readonly profile: FaultProfile;
+  private readonly network: SimNetwork;
+  private readonly clients: Clients;
+  private readonly invariants = new Invariants();
+  private readonly trace = new RunTrace();
+  private nodes = new Map<NodeId, SimNode>();
+  private restartAt = new Map<NodeId, number>();
+  private removedIds = new Set<NodeId>();
+  /** Removed nodes and the tick from which they may be shut down. */
+  private toShutDown = new Map<NodeId, number>();
+  private snapshotReports: { from: NodeId; to: NodeId; ok: boolean }[] = [];
+  private partitionHealAt = -1;
+  private nextId: NodeId;
+  private now = 0;
+  private healing = false;
+  private totals: RaftCounters = {
+    electionsStarted: 0,
+    preVotesStarted: 0,
+    preVoteRejections: 0,
+    leadersElected: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    confChangesApplied: 0,
+    readsServed: 0,
+    transfersStarted: 0,
+    proposalsDropped: 0,
+  };
+  private readonly stats: SimStats = {
+    ticks: 0,
+    nodeTicks: 0,
+    elections: 0,
+    preVotes: 0,
+    preVoteRejections: 0,
+    leadersElected: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    membershipChanges: 0,
+    transfers: 0,
+    readsServed: 0,
+    crashes: 0,
+    partitions: 0,
+    pauses: 0,
+    messages: 0,
+    messagesLost: 0,
+    opsOk: 0,
+    opsUnknown: 0,
+    opsRefused: 0,
+    historyOps: 0,
+    checkerStates: 0,
+    healTicks: 0,
+  };
+
+  constructor(private readonly options: SimOptions) {
+    this.root = new SimRandom(options.seed);
+    this.profile = drawProfile(this.root.fork(1));
+    this.faultRandom = this.root.fork(2);
+    const p = this.profile;
+    this.network = new SimNetwork(
+      this.root.fork(3),
+      {
+        lossRate: p.lossRate,
+        duplicateRate: p.duplicateRate,
+        minDelayTicks: p.minDelayTicks,
+        maxDelayTicks: p.maxDelayTicks,
+      },
+      (m) => {
+        // The snapshot sender's transport learns that the transfer failed.
+        if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: false });
+      },
+    );
+    const keys = Array.from({ length: p.keys }, (_, i) => `k${i}`);
+    this.clients = new Clients(p.clients, keys, this.root.fork(4), 10 * p.electionTick, p.clientThinkTicks);
+    const voters = Array.from({ length: p.voters }, (_, i) => i + 1);
+    const learners = Array.from({ length: p.learners }, (_, i) => p.voters + i + 1);
+    this.nextId = p.voters + p.learners + 1;
+    for (const id of [...voters, ...learners]) this.spawn(id, voters, learners);
+  }
+
+  private log(line: string): void {
+    this.options.trace?.(`[t=${this.now}] ${line}`);
+  }
+
+  private spawn(id: NodeId, voters: NodeId[], learners: NodeId[]): SimNode {
+    const p = this.profile;
+    const seedBase = this.root.fork(100 + id);
+    const node = new SimNode(
+      id,
+      {
+        voters,
+        learners,
+        electionTick: p.electionTick,
+        heartbeatTick: p.heartbeatTick,
+        preVote: p.preVote,
+        checkQuorum: p.checkQuorum,
+        maxSizePerMsgBytes: p.maxSizePerMsgBytes,
+        maxInflightMsgs: p.maxInflightMsgs,
+        maxInflightBytes: p.maxInflightBytes,
+        maxUncommittedEntriesBytes: p.maxUncommittedEntriesBytes,
+      },
+      (incarnation) => seedBase.fork(incarnation).next,
+      { everyEntries: p.snapshotEveryEntries, keepTail: p.snapshotKeepTail },
+      this,
+    );
+    this.nodes.set(id, node);
+    node.start();
+    node.drain();
+    return node;
+  }
+
+  // ---- NodeObserver ----
+
+  send(m: Message): void {
+    this.stats.messages++;
+    this.network.send(m, this.now);
+  }
+
+  applied(node: NodeId, entry: Entry): void {
+    this.invariants.applied(node, entry);
+    this.trace.mix(entry.index, entry.term, entry.data.length, node);
+  }
+
+  restored(node: NodeId, index: number, term: number): void {
+    this.invariants.restored(node, index, term);
+    this.log(`node ${node} installed snapshot at ${index} (term ${term})`);
+  }
+
+  commandApplied(node: NodeId, _index: number, result: Parameters<Clients["commandApplied"]>[2]): void {
+    this.clients.commandApplied(node, this.now, result);
+  }
+
+  readServed(node: NodeId, context: string, value: string | null): void {
+    this.clients.readServed(node, this.now, context, value);
+  }
+
+  becameLeader(node: NodeId, term: number): void {
+    this.invariants.leader(node, term);
+    const raft = this.nodes.get(node)?.raft;
+    if (raft) this.invariants.leaderComplete(raft);
+    this.log(`node ${node} leads term ${term}`);
+  }
+
+  leaderCommit(term: number, committed: number): void {
+    this.invariants.leaderCommit(term, committed);
+  }
+
+  removed(node: NodeId): void {
+    if (!this.removedIds.has(node)) {
+      this.removedIds.add(node);
+      // Like a real driver, a removed member lingers a little: it may still have to hand over leadership.
+      // The operator shuts it down once no running member still counts it as a voter: until then the
+      // survivors may need its vote (they learn that its removal is committed only from a leader, and a
+      // 2 → 1 change needs both). Before that it keeps running, as a lingering process would.
+      this.toShutDown.set(node, this.now + 3 * this.profile.electionTick);
+    }
+  }
+
+  crashed(_node: NodeId, raft: RaftNode): void {
+    this.addCounters(raft);
+  }
+
+  private addCounters(raft: RaftNode): void {
+    const c = raft.counters;
+    for (const key of Object.keys(this.totals) as (keyof RaftCounters)[]) this.totals[key] += c[key];
+  }
+
+  // ---- the run ----
+
+  run(): SimResult {
+    let failure: string | null = null;
+    try {
+      for (; this.now < this.options.steps; this.now++) this.tick();
+      this.heal();
+      failure = this.converge();
+      if (failure === null) failure = this.finalChecks();
+    } catch (error) {
+      const where = `at tick ${this.now}`;
+      if (error instanceof SafetyViolation) failure = `safety violation ${where}: ${error.message}`;
+      else failure = `crash ${where}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    }
+    for (const node of this.nodes.values()) if (node.raft) this.addCounters(node.raft);
+    return {
+      seed: this.options.seed,
+      ok: failure === null,
+      failure,
+      profile: this.profile,
+      stats: this.finishStats(),
+      traceHash: this.trace.hex(),
+    };
+  }
+
+  private tick(issueNew = true): void {
+    if (!this.healing) this.injectFaults();
+    for (const [id, at] of this.restartAt) {
+      if (at <= this.now) {
+        this.restartAt.delete(id);
+        const node = this.nodes.get(id)!;
+        // A crash scheduled for the middle of a Ready that never came happens now.
+        if (node.raft !== null) node.crash();
+        node.crashAtNextReady = false;
+        node.start();
+        node.drain();
+        this.log(`node ${id} restarts`);
+      }
+    }
+    this.deliverDue();
+    for (const node of this.nodes.values()) {
+      if (node.raft === null) continue;
+      if (node.pausedUntil > this.now) continue;
+      if (node.pausedUntil >= 0) this.resume(node);
+      if (node.raft === null) continue; // it crashed while catching up on its inbox
+      node.raft.tick();
+      this.stats.nodeTicks++;
+      node.drain();
+    }
+    this.clients.tick(this.now, this.members(), issueNew);
+    this.flushSnapshotReports();
+    this.shutDownRemoved();
+    if (this.now % LOG_CHECK_EVERY_TICKS === 0) this.checkLogs();
+    this.stats.ticks++;
+    this.trace.mix(this.now, this.network.sent, 0, 0);
+  }
+
+  private deliverDue(): void {
+    for (const m of this.network.takeDue(this.now)) {
+      const target = this.nodes.get(m.to);
+      if (target === undefined || target.raft === null) {
+        if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: false });
+        continue;
+      }
+      if (target.pausedUntil > this.now) {
+        if (target.inbox.length < MAX_INBOX_MESSAGES) target.inbox.push(m);
+        continue;
+      }
+      this.trace.mix(m.term, m.index, m.from * 64 + m.to, m.entries.length);
+      target.raft.step(m);
+      target.drain();
+      if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: true });
+    }
+  }
+
+  private resume(node: SimNode): void {
+    node.pausedUntil = -1;
+    const inbox = node.inbox;
+    node.inbox = [];
+    this.log(`node ${node.id} resumes with ${inbox.length} buffered messages`);
+    for (const m of inbox) {
+      if (node.raft === null) return;
+      node.raft.step(m);
+      node.drain();
+    }
+  }
+
+  private flushSnapshotReports(): void {
+    const reports = this.snapshotReports;
+    this.snapshotReports = [];
+    for (const r of reports) {
+      const sender = this.nodes.get(r.from);
+      if (sender?.raft == null || sender.pausedUntil > this.now) continue;
+      sender.raft.reportSnapshot(r.to, r.ok);
+      sender.drain();
+    }
+  }
+
+  private shutDownRemoved(): void {
+    for (const [id, notBefore] of this.toShutDown) {
+      const node = this.nodes.get(id);
+      const raft = node?.raft ?? null;
+      // A crashed removed node restarts first: its vote may still be needed.
+      if (node !== undefined && raft === null) continue;
+      if (raft !== null && (this.now < notBefore || raft.role === "leader" || this.stillCountedAsVoter(id))) continue;
+      this.toShutDown.delete(id);
+      if (node === undefined) continue;
+      if (node.raft) this.addCounters(node.raft);
+      this.nodes.delete(id);
+      this.restartAt.delete(id);
+      this.clients.nodeCrashed(id);
+      this.log(`node ${id} removed from the cluster and shut down`);
+    }
+  }
+
+  private stillCountedAsVoter(id: NodeId): boolean {
+    for (const node of this.nodes.values()) {
+      if (node.id !== id && !this.removedIds.has(node.id) && node.raft?.voters.has(id)) return true;
+    }
+    return false;
+  }
+
+  /** Running, unpaused nodes that consider themselves members and were not removed. */
+  private members(): SimNode[] {
+    const out: SimNode[] = [];
+    for (const node of this.nodes.values()) {
+      if (node.raft === null || node.pausedUntil > this.now || this.removedIds.has(node.id)) continue;
+      const cs = node.raft;
+      if (cs.voters.has(node.id) || cs.learners.has(node.id)) out.push(node);
+    }
+    return out;
+  }
+
+  private leaderNode(): SimNode | null {
+    let best: SimNode | null = null;
+    for (const node of this.nodes.values()) {
+      const raft = node.raft;
+      if (raft === null || raft.role !== "leader" || node.pausedUntil > this.now) continue;
+      if (best === null || raft.term > best.raft!.term) best = node;
+    }
+    return best;
+  }
+
+  private injectFaults(): void {
+    const r = this.faultRandom;
+    const p = this.profile;
+    if (this.partitionHealAt >= 0 && this.now >= this.partitionHealAt) {
+      this.network.healPartitions();
+      this.partitionHealAt = -1;
+      this.log("partition healed");
+    } else if (this.partitionHealAt < 0 && p.partitionRate > 0 && r.chance(p.partitionRate)) {
+      this.partition(r);
+    }
+    if (p.crashRate > 0 && r.chance(p.crashRate)) this.crashOne(r);
+    if (p.pauseRate > 0 && r.chance(p.pauseRate)) {
+      const candidates = [...this.nodes.values()].filter((n) => n.raft !== null && n.pausedUntil < 0);
+      if (candidates.length > 0) {
+        const node = r.pick(candidates);
+        node.pausedUntil = this.now + r.intBetween(20, 40 * p.electionTick);
+        this.stats.pauses++;
+        this.log(`node ${node.id} pauses until ${node.pausedUntil}`);
+      }
+    }
+    if (p.membershipRate > 0 && r.chance(p.membershipRate)) this.changeMembership(r);
+    if (p.transferRate > 0 && r.chance(p.transferRate)) this.transferLeadership(r);
+  }
+
+  private partition(r: SimRandom): void {
+    const ids = [...this.nodes.keys()];
+    if (ids.length < 2) return;
+    r.shuffle(ids);
+    const cut = r.intBetween(1, ids.length - 1);
+    const oneWay = r.chance(this.profile.oneWayPartitionShare);
+    this.network.partition(ids.slice(0, cut), ids.slice(cut), oneWay);
+    this.partitionHealAt = this.now + r.intBetween(10, 30 * this.profile.electionTick);
+    this.stats.partitions++;
+    this.log(
+      `partition ${oneWay ? "one-way " : ""}${ids.slice(0, cut)} | ${ids.slice(cut)} until ${this.partitionHealAt}`,
+    );
+  }
+
+  private crashOne(r: SimRandom): void {
+    const candidates = [...this.nodes.values()].filter((n) => n.raft !== null);
+    if (candidates.length === 0) return;
+    const node = r.pick(candidates);
+    this.stats.crashes++;
+    this.restartAt.set(node.id, this.now + r.intBetween(1, 30 * this.profile.electionTick));
+    this.clients.nodeCrashed(node.id);
+    if (r.chance(this.profile.crashMidReadyShare)) {
+      node.crashAtNextReady = true; // dies during its next Ready, after persisting and before sending
+      this.log(`node ${node.id} will crash mid-Ready`);
+    } else {
+      node.crash();
+      this.log(`node ${node.id} crashes`);
+    }
+  }
+
+  private changeMembership(r: SimRandom): void {
+    const leader = this.leaderNode();
+    if (leader === null) return;
+    const cs = leader.raft!.confState();
+    const fresh = this.nextId <= MAX_NODE_ID ? this.nextId : 0;
+    const choices: ConfChange["type"][] = [];
+    if (fresh > 0 && cs.learners.length < 2) choices.push("addLearner");
+    if (fresh > 0 && cs.voters.length < 7 && r.chance(0.2)) choices.push("addVoter");
+    if (cs.learners.length > 0 && cs.voters.length < 7) choices.push("promoteLearner");
+    if (cs.voters.length > 1 || cs.learners.length > 0) choices.push("removeNode");
+    if (choices.length === 0) return;
+    const type = r.pick(choices);
+    let nodeId: NodeId;
+    if (type === "addLearner" || type === "addVoter") nodeId = fresh;
+    else if (type === "promoteLearner") nodeId = r.pick(cs.learners);
+    else nodeId = r.pick(cs.voters.length > 1 ? [...cs.voters, ...cs.learners] : cs.learners);
+    try {
+      leader.raft!.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });
+    } catch (error) {
+      if (error instanceof ProposalDroppedError) return;
+      throw error;
+    }
+    this.stats.membershipChanges++;
+    this.log(`leader ${leader.id} proposes ${type} ${nodeId}`);
+    if (nodeId === fresh) {
+      this.nextId++;
+      this.spawn(fresh, [], []);
+    }
+    leader.drain();
+  }
+
+  private transferLeadership(r: SimRandom): void {
+    const leader = this.leaderNode();
+    if (leader === null) return;
+    const voters = [...leader.raft!.voters].filter((id) => id !== leader.id);
+    if (voters.length === 0) return;
+    const to = r.pick(voters);
+    try {
+      leader.raft!.transferLeadership(to);
+    } catch (error) {
+      if (error instanceof ProposalDroppedError) return;
+      throw error;
+    }
+    this.log(`leader ${leader.id} transfers to ${to}`);
+    leader.drain();
+  }
+
+  private checkLogs(): void {
+    const running: RaftNode[] = [];
+    for (const node of this.nodes.values()) if (node.raft) running.push(node.raft);
+    for (const raft of running) this.invariants.committedPrefix(raft);
+    for (let i = 0; i < running.length; i++) {
+      for (let j = i + 1; j < running.length; j++) Invariants.logMatching(running[i]!, running[j]!);
+    }
+  }
+
+  /** Faults stop: the network becomes reliable, partitions heal, crashed nodes restart, paused ones resume. */
+  private heal(): void {
+    this.healing = true;
+    this.network.healthy = true;
+    this.network.healPartitions();
+    this.partitionHealAt = -1;
+    for (const id of this.restartAt.keys()) this.restartAt.set(id, this.now);
+    for (const node of this.nodes.values()) if (node.pausedUntil > this.now) node.pausedUntil = this.now;
+    this.log("faults healed");
+  }
+
+  /** After healing: a leader must emerge, client operations must finish and replicas converge within a bound. */
+  private converge(): string | null {
+    const bound = 100 * this.profile.electionTick + 400;
+    const start = this.now;
+    const okBefore = this.clients.stats.ok;
+    // Every client must complete operations issued after healing; then new ones stop and the rest drain.
+    const wanted = 2 * this.profile.clients;
+    for (; this.now < start + bound; this.now++) {
+      this.tick(this.clients.stats.ok - okBefore < wanted);
+      if (this.clients.stats.ok - okBefore >= wanted && this.clients.outstandingCount === 0 && this.converged()) {
+        this.stats.healTicks = this.now - start;
+        return null;
+      }
+    }
+    const leader = this.leaderNode();
+    return (
+      `liveness: not converged ${bound} ticks after healing (leader ${leader?.id ?? "none"}, ` +
+      `ops completed since heal ${this.clients.stats.ok - okBefore}, outstanding ${this.clients.outstandingCount})\n` +
+      `  ${this.describeNodes()}`
+    );
+  }
+
+  /** One line per node for failure reports: role, term, leader, indexes, and the leader's view of it. */
+  private describeNodes(): string {
+    const leader = this.leaderNode();
+    const lines: string[] = [];
+    for (const node of this.nodes.values()) {
+      const r = node.raft;
+      if (r === null) {
+        lines.push(`node ${node.id}: down`);
+        continue;
+      }
+      const pr = leader?.raft?.status().progress.get(node.id);
+      const progress = pr ? ` progress=${pr.state}/match ${pr.match}/next ${pr.next}/active ${pr.recentActive}` : "";
+      lines.push(
+        `node ${node.id}: ${r.role} term ${r.term} leader ${r.leader} voters [${[...r.voters]}] learners ` +
+          `[${[...r.learners]}] applied ${node.appliedIndex} commit ${r.log.committed} last ${r.log.lastIndex()} ` +
+          `first ${r.log.firstIndex()}${progress}`,
+      );
+    }
+    return lines.join("\n  ");
+  }
+
+  private converged(): boolean {
+    const leader = this.leaderNode();
+    if (leader === null) return false;
+    const lr = leader.raft!;
+    if (lr.log.committed !== lr.log.lastIndex()) return false;
+    for (const node of this.members()) {
+      const raft = node.raft!;
+      if (raft.leader !== leader.id || raft.term !== lr.term) return false;
+      if (node.appliedIndex !== lr.log.committed) return false;
+    }
+    return true;
+  }
+
+  private finalChecks(): string | null {
+    this.checkLogs();
+    const members = this.members();
+    const fingerprints = new Set(members.map((n) => n.kv.fingerprint()));
+    if (fingerprints.size > 1) return `replicas diverge after convergence: ${[...fingerprints].join(" / ")}`;
+    const history = this.clients.finalHistory();
+    this.stats.historyOps = history.length;
+    const result = checkLinearizable(history);
+    this.stats.checkerStates = result.states;
+    if (!result.ok) return `history of key ${result.key} is not linearizable (${history.length} operations)`;
+    return null;
+  }
+
+  private finishStats(): SimStats {
+    const s = this.stats;
+    const t = this.totals;
+    s.elections = t.electionsStarted;
+    s.preVotes = t.preVotesStarted;
+    s.preVoteRejections = t.preVoteRejections;
+    s.leadersElected = t.leadersElected;
+    s.snapshotsSent = t.snapshotsSent;
+    s.snapshotsInstalled = t.snapshotsInstalled;
+    s.transfers = t.transfersStarted;
+    s.readsServed = t.readsServed;
+    s.messagesLost = this.network.lost;
+    s.opsOk = this.clients.stats.ok;
+    s.opsRefused = this.clients.stats.refused;
+    s.opsUnknown = this.clients.stats.timedOut;
+    return s;
+  }
+}

@@ -56,7 +56,9 @@ export async function runRender(options: {
         logger.error({ template: runtime.name, stage: outcome.stage, reason: outcome.error.message }, "render failed");
       } else if (outcome.kind === "written") {
         logger.info({ template: runtime.name, destination: runtime.spec.destination }, "file written");
-        changed.push(outcome.changed);
+        // `exec: true` targets the application vigie supervises in agent mode; `vigie render` supervises none.
+        const reload = outcome.changed.reload;
+        changed.push({ ...outcome.changed, reload: reload !== undefined && "exec" in reload ? undefined : reload });
       }
     }
     if (changed.length > 0) {

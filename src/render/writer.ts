@@ -10,6 +10,7 @@ import {
   copyFileSync,
   fchmodSync,
   fchownSync,
+  fdatasyncSync,
   fsyncSync,
   openSync,
   readFileSync,
@@ -132,7 +133,10 @@ function stage(spec: WriteSpec, content: Buffer): string {
       if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
       const ids = ownership(spec);
       if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
-      fsyncSync(fd);
+      // Data and size must reach the disk before the rename. fdatasync suffices unless mode or ownership were set,
+      // which must be durable too (an unchanged file is not rewritten after a restart, so a lost chown would stay).
+      if (ids !== undefined || spec.mode !== undefined) fsyncSync(fd);
+      else fdatasyncSync(fd);
     } finally {
       closeSync(fd);
     }

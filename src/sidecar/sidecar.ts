@@ -240,7 +240,8 @@ class SidecarRuntime implements Sidecar {
       }
       this.retryDelayMs.delete(template.name);
       this.renderCount.inc(1, { template: template.name });
-      template.lastError = undefined;
+      // A broken edit of the source stays reported while the last good version keeps rendering.
+      template.lastError = template.compileError?.message;
       if (outcome.kind === "written") {
         this.writeCount.inc(1, { template: template.name });
         this.log.info(

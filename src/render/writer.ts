@@ -12,6 +12,7 @@ import {
   fchownSync,
   fdatasyncSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -122,11 +123,25 @@ function writeAll(fd: number, content: Buffer): void {
   while (offset < content.length) offset += writeSync(fd, content, offset, content.length - offset);
 }
 
+/**
+ * Creates the staged file; a missing destination directory is created first (as consul-template does), so a fresh
+ * container or the quickstart does not need a `mkdir` step before the first render.
+ */
+function openCreatingDirectory(path: string, mode: number): number {
+  try {
+    return openSync(path, "wx", mode);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    return openSync(path, "wx", mode);
+  }
+}
+
 function stage(spec: WriteSpec, content: Buffer): string {
   const directory = dirname(spec.destination);
   const staged = join(directory, `.${basename(spec.destination)}.vigie-${randomBytes(6).toString("hex")}.tmp`);
   try {
-    const fd = openSync(staged, "wx", spec.mode ?? 0o644);
+    const fd = openCreatingDirectory(staged, spec.mode ?? 0o644);
     try {
       writeAll(fd, content);
       // The umask may have narrowed the mode given to open(); set it exactly.

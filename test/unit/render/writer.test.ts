@@ -77,8 +77,15 @@ test("backup keeps the previous bytes; restorePrevious puts them back or removes
   assert.equal((await readdir(dir)).sort(), ["out.conf", "out.conf.bak"]);
 });
 
-test("a destination directory that does not exist is a write failure naming the template", async () => {
-  const error = await writeRendered(spec({ destination: join(dir, "no", "such", "x") }), Buffer.from("x")).catch(
+test("a missing destination directory is created; a parent that is a file fails naming the template", async () => {
+  const nested = join(dir, "no", "such", "x.conf");
+  assert.equal(await writeRendered(spec({ destination: nested }), Buffer.from("x")), {
+    changed: true,
+    previous: undefined,
+  });
+  assert.is(await readFile(nested, "utf8"), "x");
+  await writeFile(join(dir, "plain-file"), "");
+  const error = await writeRendered(spec({ destination: join(dir, "plain-file", "x") }), Buffer.from("x")).catch(
     (e: unknown) => e,
   );
   assert.match((error as Error).message, /^t: cannot stage/);

@@ -48,6 +48,7 @@ export interface WatchResponse {
 export class WatchStream implements AsyncIterable<WatchResponse> {
   private readonly abort = new AbortController();
   private started = false;
+  private userCanceled = false;
 
   constructor(
     private readonly transport: Transport,
@@ -57,11 +58,12 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
 
   /** Ends the stream; a pending iteration finishes without error. */
   cancel(): void {
+    this.userCanceled = true;
     this.abort.abort();
   }
 
   get canceled(): boolean {
-    return this.abort.signal.aborted;
+    return this.userCanceled;
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
@@ -77,7 +79,7 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
     try {
       body = await this.transport.openStream("/v3/watch", { create_request: create }, this.abort.signal);
     } catch (error) {
-      if (this.abort.signal.aborted) return;
+      if (this.userCanceled) return;
       throw error;
     }
     let pending: Buffer[] = [];
@@ -103,12 +105,13 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
         }
       }
     } catch (error) {
-      if (this.abort.signal.aborted) return;
+      if (this.userCanceled) return;
       throw error;
     } finally {
+      // Also reached when the consumer stops iterating (break): release the connection.
       this.abort.abort();
     }
-    if (!this.abort.signal.aborted) throw new StoreUnavailableError("/v3/watch: the store closed the stream");
+    if (!this.userCanceled) throw new StoreUnavailableError("/v3/watch: the store closed the stream");
   }
 }
 

@@ -1,133 +1,146 @@
-// The sidecar over time, against a real etcd: a changed config file is applied and an invalid one ignored; a store
+// The sidecar over time, against a real etcd and the embedded store: a changed config file is applied and an invalid one ignored; a store
 // unreachable at start-up is reported by status() and the files appear once it answers; exec mode supervises the
 // application, signals it on change and returns its exit code on stop.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test } from "uvu";
+import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createHarness, type Harness, settle } from "../fixtures/sidecar/harness.js";
+import {
+  createHarness,
+  type Harness,
+  STORE_KINDS,
+  type StoreKind,
+  settle,
+  storeAvailable,
+} from "../fixtures/sidecar/harness.js";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { waitFor } from "../helpers/ports.js";
 import { requireTools } from "../helpers/require-tool.js";
 import { SIGNAL_APP } from "../unit/reload/app.js";
 
 const tools = requireTools("sidecar lifecycle", "etcd");
-let h: Harness;
 
-test.before.each(async () => {
-  if (tools) h = await createHarness();
-});
-test.after.each(async () => {
-  if (tools) await h.cleanup();
-});
+function defineSuite(kind: StoreKind): void {
+  const test = suite(`sidecar lifecycle (${kind})`);
+  let h: Harness;
 
-function t(name: string, body: () => Promise<void>) {
-  test(name, async () => {
-    if (tools) await body();
+  test.before.each(async () => {
+    if (tools) h = await createHarness(kind);
   });
+  test.after.each(async () => {
+    if (tools) await h.cleanup();
+  });
+
+  function t(name: string, body: () => Promise<void>) {
+    test(name, async () => {
+      if (tools) await body();
+    });
+  }
+
+  t("a changed config is applied; an invalid one is ignored and the running config stays", async () => {
+    await writeFile(join(h.dir, "a.hbs"), 'a={{key "/cfg/a"}}\n');
+    await writeFile(join(h.dir, "b.hbs"), 'b={{keyOrDefault "/cfg/b" "none"}}\n');
+    await h.client.put("/cfg/a", "1");
+    const configFile = join(h.dir, "vigie.yaml");
+    const first = { templates: [{ source: "a.hbs", destination: "a.out" }] };
+    // JSON is YAML: the same text feeds the file watcher and this test.
+    await writeFile(configFile, JSON.stringify(first));
+    const sidecar = await h.start(first, configFile);
+    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=1\n");
+
+    await writeFile(configFile, "templates:\n  - source: a.hbs\n    destination: a.out\n    colour: blue\n");
+    await settle(400);
+    assert.equal(
+      sidecar.status().templates.map((tpl) => tpl.name),
+      ["a.hbs"],
+    );
+    await h.client.put("/cfg/a", "2");
+    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=2\n");
+
+    const second = {
+      templates: [
+        { source: "a.hbs", destination: "a.out" },
+        { source: "b.hbs", destination: "b.out" },
+      ],
+    };
+    await writeFile(configFile, JSON.stringify(second));
+    await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=none\n");
+    await h.client.put("/cfg/b", "set");
+    await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=set\n");
+  });
+
+  t("a change re-renders only the templates that read it; a burst under wait renders once", async () => {
+    for (const name of ["a", "b", "c"]) {
+      await writeFile(join(h.dir, `${name}.hbs`), `{{#each (ls "/only/${name}/")}}{{name}}={{value}};{{/each}}\n`);
+      await h.client.put(`/only/${name}/k`, "0");
+    }
+    const sidecar = await h.start({
+      templates: [
+        { source: "a.hbs", destination: "a.out" },
+        { source: "b.hbs", destination: "b.out", wait: { min: "150ms", max: "2s" } },
+        { source: "c.hbs", destination: "c.out" },
+      ],
+    });
+    await sidecar.firstRender;
+    const renders = () => Object.fromEntries(sidecar.status().templates.map((tpl) => [tpl.name, tpl.renders]));
+    assert.equal(renders(), { "a.hbs": 1, "b.hbs": 1, "c.hbs": 1 });
+    await h.client.put("/only/a/k", "1");
+    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "k=1;\n");
+    await settle(200);
+    assert.equal(renders(), { "a.hbs": 2, "b.hbs": 1, "c.hbs": 1 });
+    for (let i = 1; i <= 10; i++) await h.client.put("/only/b/k", String(i));
+    await h.waitForFile(join(h.dir, "b.out"), (text) => text === "k=10;\n");
+    await settle(300);
+    assert.equal(renders(), { "a.hbs": 2, "b.hbs": 2, "c.hbs": 1 });
+  });
+
+  t("a store unreachable at start-up is reported; files appear once it answers", async () => {
+    await writeFile(join(h.dir, "t.hbs"), 'v={{key "/up/v"}}\n');
+    await h.client.put("/up/v", "ok");
+    const proxy = new CuttableProxy(new URL(h.endpoint));
+    await proxy.open();
+    await proxy.cut();
+    try {
+      const sidecar = await h.start({ templates: [{ source: "t.hbs", destination: "t.out" }] }, undefined, [
+        `http://127.0.0.1:${proxy.port}`,
+      ]);
+      await waitFor("unhealthy status", async () => !sidecar.status().healthy);
+      assert.match(sidecar.status().reason ?? "", "store unreachable");
+      assert.not.ok(await readFile(join(h.dir, "t.out")).catch(() => undefined));
+      await proxy.open();
+      await h.waitForFile(join(h.dir, "t.out"), (text) => text === "v=ok\n", 10_000);
+      await waitFor("healthy status", async () => sidecar.status().healthy);
+    } finally {
+      await h.sidecar?.stop();
+      h.sidecar = undefined;
+      await proxy.cut();
+    }
+  });
+
+  t("exec mode: the supervised app is signalled on change and its exit code returned on stop", async () => {
+    const log = join(h.dir, "app.log");
+    process.env.SIGNAL_APP_LOG = log;
+    try {
+      await writeFile(join(h.dir, "t.hbs"), 'v={{key "/exec/v"}}\n');
+      await h.client.put("/exec/v", "1");
+      const sidecar = await h.start({
+        exec: { command: [process.execPath, SIGNAL_APP, "-", "5"], reload_signal: "SIGUSR2" },
+        templates: [{ source: "t.hbs", destination: "t.out", reload: { exec: true } }],
+      });
+      await waitFor("the app to start", async () => (await readFile(log, "utf8").catch(() => "")).includes("ready"));
+      await h.client.put("/exec/v", "2");
+      await h.waitForFile(join(h.dir, "t.out"), (text) => text === "v=2\n");
+      await waitFor("SIGUSR2", async () => (await readFile(log, "utf8")).includes("SIGUSR2"));
+      const code = await sidecar.stop();
+      h.sidecar = undefined;
+      assert.is(code, 5);
+      assert.match(await readFile(log, "utf8"), "SIGTERM");
+    } finally {
+      delete process.env.SIGNAL_APP_LOG;
+    }
+  });
+
+  test.run();
 }
 
-t("a changed config is applied; an invalid one is ignored and the running config stays", async () => {
-  await writeFile(join(h.dir, "a.hbs"), 'a={{key "/cfg/a"}}\n');
-  await writeFile(join(h.dir, "b.hbs"), 'b={{keyOrDefault "/cfg/b" "none"}}\n');
-  await h.client.put("/cfg/a", "1");
-  const configFile = join(h.dir, "vigie.yaml");
-  const first = { templates: [{ source: "a.hbs", destination: "a.out" }] };
-  // JSON is YAML: the same text feeds the file watcher and this test.
-  await writeFile(configFile, JSON.stringify(first));
-  const sidecar = await h.start(first, configFile);
-  await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=1\n");
-
-  await writeFile(configFile, "templates:\n  - source: a.hbs\n    destination: a.out\n    colour: blue\n");
-  await settle(400);
-  assert.equal(
-    sidecar.status().templates.map((tpl) => tpl.name),
-    ["a.hbs"],
-  );
-  await h.client.put("/cfg/a", "2");
-  await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=2\n");
-
-  const second = {
-    templates: [
-      { source: "a.hbs", destination: "a.out" },
-      { source: "b.hbs", destination: "b.out" },
-    ],
-  };
-  await writeFile(configFile, JSON.stringify(second));
-  await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=none\n");
-  await h.client.put("/cfg/b", "set");
-  await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=set\n");
-});
-
-t("a change re-renders only the templates that read it; a burst under wait renders once", async () => {
-  for (const name of ["a", "b", "c"]) {
-    await writeFile(join(h.dir, `${name}.hbs`), `{{#each (ls "/only/${name}/")}}{{name}}={{value}};{{/each}}\n`);
-    await h.client.put(`/only/${name}/k`, "0");
-  }
-  const sidecar = await h.start({
-    templates: [
-      { source: "a.hbs", destination: "a.out" },
-      { source: "b.hbs", destination: "b.out", wait: { min: "150ms", max: "2s" } },
-      { source: "c.hbs", destination: "c.out" },
-    ],
-  });
-  await sidecar.firstRender;
-  const renders = () => Object.fromEntries(sidecar.status().templates.map((tpl) => [tpl.name, tpl.renders]));
-  assert.equal(renders(), { "a.hbs": 1, "b.hbs": 1, "c.hbs": 1 });
-  await h.client.put("/only/a/k", "1");
-  await h.waitForFile(join(h.dir, "a.out"), (text) => text === "k=1;\n");
-  await settle(200);
-  assert.equal(renders(), { "a.hbs": 2, "b.hbs": 1, "c.hbs": 1 });
-  for (let i = 1; i <= 10; i++) await h.client.put("/only/b/k", String(i));
-  await h.waitForFile(join(h.dir, "b.out"), (text) => text === "k=10;\n");
-  await settle(300);
-  assert.equal(renders(), { "a.hbs": 2, "b.hbs": 2, "c.hbs": 1 });
-});
-
-t("a store unreachable at start-up is reported; files appear once it answers", async () => {
-  await writeFile(join(h.dir, "t.hbs"), 'v={{key "/up/v"}}\n');
-  await h.client.put("/up/v", "ok");
-  const proxy = new CuttableProxy(new URL(h.etcd.clientUrl));
-  await proxy.open();
-  await proxy.cut();
-  try {
-    const sidecar = await h.start({ templates: [{ source: "t.hbs", destination: "t.out" }] }, undefined, [
-      `http://127.0.0.1:${proxy.port}`,
-    ]);
-    await waitFor("unhealthy status", async () => !sidecar.status().healthy);
-    assert.match(sidecar.status().reason ?? "", "store unreachable");
-    assert.not.ok(await readFile(join(h.dir, "t.out")).catch(() => undefined));
-    await proxy.open();
-    await h.waitForFile(join(h.dir, "t.out"), (text) => text === "v=ok\n", 10_000);
-    await waitFor("healthy status", async () => sidecar.status().healthy);
-  } finally {
-    await h.sidecar?.stop();
-    h.sidecar = undefined;
-    await proxy.cut();
-  }
-});
-
-t("exec mode: the supervised app is signalled on change and its exit code returned on stop", async () => {
-  const log = join(h.dir, "app.log");
-  process.env.SIGNAL_APP_LOG = log;
-  try {
-    await writeFile(join(h.dir, "t.hbs"), 'v={{key "/exec/v"}}\n');
-    await h.client.put("/exec/v", "1");
-    const sidecar = await h.start({
-      exec: { command: [process.execPath, SIGNAL_APP, "-", "5"], reload_signal: "SIGUSR2" },
-      templates: [{ source: "t.hbs", destination: "t.out", reload: { exec: true } }],
-    });
-    await waitFor("the app to start", async () => (await readFile(log, "utf8").catch(() => "")).includes("ready"));
-    await h.client.put("/exec/v", "2");
-    await h.waitForFile(join(h.dir, "t.out"), (text) => text === "v=2\n");
-    await waitFor("SIGUSR2", async () => (await readFile(log, "utf8")).includes("SIGUSR2"));
-    const code = await sidecar.stop();
-    h.sidecar = undefined;
-    assert.is(code, 5);
-    assert.match(await readFile(log, "utf8"), "SIGTERM");
-  } finally {
-    delete process.env.SIGNAL_APP_LOG;
-  }
-});
-
-test.run();
+for (const kind of STORE_KINDS) if (tools && storeAvailable(kind)) defineSuite(kind);

@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { describeProfile } from "../src/sim/faults.js";
 import { runSimulation, type SimResult, type SimStats } from "../src/sim/simulation.js";
 
-export const DEFAULT_STEPS = 1500;
+export const DEFAULT_STEPS = 3000;
 
 function usage(message: string): never {
   console.error(`sim: ${message}\nusage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]`);

@@ -39,8 +39,9 @@ export class Clients {
   private reads = new Map<string, Outstanding>();
   /** Recent values per key, so CAS sometimes expects the right one. */
   private recent = new Map<string, string | null>();
-  /** The first application of every command anywhere (client:seq → result), to resolve unknown outcomes. */
-  readonly appliedAnywhere = new Map<string, KvApplied>();
+  /** The first application of every command anywhere (client:seq → result and logical time), to resolve
+   * unknown outcomes. */
+  readonly appliedAnywhere = new Map<string, { result: KvApplied; time: number; index: number }>();
   readonly stats: ClientStats = { issued: 0, ok: 0, refused: 0, timedOut: 0, readsOk: 0 };
 
   constructor(
@@ -49,6 +50,8 @@ export class Clients {
     private readonly random: SimRandom,
     private readonly timeoutTicks: number,
     private readonly thinkTicks: number,
+    /** Back-off after a refusal (no leader yet, limits): about half an election timeout. */
+    private readonly refusedBackoffTicks: number,
   ) {
     for (let id = 1; id <= count; id++) this.clients.push({ id, seq: 0, outstanding: null, idleUntil: 0 });
   }
@@ -105,7 +108,7 @@ export class Clients {
       if (!(error instanceof ProposalDroppedError)) throw error;
       node.readKeys.delete(context);
       this.stats.refused++;
-      client.idleUntil = now + 1 + this.random.int(this.thinkTicks);
+      client.idleUntil = now + 1 + this.random.int(this.refusedBackoffTicks);
       return;
     }
     this.stats.issued++;
@@ -133,9 +136,11 @@ export class Clients {
   }
 
   /** A node applied a command; if the client is waiting on that node, it gets its answer. */
-  commandApplied(nodeId: number, now: number, result: KvApplied): void {
+  commandApplied(nodeId: number, now: number, index: number, result: KvApplied): void {
     const key = `${result.client}:${result.seq}`;
-    if (!result.duplicate && !this.appliedAnywhere.has(key)) this.appliedAnywhere.set(key, result);
+    if (!result.duplicate && !this.appliedAnywhere.has(key)) {
+      this.appliedAnywhere.set(key, { result, time: this.clock++, index });
+    }
     const out = this.writes.get(key);
     if (out === undefined || out.nodeId !== nodeId) return;
     this.writes.delete(key);
@@ -147,12 +152,14 @@ export class Clients {
     this.finish(this.clients[result.client - 1]!, now);
   }
 
-  readServed(nodeId: number, now: number, context: string, value: string | null): void {
+  readServed(nodeId: number, now: number, context: string, value: string | null, appliedIndex: number): void {
     const out = this.reads.get(context);
     if (out === undefined || out.nodeId !== nodeId) return;
     this.reads.delete(context);
     out.history.returnTime = this.clock++;
     out.history.outcome = { read: value };
+    // Witness hint: the read observed the state after log index appliedIndex.
+    out.history.position = appliedIndex + 0.5;
     this.recent.set(out.history.op.key, value);
     this.stats.ok++;
     this.stats.readsOk++;
@@ -169,8 +176,11 @@ export class Clients {
 
   /**
    * The history to check: dropped reads removed; an unknown write that no replica ever applied did not happen
-   * (by the end of the run) and is removed; an unknown write that was applied gets its true result, with its
-   * return time still open.
+   * (by the end of the run) and is removed; an unknown write that was applied gets its true result and, as its
+   * return time, the moment it was first applied anywhere. That only tightens the check: a write is committed
+   * before any replica applies it, and from then on every linearizable read must see it, so its linearization
+   * point lies before its first application. (Without it, unknown writes stay concurrent with everything after
+   * them and the search grows exponentially.)
    */
   finalHistory(): HistoryOp[] {
     const out: HistoryOp[] = [];
@@ -180,8 +190,12 @@ export class Clients {
         if (h.op.kind === "get") continue;
         const applied = this.appliedAnywhere.get(`${h.client}:${seqOf(h)}`);
         if (applied === undefined) continue;
-        out.push({ ...h, outcome: applied.result });
+        out.push({ ...h, outcome: applied.result.result, returnTime: applied.time, position: applied.index });
         continue;
+      }
+      if (h.op.kind !== "get") {
+        const applied = this.appliedAnywhere.get(`${h.client}:${seqOf(h)}`);
+        if (applied !== undefined) h.position = applied.index;
       }
       out.push(h);
     }

@@ -30,7 +30,7 @@ export class SimNetwork {
     faults: NetworkFaults,
     /** Told about every message the network loses (the transport of a real driver would notice some). */
     private readonly onLost: (m: Message) => void,
-    private readonly maxDelayBound = 64,
+    private readonly maxDelayBound = 256,
   ) {
     this.faults = faults;
     this.buckets = Array.from({ length: maxDelayBound + 1 }, () => []);

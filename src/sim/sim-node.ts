@@ -24,7 +24,8 @@ export interface NodeObserver {
   /** A command of a client was applied at `node` (first application or recognised duplicate). */
   commandApplied(node: NodeId, index: number, result: KvApplied): void;
   /** A read this node was asked to serve is ready at `index` with `value`. */
-  readServed(node: NodeId, context: string, value: string | null): void;
+  /** `appliedIndex`: the state machine position the value was read at. */
+  readServed(node: NodeId, context: string, value: string | null, appliedIndex: number): void;
   becameLeader(node: NodeId, term: number): void;
   /** After handling Readies on a leader: its commit index in its term. */
   leaderCommit(term: number, committed: number): void;
@@ -160,7 +161,7 @@ export class SimNode {
     for (const r of this.waitingReads) {
       if (r.index <= this.appliedIndex) {
         this.readKeys.delete(r.context);
-        this.observer.readServed(this.id, r.context, this.kv.get(r.key));
+        this.observer.readServed(this.id, r.context, this.kv.get(r.key), this.appliedIndex);
       } else {
         still.push(r);
       }

@@ -13,7 +13,7 @@ import {
 import { Clients } from "./clients.js";
 import { drawProfile, type FaultProfile } from "./faults.js";
 import { Invariants, SafetyViolation } from "./invariants.js";
-import { checkLinearizable } from "./linearizability.js";
+import { checkLinearizable, type HistoryOp } from "./linearizability.js";
 import { SimNetwork } from "./network.js";
 import { SimRandom } from "./random.js";
 import { type NodeObserver, SimNode } from "./sim-node.js";
@@ -25,6 +25,8 @@ export interface SimOptions {
   steps: number;
   /** Called with human-readable events (leader changes, faults) when set. */
   trace?: (line: string) => void;
+  /** Return the checked history in the result (for debugging a linearizability failure). */
+  keepHistory?: boolean;
 }
 
 export interface SimStats {
@@ -60,6 +62,7 @@ export interface SimResult {
   stats: SimStats;
   /** Hash of everything that happened: equal hashes = the same run. */
   traceHash: string;
+  history?: HistoryOp[];
 }
 
 const MAX_NODE_ID = 16;
@@ -144,7 +147,14 @@ class Simulation implements NodeObserver {
       },
     );
     const keys = Array.from({ length: p.keys }, (_, i) => `k${i}`);
-    this.clients = new Clients(p.clients, keys, this.root.fork(4), 10 * p.electionTick, p.clientThinkTicks);
+    this.clients = new Clients(
+      p.clients,
+      keys,
+      this.root.fork(4),
+      10 * p.electionTick,
+      p.clientThinkTicks,
+      p.electionTick,
+    );
     const voters = Array.from({ length: p.voters }, (_, i) => i + 1);
     const learners = Array.from({ length: p.learners }, (_, i) => p.voters + i + 1);
     this.nextId = p.voters + p.learners + 1;
@@ -199,12 +209,12 @@ class Simulation implements NodeObserver {
     this.log(`node ${node} installed snapshot at ${index} (term ${term})`);
   }
 
-  commandApplied(node: NodeId, _index: number, result: Parameters<Clients["commandApplied"]>[2]): void {
-    this.clients.commandApplied(node, this.now, result);
+  commandApplied(node: NodeId, index: number, result: Parameters<Clients["commandApplied"]>[3]): void {
+    this.clients.commandApplied(node, this.now, index, result);
   }
 
-  readServed(node: NodeId, context: string, value: string | null): void {
-    this.clients.readServed(node, this.now, context, value);
+  readServed(node: NodeId, context: string, value: string | null, appliedIndex: number): void {
+    this.clients.readServed(node, this.now, context, value, appliedIndex);
   }
 
   becameLeader(node: NodeId, term: number): void {
@@ -260,6 +270,7 @@ class Simulation implements NodeObserver {
       profile: this.profile,
       stats: this.finishStats(),
       traceHash: this.trace.hex(),
+      ...(this.options.keepHistory ? { history: this.clients.finalHistory() } : {}),
     };
   }
 
@@ -353,9 +364,12 @@ class Simulation implements NodeObserver {
     }
   }
 
+  /** Whether some remaining member may still need `id`'s vote: it lists `id` as a voter, or it is down (after
+   * a restart it may have lost its commit index and not know that the removal is committed). */
   private stillCountedAsVoter(id: NodeId): boolean {
     for (const node of this.nodes.values()) {
-      if (node.id !== id && !this.removedIds.has(node.id) && node.raft?.voters.has(id)) return true;
+      if (node.id === id || this.removedIds.has(node.id)) continue;
+      if (node.raft === null || node.raft.voters.has(id)) return true;
     }
     return false;
   }
@@ -396,7 +410,7 @@ class Simulation implements NodeObserver {
       const candidates = [...this.nodes.values()].filter((n) => n.raft !== null && n.pausedUntil < 0);
       if (candidates.length > 0) {
         const node = r.pick(candidates);
-        node.pausedUntil = this.now + r.intBetween(20, 40 * p.electionTick);
+        node.pausedUntil = this.now + r.intBetween(2 * p.electionTick, 40 * p.electionTick);
         this.stats.pauses++;
         this.log(`node ${node.id} pauses until ${node.pausedUntil}`);
       }
@@ -412,7 +426,7 @@ class Simulation implements NodeObserver {
     const cut = r.intBetween(1, ids.length - 1);
     const oneWay = r.chance(this.profile.oneWayPartitionShare);
     this.network.partition(ids.slice(0, cut), ids.slice(cut), oneWay);
-    this.partitionHealAt = this.now + r.intBetween(10, 30 * this.profile.electionTick);
+    this.partitionHealAt = this.now + r.intBetween(this.profile.electionTick, 30 * this.profile.electionTick);
     this.stats.partitions++;
     this.log(
       `partition ${oneWay ? "one-way " : ""}${ids.slice(0, cut)} | ${ids.slice(cut)} until ${this.partitionHealAt}`,

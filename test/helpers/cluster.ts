@@ -14,9 +14,17 @@ const OUTPUT_TAIL_CHARS = 20_000;
 
 /** Every agent started by this process, killed on exit even when a test crashes half-way. */
 const everyChild = new Set<ChildProcess>();
-process.once("exit", () => {
+function killEveryChild(): void {
   for (const child of everyChild) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-});
+}
+process.once("exit", killEveryChild);
+// A test run stopped by a signal (a timeout, Ctrl-C) must not leave agents behind: "exit" does not run then.
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.once(signal, () => {
+    killEveryChild();
+    process.exit(128 + (signal === "SIGTERM" ? 15 : 2));
+  });
+}
 
 export interface AgentSpec {
   name: string;

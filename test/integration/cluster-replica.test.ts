@@ -33,6 +33,11 @@ async function leaderOf(agents: AgentProcess[]): Promise<AgentProcess> {
   );
 }
 
+const startedMs = Date.now();
+function step(what: string): void {
+  if (process.env.VIGIE_TEST_VERBOSE) console.log(`  +${Date.now() - startedMs} ms: ${what}`);
+}
+
 async function revisionOf(agent: AgentProcess): Promise<number> {
   const answer = await clientOf(agent).range("/", { prefix: true, serializable: true, countOnly: true });
   return answer.header.revision;
@@ -111,16 +116,19 @@ test("3 voters + 2 learners: writes anywhere, leader kill -9, restart, join by s
     );
 
     // The old leader restarts from its data dir and catches up.
+    step("restart the old leader");
     await leader.start();
     const target = await revisionOf(newLeader);
     await waitFor("the old leader catches up", async () => (await revisionOf(leader)) >= target, 10_000);
 
     // A new learner joins after the log was compacted (snapshot every 200 entries): it catches up by snapshot.
+    step("bulk writes");
     const bulk = clientOf(newLeader);
     for (let i = 0; i < 250; i += 25) {
       await Promise.all(Array.from({ length: 25 }, (_, j) => bulk.put(`/bulk/${i + j}`, String(i + j))));
     }
     const l3 = await fixture.defineJoiner("l3", newLeader.clientUrl, 3);
+    step("join l3");
     await l3.start();
     const revision = await revisionOf(newLeader);
     await waitFor("the new learner catches up", async () => (await revisionOf(l3)) >= revision, 10_000);
@@ -130,10 +138,11 @@ test("3 voters + 2 learners: writes anywhere, leader kill -9, restart, join by s
     assert.is(bulkOnL3.count, 250);
 
     // Remove a voter that is not the leader: the cluster wants 3 voters, so a caught-up learner is promoted.
+    step("remove a voter");
     const victim = voters.find((v) => v !== newLeader && v.alive())!;
     const victimId = (await clientOf(victim).status()).header.memberId;
     await clientOf(newLeader).memberRemove(victimId);
-    await victim.kill("SIGTERM");
+    await victim.stop();
     await waitFor(
       "a learner promoted to voter",
       async () => {

@@ -213,6 +213,15 @@ export class ReplicaNode implements Replica {
     if (state.leader !== this.leader) {
       this.options.metrics.leaderChanges.inc();
       this.logger.info({ leader: state.leader.toString(16), role: state.role, term: this.raft.term }, "leader changed");
+      if (this.leader !== 0) {
+        // Proposals handed to the old leader are probably lost with it: fail them now ("leader changed", as etcd
+        // says) so clients retry at once instead of waiting for the request timeout. Their outcome is unknown
+        // (they may still commit), exactly as after a timeout.
+        const failed = this.proposals.size;
+        this.proposals.rejectAll(new LeaderChangedError());
+        if (failed > 0) this.options.metrics.proposalsFailed.inc(failed);
+      }
+      this.reads.retryNow();
     }
     const wasLeader = this.role === "leader";
     this.leader = state.leader;

@@ -119,6 +119,13 @@ export class ReadBarrier {
     this.startRound();
   }
 
+  /** The leader changed: a round sent to the old one will not be answered, so start it again right away. */
+  retryNow(): void {
+    if (this.round === undefined) return;
+    clearTimeout(this.round.timer);
+    this.retry(this.round.context);
+  }
+
   /** The core answered a round: its reads may be served once `index` is applied. */
   onReadState(context: string, index: number): void {
     if (this.round?.context !== context) return;

@@ -90,12 +90,15 @@ export class ExecSupervisor {
     const startedAt = Date.now();
     const child = spawn(program, args, { stdio: "inherit", shell: false });
     this.child = child;
+    let spawnFailed = false;
     child.once("error", (error) => {
+      spawnFailed = true;
       this.logger.error({ err: error, command: this.config.command }, "cannot start the application");
     });
-    child.once("exit", (code, signal) => {
-      // Shell convention: killed by a signal → 128 + its number.
-      const exitCode = code ?? 128 + signalNumber(signal);
+    // "close", not "exit": a program that cannot be started (ENOENT) emits only "error" and "close".
+    child.once("close", (code, signal) => {
+      // Shell conventions: cannot run → 127; killed by a signal → 128 + its number.
+      const exitCode = spawnFailed ? 127 : (code ?? 128 + signalNumber(signal));
       this.lastExitCode = exitCode;
       this.child = undefined;
       for (const waiter of this.exitWaiters.splice(0)) waiter(exitCode);

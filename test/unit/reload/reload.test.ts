@@ -160,4 +160,16 @@ test("exec supervisor: reload signal, restart after a crash, stop returns the ex
   assert.instance(afterStop, ReloadFailedError);
 });
 
+test("exec supervisor: a program that cannot start ends with 127 when restarts are off", async () => {
+  const code = await new Promise<number>((resolveCode) => {
+    const supervisor = new ExecSupervisor(
+      { command: [join(dir, "no-such-program")], reload_signal: "SIGHUP", restart: false },
+      silentLogger(),
+      resolveCode,
+    );
+    supervisor.start({ forwardSignals: false });
+  });
+  assert.is(code, 127);
+});
+
 test.run();

@@ -1,6 +1,6 @@
 // Benchmark "scenarios": the delays of the two headline scenarios, with real agents and programs on loopback.
 //   1. scale-out: a new backend's first passing health check (its agent's log) → haproxy.cfg listing it
-//      (agent a1 renders it, checks it with `haproxy -c` and signals haproxy). Target p99 ≤ 100 ms.
+//      (an agent renders it, checks it with `haproxy -c` and reloads haproxy). Target p99 ≤ 100 ms.
 //   2. failover: put /db/sql_master → every one of N=10 agents (3 voters + 7 learners) has made its PHP app reload
 //      (the app prints a line per reload). Target p99 ≤ 50 ms.
 //   3. the same with the Raft leader killed (-9) just before the put (which retries until acknowledged); measured
@@ -12,6 +12,7 @@ import { freePort, waitFor } from "../../test/helpers/ports.js";
 import { findExecutable } from "../../test/helpers/require-tool.js";
 import {
   embeddedTopology,
+  haproxyReload,
   type Managed,
   Scene,
   type StoreTopology,
@@ -91,7 +92,7 @@ async function scaleOut(scene: Scene, topology: StoreTopology, haproxy: string, 
           source: `${TEMPLATES_DIR}/haproxy.cfg.hbs`,
           destination: haproxyConfig,
           check: [haproxy, "-c", "-q", "-f", "{{src}}"],
-          reload: { signal: "SIGUSR2", pidfile, process: "haproxy" },
+          reload: haproxyReload(pidfile),
         },
       ],
     },

@@ -16,6 +16,12 @@ export const VIGIE_CLI = join(REPO_ROOT, "dist/cli.js");
 export const TEMPLATES_DIR = join(REPO_ROOT, "templates");
 export const BACKEND_SCRIPT = join(REPO_ROOT, "examples/backend/backend.mjs");
 export const PHP_APP_SCRIPT = join(REPO_ROOT, "examples/php-app/app.php");
+export const HAPROXY_RELOAD_SCRIPT = join(REPO_ROOT, "examples/haproxy/reload.mjs");
+
+/** The template `reload:` for a haproxy started by Scene.startHaproxy (through its master CLI, not SIGUSR2). */
+export function haproxyReload(pidfile: string): { command: string[]; timeout: string } {
+  return { command: [process.execPath, HAPROXY_RELOAD_SCRIPT, join(dirname(pidfile), "master.sock")], timeout: "10s" };
+}
 
 /** How much of a process's output is kept for failure messages. */
 const OUTPUT_TAIL_CHARS = 16_000;
@@ -147,9 +153,22 @@ export class Scene {
     return backend;
   }
 
-  /** haproxy in master-worker mode: SIGUSR2 to the pid in `pidfile` reloads its config without dropping the port. */
+  /**
+   * haproxy in master-worker mode with its master CLI on `<dir of pidfile>/master.sock`, which
+   * examples/haproxy/reload.mjs uses to reload it (SIGUSR2 can be lost during a reload; see that file).
+   */
   async startHaproxy(configPath: string, pidfile: string, haproxyBinary = "haproxy"): Promise<Managed> {
-    const haproxy = this.spawn("haproxy", haproxyBinary, ["-W", "-db", "-f", configPath, "-p", pidfile]);
+    const masterSocket = join(dirname(pidfile), "master.sock");
+    const haproxy = this.spawn("haproxy", haproxyBinary, [
+      "-W",
+      "-db",
+      "-S",
+      masterSocket,
+      "-f",
+      configPath,
+      "-p",
+      pidfile,
+    ]);
     await waitFor("haproxy pidfile", async () => {
       assertAlive(haproxy);
       return (await readFile(pidfile, "utf8").catch(() => "")).trim() !== "";

@@ -1,6 +1,6 @@
 // Scenario "scale-out", end to end with real programs on loopback:
 //   three agents form the store, each next to a `web` backend it registers and health-checks; agent a1 renders
-//   templates/haproxy.cfg.hbs for a real haproxy and reloads it (SIGUSR2 to the master, by pidfile);
+//   templates/haproxy.cfg.hbs for a real haproxy and reloads it (through its master CLI: examples/haproxy/reload.mjs);
 //   a fourth backend arrives with its own agent (a learner joining with --join) → haproxy routes to it;
 //   that backend is killed → it drops out once its check fails; an agent stopped with SIGTERM deregisters its
 //   instance at once (its ttl is far longer than the test waits).
@@ -15,6 +15,7 @@ import {
   backendsBehind,
   embeddedTopology,
   etcdTopology,
+  haproxyReload,
   type Managed,
   Scene,
   type StoreTopology,
@@ -88,7 +89,7 @@ function defineScaleOut(kind: StoreTopology["kind"], tools: Record<string, strin
                   source: `${TEMPLATES_DIR}/haproxy.cfg.hbs`,
                   destination: haproxyConfig,
                   check: [tools.haproxy, "-c", "-q", "-f", "{{src}}"],
-                  reload: { signal: "SIGUSR2", pidfile: haproxyPidfile, process: "haproxy" },
+                  reload: haproxyReload(haproxyPidfile),
                 },
               ]
             : [];

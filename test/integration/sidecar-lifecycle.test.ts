@@ -9,8 +9,10 @@ import {
   createHarness,
   type Harness,
   STORE_KINDS,
+  type StoreHandle,
   type StoreKind,
   settle,
+  startStore,
   storeAvailable,
 } from "../fixtures/sidecar/harness.js";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
@@ -23,9 +25,17 @@ const tools = requireTools("sidecar lifecycle", "etcd");
 function defineSuite(kind: StoreKind): void {
   const test = suite(`sidecar lifecycle (${kind})`);
   let h: Harness;
+  let store: StoreHandle | undefined;
+
+  test.before(async () => {
+    if (tools) store = await startStore(kind);
+  });
+  test.after(async () => {
+    await store?.stop();
+  });
 
   test.before.each(async () => {
-    if (tools) h = await createHarness(kind);
+    if (tools) h = await createHarness(kind, store);
   });
   test.after.each(async () => {
     if (tools) await h.cleanup();

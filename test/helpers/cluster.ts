@@ -186,3 +186,105 @@ export class ClusterFixture {
     await rm(this.root, { recursive: true, force: true });
   }
 }
+
+/** One member of a real etcd 3.4 cluster (Debian's /usr/bin/etcd), for side-by-side benchmarks. */
+export class EtcdMember {
+  private child: ChildProcess | undefined;
+  private output = "";
+  private exitPromise: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    readonly clientUrl: string,
+    readonly peerUrl: string,
+    private readonly args: string[],
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  alive(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  start(binary: string): void {
+    const child = spawn(binary, this.args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? "" },
+    });
+    everyChild.add(child);
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString("utf8")).slice(-OUTPUT_TAIL_CHARS);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    this.exitPromise = new Promise((r) => child.once("exit", () => r()));
+  }
+
+  logs(): string {
+    return this.output;
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (!this.alive()) return;
+    this.child?.kill(signal);
+    await this.exitPromise;
+  }
+}
+
+/** Starts an etcd cluster of `size` members with etcd's default timing, and waits until it has a leader. */
+export async function startEtcdCluster(binary: string, root: string, size: number): Promise<EtcdMember[]> {
+  const specs = [];
+  for (let i = 1; i <= size; i++) {
+    specs.push({
+      name: `etcd${i}`,
+      clientUrl: `http://127.0.0.1:${await freePort()}`,
+      peerUrl: `http://127.0.0.1:${await freePort()}`,
+    });
+  }
+  const initial = specs.map((s) => `${s.name}=${s.peerUrl}`).join(",");
+  const members = specs.map(
+    (s) =>
+      new EtcdMember(s.name, s.clientUrl, s.peerUrl, [
+        "--name",
+        s.name,
+        "--data-dir",
+        join(root, s.name),
+        "--listen-client-urls",
+        s.clientUrl,
+        "--advertise-client-urls",
+        s.clientUrl,
+        "--listen-peer-urls",
+        s.peerUrl,
+        "--initial-advertise-peer-urls",
+        s.peerUrl,
+        "--initial-cluster",
+        initial,
+        "--initial-cluster-state",
+        "new",
+        "--initial-cluster-token",
+        `bench-${process.pid}`,
+        "--log-level",
+        "error",
+        "--logger",
+        "zap",
+      ]),
+  );
+  for (const member of members) member.start(binary);
+  await Promise.all(
+    members.map((m) =>
+      waitFor(
+        `etcd ${m.name} healthy`,
+        async () => {
+          if (!m.alive()) throw new Error(`etcd ${m.name} exited:\n${m.logs()}`);
+          const response = await fetch(`${m.clientUrl}/health`, { signal: AbortSignal.timeout(1000) });
+          return ((await response.json()) as { health?: string }).health === "true";
+        },
+        20_000,
+      ),
+    ),
+  );
+  return members;
+}

@@ -1,0 +1,265 @@
+// Benchmark "cluster": a 3-member vigie cluster (real agents) and a 3-member etcd 3.4 cluster side by side on
+// loopback, driven by the same client (the etcd v3 JSON API). Prints sequential put latency, put throughput with 64
+// concurrent clients, linearizable range throughput, put -> watch event latency on a follower, unavailability after
+// kill -9 of the leader, and the resident memory of a member holding 10,000 and 100,000 keys; then vigie/etcd ratios.
+// Targets: put throughput >= 1.0x etcd, put p50 <= 1.0x, watch p99 <= 1.0x, unavailability <= 0.5x;
+// RSS <= 64 MB with 10,000 keys and <= 160 MB with 100,000 keys.
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StoreClient } from "../../src/store/client.js";
+import { ClusterFixture, type EtcdMember, startEtcdCluster } from "../../test/helpers/cluster.js";
+import { findExecutable } from "../../test/helpers/require-tool.js";
+import type { Benchmark, BenchOptions } from "../bench.js";
+
+interface Member {
+  name: string;
+  clientUrl: string;
+  pid(): number | undefined;
+  kill(): Promise<void>;
+}
+
+interface Target {
+  label: "vigie" | "etcd";
+  members: Member[];
+  close(): Promise<void>;
+}
+
+type Results = Map<string, number>;
+
+const VALUE = "v".repeat(100);
+const clients: StoreClient[] = [];
+
+function client(endpoints: string[], connections = 4): StoreClient {
+  const c = new StoreClient({ endpoints, requestTimeoutMs: 5000, connectionsPerEndpoint: connections });
+  clients.push(c);
+  return c;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
+}
+
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  return kb / 1024;
+}
+
+async function leaderOf(target: Target): Promise<Member> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (const member of target.members) {
+      const status = await client([member.clientUrl])
+        .status()
+        .catch(() => undefined);
+      if (status && status.leader !== "0" && status.leader === status.header.memberId) return member;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${target.label}: no leader`);
+}
+
+/** Loads keys with txns of 100 puts (fast to load; memory is what is measured). */
+async function loadKeys(c: StoreClient, from: number, to: number): Promise<void> {
+  const batches: Array<[number, number]> = [];
+  for (let i = from; i < to; i += 100) batches.push([i, Math.min(to, i + 100)]);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < batches.length) {
+        const [lo, hi] = batches[next++]!;
+        const success = [];
+        for (let i = lo; i < hi; i++) success.push({ put: `/mem/key-${i.toString().padStart(7, "0")}`, value: VALUE });
+        await c.txn({ success });
+      }
+    }),
+  );
+}
+
+async function measure(target: Target, options: BenchOptions, results: Results): Promise<void> {
+  const leader = await leaderOf(target);
+  const followers = target.members.filter((m) => m !== leader);
+  const all = target.members.map((m) => m.clientUrl);
+
+  // Memory first, on a fresh cluster: the keys each member holds.
+  const loader = client([leader.clientUrl], 8);
+  await loadKeys(loader, 0, 10_000);
+  await new Promise((r) => setTimeout(r, 500));
+  results.set("RSS with 10,000 keys (MB)", Math.max(...target.members.map((m) => rssMb(m.pid()))));
+  if (!options.quick) {
+    await loadKeys(loader, 10_000, 100_000);
+    await new Promise((r) => setTimeout(r, 500));
+    results.set("RSS with 100,000 keys (MB)", Math.max(...target.members.map((m) => rssMb(m.pid()))));
+  }
+
+  // Sequential puts on the leader.
+  const sequential = client([leader.clientUrl], 1);
+  const latencies: number[] = [];
+  const puts = options.quick ? 200 : 1000;
+  for (let i = 0; i < puts; i++) {
+    const started = performance.now();
+    await sequential.put(`/seq/${i}`, VALUE);
+    latencies.push(performance.now() - started);
+  }
+  latencies.sort((a, b) => a - b);
+  results.set("put latency p50 (ms)", percentile(latencies, 50));
+  results.set("put latency p99 (ms)", percentile(latencies, 99));
+
+  // 64 concurrent clients spread over every member (followers forward to the leader).
+  const concurrent = options.quick ? 3000 : 20_000;
+  const workers = Array.from({ length: 64 }, (_, w) => client([all[w % all.length]!], 1));
+  results.set(
+    "put throughput, 64 clients (/s)",
+    await throughput(concurrent, workers, (c, i) => c.put(`/c/${i}`, VALUE)),
+  );
+  results.set(
+    "linearizable range throughput, 64 clients (/s)",
+    await throughput(concurrent, workers, (c, i) => c.range(`/c/${i % 1000}`)),
+  );
+
+  // put on the leader -> event on a follower's watch.
+  const watcher = client([followers[0]!.clientUrl], 1);
+  const stream = watcher.watch("/watch/key");
+  const iterator = stream[Symbol.asyncIterator]();
+  await iterator.next(); // created
+  const watchLatencies: number[] = [];
+  const writer = client([leader.clientUrl], 1);
+  for (let i = 0; i < (options.quick ? 100 : 500); i++) {
+    const started = performance.now();
+    const event = iterator.next();
+    await writer.put("/watch/key", String(i));
+    await event;
+    watchLatencies.push(performance.now() - started);
+  }
+  stream.cancel();
+  watchLatencies.sort((a, b) => a - b);
+  results.set("put -> watch event on a follower p50 (ms)", percentile(watchLatencies, 50));
+  results.set("put -> watch event on a follower p99 (ms)", percentile(watchLatencies, 99));
+
+  // kill -9 of the leader while a client writes to a survivor: time until a write succeeds again.
+  const survivor = client(
+    followers.map((f) => f.clientUrl),
+    1,
+  );
+  await survivor.put("/unavail/warmup", "x");
+  const killedAt = performance.now();
+  await leader.kill();
+  let unavailableMs = Number.NaN;
+  for (let i = 0; performance.now() - killedAt < 20_000; i++) {
+    try {
+      await survivor.put(`/unavail/${i}`, "x");
+      unavailableMs = performance.now() - killedAt;
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+  results.set("unavailability after leader kill -9 (ms)", unavailableMs);
+}
+
+async function throughput(
+  total: number,
+  workers: StoreClient[],
+  op: (c: StoreClient, i: number) => Promise<unknown>,
+): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    workers.map(async (c) => {
+      while (next < total) await op(c, next++);
+    }),
+  );
+  return (total * 1000) / (performance.now() - started);
+}
+
+async function startVigie(): Promise<Target> {
+  const fixture = await ClusterFixture.create("bench-cluster");
+  const agents = await fixture.startStatic(["a1", "a2", "a3"]);
+  return {
+    label: "vigie",
+    members: agents.map((a) => ({
+      name: a.name,
+      clientUrl: a.clientUrl,
+      pid: () => a.pid,
+      kill: () => a.kill("SIGKILL"),
+    })),
+    close: () => fixture.cleanup(),
+  };
+}
+
+async function startEtcd(binary: string): Promise<Target> {
+  const root = await mkdtemp(join(tmpdir(), "vigie-bench-etcd-"));
+  const members: EtcdMember[] = await startEtcdCluster(binary, root, 3);
+  return {
+    label: "etcd",
+    members: members.map((m) => ({ name: m.name, clientUrl: m.clientUrl, pid: () => m.pid, kill: () => m.kill() })),
+    async close() {
+      await Promise.all(members.map((m) => m.kill()));
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+const TARGETS: Record<string, { lowerIsBetter: boolean; ratioTarget?: string; absolute?: string }> = {
+  "RSS with 10,000 keys (MB)": { lowerIsBetter: true, absolute: "<= 64 MB" },
+  "RSS with 100,000 keys (MB)": { lowerIsBetter: true, absolute: "<= 160 MB" },
+  "put latency p50 (ms)": { lowerIsBetter: true, ratioTarget: "<= 1.0x" },
+  "put latency p99 (ms)": { lowerIsBetter: true },
+  "put throughput, 64 clients (/s)": { lowerIsBetter: false, ratioTarget: ">= 1.0x" },
+  "linearizable range throughput, 64 clients (/s)": { lowerIsBetter: false },
+  "put -> watch event on a follower p50 (ms)": { lowerIsBetter: true },
+  "put -> watch event on a follower p99 (ms)": { lowerIsBetter: true, ratioTarget: "<= 1.0x" },
+  "unavailability after leader kill -9 (ms)": { lowerIsBetter: true, ratioTarget: "<= 0.5x" },
+};
+
+function format(value: number | undefined): string {
+  if (value === undefined || Number.isNaN(value)) return "-";
+  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(2);
+}
+
+const benchmark: Benchmark = {
+  name: "cluster",
+  description: "3-member vigie vs 3-member etcd 3.4 on loopback: latency, throughput, watch, failover, memory",
+  async run(options) {
+    const vigie: Results = new Map();
+    const etcd: Results = new Map();
+    const etcdBinary = options.etcd ? findExecutable("etcd") : undefined;
+    if (options.etcd && etcdBinary === undefined) console.log("etcd is not installed: printing vigie's numbers only");
+    try {
+      const v = await startVigie();
+      try {
+        await measure(v, options, vigie);
+      } finally {
+        await v.close();
+      }
+      if (etcdBinary !== undefined) {
+        const e = await startEtcd(etcdBinary);
+        try {
+          await measure(e, options, etcd);
+        } finally {
+          await e.close();
+        }
+      }
+    } finally {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+    }
+    const rows = [...vigie.keys()].map((measureName) => {
+      const v = vigie.get(measureName);
+      const e = etcd.get(measureName);
+      const target = TARGETS[measureName];
+      const ratio = v !== undefined && e !== undefined && e > 0 ? v / e : Number.NaN;
+      return {
+        measure: measureName,
+        vigie: format(v),
+        etcd: format(e),
+        "vigie/etcd": Number.isNaN(ratio) ? "-" : `${ratio.toFixed(2)}x`,
+        target: target?.ratioTarget ?? target?.absolute ?? "",
+      };
+    });
+    console.table(rows);
+  },
+};
+
+export default benchmark;

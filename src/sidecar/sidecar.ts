@@ -149,6 +149,11 @@ class SidecarRuntime implements Sidecar {
     const runtimes = buildRuntimes(config.templates, this.options.baseDir);
     for (const runtime of runtimes) {
       if (!(await runtime.compile())) this.reportFailure(runtime, "compile", runtime.compileError!);
+      const check = runtime.config.check;
+      if (check !== undefined && !check.some((part) => part.includes("{{src}}"))) {
+        // Without {{src}} the check judges whatever is in place now, not the new file: almost always a mistake.
+        this.log.warn({ template: runtime.name, check }, "check command does not mention {{src}} (the staged file)");
+      }
     }
     for (const old of this.templates) this.scheduler.cancel(old.name);
     this.templates = runtimes;

@@ -83,7 +83,10 @@ export class Watcher implements AsyncIterable<WatchResponse> {
   push(response: WatchResponse, eventCount: number): void {
     if (this.isClosed) return;
     if (eventCount > 0) this.activity = true;
-    if (this.pendingEvents + eventCount > this.options.maxPendingEvents && this.queuedResponses > 0) {
+    const tooManyEvents = this.pendingEvents + eventCount > this.options.maxPendingEvents;
+    // Event-less responses (progress) count too, so a reader that never reads cannot grow the queue forever.
+    const tooManyResponses = this.queuedResponses >= this.options.maxPendingEvents;
+    if ((tooManyEvents || tooManyResponses) && this.queuedResponses > 0) {
       const reason =
         `${SLOW_WATCHER_REASON}: more than ${this.options.maxPendingEvents} events waiting for delivery; ` +
         `resume from revision ${this.firstUndeliveredRevision(response)}`;

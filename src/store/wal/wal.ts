@@ -84,9 +84,11 @@ export class Wal {
     const opts = { ...DEFAULT_WAL_OPTIONS, ...options };
     const log = opts.logger.child({ component: "wal" });
     const walDir = join(dir, "wal");
-    await mkdir(walDir, { recursive: true });
+    const createdDirs = (await mkdir(walDir, { recursive: true })) !== undefined;
     const snapshots = new SnapshotStore(join(dir, "snap"));
     await snapshots.init();
+    // New directories must be durable entries of their parent before anything inside them counts as synced.
+    if (createdDirs) await syncDirectory(dir);
     const segments = await listSegments(walDir);
     const markerPath = join(walDir, MARKER_FILE);
     if (segments.length === 0) {

@@ -1,20 +1,27 @@
 // Child process for crash.test.ts: appends entries from 16 concurrent appenders to the WAL in argv[2] and prints
-// each index once its append resolved (= synced), until it is killed.
+// each index once its append resolved (= synced), until it is killed. Does nothing when merely imported (the test
+// runner imports every file of the directory).
+import { pathToFileURL } from "node:url";
 import { Wal } from "../../../src/store/wal/wal.js";
 
-const dir = process.argv[2];
-if (dir === undefined) throw new Error("usage: crash-child.ts DIR");
-const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
-let next = (entries[entries.length - 1]?.index ?? 0) + 1;
-const appender = async (): Promise<never> => {
-  for (;;) {
-    const index = next++;
-    await wal.append([{ index, term: 1, type: "normal", data: Buffer.from(`entry-${index}`) }], {
-      term: 1,
-      vote: 1,
-      commit: index,
-    });
-    process.stdout.write(`${index}\n`);
-  }
-};
-await Promise.all(Array.from({ length: 16 }, appender));
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await run(process.argv[2]);
+}
+
+async function run(dir: string | undefined): Promise<void> {
+  if (dir === undefined) throw new Error("usage: crash-child.ts DIR");
+  const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
+  let next = (entries[entries.length - 1]?.index ?? 0) + 1;
+  const appender = async (): Promise<never> => {
+    for (;;) {
+      const index = next++;
+      await wal.append([{ index, term: 1, type: "normal", data: Buffer.from(`entry-${index}`) }], {
+        term: 1,
+        vote: 1,
+        commit: index,
+      });
+      process.stdout.write(`${index}\n`);
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, appender));
+}

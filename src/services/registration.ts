@@ -81,8 +81,9 @@ export class ServiceRegistration {
   }
 
   start(): void {
-    if (this.tracker === undefined) this.requestSync();
-    else this.runCheckNow();
+    // Both at once: the lease is granted while the first check runs.
+    this.requestSync();
+    if (this.tracker !== undefined) this.runCheckNow();
   }
 
   status(): ServiceStatus {
@@ -168,43 +169,56 @@ export class ServiceRegistration {
         return;
       }
     } while (this.syncAgain && !this.stopped);
-    if (this.announced === "passing" && this.leaseId !== undefined) this.scheduleRenewal();
+    if (this.leaseId !== undefined && this.health !== "critical") this.scheduleRenewal();
   }
 
-  /** One pass: make the store hold what the health says. Throws when the store cannot be reached. */
+  /**
+   * One pass: make the store hold what the health says. Throws when the store cannot be reached.
+   * The lease is granted before the first check decides (so a new instance costs one write once healthy, not two),
+   * renewed while the instance is pending or passing, and left to run down while it is critical. A renewal and a
+   * write go out together: on recovery the old lease may have little time left, so it is renewed at once.
+   */
   private async syncOnce(): Promise<void> {
     const wanted = this.health;
-    if (wanted === "pending" || this.stopped) return;
-    if (this.renewDue && this.leaseId !== undefined && wanted === "passing") {
-      const renewed = await this.store.leaseKeepAliveOnce(this.leaseId);
-      // Cleared only once the store answered: a renewal lost to an outage is retried first thing on reconnect.
-      this.renewDue = false;
-      if (renewed.ttlSeconds <= 0) {
-        this.log.warn({ lease: this.leaseId }, "lease expired before it was renewed; registering again");
-        this.forgetLease();
-      }
-    }
-    if (this.announced === wanted) return;
+    if (this.stopped) return;
     if (this.leaseId === undefined) {
-      // A critical instance that was never announced (or whose lease is gone) is written once on a fresh lease so
-      // `vigie services --all` shows why it is missing; that lease is never renewed.
       const lease = await this.store.leaseGrant(Math.max(1, Math.ceil(this.service.ttl / 1000)));
       this.leaseId = lease.id;
       this.leaseTtlMs = lease.ttlSeconds * 1000;
+      this.renewDue = false;
     }
-    const value = JSON.stringify(instanceValue(this.service, wanted));
-    try {
-      await this.store.put(this.key, value, { lease: this.leaseId });
-    } catch (error) {
-      if (!isLeaseGone(error)) throw error;
-      // The lease expired while the instance was critical or the store was away: start over on a new one.
+    const leaseId = this.leaseId;
+    const needsWrite = wanted !== "pending" && this.announced !== wanted;
+    const needsRenewal = wanted !== "critical" && (this.renewDue || needsWrite);
+    const [renewal, write] = await Promise.allSettled([
+      needsRenewal ? this.store.leaseKeepAliveOnce(leaseId) : undefined,
+      needsWrite
+        ? this.store.put(this.key, JSON.stringify(instanceValue(this.service, wanted)), { lease: leaseId })
+        : undefined,
+    ]);
+    let leaseGone = false;
+    let failure: unknown;
+    if (renewal.status === "rejected") failure = renewal.reason;
+    else if (renewal.value !== undefined) {
+      // Cleared only once the store answered: a renewal lost to an outage is retried first thing on reconnect.
+      this.renewDue = false;
+      if (renewal.value.ttlSeconds <= 0) leaseGone = true;
+    }
+    if (write.status === "rejected") {
+      if (isLeaseGone(write.reason)) leaseGone = true;
+      else failure ??= write.reason;
+    } else if (needsWrite) {
+      this.announced = wanted as AnnouncedHealth;
+      const message = wanted === "passing" ? "registered" : "marked critical; its lease is left to expire";
+      this.log.info({ key: this.key, health: wanted, lease: leaseId }, message);
+    }
+    if (leaseGone && this.leaseId === leaseId) {
+      // Expired while critical, pending or while the store was away: start over on a new lease.
+      this.log.warn({ lease: leaseId }, "lease expired; registering on a new one");
       this.forgetLease();
       this.syncAgain = true;
-      return;
     }
-    this.announced = wanted;
-    const message = wanted === "passing" ? "registered" : "marked critical; its lease is left to expire";
-    this.log.info({ key: this.key, health: wanted, lease: this.leaseId }, message);
+    if (failure !== undefined) throw failure;
   }
 
   private forgetLease(): void {

@@ -152,6 +152,64 @@ registration("failing → marked critical, then removed when its lease expires; 
   assert.is((await instances(context.client!, "api"))[0]?.health, "passing");
 });
 
+registration("recovering near the end of its lease: the lease is renewed at once, not lost", async (context) => {
+  if (!tools) return;
+  const backend = await startBackend();
+  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+  const address = `127.0.0.1:${backend.port}`;
+  backend.setHealthy(false);
+  run(context, [
+    service({
+      name: "late",
+      id: "late-1",
+      address,
+      check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
+      ttl: "6s",
+    }),
+  ]);
+  await waitFor("late critical", async () => (await instances(context.client!, "late"))[0]?.health === "critical");
+  const [critical] = (await context.client!.range("/services/late/late-1")).kvs;
+  // Let the un-renewed lease run down to about a second, then recover on it.
+  await waitFor(
+    "lease nearly expired",
+    async () => (await context.client!.leaseTimeToLive(critical!.lease)).ttlSeconds <= 1,
+    8_000,
+  );
+  backend.setHealthy(true);
+  await waitFor("late passing", async () => (await instances(context.client!, "late"))[0]?.health === "passing");
+  const [passing] = (await context.client!.range("/services/late/late-1")).kvs;
+  if (passing!.lease === critical!.lease) {
+    const ttl = await context.client!.leaseTimeToLive(passing!.lease);
+    assert.ok(ttl.ttlSeconds >= 4, `the recovered lease was renewed (${ttl.ttlSeconds} s left)`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2_500));
+  assert.is((await instances(context.client!, "late"))[0]?.health, "passing", "still registered after the old expiry");
+});
+
+registration(
+  "the lease is granted while the first checks decide, so a new instance costs one write",
+  async (context) => {
+    if (!tools) return;
+    const running = run(context, [
+      service({
+        name: "slow",
+        id: "slow-1",
+        address: "127.0.0.1:9",
+        check: { exec: ["true"], interval: "300ms", timeout: "1s", healthy_threshold: 3 },
+        ttl: "5s",
+      }),
+    ]);
+    const pending = await waitFor("a lease while pending", async () => {
+      const [status] = running.status();
+      return status?.health === "pending" && status.leaseId !== undefined ? status : undefined;
+    });
+    assert.equal(await instances(context.client!, "slow"), [], "not announced before the threshold");
+    await waitFor("slow passing", async () => (await instances(context.client!, "slow"))[0]?.health === "passing");
+    const [kv] = (await context.client!.range("/services/slow/slow-1")).kvs;
+    assert.is(kv?.lease, pending.leaseId, "announced on the lease granted up front");
+  },
+);
+
 registration("an instance failing from the start is shown as critical, never as passing", async (context) => {
   if (!tools) return;
   run(context, [

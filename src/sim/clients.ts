@@ -61,18 +61,27 @@ export class Clients {
   }
 
   /** Issues new operations for idle clients and times out old ones. */
-  tick(now: number, members: readonly SimNode[], issueNew: boolean): void {
+  tick(now: number, members: () => readonly SimNode[], issueNew: boolean): void {
+    let candidates: readonly SimNode[] | null = null;
     for (const client of this.clients) {
       const out = client.outstanding;
       if (out !== null && now >= out.deadline) this.giveUp(client, out);
-      if (!issueNew || client.outstanding !== null || now < client.idleUntil || members.length === 0) continue;
-      this.issue(client, now, this.random.pick(members));
+      if (!issueNew || client.outstanding !== null || now < client.idleUntil) continue;
+      candidates ??= members();
+      if (candidates.length === 0) continue;
+      this.issue(client, now, this.random.pick(candidates));
     }
   }
 
   private issue(client: Client, now: number, node: SimNode): void {
     const raft = node.raft;
     if (raft === null) return;
+    // Like a client library that follows leader hints, mostly wait while the node knows no leader; sometimes
+    // try anyway so the refusal path (ProposalDroppedError) stays exercised.
+    if (raft.leader === 0 && !this.random.chance(0.1)) {
+      client.idleUntil = now + 1 + this.random.int(this.refusedBackoffTicks);
+      return;
+    }
     client.seq++;
     const key = this.random.pick(this.keys);
     const r = this.random.next();

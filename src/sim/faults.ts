@@ -38,7 +38,7 @@ export function drawProfile(r: SimRandom): FaultProfile {
   const calm = r.chance(0.1);
   // Tick granularity varies per seed; every rate and duration below is scaled to protocol time (election
   // timeouts), so a seed with 100 ticks per election timeout sees as many faults per election as one with 10.
-  const electionTick = r.pick([10, 20, 50, 100]);
+  const electionTick = r.pick([20, 50, 100, 200]);
   const scale = electionTick / 10;
   const perTick = (rates: number[]) => r.pick(rates) / scale;
   return {

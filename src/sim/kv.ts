@@ -19,14 +19,40 @@ export interface KvApplied {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const SEPARATOR = "\u0001";
+const NULL_VALUE = "\u0002";
 
+/** A compact text form (op, client, seq, key, value[, expected]) — the simulator applies millions of these. */
 export function encodeCommand(cmd: KvCommand): Uint8Array {
-  return encoder.encode(JSON.stringify(cmd));
+  const fields = [cmd.op, cmd.client, cmd.seq, cmd.key, cmd.value];
+  if (cmd.op === "cas") fields.push(cmd.expected ?? NULL_VALUE);
+  return asciiBytes(fields.join(SEPARATOR));
 }
 
+function asciiBytes(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0x7f) return encoder.encode(text); // keys and values are ASCII in the simulator; be safe anyway
+    bytes[i] = code;
+  }
+  return bytes;
+}
+
+/** Entry data is shared by every replica in the simulator (messages carry references): decode each once. */
+const decoded = new WeakMap<Uint8Array, KvCommand>();
+
 export function decodeCommand(data: Uint8Array): KvCommand {
-  const cmd = JSON.parse(decoder.decode(data)) as KvCommand;
-  assert.ok(cmd.op === "put" || cmd.op === "cas", `sim kv: unknown command ${decoder.decode(data)}`);
+  const known = decoded.get(data);
+  if (known !== undefined) return known;
+  const [op, client, seq, key, value, expected] = decoder.decode(data).split(SEPARATOR);
+  assert.ok((op === "put" || op === "cas") && key !== undefined && value !== undefined, "sim kv: bad command");
+  const base = { client: Number(client), seq: Number(seq), key, value };
+  const cmd: KvCommand =
+    op === "put"
+      ? { ...base, op }
+      : { ...base, op: "cas", expected: expected === NULL_VALUE ? null : (expected ?? null) };
+  decoded.set(data, cmd);
   return cmd;
 }
 

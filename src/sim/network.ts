@@ -12,6 +12,7 @@ export interface NetworkFaults {
 }
 
 export const MAX_IN_FLIGHT_MESSAGES = 20_000;
+const HEALTHY: NetworkFaults = { lossRate: 0, duplicateRate: 0, minDelayTicks: 1, maxDelayTicks: 1 };
 
 export class SimNetwork {
   /** Ring of buckets: buckets[t % size] holds messages due at tick t. */
@@ -38,7 +39,7 @@ export class SimNetwork {
 
   send(m: Message, now: number): void {
     this.sent++;
-    const f = this.healthy ? { lossRate: 0, duplicateRate: 0, minDelayTicks: 1, maxDelayTicks: 1 } : this.faults;
+    const f = this.healthy ? HEALTHY : this.faults;
     if (f.lossRate > 0 && this.random.chance(f.lossRate)) {
       this.lose(m);
       return;

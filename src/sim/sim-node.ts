@@ -75,7 +75,7 @@ export class SimNode {
   }
 
   start(): void {
-    assert.ok(this.raft === null, `sim: node ${this.id} already running`);
+    if (!(this.raft === null)) assert.fail(`sim: node ${this.id} already running`);
     this.incarnation++;
     const snapshot = this.disk.live.snapshot();
     this.kv = KvStateMachine.restore(snapshot.data);
@@ -142,7 +142,8 @@ export class SimNode {
   }
 
   private apply(raft: RaftNode, e: Entry): void {
-    assert.equal(e.index, this.appliedIndex + 1, `sim: node ${this.id} applies ${e.index} after ${this.appliedIndex}`);
+    if (e.index !== this.appliedIndex + 1)
+      assert.fail(`sim: node ${this.id} applies ${e.index} after ${this.appliedIndex}`);
     this.observer.applied(this.id, e);
     this.appliedIndex = e.index;
     if (e.type === "confChange") {

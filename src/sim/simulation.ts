@@ -67,7 +67,7 @@ export interface SimResult {
 
 const MAX_NODE_ID = 16;
 const MAX_INBOX_MESSAGES = 10_000;
-const LOG_CHECK_EVERY_TICKS = 64;
+const LOG_CHECK_EVERY_TICKS = 128;
 
 export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run();
@@ -86,6 +86,7 @@ class Simulation implements NodeObserver {
   private removedIds = new Set<NodeId>();
   /** Removed nodes and the tick from which they may be shut down. */
   private toShutDown = new Map<NodeId, number>();
+  private readonly membersFn = () => this.members();
   private snapshotReports: { from: NodeId; to: NodeId; ok: boolean }[] = [];
   private partitionHealAt = -1;
   private nextId: NodeId;
@@ -276,6 +277,26 @@ class Simulation implements NodeObserver {
 
   private tick(issueNew = true): void {
     if (!this.healing) this.injectFaults();
+    if (this.restartAt.size > 0) this.restartDue();
+    this.deliverDue();
+    for (const node of this.nodes.values()) {
+      if (node.raft === null) continue;
+      if (node.pausedUntil > this.now) continue;
+      if (node.pausedUntil >= 0) this.resume(node);
+      if (node.raft === null) continue; // it crashed while catching up on its inbox
+      node.raft.tick();
+      this.stats.nodeTicks++;
+      node.drain();
+    }
+    this.clients.tick(this.now, this.membersFn, issueNew);
+    this.flushSnapshotReports();
+    if (this.toShutDown.size > 0) this.shutDownRemoved();
+    if (this.now % LOG_CHECK_EVERY_TICKS === 0) this.checkLogs();
+    this.stats.ticks++;
+    this.trace.mix(this.now, this.network.sent, 0, 0);
+  }
+
+  private restartDue(): void {
     for (const [id, at] of this.restartAt) {
       if (at <= this.now) {
         this.restartAt.delete(id);
@@ -288,22 +309,6 @@ class Simulation implements NodeObserver {
         this.log(`node ${id} restarts`);
       }
     }
-    this.deliverDue();
-    for (const node of this.nodes.values()) {
-      if (node.raft === null) continue;
-      if (node.pausedUntil > this.now) continue;
-      if (node.pausedUntil >= 0) this.resume(node);
-      if (node.raft === null) continue; // it crashed while catching up on its inbox
-      node.raft.tick();
-      this.stats.nodeTicks++;
-      node.drain();
-    }
-    this.clients.tick(this.now, this.members(), issueNew);
-    this.flushSnapshotReports();
-    this.shutDownRemoved();
-    if (this.now % LOG_CHECK_EVERY_TICKS === 0) this.checkLogs();
-    this.stats.ticks++;
-    this.trace.mix(this.now, this.network.sent, 0, 0);
   }
 
   private deliverDue(): void {
@@ -337,6 +342,7 @@ class Simulation implements NodeObserver {
   }
 
   private flushSnapshotReports(): void {
+    if (this.snapshotReports.length === 0) return;
     const reports = this.snapshotReports;
     this.snapshotReports = [];
     for (const r of reports) {

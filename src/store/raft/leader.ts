@@ -314,7 +314,9 @@ export class LeaderState {
     for (const [id, pr] of n.progress) {
       if (id === n.id) continue;
       const commit = Math.min(pr.match, n.log.committed);
-      n.send({ ...n.message("heartbeat", id), commit, context });
+      const m = n.message("heartbeat", id);
+      m.commit = commit;
+      n.sendWith(m, 0, context);
     }
   }
 
@@ -338,7 +340,11 @@ export class LeaderState {
       n.send({ ...n.message("snap", to), snapshot });
       return true;
     }
-    n.send({ ...n.message("app", to), index: prevIndex, logTerm: prevTerm, entries, commit: n.log.committed });
+    const m = n.message("app", to);
+    m.logTerm = prevTerm;
+    m.entries = entries;
+    m.commit = n.log.committed;
+    n.sendWith(m, prevIndex, "");
     if (pr.state === "replicate" && entries.length > 0) {
       let bytes = 0;
       for (const e of entries) bytes += entrySizeBytes(e);

@@ -39,13 +39,14 @@ export class MemoryStorage implements RaftStorage {
     if (i < this.offset) throw new CompactedError(i, this.offset + 1);
     if (i === this.offset) return this.offsetTerm;
     const entry = this.log[i - this.offset - 1];
-    assert.ok(entry !== undefined, `storage.term(${i}) beyond lastIndex ${this.lastIndex()}`);
+    if (!(entry !== undefined)) assert.fail(`storage.term(${i}) beyond lastIndex ${this.lastIndex()}`);
     return entry.term;
   }
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo <= this.offset) throw new CompactedError(lo, this.offset + 1);
-    assert.ok(lo <= hi && hi <= this.lastIndex() + 1, `storage.entries(${lo}, ${hi}) out of [1, ${this.lastIndex()}]`);
+    if (!(lo <= hi && hi <= this.lastIndex() + 1))
+      assert.fail(`storage.entries(${lo}, ${hi}) out of [1, ${this.lastIndex()}]`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
@@ -65,7 +66,7 @@ export class MemoryStorage implements RaftStorage {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
-    assert.ok(first <= this.lastIndex() + 1, `append at ${first} leaves a gap after ${this.lastIndex()}`);
+    if (!(first <= this.lastIndex() + 1)) assert.fail(`append at ${first} leaves a gap after ${this.lastIndex()}`);
     // Entries already compacted are committed and identical: skip them.
     let skip = 0;
     while (skip < entries.length && entries[skip]!.index <= this.offset) skip++;
@@ -89,14 +90,15 @@ export class MemoryStorage implements RaftStorage {
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     const current = this.snap.metadata.index;
     if (index <= current) throw new SnapshotOutOfDateError(index, current);
-    assert.ok(index <= this.lastIndex(), `createSnapshot(${index}) beyond lastIndex ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) assert.fail(`createSnapshot(${index}) beyond lastIndex ${this.lastIndex()}`);
     this.snap = { metadata: { index, term: this.term(index), confState }, data };
     return this.snap;
   }
 
   /** Drops entries up to and including `index`, which the snapshot must cover. */
   compact(index: number): void {
-    assert.ok(index <= this.snap.metadata.index, `compact(${index}) beyond snapshot ${this.snap.metadata.index}`);
+    if (!(index <= this.snap.metadata.index))
+      assert.fail(`compact(${index}) beyond snapshot ${this.snap.metadata.index}`);
     if (index <= this.offset) return;
     const term = this.term(index);
     this.log = this.log.slice(index - this.offset);

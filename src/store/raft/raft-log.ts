@@ -77,8 +77,8 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const first = entries[0]!.index;
-    assert.ok(first > this.committed, `append at ${first} would overwrite committed ${this.committed}`);
-    assert.ok(first <= this.lastIndex() + 1, `append at ${first} leaves a gap after ${this.lastIndex()}`);
+    if (!(first > this.committed)) assert.fail(`append at ${first} would overwrite committed ${this.committed}`);
+    if (!(first <= this.lastIndex() + 1)) assert.fail(`append at ${first} leaves a gap after ${this.lastIndex()}`);
     if (first === this.unstableOffset + this.unstableEntries.length) {
       for (const e of entries) this.unstableEntries.push(e);
     } else if (first <= this.unstableOffset) {
@@ -105,7 +105,8 @@ export class RaftLog {
     }
     if (conflictAt >= 0) {
       const conflictIndex = entries[conflictAt]!.index;
-      assert.ok(conflictIndex > this.committed, `entry ${conflictIndex} conflicts with committed ${this.committed}`);
+      if (!(conflictIndex > this.committed))
+        assert.fail(`entry ${conflictIndex} conflicts with committed ${this.committed}`);
       this.append(entries.slice(conflictAt));
     }
     this.commitTo(Math.min(committed, lastNew));
@@ -123,7 +124,7 @@ export class RaftLog {
 
   commitTo(index: number): void {
     if (index <= this.committed) return;
-    assert.ok(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    if (!(index <= this.lastIndex())) assert.fail(`commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
   }
 
@@ -131,7 +132,7 @@ export class RaftLog {
   slice(lo: number, hi: number, maxBytes: number): Entry[] | null {
     if (lo >= hi) return [];
     if (lo < this.firstIndex()) return null;
-    assert.ok(hi <= this.lastIndex() + 1, `slice(${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
+    if (!(hi <= this.lastIndex() + 1)) assert.fail(`slice(${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
     let out: Entry[] = [];
     let bytes = 0;
     if (lo < this.unstableOffset) {
@@ -165,10 +166,8 @@ export class RaftLog {
   }
 
   appliedTo(index: number): void {
-    assert.ok(
-      index <= this.committed && index >= this.applied,
-      `applied ${index} outside [${this.applied}, ${this.committed}]`,
-    );
+    if (!(index <= this.committed && index >= this.applied))
+      assert.fail(`applied ${index} outside [${this.applied}, ${this.committed}]`);
     this.applied = index;
   }
 
@@ -187,7 +186,7 @@ export class RaftLog {
   /** Installs a leader's snapshot: the whole log is replaced by it. */
   restore(snapshot: Snapshot): void {
     const index = snapshot.metadata.index;
-    assert.ok(index > this.committed, `restore at ${index} below commit ${this.committed}`);
+    if (!(index > this.committed)) assert.fail(`restore at ${index} below commit ${this.committed}`);
     this.unstableSnapshot = snapshot;
     this.unstableEntries = [];
     this.unstableOffset = index + 1;

@@ -29,6 +29,10 @@ import {
 
 /** Context of a vote request caused by leadership transfer: voters skip their leader-lease check. */
 export const TRANSFER_CONTEXT = "transfer";
+const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
+const NO_MESSAGES: readonly Message[] = Object.freeze([]);
+const NO_READ_STATES: readonly ReadState[] = Object.freeze([]);
+
 /** Bound on committed entry bytes handed out in one Ready. */
 const MAX_COMMITTED_BYTES_PER_READY = 4 * 1024 * 1024;
 
@@ -46,7 +50,10 @@ export interface RaftCounters {
   proposalsDropped: number;
 }
 
-function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
+/** A message being filled in before it is sent (Message itself is read-only for everyone else). */
+export type MessageDraft = { -readonly [K in keyof Message]: Message[K] };
+
+function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): MessageDraft {
   return {
     type,
     from,
@@ -104,7 +111,7 @@ export class RaftNode {
   private prevSoftState: SoftState;
 
   constructor(config: RaftConfig, storage: RaftStorage) {
-    assert.ok(Number.isSafeInteger(config.id) && config.id > 0, `raft: invalid node id ${config.id}`);
+    if (!(Number.isSafeInteger(config.id) && config.id > 0)) assert.fail(`raft: invalid node id ${config.id}`);
     assert.ok(
       config.heartbeatTick > 0 && config.heartbeatTick < config.electionTick,
       "raft: need 0 < heartbeatTick < electionTick",
@@ -130,12 +137,11 @@ export class RaftNode {
     } else {
       this.term = hardState.term;
       this.vote = hardState.vote;
-      assert.ok(hardState.commit <= this.log.lastIndex(), `raft: stored commit ${hardState.commit} beyond last index`);
+      if (!(hardState.commit <= this.log.lastIndex()))
+        assert.fail(`raft: stored commit ${hardState.commit} beyond last index`);
       this.log.commitTo(hardState.commit);
-      assert.ok(
-        this.log.applied <= this.log.committed,
-        `raft: applied ${config.applied} beyond commit ${hardState.commit}`,
-      );
+      if (!(this.log.applied <= this.log.committed))
+        assert.fail(`raft: applied ${config.applied} beyond commit ${hardState.commit}`);
       // Membership = the snapshot's (or, before any snapshot, the bootstrap lists) plus every conf change the
       // state machine already applied; later ones are re-applied by the driver through applyConfChange().
       const noSnapshot = confState.voters.length === 0 && confState.learners.length === 0;
@@ -175,7 +181,7 @@ export class RaftNode {
   }
 
   proposeConfChange(cc: ConfChange): void {
-    assert.ok(Number.isSafeInteger(cc.nodeId) && cc.nodeId > 0, `raft: invalid conf change node ${cc.nodeId}`);
+    if (!(Number.isSafeInteger(cc.nodeId) && cc.nodeId > 0)) assert.fail(`raft: invalid conf change node ${cc.nodeId}`);
     const data = encodeConfChange(cc);
     this.throwIfDropped(this.stepLocal(this.propMessage([{ term: 0, index: 0, type: "confChange", data }])));
   }
@@ -234,30 +240,32 @@ export class RaftNode {
   }
 
   ready(): Ready {
-    const hs = this.hardState();
-    const hardChanged =
-      hs.term !== this.prevHardState.term ||
-      hs.vote !== this.prevHardState.vote ||
-      hs.commit !== this.prevHardState.commit;
+    const prev = this.prevHardState;
+    const commit = this.log.committed;
+    const termOrVoteChanged = this.term !== prev.term || this.vote !== prev.vote;
+    const hardChanged = termOrVoteChanged || commit !== prev.commit;
     const softChanged = this.leader !== this.prevSoftState.leader || this.role !== this.prevSoftState.role;
-    const entries = this.log.unstableEntries.slice();
+    const unstable = this.log.unstableEntries;
+    // Shared empty arrays keep an idle Ready allocation-free (the simulator builds millions of them).
+    const entries = unstable.length === 0 ? NO_ENTRIES : unstable.slice();
+    const messages = this.msgs.length === 0 ? NO_MESSAGES : this.msgs;
+    const readStates = this.readStates.length === 0 ? NO_READ_STATES : this.readStates;
+    const hardState = hardChanged ? { term: this.term, vote: this.vote, commit } : null;
     const rd: Ready = {
       softState: softChanged ? { leader: this.leader, role: this.role } : null,
-      hardState: hardChanged ? hs : null,
+      hardState,
       entries,
       snapshot: this.log.unstableSnapshot,
-      committedEntries: this.log.nextCommittedEntries(MAX_COMMITTED_BYTES_PER_READY),
-      messages: this.msgs,
-      readStates: this.readStates,
-      mustSync:
-        entries.length > 0 ||
-        this.log.unstableSnapshot !== null ||
-        hs.term !== this.prevHardState.term ||
-        hs.vote !== this.prevHardState.vote,
+      committedEntries: this.log.hasNextCommittedEntries()
+        ? this.log.nextCommittedEntries(MAX_COMMITTED_BYTES_PER_READY)
+        : NO_ENTRIES,
+      messages,
+      readStates,
+      mustSync: entries.length > 0 || this.log.unstableSnapshot !== null || termOrVoteChanged,
     };
-    this.msgs = [];
-    this.readStates = [];
-    if (hardChanged) this.prevHardState = hs;
+    if (messages.length > 0) this.msgs = [];
+    if (readStates.length > 0) this.readStates = [];
+    if (hardState !== null) this.prevHardState = hardState;
     if (softChanged) this.prevSoftState = rd.softState!;
     return rd;
   }
@@ -311,8 +319,15 @@ export class RaftNode {
     this.msgs.push(m);
   }
 
-  message(type: MessageType, to: NodeId): Message {
+  message(type: MessageType, to: NodeId): MessageDraft {
     return emptyMessage(type, this.id, to, this.term);
+  }
+
+  /** Sends a message with `index` and `context` set (the hot paths: no intermediate object). */
+  sendWith(m: MessageDraft, index: number, context: string): void {
+    m.index = index;
+    m.context = context;
+    this.send(m);
   }
 
   quorum(): number {
@@ -453,7 +468,7 @@ export class RaftNode {
         this.electionElapsed = 0;
         this.leader = m.from;
         this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-        this.send({ ...this.message("heartbeatResp", m.from), context: m.context });
+        this.sendWith(this.message("heartbeatResp", m.from), 0, m.context);
         return;
       case "snap":
         this.electionElapsed = 0;
@@ -494,12 +509,12 @@ export class RaftNode {
 
   private handleAppend(m: Message): void {
     if (m.index < this.log.committed) {
-      this.send({ ...this.message("appResp", m.from), index: this.log.committed });
+      this.sendWith(this.message("appResp", m.from), this.log.committed, "");
       return;
     }
     const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== null) {
-      this.send({ ...this.message("appResp", m.from), index: lastNew });
+      this.sendWith(this.message("appResp", m.from), lastNew, "");
       return;
     }
     // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.
@@ -518,7 +533,7 @@ export class RaftNode {
     assert.ok(snap !== null, "raft: snap message without snapshot");
     const { index, term } = snap.metadata;
     if (index <= this.log.committed) {
-      this.send({ ...this.message("appResp", m.from), index: this.log.committed });
+      this.sendWith(this.message("appResp", m.from), this.log.committed, "");
       return;
     }
     if (this.log.matchTerm(index, term)) {
@@ -529,7 +544,7 @@ export class RaftNode {
       this.setConfState(snap.metadata.confState);
       this.counters.snapshotsInstalled++;
     }
-    this.send({ ...this.message("appResp", m.from), index: this.log.lastIndex() });
+    this.sendWith(this.message("appResp", m.from), this.log.lastIndex(), "");
   }
 
   private tally(): { granted: number; rejected: number } {
@@ -588,7 +603,7 @@ export class RaftNode {
 
   private reset(term: number): void {
     if (this.term !== term) {
-      assert.ok(term > this.term, `raft: term went back from ${this.term} to ${term}`);
+      if (!(term > this.term)) assert.fail(`raft: term went back from ${this.term} to ${term}`);
       this.term = term;
       this.vote = NONE;
     }
@@ -636,7 +651,7 @@ export class RaftNode {
   }
 
   private becomeLeader(): void {
-    assert.ok(this.role === "candidate", `raft: ${this.role} cannot become leader`);
+    if (!(this.role === "candidate")) assert.fail(`raft: ${this.role} cannot become leader`);
     this.reset(this.term);
     this.leader = this.id;
     this.role = "leader";
@@ -665,7 +680,7 @@ export class RaftNode {
     const last = this.log.lastIndex();
     this.voters = new Set(cs.voters);
     this.learners = new Set(cs.learners);
-    for (const id of cs.learners) assert.ok(!this.voters.has(id), `raft: node ${id} is both voter and learner`);
+    for (const id of cs.learners) if (this.voters.has(id)) assert.fail(`raft: node ${id} is both voter and learner`);
     const members = new Set([...cs.voters, ...cs.learners]);
     for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
     for (const id of members) {

@@ -58,11 +58,20 @@ export class RaftDriver {
   private confState: ConfState;
   private lastSnapshotIndex: number;
   private snapshotInProgress = false;
+  /** Per-batch timing in the log at level trace (where the time of a slow write goes); checked once. */
+  private readonly traceReady: boolean;
+  /** Term and vote known to be on disk (see the early send in handleReady). */
+  private durableTerm: number;
+  private durableVote: number;
 
   constructor(private readonly options: DriverOptions) {
     this.raft = options.raft;
     this.confState = options.raft.confState();
     this.lastSnapshotIndex = options.storage.snapshot().metadata.index;
+    this.traceReady = options.logger.isLevelEnabled("trace");
+    const { hardState } = options.storage.initialState();
+    this.durableTerm = hardState.term;
+    this.durableVote = hardState.vote;
   }
 
   start(): void {
@@ -120,7 +129,9 @@ export class RaftDriver {
         this.drainInputs();
         if (this.stopped || !this.raft.hasReady()) break;
         const rd = this.raft.ready();
+        const startedMs = this.traceReady ? performance.now() : 0;
         await this.handleReady(rd);
+        if (this.traceReady) this.trace(rd, performance.now() - startedMs);
         if (this.stopped) break;
         this.raft.advance(rd);
       }
@@ -153,6 +164,19 @@ export class RaftDriver {
     }
   }
 
+  private trace(rd: Ready, tookMs: number): void {
+    this.options.logger.trace(
+      {
+        entries: rd.entries.length,
+        committed: rd.committedEntries.length,
+        messages: rd.messages.map((m) => m.type).join(","),
+        sync: rd.mustSync,
+        tookMs: Math.round(tookMs * 100) / 100,
+      },
+      "ready handled",
+    );
+  }
+
   private async handleReady(rd: Ready): Promise<void> {
     const { storage, persistence, hooks, metrics } = this.options;
     if (rd.softState !== null) hooks.onSoftState(rd.softState);
@@ -161,19 +185,42 @@ export class RaftDriver {
       storage.applySnapshot(rd.snapshot);
       this.restore(rd.snapshot);
     }
+    // The leader may replicate its new entries while it writes them itself (Raft thesis §10.2.1; etcd does the
+    // same): followers only acknowledge what THEY made durable, and no acknowledgement is stepped into the core
+    // before this batch's own fsync completed (inputs wait for the next turn of the loop), so nothing is committed
+    // or applied on the strength of the leader's unsynced copy. Never when this batch changes the term or the
+    // vote: those must be durable before the leader speaks in the new term.
+    let sentEarly = false;
+    if (
+      this.raft.role === "leader" &&
+      rd.messages.length > 0 &&
+      (rd.hardState === null || (rd.hardState.term === this.durableTerm && rd.hardState.vote === this.durableVote))
+    ) {
+      const early = rd.messages.filter((m) => m.type === "app" || m.type === "heartbeat");
+      if (early.length === rd.messages.length) {
+        hooks.send(rd.messages);
+        sentEarly = true;
+      } else if (early.length > 0) {
+        hooks.send(early);
+        const rest = rd.messages.filter((m) => m.type !== "app" && m.type !== "heartbeat");
+        rd = { ...rd, messages: rest };
+      }
+    }
     if (rd.entries.length > 0 || rd.hardState !== null) {
       const startedNs = process.hrtime.bigint();
       await persistence.save(rd.hardState, rd.entries, rd.mustSync);
       if (rd.mustSync) metrics.walFsyncSeconds.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
       storage.append(rd.entries);
       if (rd.hardState !== null) {
+        this.durableTerm = rd.hardState.term;
+        this.durableVote = rd.hardState.vote;
         storage.setHardState(rd.hardState);
         metrics.term.set(rd.hardState.term);
         metrics.commitIndex.set(rd.hardState.commit);
       }
     }
     if (this.stopped) return;
-    if (rd.messages.length > 0) hooks.send(rd.messages);
+    if (!sentEarly && rd.messages.length > 0) hooks.send(rd.messages);
     let applied = -1;
     for (const entry of rd.committedEntries) {
       this.apply(entry);

@@ -39,7 +39,10 @@ function perSecond(count: number, ms: number): string {
   return `${Math.round((count * 1000) / ms).toLocaleString("en-US")} /s`;
 }
 
-async function walAppends(writers: number, appendsPerWriter: number): Promise<{ count: number; ms: number }> {
+async function walAppends(
+  writers: number,
+  appendsPerWriter: number,
+): Promise<{ count: number; ms: number; replayMs: number }> {
   const dir = await mkdtemp(join(tmpdir(), "vigie-bench-wal-"));
   try {
     const { wal } = await Wal.open(dir);
@@ -55,7 +58,12 @@ async function walAppends(writers: number, appendsPerWriter: number): Promise<{ 
     );
     const ms = performance.now() - started;
     await wal.close();
-    return { count: writers * appendsPerWriter, ms };
+    const replayStarted = performance.now();
+    const replay = await Wal.open(dir);
+    const replayMs = performance.now() - replayStarted;
+    await replay.wal.close();
+    if (replay.entries.length !== writers * appendsPerWriter) throw new Error("WAL replay lost entries");
+    return { count: writers * appendsPerWriter, ms, replayMs };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -143,6 +151,11 @@ const benchmark: Benchmark = {
       result: perSecond(concurrent.count, concurrent.ms),
       target: ">= 20,000 /s",
     });
+    rows.push({
+      measure: `WAL replay at start-up, ${concurrent.count} entries`,
+      result: `${concurrent.replayMs.toFixed(0)} ms`,
+      target: "",
+    });
 
     const store = new KvStore();
     let started = performance.now();
@@ -204,6 +217,17 @@ const benchmark: Benchmark = {
       measure: "one event to 1,000 watchers of one key (p50 / p99)",
       result: `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`,
       target: "<= 5 ms",
+    });
+
+    started = performance.now();
+    const snapshot = store.snapshot();
+    const snapshotMs = performance.now() - started;
+    started = performance.now();
+    new KvStore().restore(snapshot);
+    rows.push({
+      measure: `key-space snapshot / restore, ${store.indexedKeyCount} keys`,
+      result: `${(snapshot.length / 2 ** 20).toFixed(1)} MiB, ${snapshotMs.toFixed(0)} / ${(performance.now() - started).toFixed(0)} ms`,
+      target: "",
     });
 
     const { rssMb, heapMb } = measureRss(keys);

@@ -35,13 +35,13 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = TABLES as [
 ];
 
 /**
- * Continues a CRC-32C over `bytes` from a previous result (`crc32c(b, crc32c(a))` = crc32c of a then b).
- * Returns an unsigned 32-bit integer.
+ * Continues a CRC-32C over `bytes[start, end)` from a previous result (`crc32c(b, crc32c(a))` = crc32c of a then
+ * b). Returns an unsigned 32-bit integer. The range avoids a subarray (an allocation) per record when scanning.
  */
-export function crc32c(bytes: Uint8Array, previous = 0): number {
+export function crc32c(bytes: Uint8Array, previous = 0, start = 0, end = bytes.length): number {
   let crc = ~previous;
-  let i = 0;
-  const end8 = bytes.length - 8;
+  let i = start;
+  const end8 = end - 8;
   for (; i <= end8; i += 8) {
     const lo = (crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
     crc =
@@ -54,6 +54,6 @@ export function crc32c(bytes: Uint8Array, previous = 0): number {
       T1[bytes[i + 6]!]! ^
       T0[bytes[i + 7]!]!;
   }
-  for (; i < bytes.length; i++) crc = T0[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  for (; i < end; i++) crc = T0[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
 }

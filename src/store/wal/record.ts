@@ -37,9 +37,9 @@ export function encodeRecord(type: RecordTypeValue, payload: Uint8Array): Buffer
   out.writeUInt32LE(payload.length, 0);
   out[4] = type;
   out[5] = 0;
-  out.writeUInt16LE(crc32c(out.subarray(0, 6)) & 0xffff, 6);
+  out.writeUInt16LE(crc32c(out, 0, 0, 6) & 0xffff, 6);
   out.set(payload, RECORD_HEADER_BYTES);
-  const crc = crc32c(payload, crc32c(out.subarray(4, 5)));
+  const crc = crc32c(payload, crc32c(out, 0, 4, 5));
   out.writeUInt32LE(crc, RECORD_HEADER_BYTES + payload.length);
   return out;
 }
@@ -97,7 +97,7 @@ function checkRecordAt(data: Buffer, offset: number): RecordProblem | null {
     return { detail: "zero-filled tail", torn: true };
   }
   if (available < RECORD_HEADER_BYTES) return { detail: `incomplete record header (${available} bytes)`, torn: true };
-  const headerCheck = crc32c(data.subarray(offset, offset + 6)) & 0xffff;
+  const headerCheck = crc32c(data, 0, offset, offset + 6) & 0xffff;
   if (headerCheck !== data.readUInt16LE(offset + 6) || data[offset + 5] !== 0) {
     // A header straddling a sector boundary can be half written; otherwise this is damage.
     return { detail: "record header checksum mismatch", torn: zeroFromBoundaryInside(data, offset) };
@@ -110,8 +110,8 @@ function checkRecordAt(data: Buffer, offset: number): RecordProblem | null {
   if (end > data.length) {
     return { detail: `record of ${length} bytes runs past the end of the file (${available} bytes left)`, torn: true };
   }
-  const payload = data.subarray(offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
-  const crc = crc32c(payload, crc32c(data.subarray(offset + 4, offset + 5)));
+  const typeCrc = crc32c(data, 0, offset + 4, offset + 5);
+  const crc = crc32c(data, typeCrc, offset + RECORD_HEADER_BYTES, offset + RECORD_HEADER_BYTES + length);
   if (crc !== data.readUInt32LE(end - RECORD_TRAILER_BYTES)) {
     // Torn only if it is the last record and part of it is whole zero sectors (a write that did not land);
     // a flipped bit in synced data leaves no zero sector and must stop start-up.

@@ -582,6 +582,13 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
       "remove of an unknown member",
     );
     expectError(
+      await call(url, "/v3/cluster/member/add", {}),
+      400,
+      3,
+      "etcdserver: given member URLs are invalid",
+      "add without peer URLs",
+    );
+    expectError(
       await call(url, "/v3/cluster/member/add", { peerURLs: ["bad"] }),
       400,
       3,

@@ -72,6 +72,8 @@ export interface MemberAddRequest {
 
 export function decodeMemberAddRequest(reader: ProtoReader): MemberAddRequest {
   const peerURLs = reader.strings("peerURLs");
+  // etcd refuses an empty list the same way as a bad URL.
+  if (peerURLs.length === 0) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: given member URLs are invalid");
   for (const url of peerURLs) {
     if (!isValidPeerUrl(url)) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: given member URLs are invalid");
   }

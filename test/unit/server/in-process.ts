@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
-import { startReplica } from "../../../src/store/node.js";
 import type { RunningReplica } from "../../../src/store/node.js";
+import { startReplica } from "../../../src/store/node.js";
 import { type ApiLimits, type ApiServer, startApiServer } from "../../../src/store/server/server.js";
 import { freePort } from "../../helpers/ports.js";
 

@@ -598,9 +598,8 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
   });
 
   check("txn: ops after a write see the new revision; a nested txn has an empty header", async () => {
-    const before = Number(
-      ((await call(url, "/v3/kv/range", { key: b64("/none") })).json?.header as { revision: string }).revision,
-    );
+    const now = await call(url, "/v3/kv/range", { key: b64("/none") });
+    const before = Number((now.json?.header as { revision?: string } | undefined)?.revision);
     expectOk(
       await call(url, "/v3/kv/txn", {
         success: [

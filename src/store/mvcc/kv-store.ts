@@ -234,8 +234,7 @@ export class KvStore {
         return this.write((batch) => this.ops.deleteRange(command.request, batch));
       case "txn":
         checkTxnShape(command.request);
-        this.ops.checkOp({ request_txn: command.request }, current);
-        return this.write((batch) => this.ops.txn(command.request, batch));
+        return this.write((batch) => this.ops.txn(command.request, batch, this.ops.planTxn(command.request, current)));
       case "compaction":
         return this.compact(command.request);
       case "leaseGrant":

@@ -1,5 +1,6 @@
 // Executes put / deleteRange / txn against the key space inside one write batch (one revision). Every check
-// that can fail runs BEFORE the first change (checkOps), so a failed request leaves the store untouched.
+// that can fail runs BEFORE the first change (planTxn, checkPut), so a failed request leaves the store untouched.
+import assert from "node:assert";
 import type {
   DeleteRangeRequest,
   DeleteRangeResponse,
@@ -46,16 +47,26 @@ export class WriteOps {
     private readonly leases: LeaseTable,
   ) {}
 
-  /** Throws the error etcd would return for `op` against the state at `atRevision`; changes nothing. */
-  checkOp(op: RequestOp, atRevision: number): void {
-    if ("request_range" in op) checkRange(this.space, op.request_range, atRevision);
-    else if ("request_put" in op) this.checkPut(op.request_put, atRevision);
-    else if ("request_delete_range" in op) {
-      if (op.request_delete_range.key.length === 0) throw new KeyNotProvidedError();
-    } else {
-      const txn = op.request_txn;
-      const branch = this.chooseBranch(txn, atRevision) ? txn.success : txn.failure;
-      for (const inner of branch ?? []) this.checkOp(inner, atRevision);
+  /**
+   * Decides every branch of a txn (nested ones included) against the state BEFORE it runs, as etcd does, and
+   * checks the ops on the chosen paths. Returns the decisions in execution order, for `txn` to follow: a nested
+   * compare is never re-evaluated against the txn's own writes, so what was checked is what runs.
+   */
+  planTxn(txn: TxnRequest, atRevision: number): boolean[] {
+    const decisions: boolean[] = [];
+    this.planInto(txn, atRevision, decisions);
+    return decisions;
+  }
+
+  private planInto(txn: TxnRequest, atRevision: number, decisions: boolean[]): void {
+    const succeeded = this.chooseBranch(txn, atRevision);
+    decisions.push(succeeded);
+    for (const op of (succeeded ? txn.success : txn.failure) ?? []) {
+      if ("request_range" in op) checkRange(this.space, op.request_range, atRevision);
+      else if ("request_put" in op) this.checkPut(op.request_put, atRevision);
+      else if ("request_delete_range" in op) {
+        if (op.request_delete_range.key.length === 0) throw new KeyNotProvidedError();
+      } else this.planInto(op.request_txn, atRevision, decisions);
     }
   }
 
@@ -116,22 +127,23 @@ export class WriteOps {
     return { header: batch.header, deleted: victims.length, prev_kvs: prevKvs };
   }
 
-  /** Runs a txn whose shape was checked (checkTxnShape) and whose chosen branch passed checkOp. */
-  txn(request: TxnRequest, batch: WriteBatch): TxnResponse {
-    const succeeded = this.chooseBranch(request, batch.readRevision());
+  /** Runs a txn whose shape was checked (checkTxnShape), following the decisions of `planTxn`. */
+  txn(request: TxnRequest, batch: WriteBatch, plan: boolean[]): TxnResponse {
+    const succeeded = plan.shift();
+    assert(succeeded !== undefined, "txn plan exhausted");
     const ops = (succeeded ? request.success : request.failure) ?? [];
     const responses: ResponseOp[] = [];
-    for (const op of ops) responses.push(this.op(op, batch));
+    for (const op of ops) responses.push(this.op(op, batch, plan));
     return { header: batch.header, succeeded, responses };
   }
 
-  private op(op: RequestOp, batch: WriteBatch): ResponseOp {
+  private op(op: RequestOp, batch: WriteBatch, plan: boolean[]): ResponseOp {
     if ("request_range" in op) {
       return { response_range: runRange(this.space, op.request_range, batch.readRevision(), batch.header) };
     }
     if ("request_put" in op) return { response_put: this.put(op.request_put, batch) };
     if ("request_delete_range" in op)
       return { response_delete_range: this.deleteRange(op.request_delete_range, batch) };
-    return { response_txn: this.txn(op.request_txn, batch) };
+    return { response_txn: this.txn(op.request_txn, batch, plan) };
   }
 }

@@ -271,6 +271,35 @@ test("txn: nested txns, range compares, duplicate keys and too many ops", () => 
   assert.is(t.value("ok"), undefined, "a txn failing its checks writes nothing");
 });
 
+test("txn: nested compares are decided on the state before the txn, like etcd, and checked before anything runs", () => {
+  const t = new TestStore();
+  const nestedOnK = (inner: object) => ({
+    request_txn: {
+      compare: [{ key: b("k"), target: "VERSION" as const, result: "EQUAL" as const, version: 1 }],
+      ...inner,
+    },
+  });
+  const r = t.run({
+    type: "txn",
+    request: {
+      success: [
+        putOp("k", "1"),
+        nestedOnK({ success: [{ request_put: { key: b("x"), lease: 999 } }], failure: [putOp("y", "1")] }),
+      ],
+    },
+  });
+  assert.ok(r.succeeded);
+  const inner = (r.responses[1] as { response_txn: { succeeded: boolean } }).response_txn;
+  assert.is(inner.succeeded, false, "version(k) was 0 before the txn");
+  assert.equal([t.value("k"), t.value("y"), t.value("x")], ["1", "1", undefined]);
+  const bad = t.fail({
+    type: "txn",
+    request: { success: [putOp("z", "1"), nestedOnK({ success: [{ request_put: { key: b("w"), lease: 999 } }] })] },
+  });
+  assert.instance(bad, LeaseNotFoundError);
+  assert.is(t.value("z"), undefined, "nothing of a failed txn is applied");
+});
+
 test("errors carry stable codes and gRPC codes for the gateway", () => {
   const t = new TestStore();
   const e = t.fail({ type: "put", request: { key: b("k"), lease: 1 } }) as LeaseNotFoundError;

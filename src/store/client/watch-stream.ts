@@ -82,26 +82,11 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
       if (this.userCanceled) return;
       throw error;
     }
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
+    const splitter = new LineSplitter(maxMessageBytes, "/v3/watch");
     try {
       for await (const chunk of body) {
-        let start = 0;
-        for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
-          pending.push(chunk.subarray(start, newline));
-          const line = Buffer.concat(pending).toString("utf8");
-          pending = [];
-          pendingBytes = 0;
-          start = newline + 1;
-          if (line.trim() === "") continue;
-          yield decodeMessage(line);
-        }
-        if (start < chunk.length) {
-          pendingBytes += chunk.length - start;
-          if (pendingBytes > maxMessageBytes) {
-            throw new StoreUnavailableError(`/v3/watch: message larger than ${maxMessageBytes} bytes`);
-          }
-          pending.push(chunk.subarray(start));
+        for (const line of splitter.push(chunk)) {
+          if (line.trim() !== "") yield decodeMessage(line);
         }
       }
     } catch (error) {
@@ -112,6 +97,47 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
       this.abort.abort();
     }
     if (!this.userCanceled) throw new StoreUnavailableError("/v3/watch: the store closed the stream");
+  }
+}
+
+/**
+ * Cuts a byte stream into newline-terminated lines, whatever the chunk boundaries (a line may span chunks; a chunk
+ * may hold several lines, or split a multi-byte character). A line longer than `maxLineBytes` is refused: it would
+ * otherwise grow without bound.
+ */
+export class LineSplitter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(
+    private readonly maxLineBytes: number,
+    private readonly what: string,
+  ) {}
+
+  /** The lines completed by `chunk`, without their newline. */
+  push(chunk: Buffer): string[] {
+    const lines: string[] = [];
+    let start = 0;
+    for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, start)) {
+      this.grow(newline - start);
+      this.pending.push(chunk.subarray(start, newline));
+      lines.push(Buffer.concat(this.pending, this.pendingBytes).toString("utf8"));
+      this.pending = [];
+      this.pendingBytes = 0;
+      start = newline + 1;
+    }
+    if (start < chunk.length) {
+      this.grow(chunk.length - start);
+      this.pending.push(chunk.subarray(start));
+    }
+    return lines;
+  }
+
+  private grow(bytes: number): void {
+    this.pendingBytes += bytes;
+    if (this.pendingBytes > this.maxLineBytes) {
+      throw new StoreUnavailableError(`${this.what}: message larger than ${this.maxLineBytes} bytes`);
+    }
   }
 }
 

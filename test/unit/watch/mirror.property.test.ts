@@ -22,7 +22,7 @@ test("the mirror matches a model of the store", () => {
       fc.uniqueArray(prefix, { maxLength: 3 }),
       fc.array(op, { maxLength: 40 }),
       (initial, loadedKeys, loadedPrefixes, ops) => {
-        const store = new Map(Object.entries(initial));
+        const store = new Map<string, string>(Object.entries(initial));
         const mirror = new StoreMirror();
         for (const k of loadedKeys) {
           const value = store.get(k);

@@ -240,6 +240,15 @@ export class StoreSync {
           if (response.created) {
             this.setHealthy();
             this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
+            if (response.header.revision > 0 && response.header.revision < this.mirror.revision) {
+              // The store is behind what we saw: it was replaced (a new cluster, a restored backup). The watch would
+              // wait for a revision that means nothing now; reload everything instead.
+              stream.cancel();
+              await this.resyncSerialized(
+                `the store is at revision ${response.header.revision}, behind the ${this.mirror.revision} seen`,
+              );
+              return;
+            }
             continue;
           }
           if (response.canceled) {

@@ -133,6 +133,30 @@ t("after a compaction it resyncs and reports only the keys whose values changed"
   }
 });
 
+t("a store replaced by one at an older revision is resynced, not waited for", async () => {
+  const other = await startEtcd({ name: "replacement" });
+  const s = await setup("/s6");
+  const otherClient = new StoreClient({ endpoints: [other.clientUrl] });
+  try {
+    for (let i = 0; i < 20; i++) await direct.put("/s6/a", `old-${i}`);
+    await s.sync.load(["/s6/a"], []);
+    assert.ok(s.sync.mirror.revision > 20);
+    await otherClient.put("/s6/a", "new");
+    // The proxy now leads to a fresh etcd whose revision is far behind.
+    await s.proxy.cut();
+    s.proxy.retarget(new URL(other.clientUrl));
+    await s.proxy.open();
+    await waitFor("the resync", async () => s.sync.mirror.getKey("/s6/a") === "new", 5000);
+    assert.equal(s.changes, [["/s6/a"]]);
+    await otherClient.put("/s6/a", "after");
+    await waitFor("later events", async () => s.sync.mirror.getKey("/s6/a") === "after", 5000);
+  } finally {
+    await s.close();
+    await otherClient.close();
+    await other.stop();
+  }
+});
+
 t("a store that stops answering without closing the stream is detected by the probe", async () => {
   const client = new StoreClient({ endpoints: [etcd.clientUrl], requestTimeoutMs: 300 });
   const sync = new StoreSync(client, silentLogger(), new MetricsRegistry(), () => undefined, 200);

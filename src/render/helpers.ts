@@ -226,7 +226,10 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
       const x = read(a);
       const y = read(b);
       if (typeof x === "number" && typeof y === "number") return x - y;
-      return String(x ?? "").localeCompare(String(y ?? ""));
+      // Code-unit order, not localeCompare: the same data must render the same bytes on every host.
+      const a = String(x ?? "");
+      const b = String(y ?? "");
+      return a < b ? -1 : a > b ? 1 : 0;
     });
   },
   base64Decode(...args) {

@@ -118,10 +118,11 @@ export async function runWatch(key: string, options: WatchOptions): Promise<numb
               if (!response.created) printLine(toJson(watchResponseJson(response)));
               continue;
             }
+            // etcdctl's order: the event type, the previous key-value (with --prev-kv), then the new one.
             for (const event of response.events) {
               printLine(event.type);
-              printKeyValue(event.kv, event.type === "DELETE");
               if (event.prevKv !== undefined) printKeyValue(event.prevKv);
+              printKeyValue(event.kv, event.type === "DELETE");
             }
           }
           return EXIT_OK;

@@ -635,5 +635,41 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
     );
   });
 
+  check("watch ids: chosen by the client, or the stream's next free one; a duplicate is refused", async () => {
+    const now = await call(url, "/v3/kv/range", { key: b64("/none") });
+    const current = Number((now.json?.header as { revision?: string } | undefined)?.revision);
+    const watch = new StreamSession(url, "/v3/watch");
+    watch.send(
+      [
+        { create_request: { key: b64(`${p}i`), watch_id: "7" } },
+        { create_request: { key: b64(`${p}i`), watch_id: "7" } },
+        { create_request: { key: b64(`${p}i`) } },
+        { create_request: { key: b64(`${p}i`), watch_id: "1" } },
+        { create_request: { key: b64(`${p}i`) } },
+      ]
+        .map((message) => JSON.stringify(message))
+        .join(""),
+    );
+    watch.finish();
+    const messages: unknown[] = [];
+    for (let i = 0; i < 5; i++) messages.push(normalize(await watch.next()));
+    assert.equal(messages, [
+      { result: { header: header(current), watch_id: "7", created: true } },
+      {
+        result: {
+          header: header(current),
+          watch_id: "-1",
+          created: true,
+          canceled: true,
+          cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream",
+        },
+      },
+      { result: { header: header(current), created: true } },
+      { result: { header: header(current), watch_id: "1", created: true } },
+      { result: { header: header(current), watch_id: "2", created: true } },
+    ]);
+    watch.close();
+  });
+
   test.run();
 }

@@ -26,6 +26,10 @@ import { WatchSession } from "./watch-session.js";
 export type ExtraRoute = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
 
 export interface ApiLimits {
+  /** Unary requests being served at once (each may buffer a body of up to ~2.8 MB). */
+  maxConcurrentUnary: number;
+  /** Open client connections. */
+  maxConnections: number;
   /** Concurrent watch + keepalive streams. */
   maxStreams: number;
   maxWatchersPerStream: number;
@@ -38,6 +42,8 @@ export interface ApiLimits {
 }
 
 export const DEFAULT_API_LIMITS: ApiLimits = {
+  maxConcurrentUnary: 2_000,
+  maxConnections: 20_000,
   maxStreams: 10_000,
   maxWatchersPerStream: 1_000,
   maxStreamMessageChars: 64 * 1024,
@@ -103,10 +109,16 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const listen = new URL(options.listenUrl);
   assert.ok(listen.protocol === "http:", `the client API listens on http:// URLs, got ${options.listenUrl}`);
 
+  let unaryInFlight = 0;
   const handleUnary = async (path: string, request: IncomingMessage, response: ServerResponse) => {
     const started = performance.now();
     let code: number = 0;
+    unaryInFlight++;
     try {
+      if (unaryInFlight > limits.maxConcurrentUnary) {
+        response.setHeader("connection", "close");
+        throw new GatewayError(Grpc.ResourceExhausted, "etcdserver: too many requests");
+      }
       const handler = unaryHandler(path)!;
       let body: Buffer;
       try {
@@ -124,6 +136,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       code = mapped.error.grpcCode;
       if (!response.headersSent) sendGatewayError(response, mapped.error);
     } finally {
+      unaryInFlight--;
       metrics.latency.get(path)?.observe((performance.now() - started) / 1000);
       metrics.requests.inc(1, { path, code: String(code) });
     }
@@ -200,6 +213,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     });
   });
   server.maxHeadersCount = 100;
+  server.maxConnections = limits.maxConnections;
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);

@@ -90,7 +90,23 @@ export class WatchSession {
         `too many watchers on one stream (the limit is ${this.limits.maxWatchersPerStream})`,
       );
     }
-    const localId = this.nextLocalId++;
+    // etcd: a client may choose the id (any non-zero int64); otherwise the stream's next free one from 0.
+    const requested = reader.int64("watch_id");
+    if (requested !== 0 && this.watchers.has(requested)) {
+      this.send(
+        this.result(
+          { created: true, canceled: true, cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream" },
+          -1,
+          this.replica.kv.revision,
+        ),
+      );
+      return;
+    }
+    let localId = requested;
+    if (localId === 0) {
+      while (this.watchers.has(this.nextLocalId)) this.nextLocalId++;
+      localId = this.nextLocalId++;
+    }
     if (request.key.length === 0 && (request.range_end?.length ?? 0) === 0) {
       // etcd accepts a watch on the empty key (no key can be empty, so it never fires).
       this.watchers.set(localId, null);

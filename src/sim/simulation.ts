@@ -524,7 +524,13 @@ class Simulation implements NodeObserver {
 
   /** After healing: a leader must emerge, client operations must finish and replicas converge within a bound. */
   private converge(): string | null {
-    const bound = 100 * this.profile.electionTick + 400;
+    // Elections take a few election timeouts; a replica far behind may also need one round trip per in-flight
+    // window of entries (with maxInflightMsgs = 1 and one entry per message, that is one RTT per entry).
+    const p = this.profile;
+    let longestLog = 0;
+    for (const node of this.nodes.values()) longestLog = Math.max(longestLog, node.raft?.log.lastIndex() ?? 0);
+    const catchUpTicks = Math.ceil(longestLog / p.maxInflightMsgs) * (2 * p.maxDelayTicks + 1);
+    const bound = 100 * p.electionTick + 400 + catchUpTicks;
     const start = this.now;
     const okBefore = this.clients.stats.ok;
     // Every client must complete operations issued after healing; then new ones stop and the rest drain.

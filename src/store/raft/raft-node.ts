@@ -33,6 +33,11 @@ const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 const NO_MESSAGES: readonly Message[] = Object.freeze([]);
 const NO_READ_STATES: readonly ReadState[] = Object.freeze([]);
 
+function containsConfChange(entries: readonly Entry[]): boolean {
+  for (const e of entries) if (e.type === "confChange") return true;
+  return false;
+}
+
 /** Bound on committed entry bytes handed out in one Ready. */
 const MAX_COMMITTED_BYTES_PER_READY = 4 * 1024 * 1024;
 
@@ -251,17 +256,24 @@ export class RaftNode {
     const messages = this.msgs.length === 0 ? NO_MESSAGES : this.msgs;
     const readStates = this.readStates.length === 0 ? NO_READ_STATES : this.readStates;
     const hardState = hardChanged ? { term: this.term, vote: this.vote, commit } : null;
+    const committedEntries = this.log.hasNextCommittedEntries()
+      ? this.log.nextCommittedEntries(MAX_COMMITTED_BYTES_PER_READY)
+      : NO_ENTRIES;
     const rd: Ready = {
       softState: softChanged ? { leader: this.leader, role: this.role } : null,
       hardState,
       entries,
       snapshot: this.log.unstableSnapshot,
-      committedEntries: this.log.hasNextCommittedEntries()
-        ? this.log.nextCommittedEntries(MAX_COMMITTED_BYTES_PER_READY)
-        : NO_ENTRIES,
+      committedEntries,
       messages,
       readStates,
-      mustSync: entries.length > 0 || this.log.unstableSnapshot !== null || termOrVoteChanged,
+      // A commit index covering a membership change is made durable before the change is applied: a node that
+      // restarted having forgotten it could otherwise wait forever for the vote of a member already gone.
+      mustSync:
+        entries.length > 0 ||
+        this.log.unstableSnapshot !== null ||
+        termOrVoteChanged ||
+        containsConfChange(committedEntries),
     };
     if (messages.length > 0) this.msgs = [];
     if (readStates.length > 0) this.readStates = [];

@@ -176,7 +176,8 @@ export interface Ready {
   /** Send only after `entries`, `hardState` and `snapshot` are durable. */
   readonly messages: readonly Message[];
   readonly readStates: readonly ReadState[];
-  /** True when `hardState.term`/`vote` or `entries` changed: fsync is required (commit alone needs none). */
+  /** True when `hardState.term`/`vote`, `entries` or `snapshot` changed, or when the new commit index covers a
+   * membership change in `committedEntries`: fsync is then required (a commit index alone needs none). */
   readonly mustSync: boolean;
 }
 

@@ -227,9 +227,9 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
       const y = read(b);
       if (typeof x === "number" && typeof y === "number") return x - y;
       // Code-unit order, not localeCompare: the same data must render the same bytes on every host.
-      const a = String(x ?? "");
-      const b = String(y ?? "");
-      return a < b ? -1 : a > b ? 1 : 0;
+      const left = String(x ?? "");
+      const right = String(y ?? "");
+      return left < right ? -1 : left > right ? 1 : 0;
     });
   },
   base64Decode(...args) {

@@ -78,12 +78,11 @@ async function loadKeys(c: StoreClient, from: number, to: number): Promise<void>
   );
 }
 
-async function measure(target: Target, options: BenchOptions, results: Results): Promise<void> {
-  const leader = await leaderOf(target);
-  const followers = target.members.filter((m) => m !== leader);
-  const all = target.members.map((m) => m.clientUrl);
+type Phase = (target: Target, options: BenchOptions, results: Results) => Promise<void>;
 
-  // Memory first, on a fresh cluster: the keys each member holds.
+/** Memory first, on fresh clusters: the keys each member holds. */
+const memoryPhase: Phase = async (target, options, results) => {
+  const leader = await leaderOf(target);
   const loader = client([leader.clientUrl], 8);
   await loadKeys(loader, 0, 10_000);
   await new Promise((r) => setTimeout(r, 500));
@@ -93,8 +92,11 @@ async function measure(target: Target, options: BenchOptions, results: Results):
     await new Promise((r) => setTimeout(r, 500));
     results.set("RSS with 100,000 keys (MB)", Math.max(...target.members.map((m) => rssMb(m.pid()))));
   }
+};
 
-  // Sequential puts on the leader.
+/** Sequential puts on the leader. */
+const latencyPhase: Phase = async (target, options, results) => {
+  const leader = await leaderOf(target);
   const sequential = client([leader.clientUrl], 1);
   const latencies: number[] = [];
   const puts = options.quick ? 200 : 1000;
@@ -106,41 +108,47 @@ async function measure(target: Target, options: BenchOptions, results: Results):
   latencies.sort((a, b) => a - b);
   results.set("put latency p50 (ms)", percentile(latencies, 50));
   results.set("put latency p99 (ms)", percentile(latencies, 99));
+};
 
-  // 64 concurrent clients spread over every member (followers forward to the leader).
-  const concurrent = options.quick ? 3000 : 20_000;
+/** 64 concurrent clients spread over every member (followers forward to the leader). */
+const throughputPhase: Phase = async (target, options, results) => {
+  const all = target.members.map((m) => m.clientUrl);
+  const total = options.quick ? 3000 : 20_000;
   const workers = Array.from({ length: 64 }, (_, w) => client([all[w % all.length]!], 1));
-  results.set(
-    "put throughput, 64 clients (/s)",
-    await throughput(concurrent, workers, (c, i) => c.put(`/c/${i}`, VALUE)),
-  );
+  results.set("put throughput, 64 clients (/s)", await throughput(total, workers, (c, i) => c.put(`/c/${i}`, VALUE)));
   results.set(
     "linearizable range throughput, 64 clients (/s)",
-    await throughput(concurrent, workers, (c, i) => c.range(`/c/${i % 1000}`)),
+    await throughput(total, workers, (c, i) => c.range(`/c/${i % 1000}`)),
   );
+};
 
-  // put on the leader -> event on a follower's watch.
-  const watcher = client([followers[0]!.clientUrl], 1);
-  const stream = watcher.watch("/watch/key");
+/** put on the leader -> event on a follower's watch. */
+const watchPhase: Phase = async (target, options, results) => {
+  const leader = await leaderOf(target);
+  const follower = target.members.find((m) => m !== leader)!;
+  const stream = client([follower.clientUrl], 1).watch("/watch/key");
   const iterator = stream[Symbol.asyncIterator]();
   await iterator.next(); // created
-  const watchLatencies: number[] = [];
+  const latencies: number[] = [];
   const writer = client([leader.clientUrl], 1);
   for (let i = 0; i < (options.quick ? 100 : 500); i++) {
     const started = performance.now();
     const event = iterator.next();
     await writer.put("/watch/key", String(i));
     await event;
-    watchLatencies.push(performance.now() - started);
+    latencies.push(performance.now() - started);
   }
   stream.cancel();
-  watchLatencies.sort((a, b) => a - b);
-  results.set("put -> watch event on a follower p50 (ms)", percentile(watchLatencies, 50));
-  results.set("put -> watch event on a follower p99 (ms)", percentile(watchLatencies, 99));
+  latencies.sort((a, b) => a - b);
+  results.set("put -> watch event on a follower p50 (ms)", percentile(latencies, 50));
+  results.set("put -> watch event on a follower p99 (ms)", percentile(latencies, 99));
+};
 
-  // kill -9 of the leader while a client writes to a survivor: time until a write succeeds again.
+/** kill -9 of the leader while a client writes to a survivor: time until a write succeeds again. */
+const failoverPhase: Phase = async (target, _options, results) => {
+  const leader = await leaderOf(target);
   const survivor = client(
-    followers.map((f) => f.clientUrl),
+    target.members.filter((m) => m !== leader).map((f) => f.clientUrl),
     1,
   );
   await survivor.put("/unavail/warmup", "x");
@@ -157,7 +165,10 @@ async function measure(target: Target, options: BenchOptions, results: Results):
     }
   }
   results.set("unavailability after leader kill -9 (ms)", unavailableMs);
-}
+};
+
+/** In this order; each phase runs on vigie then at once on etcd, so both see the same machine load. */
+const PHASES: Phase[] = [memoryPhase, latencyPhase, throughputPhase, watchPhase, failoverPhase];
 
 async function throughput(
   total: number,
@@ -227,23 +238,14 @@ const benchmark: Benchmark = {
     const etcd: Results = new Map();
     const etcdBinary = options.etcd ? findExecutable("etcd") : undefined;
     if (options.etcd && etcdBinary === undefined) console.log("etcd is not installed: printing vigie's numbers only");
+    const targets: Array<[Target, Results]> = [];
     try {
-      const v = await startVigie();
-      try {
-        await measure(v, options, vigie);
-      } finally {
-        await v.close();
-      }
-      if (etcdBinary !== undefined) {
-        const e = await startEtcd(etcdBinary);
-        try {
-          await measure(e, options, etcd);
-        } finally {
-          await e.close();
-        }
-      }
+      targets.push([await startVigie(), vigie]);
+      if (etcdBinary !== undefined) targets.push([await startEtcd(etcdBinary), etcd]);
+      for (const phase of PHASES) for (const [target, results] of targets) await phase(target, options, results);
     } finally {
       await Promise.all(clients.splice(0).map((c) => c.close()));
+      await Promise.all(targets.map(([target]) => target.close()));
     }
     const rows = [...vigie.keys()].map((measureName) => {
       const v = vigie.get(measureName);

@@ -183,6 +183,34 @@ export function defineCliSuite(name: string, start: () => Promise<ApiTarget | un
     await cli("del", "/cli/w/", "--prefix");
   });
 
+  check("-w json for put, del, lease grant and watch; watch --prev-kv prints the previous value first", async () => {
+    const put = JSON.parse((await cli("put", "/cli/j", "1", "-w", "json")).stdout) as { header: { revision: number } };
+    assert.ok(put.header.revision > 1);
+    const again = JSON.parse((await cli("put", "/cli/j", "2", "--prev-kv", "-w", "json")).stdout) as {
+      header: { revision: number };
+      prev_kv: { value: string; mod_revision: number };
+    };
+    assert.equal(again.prev_kv.value, Buffer.from("1").toString("base64"));
+    assert.is(again.prev_kv.mod_revision, put.header.revision);
+    const grant = JSON.parse((await cli("lease", "grant", "30", "-w", "json")).stdout) as { ID: number; TTL: number };
+    assert.is(grant.TTL, 30);
+    assert.ok(Number.isInteger(grant.ID) && grant.ID > 0);
+    // Both watches start at the next revision, so the put below reaches them however long they take to start.
+    const next = String(again.header.revision + 1);
+    const watch = new LongRun(["watch", "/cli/j", "--prev-kv", "--rev", next, "--endpoints", endpoints.join(",")]);
+    const watchJson = new LongRun(["watch", "/cli/j", "-w", "json", "--rev", next, "--endpoints", endpoints.join(",")]);
+    await cli("put", "/cli/j", "3");
+    assert.equal(await watch.waitForLines(5), ["PUT", "/cli/j", "2", "/cli/j", "3"]);
+    const [line] = await watchJson.waitForLines(1);
+    const event = JSON.parse(line!) as { Events: Array<{ kv: { value: string }; type?: number }> };
+    assert.is(event.Events[0]!.kv.value, Buffer.from("3").toString("base64"));
+    assert.is(event.Events[0]!.type, undefined, "PUT is the default event type");
+    assert.is(await watch.interrupt(), 0);
+    assert.is(await watchJson.interrupt(), 0);
+    const del = JSON.parse((await cli("del", "/cli/j", "-w", "json")).stdout) as { deleted: number };
+    assert.is(del.deleted, 1);
+  });
+
   check("member list and status: one row per member", async () => {
     const list = await cli("member", "list", "-w", "json");
     assert.is(list.code, 0);

@@ -5,6 +5,8 @@
 // Keys and values go in as strings (UTF-8) or bytes and come out as Buffers; int64 fields come out as numbers,
 // except IDs (lease, member, cluster), which can exceed 2^53 and stay decimal strings. Store errors are `EtcdError`
 // (gRPC code + message); an unreachable store is `StoreUnavailableError` after every endpoint was tried.
+// Failover: reads go on to the next endpoint after any connection failure; writes only when the connection failed
+// before the request left (refused, unreachable), since a write whose answer was lost may have been applied.
 //
 //   const client = new StoreClient({ endpoints: ["http://127.0.0.1:2379"] });
 //   await client.put("/db/sql_master", "10.0.0.5");
@@ -168,7 +170,7 @@ export class StoreClient {
   }
 
   async range(key: Bytes, options: RangeOptions = {}): Promise<RangeResult> {
-    return decodeRange(await this.transport.call("/v3/kv/range", encodeRangeRequest(key, options)));
+    return decodeRange(await this.transport.call("/v3/kv/range", encodeRangeRequest(key, options), "read"));
   }
 
   /** The value of one key as UTF-8 text, or undefined when it does not exist. */
@@ -178,11 +180,11 @@ export class StoreClient {
   }
 
   async put(key: Bytes, value: Bytes, options: PutOptions = {}): Promise<PutResult> {
-    return decodePut(await this.transport.call("/v3/kv/put", encodePutRequest(key, value, options)));
+    return decodePut(await this.transport.call("/v3/kv/put", encodePutRequest(key, value, options), "write"));
   }
 
   async deleteRange(key: Bytes, options: DeleteOptions = {}): Promise<DeleteResult> {
-    return decodeDelete(await this.transport.call("/v3/kv/deleterange", encodeDeleteRequest(key, options)));
+    return decodeDelete(await this.transport.call("/v3/kv/deleterange", encodeDeleteRequest(key, options), "write"));
   }
 
   /** If every `compare` holds, run `success`, else `failure`; atomically, at one revision. */
@@ -191,11 +193,12 @@ export class StoreClient {
     const success = request.success ?? [];
     const failure = request.failure ?? [];
     assert.ok(success.length <= TXN_MAX_OPS && failure.length <= TXN_MAX_OPS, `a txn has at most ${TXN_MAX_OPS} ops`);
-    const answer = await this.transport.call("/v3/kv/txn", {
-      compare: compare.map(encodeCompare),
-      success: success.map(encodeOp),
-      failure: failure.map(encodeOp),
-    });
+    const readOnly = [...success, ...failure].every((op) => "range" in op);
+    const answer = await this.transport.call(
+      "/v3/kv/txn",
+      { compare: compare.map(encodeCompare), success: success.map(encodeOp), failure: failure.map(encodeOp) },
+      readOnly ? "read" : "write",
+    );
     const responses = Array.isArray(answer.responses) ? (answer.responses as WireObject[]) : [];
     return {
       header: decodeHeader(answer.header),
@@ -206,7 +209,7 @@ export class StoreClient {
 
   /** Discards history before `revision`; watches and reads at older revisions then fail with "compacted". */
   async compact(revision: number, physical = false): Promise<ResponseHeader> {
-    const answer = await this.transport.call("/v3/kv/compaction", { revision: String(revision), physical });
+    const answer = await this.transport.call("/v3/kv/compaction", { revision: String(revision), physical }, "write");
     return decodeHeader(answer.header);
   }
 
@@ -223,13 +226,13 @@ export class StoreClient {
     assert.ok(Number.isInteger(ttlSeconds) && ttlSeconds > 0, "a lease TTL is a positive whole number of seconds");
     const body: WireObject = { TTL: String(ttlSeconds) };
     if (id !== undefined) body.ID = id;
-    const answer = await this.transport.call("/v3/lease/grant", body);
+    const answer = await this.transport.call("/v3/lease/grant", body, "write");
     if (typeof answer.error === "string" && answer.error !== "") throw new Error(answer.error);
     return { header: decodeHeader(answer.header), id: decodeId(answer.ID), ttlSeconds: decodeInt(answer.TTL) };
   }
 
   async leaseRevoke(id: string | number): Promise<ResponseHeader> {
-    return decodeHeader((await this.transport.call("/v3/lease/revoke", { ID: String(id) })).header);
+    return decodeHeader((await this.transport.call("/v3/lease/revoke", { ID: String(id) }, "write")).header);
   }
 
   /**
@@ -237,14 +240,14 @@ export class StoreClient {
    * line back, which is all a periodic renewal needs. Returns the new TTL, 0 when the lease no longer exists.
    */
   async leaseKeepAliveOnce(id: string | number): Promise<LeaseGrantResult> {
-    const answer = await this.transport.call("/v3/lease/keepalive", { ID: String(id) });
+    const answer = await this.transport.call("/v3/lease/keepalive", { ID: String(id) }, "read");
     // The stream body is one JSON line `{"result":{...}}`; `call` parsed it as a whole object.
     const result = (answer.result ?? answer) as WireObject;
     return { header: decodeHeader(result.header), id: decodeId(result.ID), ttlSeconds: decodeInt(result.TTL) };
   }
 
   async leaseTimeToLive(id: string | number, withKeys = false): Promise<LeaseTimeToLiveResult> {
-    const answer = await this.transport.call("/v3/lease/timetolive", { ID: String(id), keys: withKeys });
+    const answer = await this.transport.call("/v3/lease/timetolive", { ID: String(id), keys: withKeys }, "read");
     const keys = Array.isArray(answer.keys) ? (answer.keys as string[]).map((k) => Buffer.from(k, "base64")) : [];
     return {
       header: decodeHeader(answer.header),
@@ -256,30 +259,30 @@ export class StoreClient {
   }
 
   async leaseLeases(): Promise<{ header: ResponseHeader; ids: string[] }> {
-    const answer = await this.transport.call("/v3/lease/leases", {});
+    const answer = await this.transport.call("/v3/lease/leases", {}, "read");
     const leases = Array.isArray(answer.leases) ? (answer.leases as WireObject[]) : [];
     return { header: decodeHeader(answer.header), ids: leases.map((lease) => decodeId(lease.ID)) };
   }
 
   async memberList(): Promise<MemberListResult> {
-    const answer = await this.transport.call("/v3/cluster/member/list", {});
+    const answer = await this.transport.call("/v3/cluster/member/list", {}, "read");
     return { header: decodeHeader(answer.header), members: decodeMembers(answer.members) };
   }
 
   async memberAdd(peerUrls: string[], isLearner = false): Promise<MemberListResult & { member: Member }> {
-    const answer = await this.transport.call("/v3/cluster/member/add", { peerURLs: peerUrls, isLearner });
+    const answer = await this.transport.call("/v3/cluster/member/add", { peerURLs: peerUrls, isLearner }, "write");
     const [member] = decodeMembers([answer.member]);
     assert.ok(member !== undefined);
     return { header: decodeHeader(answer.header), member, members: decodeMembers(answer.members) };
   }
 
   async memberRemove(id: string): Promise<MemberListResult> {
-    const answer = await this.transport.call("/v3/cluster/member/remove", { ID: id });
+    const answer = await this.transport.call("/v3/cluster/member/remove", { ID: id }, "write");
     return { header: decodeHeader(answer.header), members: decodeMembers(answer.members) };
   }
 
   async memberPromote(id: string): Promise<MemberListResult> {
-    const answer = await this.transport.call("/v3/cluster/member/promote", { ID: id });
+    const answer = await this.transport.call("/v3/cluster/member/promote", { ID: id }, "write");
     return { header: decodeHeader(answer.header), members: decodeMembers(answer.members) };
   }
 
@@ -287,7 +290,7 @@ export class StoreClient {
   async status(endpoint?: string): Promise<StatusResult> {
     const transport = endpoint === undefined ? this.transport : new Transport({ endpoints: [endpoint] });
     try {
-      const answer = await transport.call("/v3/maintenance/status", {});
+      const answer = await transport.call("/v3/maintenance/status", {}, "read");
       return {
         header: decodeHeader(answer.header),
         version: String(answer.version ?? ""),

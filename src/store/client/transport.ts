@@ -46,6 +46,20 @@ export function isConnectionError(error: unknown): boolean {
   return typeof code === "string" && CONNECTION_ERROR_CODES.has(code);
 }
 
+/** Errors raised before the request could reach the store: retrying elsewhere cannot apply a change twice. */
+const NOT_SENT_ERROR_CODES = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+
+function wasNotSent(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && NOT_SENT_ERROR_CODES.has(code);
+}
+
+/**
+ * Which calls may go to the next endpoint after a failure. Reads may always; a write (put, txn, lease grant,
+ * member add...) only when it surely never left, since a connection lost after sending may have applied it.
+ */
+export type RetryPolicy = "read" | "write";
+
 export class Transport {
   readonly connectTimeoutMs: number;
   readonly requestTimeoutMs: number;
@@ -87,9 +101,14 @@ export class Transport {
   }
 
   /** POSTs `body` to `path` and returns the parsed JSON answer; store errors become `EtcdError`. */
-  async call(path: string, body: WireObject, timeoutMs = this.requestTimeoutMs): Promise<WireObject> {
+  async call(
+    path: string,
+    body: WireObject,
+    retry: RetryPolicy,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<WireObject> {
     const payload = JSON.stringify(body);
-    return await this.withFailover(async (endpoint) => {
+    return await this.withFailover(retry, async (endpoint) => {
       const response = await endpoint.unary.request({
         method: "POST",
         path,
@@ -109,7 +128,8 @@ export class Transport {
    */
   async openStream(path: string, body: WireObject, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
     const payload = JSON.stringify(body);
-    return await this.withFailover(async (endpoint) => {
+    // Opening a watch or keepalive stream changes nothing in the store: it may go to any endpoint.
+    return await this.withFailover("read", async (endpoint) => {
       const response = await endpoint.streams.request({
         method: "POST",
         path,
@@ -134,7 +154,7 @@ export class Transport {
     await Promise.all(this.endpoints.flatMap((endpoint) => [endpoint.unary.destroy(), endpoint.streams.destroy()]));
   }
 
-  private async withFailover<T>(attempt: (endpoint: Endpoint) => Promise<T>): Promise<T> {
+  private async withFailover<T>(retry: RetryPolicy, attempt: (endpoint: Endpoint) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError("store client is closed");
     const failures: string[] = [];
     for (let i = 0; i < this.endpoints.length; i++) {
@@ -147,6 +167,12 @@ export class Transport {
       } catch (error) {
         // Only "could not talk to it" moves on to the next endpoint; an answer (even an error) is final.
         if (!isConnectionError(error)) throw error;
+        if (retry === "write" && !wasNotSent(error)) {
+          throw new StoreUnavailableError(
+            `${endpoint.url}: connection lost after sending a write; it may or may not have been applied (${(error as Error).message})`,
+            { cause: error },
+          );
+        }
         failures.push(`${endpoint.url}: ${(error as Error).message}`);
       }
     }

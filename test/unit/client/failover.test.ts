@@ -1,0 +1,88 @@
+// Failover rules: a read goes on to the next endpoint after any connection failure; a write only when the
+// connection failed before the request left, since a write whose answer was lost may have been applied.
+import { createServer as createHttpServer } from "node:http";
+import { createServer, type Server } from "node:net";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { StoreUnavailableError } from "../../../src/errors.js";
+import { StoreClient } from "../../../src/store/client.js";
+import { freePort } from "../../helpers/ports.js";
+
+/** Accepts connections, reads the request, then drops the connection without answering. */
+async function dropper(): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+  let requests = 0;
+  const server: Server = createServer((socket) => {
+    socket.once("data", () => {
+      requests += 1;
+      socket.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    requests: () => requests,
+    close: async () => await new Promise((r) => server.close(r)),
+  };
+}
+
+/** Answers every call like a store would, counting them. */
+async function answering(): Promise<{ url: string; calls: string[]; close: () => Promise<void> }> {
+  const calls: string[] = [];
+  const server = createHttpServer((request, response) => {
+    calls.push(request.url ?? "");
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(JSON.stringify({ header: { revision: "5" } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    calls,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+test("a read fails over after a dropped connection; a write is not resent", async () => {
+  const drop = await dropper();
+  const good = await answering();
+  const client = new StoreClient({ endpoints: [drop.url, good.url] });
+  try {
+    const read = await client.range("/k");
+    assert.is(read.header.revision, 5);
+    assert.equal(good.calls, ["/v3/kv/range"]);
+    const client2 = new StoreClient({ endpoints: [drop.url, good.url] });
+    const error = await client2.put("/k", "v").catch((e: unknown) => e);
+    await client2.close();
+    assert.instance(error, StoreUnavailableError);
+    assert.match((error as Error).message, "may or may not have been applied");
+    assert.equal(good.calls, ["/v3/kv/range"], "the write did not reach the second endpoint");
+    assert.ok(drop.requests() >= 2);
+  } finally {
+    await client.close();
+    await drop.close();
+    await good.close();
+  }
+});
+
+test("a write goes to the next endpoint when the first refuses the connection", async () => {
+  const good = await answering();
+  const client = new StoreClient({ endpoints: [`http://127.0.0.1:${await freePort()}`, good.url] });
+  try {
+    await client.put("/k", "v");
+    assert.equal(good.calls, ["/v3/kv/put"]);
+  } finally {
+    await client.close();
+    await good.close();
+  }
+});
+
+test.run();

@@ -61,7 +61,8 @@ export interface RunningReplica extends Replica {
   readonly name: string;
   /** The peer URL the transport listens on. */
   readonly peerUrl: string;
-  close(): Promise<void>;
+  /** Stops the replica; a leader first hands leadership over unless `handOffLeadership` is false. */
+  close(options?: { handOffLeadership?: boolean }): Promise<void>;
 }
 
 export async function startReplica(options: StartReplicaOptions): Promise<RunningReplica> {
@@ -164,6 +165,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       requestTimeoutMs: timing.requestTimeoutMs,
       electionTimeoutMs: timing.tickMs * timing.electionTicks * 2,
       wantedVoters: options.voters,
+      dbSizeBytes: () => storage.snapshot().data.length,
     });
     replica = node;
     const peerTransport = transport;
@@ -196,9 +198,10 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     driver.start();
 
     let closed = false;
-    const close = async (): Promise<void> => {
+    const close = async (closeOptions?: { handOffLeadership?: boolean }): Promise<void> => {
       if (closed) return;
       closed = true;
+      if (closeOptions?.handOffLeadership !== false) await node.handOffLeadership(timing.tickMs * timing.electionTicks);
       node.shutdown();
       driver?.stop();
       await driver?.idle();

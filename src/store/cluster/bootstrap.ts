@@ -35,6 +35,8 @@ export interface ProbeAnswer {
   clusterId: number;
   memberId: number;
   members: MemberInfo[];
+  /** Ids removed from the cluster: such a member may never come back under the same id. */
+  removed: number[];
 }
 
 export async function resolveIdentity(
@@ -118,7 +120,8 @@ async function refuseIfKnownAsStarted(options: BootstrapOptions, identity: Membe
         }
         if (answer.clusterId !== identity.clusterId) return;
         const me = answer.members.find((m) => m.ID === identity.memberId);
-        if (me !== undefined && me.clientURLs.length > 0) {
+        const removed = Array.isArray(answer.removed) && answer.removed.includes(identity.memberId);
+        if (removed || (me !== undefined && me.clientURLs.length > 0)) {
           throw new LostDataDirError(options.name, options.dataDir, `${peer.name} (${peer.peerUrl})`);
         }
       }),

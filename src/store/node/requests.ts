@@ -146,6 +146,17 @@ export class ReadBarrier {
     this.confirmed = remaining;
   }
 
+  /** Fails confirmed reads whose deadline passed while this replica could not apply (e.g. cut off). */
+  expire(nowMs: number): void {
+    if (this.confirmed.length === 0) return;
+    for (const batch of this.confirmed) {
+      const alive = batch.waiters.filter((w) => w.deadlineMs > nowMs);
+      for (const w of batch.waiters) if (w.deadlineMs <= nowMs) w.reject(new RequestTimeoutError());
+      batch.waiters = alive;
+    }
+    this.confirmed = this.confirmed.filter((batch) => batch.waiters.length > 0);
+  }
+
   rejectAll(error: Error): void {
     if (this.round) {
       clearTimeout(this.round.timer);

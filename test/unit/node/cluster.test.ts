@@ -132,7 +132,7 @@ cluster("a crashed leader is replaced; no acknowledged write is lost; it catches
     });
   await new Promise((r) => setTimeout(r, 150));
   const index = replicas.indexOf(leader);
-  await leader.close();
+  await leader.close({ handOffLeadership: false }); // as abrupt as a crash: no handover
   const survivors = replicas.filter((r) => r !== leader);
   const newLeader = await leaderOf(survivors);
   assert.is.not(newLeader.memberId, leader.memberId);
@@ -147,6 +147,18 @@ cluster("a crashed leader is replaced; no acknowledged write is lost; it catches
   const restarted = replicas[index]!;
   await waitFor("the restarted member catches up", async () => restarted.kv.revision === newLeader.kv.revision, 5000);
   for (const key of acknowledged) assert.is(restarted.kv.range({ key: enc(key) }).count, 1);
+});
+
+cluster("a leader that stops gracefully hands leadership over at once", async () => {
+  const leader = await leaderOf(replicas);
+  const index = replicas.indexOf(leader);
+  const spec = specs.find((s) => s.name === leader.name)!;
+  await leader.close();
+  const others = replicas.filter((r) => r !== leader);
+  const next = others.find((r) => r.status().role === "leader");
+  assert.ok(next !== undefined, "a new leader right when close() returns");
+  replicas[index] = await start(spec, { initialCluster });
+  await waitFor("the restarted member catches up", async () => replicas[index]!.kv.revision === next.kv.revision);
 });
 
 cluster("a learner joins, catches up by snapshot and is promoted once a voter is removed", async () => {
@@ -190,6 +202,23 @@ cluster("a learner joins, catches up by snapshot and is promoted once a voter is
   } finally {
     api.server.close();
   }
+});
+
+cluster("a founding member that lost its data dir is refused instead of voting again", async () => {
+  const leader = await leaderOf(replicas);
+  const founder = replicas.find((r) => r !== leader && specs.some((s) => s.name === r.name))!;
+  const spec = specs.find((s) => s.name === founder.name)!;
+  await founder.close();
+  replicas.splice(replicas.indexOf(founder), 1);
+  await rm(spec.dataDir, { recursive: true, force: true });
+  const outcome = await start(spec, { initialCluster }).then(
+    async (r) => {
+      await r.close();
+      return "started";
+    },
+    (error: Error & { code?: string }) => error.code,
+  );
+  assert.is(outcome, "VIGIE_ERR_LOST_DATA_DIR");
 });
 
 cluster.run();

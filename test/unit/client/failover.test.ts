@@ -23,7 +23,7 @@ async function dropper(): Promise<{ url: string; requests: () => number; close: 
   return {
     url: `http://127.0.0.1:${address.port}`,
     requests: () => requests,
-    close: async () => await new Promise((r) => server.close(r)),
+    close: async () => await new Promise<void>((r) => server.close(() => r())),
   };
 }
 

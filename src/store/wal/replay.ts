@@ -62,14 +62,8 @@ export class ReplayState {
 
   private addEntry(entry: Entry, file: string, offset: number): void {
     if (this.entries.length === 0) {
-      // First entry (or first after a snapshot): it must continue the snapshot, if any.
-      if (this.snapshot !== null && entry.index > this.snapshot.index + 1) {
-        throw new WalCorruptError(
-          file,
-          offset,
-          `entry ${entry.index} leaves a gap after snapshot ${this.snapshot.index}`,
-        );
-      }
+      // First entry (or first after a snapshot). It may start beyond the snapshot known so far: older segments
+      // were purged under a later snapshot, recorded further on. `entriesAfterSnapshot` checks the final shape.
       this.firstIndex = entry.index;
       this.entries.push(entry);
       return;

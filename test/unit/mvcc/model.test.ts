@@ -16,11 +16,14 @@ interface ModelKv {
   create: number;
   mod: number;
   version: number;
+  lease: number;
 }
 type ModelState = Map<string, ModelKv>;
 
 type Op =
-  | { kind: "put"; key: string; value: string }
+  | { kind: "put"; key: string; value: string; lease: number }
+  | { kind: "grant"; id: number }
+  | { kind: "revoke"; id: number }
   | { kind: "del"; key: string; end: string | null }
   | { kind: "txn"; key: string; version: number; put: string; del: string }
   | { kind: "compact"; back: number }
@@ -31,8 +34,15 @@ const endArb = fc.option(fc.constantFrom("b", "c", "c/2", "zz", "\0"), { nil: nu
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({ kind: fc.constant("put" as const), key: keyArb, value: fc.string({ maxLength: 4 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant("put" as const),
+      key: keyArb,
+      value: fc.string({ maxLength: 4 }),
+      lease: fc.constantFrom(0, 1, 2),
+    }),
   },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("grant" as const), id: fc.constantFrom(1, 2) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant("revoke" as const), id: fc.constantFrom(1, 2) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("del" as const), key: keyArb, end: endArb }) },
   {
     weight: 2,
@@ -68,17 +78,24 @@ class Model {
     return this.states[this.revision]!;
   }
   /** Applies changes as one revision (if any). */
-  write(changes: { key: string; value: string | null }[]): void {
+  leases = new Set<number>();
+  write(changes: { key: string; value: string | null; lease?: number }[]): void {
     if (changes.length === 0) return;
     const next = new Map(this.current);
     const rev = this.revision + 1;
-    for (const { key, value } of changes) {
+    for (const { key, value, lease } of changes) {
       if (value === null) {
         next.delete(key);
         this.events.push(`DELETE ${key}@${rev}`);
       } else {
         const prev = next.get(key);
-        next.set(key, { value, create: prev?.create ?? rev, mod: rev, version: (prev?.version ?? 0) + 1 });
+        next.set(key, {
+          value,
+          create: prev?.create ?? rev,
+          mod: rev,
+          version: (prev?.version ?? 0) + 1,
+          lease: lease ?? 0,
+        });
         this.events.push(`PUT ${key}=${value}@${rev}`);
       }
     }
@@ -90,7 +107,9 @@ class Model {
 }
 
 function rangeOf(kvs: RangeResponse["kvs"]): string[] {
-  return kvs.map((kv) => `${s(kv.key)}=${s(kv.value)} c${kv.create_revision} m${kv.mod_revision} v${kv.version}`);
+  return kvs.map(
+    (kv) => `${s(kv.key)}=${s(kv.value)} c${kv.create_revision} m${kv.mod_revision} v${kv.version} l${kv.lease}`,
+  );
 }
 
 function modelRange(model: Model, key: string, end: string | null, revision: number, limit: number) {
@@ -100,7 +119,7 @@ function modelRange(model: Model, key: string, end: string | null, revision: num
   return {
     kvs: shown.map((k) => {
       const kv = state.get(k)!;
-      return `${k}=${kv.value} c${kv.create} m${kv.mod} v${kv.version}`;
+      return `${k}=${kv.value} c${kv.create} m${kv.mod} v${kv.version} l${kv.lease}`;
     }),
     count: keys.length,
     more: limit > 0 && keys.length > limit,
@@ -128,10 +147,34 @@ function runOps(ops: Op[]): void {
   };
   for (const op of ops) {
     switch (op.kind) {
-      case "put":
-        apply({ type: "put", request: { key: b(op.key), value: b(op.value) } });
-        model.write([{ key: op.key, value: op.value }]);
+      case "put": {
+        const actual = outcome(() =>
+          apply({ type: "put", request: { key: b(op.key), value: b(op.value), lease: op.lease } }),
+        );
+        if (op.lease !== 0 && !model.leases.has(op.lease)) {
+          assert.is(actual, "error: etcdserver: requested lease not found");
+        } else {
+          model.write([{ key: op.key, value: op.value, lease: op.lease }]);
+        }
         break;
+      }
+      case "grant": {
+        const actual = outcome(() => apply({ type: "leaseGrant", request: { ID: op.id, TTL: 60 } }));
+        if (model.leases.has(op.id)) assert.is(actual, "error: etcdserver: lease already exists");
+        else model.leases.add(op.id);
+        break;
+      }
+      case "revoke": {
+        const actual = outcome(() => apply({ type: "leaseRevoke", request: { ID: op.id } }));
+        if (!model.leases.has(op.id)) {
+          assert.is(actual, "error: etcdserver: requested lease not found");
+          break;
+        }
+        model.leases.delete(op.id);
+        const attached = [...model.current].filter(([, kv]) => kv.lease === op.id).map(([key]) => key);
+        model.write(attached.sort().map((key) => ({ key, value: null })));
+        break;
+      }
       case "del": {
         const request = op.end === null ? { key: b(op.key) } : { key: b(op.key), range_end: b(op.end) };
         const response = apply({ type: "deleteRange", request }) as { deleted: number };
@@ -210,7 +253,7 @@ function runOps(ops: Op[]): void {
 }
 
 test("random operation sequences match the model (ranges, history, compaction, txn, watch, snapshot)", () => {
-  fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), runOps), { numRuns: 300 });
+  fc.assert(fc.property(fc.array(opArb, { maxLength: 60, size: "max" }), runOps), { numRuns: 300 });
 });
 
 test("the command codec round-trips arbitrary requests", () => {

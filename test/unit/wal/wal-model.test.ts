@@ -92,7 +92,7 @@ function show(e: Entry): string {
 }
 
 test("random appends, overwrites, snapshots, purges and reopens replay like the model", async () => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 40 }), check), { numRuns: 100 });
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 40, size: "max" }), check), { numRuns: 100 });
 });
 
 test.run();

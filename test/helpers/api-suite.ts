@@ -403,6 +403,13 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
       "etcdserver: requested lease not found",
       "revoke twice",
     );
+    // etcd: a TTL below its minimum (1.5 election timeouts, rounded up: 2 s with defaults) is raised to it.
+    expectOk(
+      await call(url, "/v3/lease/grant", { TTL: "1", ID: "7002" }),
+      { header: header(rev(12)), ID: "7002", TTL: "2" },
+      "TTL raised to the minimum",
+    );
+    expectOk(await call(url, "/v3/lease/revoke", { ID: "7002" }), { header: header(rev(12)) }, "revoke without keys");
     const random = await call(url, "/v3/lease/grant", { TTL: "30" });
     assert.match(String(random.json?.ID), /^\d+$/, "a server-chosen id");
     await call(url, "/v3/lease/revoke", { ID: random.json?.ID });
@@ -559,20 +566,16 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
     const status = await call(url, "/v3/maintenance/status", {});
     assert.is(status.status, 200);
     const body = status.json as Record<string, string>;
-    assert.equal(Object.keys(body), [
-      "header",
-      "version",
-      "dbSize",
-      "leader",
-      "raftIndex",
-      "raftTerm",
-      "raftAppliedIndex",
-      "dbSizeInUse",
-    ]);
+    // Sizes differ by nature (etcd: its bolt file, never 0; vigie: its latest snapshot, 0 before the first one,
+    // and then omitted like any proto3 default), so only their form is compared.
+    const keys = Object.keys(body).filter((key) => key !== "dbSize" && key !== "dbSizeInUse");
+    assert.equal(keys, ["header", "version", "leader", "raftIndex", "raftTerm", "raftAppliedIndex"]);
+    assert.is(body.dbSize === undefined, body.dbSizeInUse === undefined, "dbSize and dbSizeInUse come together");
     assert.is(body.leader, String(member.ID));
     assert.is((body.header as unknown as { member_id: string }).member_id, String(member.ID));
     assert.is(body.raftTerm, (body.header as unknown as { raft_term: string }).raft_term);
-    for (const field of ["dbSize", "raftIndex", "raftAppliedIndex", "dbSizeInUse"]) assert.match(body[field]!, /^\d+$/);
+    for (const field of ["raftIndex", "raftAppliedIndex"]) assert.match(body[field]!, /^\d+$/);
+    for (const field of ["dbSize", "dbSizeInUse"]) if (body[field] !== undefined) assert.match(body[field]!, /^\d+$/);
     assert.match(body.version!, /^\d+\.\d+\.\d+/);
     expectError(
       await call(url, "/v3/cluster/member/remove", { ID: "1" }),

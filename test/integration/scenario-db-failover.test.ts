@@ -144,16 +144,33 @@ function defineFailover(kind: StoreTopology["kind"], tools: Record<string, strin
         connectTimeoutMs: 500,
       });
       try {
+        // Audit writes stream through the survivors; the leader is killed after the 10th, and the master change is
+        // the very next write, so it goes out while the cluster has no leader and must wait for the election.
         const acknowledged: string[] = [];
+        let leaderKilled: () => void = () => undefined;
+        const killed = new Promise<void>((resolve) => {
+          leaderKilled = resolve;
+        });
+        let reachedKillPoint: () => void = () => undefined;
+        const killPoint = new Promise<void>((resolve) => {
+          reachedKillPoint = resolve;
+        });
         const writes = (async () => {
           for (let i = 0; i < 30; i++) {
-            await putAcknowledged(survivorClient, `/db/audit/${String(i).padStart(3, "0")}`, `change ${i}`);
-            acknowledged.push(`/db/audit/${String(i).padStart(3, "0")}`);
-            if (i === 10) await putAcknowledged(survivorClient, "/db/sql_master", "10.0.0.3");
+            const key = `/db/audit/${String(i).padStart(3, "0")}`;
+            await putAcknowledged(survivorClient, key, `change ${i}`);
+            acknowledged.push(key);
+            if (i === 10) {
+              reachedKillPoint();
+              await killed;
+              await putAcknowledged(survivorClient, "/db/sql_master", "10.0.0.3");
+            }
           }
         })();
-        await waitFor("a few writes before the kill", async () => acknowledged.length >= 5, 15_000);
+        // (A failing write ends the wait too, instead of hanging the test.)
+        await Promise.race([killPoint, writes]);
         await agents.get(victim)!.stop("SIGKILL");
+        leaderKilled();
         await writes;
 
         for (const name of survivors) {

@@ -183,6 +183,18 @@ export class Clients {
     }
   }
 
+  /** Writes whose client got an answer, with the log index where they were first applied. */
+  acknowledgedWrites(): { client: number; seq: number; index: number }[] {
+    const out: { client: number; seq: number; index: number }[] = [];
+    for (const h of this.history) {
+      if (h.op.kind === "get" || h.returnTime === null) continue;
+      const seq = seqOf(h);
+      const applied = this.appliedAnywhere.get(`${h.client}:${seq}`);
+      if (applied !== undefined) out.push({ client: h.client, seq, index: applied.index });
+    }
+    return out;
+  }
+
   /**
    * The history to check: dropped reads removed; an unknown write that no replica ever applied did not happen
    * (by the end of the run) and is removed; an unknown write that was applied gets its true result and, as its

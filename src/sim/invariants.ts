@@ -35,6 +35,11 @@ export class Invariants {
   /** commitTerm[i]: the term of the first leader seen with commit index >= i ("committed in term T"). */
   private commitTerm: number[] = [];
 
+  /** The committed entry at `index`, as first applied anywhere. */
+  committedEntry(index: number): Entry | undefined {
+    return this.committed[index];
+  }
+
   /** At most one leader per term (Election Safety). */
   leader(node: NodeId, term: number): void {
     const other = this.leaderOfTerm.get(term);

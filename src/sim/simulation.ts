@@ -13,6 +13,7 @@ import {
 import { Clients } from "./clients.js";
 import { drawProfile, type FaultProfile } from "./faults.js";
 import { Invariants, SafetyViolation } from "./invariants.js";
+import { decodeCommand } from "./kv.js";
 import { checkLinearizable, type HistoryOp } from "./linearizability.js";
 import { SimNetwork } from "./network.js";
 import { SimRandom } from "./random.js";
@@ -589,6 +590,16 @@ class Simulation implements NodeObserver {
     const members = this.members();
     const fingerprints = new Set(members.map((n) => n.kv.fingerprint()));
     if (fingerprints.size > 1) return `replicas diverge after convergence: ${[...fingerprints].join(" / ")}`;
+    // No acknowledged write disappears: the committed log still holds each one where it was applied.
+    for (const w of this.clients.acknowledgedWrites()) {
+      const entry = this.invariants.committedEntry(w.index);
+      const cmd = entry === undefined ? undefined : decodeCommand(entry.data);
+      if (cmd?.client !== w.client || cmd.seq !== w.seq) {
+        return `acknowledged write of client ${w.client} seq ${w.seq} is no longer at log index ${w.index}`;
+      }
+    }
+    const leader = this.leaderNode()?.raft;
+    if (leader) this.invariants.leaderComplete(leader);
     const history = this.clients.finalHistory();
     this.stats.historyOps = history.length;
     const result = checkLinearizable(history);

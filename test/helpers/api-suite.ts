@@ -674,5 +674,20 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
     watch.close();
   });
 
+  check("watch from a future revision: nothing before it, then its events", async () => {
+    const now = await call(url, "/v3/kv/range", { key: b64("/none") });
+    const current = Number((now.json?.header as { revision?: string } | undefined)?.revision);
+    const watch = new StreamSession(url, "/v3/watch");
+    watch.send({ create_request: { key: b64(`${p}f`), start_revision: String(current + 2) } });
+    watch.finish();
+    assert.equal(normalize(await watch.next()), { result: { header: header(current), created: true } });
+    await call(url, "/v3/kv/put", { key: b64(`${p}f`), value: b64("early") }); // current + 1: before the start
+    await call(url, "/v3/kv/put", { key: b64(`${p}f`), value: b64("on time") }); // current + 2
+    assert.equal(normalize(await watch.next()), {
+      result: { header: header(current + 2), events: [{ kv: kv(`${p}f`, "on time", current + 1, current + 2, 2) }] },
+    });
+    watch.close();
+  });
+
   test.run();
 }

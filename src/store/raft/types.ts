@@ -8,12 +8,18 @@
  *  - `config.id` is this node (a positive safe integer; `NONE` = 0 means "nobody").
  *  - `storage` is a {@link RaftStorage} the core only READS. The driver WRITES it (after fsync), usually a
  *    {@link MemoryStorage} that mirrors the WAL (as etcd does) — rebuilt from the WAL on restart.
- *  - Bootstrap: when `storage.initialState().confState` has no voters and no learners, the core uses
- *    `config.voters`/`config.learners` as the initial membership. A node joining an existing cluster passes empty
- *    lists: it waits for the leader, and learns the membership from the snapshot it receives. On restart the
- *    membership comes from storage (snapshot confState) plus the conf-change entries the driver re-applies.
+ *  - Bootstrap (storage empty, `config.voters` non-empty): the core writes the initial membership as committed
+ *    term-1 conf-change entries 1..n (voters then learners, in id order — every initial member must get the SAME
+ *    lists). They come out of the first Ready like any entries: persist them, and apply them with
+ *    `applyConfChange` (a no-op for members already known). A node JOINING a running cluster passes empty
+ *    `voters`/`learners` and an empty storage: it waits for the leader and learns the membership from the log it
+ *    receives (or from a snapshot). It never campaigns while it is not a voter.
+ *  - Restart: pass the same `config.voters`/`learners` as at bootstrap (they are only used while storage holds
+ *    no snapshot). Membership = the stored snapshot's ConfState plus the conf changes in (snapshot index,
+ *    `config.applied`]; later ones come back as committed entries for the driver to apply again.
  *  - `config.applied`: the index up to which the driver's state machine already holds the effect of the log
- *    (e.g. the snapshot index it restored). Committed entries above it are handed out again for applying.
+ *    (the snapshot index it restored, or 0 for a state machine rebuilt from scratch). Committed entries above it
+ *    are handed out again for applying.
  *
  * Drive it from a single event loop, never concurrently:
  *  - `raft.tick()` every tick of a real clock (e.g. 100 ms; `electionTick`/`heartbeatTick` count these ticks).
@@ -43,7 +49,13 @@
  *    `storage.createSnapshot(i, confState, data)` then `storage.compact(i)` (keeping a tail of entries behind for
  *    slow followers is wise). The core sends that snapshot to followers whose needed entries were compacted away.
  *  - `raft.status()` reports id, term, leader, role, commit, applied, membership and (on the leader) each peer's
- *    replication progress.
+ *    replication progress; `raft.counters` counts elections, snapshots sent, reads served... (for /metrics).
+ *  - `reportSnapshot` matters: a peer being sent a snapshot gets nothing else until the driver reports the
+ *    outcome (etcd's contract too). Report `false` when the transfer failed, `true` once delivered.
+ *  - Removing the leader: once its removal is applied it stops accepting proposals (`notMember`), keeps sending
+ *    heartbeats (they carry the commit index the others need to apply the removal) and transfers leadership to
+ *    the most up-to-date voter; it becomes a follower when that voter takes over. A removed member's process
+ *    should linger until it sees another leader: in a 2 → 1 change the survivor may still need its vote.
  *
  * Messages and entries are plain objects (numbers, booleans, strings, arrays, `Uint8Array`); `codec.ts` turns
  * them into JSON and back (bytes as base64) for an HTTP transport.

@@ -689,5 +689,107 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
     watch.close();
   });
 
+  check("range sorting and revision filters, ignore_value/ignore_lease, compare targets, NOPUT filter", async () => {
+    const q = `${p}s/`;
+    const now = await call(url, "/v3/kv/range", { key: b64("/none") });
+    const c = Number((now.json?.header as { revision?: string } | undefined)?.revision);
+    const end = b64(`${p}s0`);
+    const watch = new StreamSession(url, "/v3/watch");
+    watch.send({ create_request: { key: b64(q), range_end: end, filters: ["NOPUT"] } });
+    watch.finish();
+    assert.equal(normalize(await watch.next()), { result: { header: header(c), created: true } });
+    await call(url, "/v3/kv/put", { key: b64(`${q}b`), value: b64("z") }); // c+1
+    await call(url, "/v3/kv/put", { key: b64(`${q}a`), value: b64("y") }); // c+2
+    await call(url, "/v3/kv/put", { key: b64(`${q}c`), value: b64("x") }); // c+3
+    await call(url, "/v3/kv/put", { key: b64(`${q}b`), value: b64("w") }); // c+4
+    const a = kv(`${q}a`, "y", c + 2, c + 2, 1);
+    const b = kv(`${q}b`, "w", c + 1, c + 4, 2);
+    const cc = kv(`${q}c`, "x", c + 3, c + 3, 1);
+    const range = async (extra: Record<string, unknown>) =>
+      normalize((await call(url, "/v3/kv/range", { key: b64(q), range_end: end, ...extra })).json);
+    assert.equal(
+      await range({ sort_target: "VALUE" }),
+      { header: header(c + 4), kvs: [b, cc, a], count: "3" },
+      "by value",
+    );
+    assert.equal(
+      await range({ sort_target: "CREATE", sort_order: "DESCEND" }),
+      { header: header(c + 4), kvs: [cc, a, b], count: "3" },
+      "by create revision, descending",
+    );
+    assert.equal(
+      await range({ sort_target: "VERSION", sort_order: "ASCEND" }),
+      { header: header(c + 4), kvs: [a, cc, b], count: "3" },
+      "by version",
+    );
+    // etcd: the revision filters apply after counting, so `count` still says 3.
+    assert.equal(
+      await range({ min_mod_revision: String(c + 3) }),
+      { header: header(c + 4), kvs: [b, cc], count: "3" },
+      "min_mod_revision",
+    );
+    assert.equal(
+      await range({ min_mod_revision: String(c + 3), limit: "2" }),
+      { header: header(c + 4), kvs: [b, cc], count: "3" },
+      "`more` is decided on the filtered list: 2 kept, limit 2, so no `more` (though count is 3)",
+    );
+    assert.equal(
+      await range({ max_create_revision: String(c + 1) }),
+      { header: header(c + 4), kvs: [b], count: "3" },
+      "max_create_revision",
+    );
+    expectOk(
+      await call(url, "/v3/kv/put", { key: b64(`${q}a`), ignore_value: true, prev_kv: true }),
+      { header: header(c + 5), prev_kv: a },
+      "ignore_value keeps the value",
+    );
+    expectOk(
+      await call(url, "/v3/kv/range", { key: b64(`${q}a`) }),
+      { header: header(c + 5), kvs: [kv(`${q}a`, "y", c + 2, c + 5, 2)], count: "1" },
+      "value kept, version bumped",
+    );
+    const compare = async (target: Record<string, unknown>) =>
+      normalize((await call(url, "/v3/kv/txn", { compare: [{ key: b64(`${q}b`), ...target }] })).json);
+    assert.equal(await compare({ target: "VERSION", result: "EQUAL", version: "2" }), {
+      header: header(c + 5),
+      succeeded: true,
+    });
+    assert.equal(await compare({ target: "CREATE", result: "LESS", create_revision: String(c + 1) }), {
+      header: header(c + 5),
+    });
+    assert.equal(await compare({ target: "LEASE", result: "EQUAL", lease: "0" }), {
+      header: header(c + 5),
+      succeeded: true,
+    });
+    assert.equal(await compare({ target: "VALUE", result: "NOT_EQUAL", value: b64("w") }), { header: header(c + 5) });
+    assert.equal(
+      normalize(
+        (
+          await call(url, "/v3/kv/txn", {
+            compare: [{ key: b64(q), range_end: end, target: "MOD", result: "GREATER", mod_revision: String(c) }],
+          })
+        ).json,
+      ),
+      { header: header(c + 5), succeeded: true },
+      "a compare over a range holds only if every key satisfies it",
+    );
+    expectOk(
+      await call(url, "/v3/kv/deleterange", { key: b64(q), range_end: end }),
+      { header: header(c + 6), deleted: "3" },
+      "delete the range",
+    );
+    // Only the DELETE events reach the NOPUT watcher, all three in one message (one revision).
+    assert.equal(normalize(await watch.next()), {
+      result: {
+        header: header(c + 6),
+        events: ["a", "b", "c"].map((name) => ({
+          type: "DELETE",
+          kv: { key: b64(`${q}${name}`), mod_revision: String(c + 6) },
+        })),
+      },
+    });
+    watch.close();
+  });
+
   test.run();
 }

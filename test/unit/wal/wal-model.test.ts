@@ -57,9 +57,11 @@ async function check(ops: Op[]): Promise<void> {
         if (state !== null) hardState = state;
         await wal.append(batch, state);
       } else if (op.kind === "snapshot") {
-        const index = Math.max(snapshotIndex, lastIndex() - op.back);
+        // back 5 = a snapshot received from a leader, beyond our log (which it then replaces).
+        const received = op.back === 5;
+        const index = received ? lastIndex() + 3 : Math.max(snapshotIndex, lastIndex() - op.back);
         if (index === snapshotIndex || index === 0) continue;
-        const entryTerm = log.find((e) => e.index === index)!.term;
+        const entryTerm = received ? ++term : log.find((e) => e.index === index)!.term;
         await wal.saveSnapshot({
           metadata: { index, term: entryTerm, confState: { voters: [1], learners: [] } },
           data: Buffer.from(`snap-${index}`),

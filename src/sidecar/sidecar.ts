@@ -39,8 +39,11 @@ export interface TemplateStatus {
 }
 
 export interface SidecarStatus {
+  /** False while the store cannot be reached (files stay as they are); `reason` says why. */
   healthy: boolean;
   reason?: string;
+  /** The store revision the sidecar's view is consistent at (0 before the first load). */
+  revision: number;
   templates: TemplateStatus[];
 }
 
@@ -124,6 +127,7 @@ class SidecarRuntime implements Sidecar {
     return {
       healthy: store.healthy,
       ...(store.reason === undefined ? {} : { reason: store.reason }),
+      revision: this.sync.mirror.revision,
       templates: this.templates.map((t) => ({
         name: t.name,
         destination: t.spec.destination,

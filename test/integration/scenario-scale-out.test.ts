@@ -125,6 +125,7 @@ function defineScaleOut(kind: StoreTopology["kind"], tools: Record<string, strin
         const { members } = await client.memberList();
         const a4 = members.find((member) => member.name === "a4");
         assert.ok(a4 !== undefined, `a4 is a member: ${JSON.stringify(members)}`);
+        assert.ok(a4.isLearner, "a4 joined as a learner (the cluster already has its 3 voters)");
       }
 
       // The new backend dies (its agent lives on): its check fails, it is marked critical and leaves haproxy.

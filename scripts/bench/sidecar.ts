@@ -163,9 +163,19 @@ async function latency(store: Store, changes: number, base: string): Promise<Rec
   const putToFile: number[] = [];
   const putToSignal: number[] = [];
   const putOnly: number[] = [];
+  const eventToFile: number[] = [];
+  // A second watcher in this process sees the event when the sidecar's stream does (same event loop): the gap from
+  // it to "file written" is vigie's own share (render, stage, fsync, rename), whatever the store's latency.
+  const eventTimes: number[] = [];
+  const probe = client.watch("/bench/value");
+  void (async () => {
+    for await (const response of probe) if (response.events.length > 0) eventTimes.push(nowMs());
+  })().catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 100));
   const warmup = 20;
   for (let i = 0; i < changes + warmup; i++) {
     const filesBefore = fileTimes.length;
+    const eventsBefore = eventTimes.length;
     const signalsBefore = signalTimes.length;
     const fileDone = new Promise<void>((r) => {
       fileWaiter = () => fileTimes.length > filesBefore && r();
@@ -181,7 +191,10 @@ async function latency(store: Store, changes: number, base: string): Promise<Rec
     putOnly.push(acknowledged - start);
     putToFile.push(fileTimes[filesBefore]! - start);
     putToSignal.push(signalTimes[signalsBefore]! - start);
+    const eventAt = eventTimes[eventsBefore];
+    if (eventAt !== undefined) eventToFile.push(fileTimes[filesBefore]! - eventAt);
   }
+  probe.cancel();
   await sidecar.stop();
   await client.close();
   app.kill("SIGKILL");
@@ -200,6 +213,7 @@ async function latency(store: Store, changes: number, base: string): Promise<Rec
     { store: where, measure: "put acknowledged (ms)", ...stats(putOnly) },
     { store: where, measure: "put → file written (ms)", ...stats(putToFile) },
     { store: where, measure: "put → SIGHUP delivered (ms)", ...stats(putToSignal) },
+    { store: where, measure: "watch event → file written (ms)", ...stats(eventToFile) },
     { store: where, measure: "file write alone, fsyncs included (ms)", ...stats(writeOnly) },
   ];
 }

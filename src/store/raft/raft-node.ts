@@ -3,7 +3,9 @@
 // driver contract. Replication and read handling on the leader live in leader.ts.
 import assert from "node:assert/strict";
 import { decodeConfChange, encodeConfChange } from "./codec.js";
+import { ElectionState, TRANSFER_CONTEXT } from "./election.js";
 import { type DropReason, ProposalDroppedError } from "./errors.js";
+import { FollowerState } from "./follower.js";
 import { LeaderState } from "./leader.js";
 import { bootstrapEntries, nextConfState } from "./membership.js";
 import { entrySizeBytes } from "./memory-storage.js";
@@ -27,8 +29,6 @@ import {
   type SoftState,
 } from "./types.js";
 
-/** Context of a vote request caused by leadership transfer: voters skip their leader-lease check. */
-export const TRANSFER_CONTEXT = "transfer";
 const NO_ENTRIES: readonly Entry[] = Object.freeze([]);
 const NO_MESSAGES: readonly Message[] = Object.freeze([]);
 const NO_READ_STATES: readonly ReadState[] = Object.freeze([]);
@@ -75,6 +75,8 @@ function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number)
   };
 }
 
+export { TRANSFER_CONTEXT };
+
 export class RaftNode {
   readonly id: NodeId;
   readonly config: RaftConfig;
@@ -95,9 +97,9 @@ export class RaftNode {
   /** A conf change at or below this index may still be unapplied: no new one may be proposed until applied. */
   pendingConfIndex = 0;
   uncommittedBytes = 0;
-  /** A TimeoutNow arrived while a committed conf change was still unapplied: campaign once it is applied. */
-  private transferCampaignPending = false;
   readonly leaderState: LeaderState;
+  readonly follower: FollowerState;
+  readonly election: ElectionState;
   msgs: Message[] = [];
   readStates: ReadState[] = [];
   readonly counters: RaftCounters = {
@@ -130,6 +132,8 @@ export class RaftNode {
     this.config = config;
     this.log = new RaftLog(storage, config.applied);
     this.leaderState = new LeaderState(this);
+    this.follower = new FollowerState(this);
+    this.election = new ElectionState(this);
     const { hardState, confState } = storage.initialState();
     const storageEmpty = storage.lastIndex() === 0 && hardState.term === 0;
     if (storageEmpty && config.voters.length > 0) {
@@ -167,7 +171,7 @@ export class RaftNode {
 
   tick(): void {
     if (this.role === "leader") this.leaderState.tick();
-    else this.tickElection();
+    else this.election.tick();
   }
 
   /** Handles a message from a peer. Invalid or stale messages are ignored, never thrown. */
@@ -298,7 +302,7 @@ export class RaftNode {
         this.uncommittedBytes = Math.max(0, this.uncommittedBytes - bytes);
       }
     }
-    this.maybeCampaignForTransfer();
+    this.follower.maybeCampaignForTransfer();
   }
 
   hardState(): HardState {
@@ -404,7 +408,7 @@ export class RaftNode {
     switch (m.type) {
       case "vote":
       case "preVote":
-        this.handleVoteRequest(m);
+        this.election.handleVoteRequest(m);
         return;
       default:
         break;
@@ -415,201 +419,11 @@ export class RaftNode {
         return;
       case "candidate":
       case "preCandidate":
-        this.stepCandidate(m);
+        this.election.step(m);
         return;
       case "follower":
-        this.stepFollower(m);
+        this.follower.step(m);
         return;
-    }
-  }
-
-  private handleVoteRequest(m: Message): void {
-    const isPre = m.type === "preVote";
-    const canVote =
-      this.vote === m.from || (this.vote === NONE && this.leader === NONE) || (isPre && m.term > this.term);
-    const respType = isPre ? "preVoteResp" : "voteResp";
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
-      // A granted pre-vote answers with the candidate's future term so it can count it.
-      this.send({ ...this.message(respType, m.from), term: m.term });
-      if (!isPre) {
-        this.electionElapsed = 0;
-        this.vote = m.from;
-      }
-    } else {
-      this.send({ ...this.message(respType, m.from), reject: true });
-    }
-  }
-
-  private stepCandidate(m: Message): void {
-    const myVoteResp = this.role === "preCandidate" ? "preVoteResp" : "voteResp";
-    switch (m.type) {
-      case "app":
-      case "heartbeat":
-      case "snap":
-        this.becomeFollower(m.term, m.from);
-        this.stepFollower(m);
-        return;
-      case "voteResp":
-      case "preVoteResp": {
-        if (m.type !== myVoteResp) return;
-        if (m.reject && m.type === "preVoteResp") this.counters.preVoteRejections++;
-        if (!this.voters.has(m.from) || this.votes.has(m.from)) return;
-        this.votes.set(m.from, !m.reject);
-        const { granted, rejected } = this.tally();
-        if (granted >= this.quorum()) {
-          if (this.role === "preCandidate") this.campaign(false, "");
-          else this.becomeLeader();
-        } else if (rejected >= this.quorum()) {
-          this.becomeFollower(this.term, NONE);
-        }
-        return;
-      }
-      default:
-        return;
-    }
-  }
-
-  private stepFollower(m: Message): void {
-    switch (m.type) {
-      case "app":
-        this.electionElapsed = 0;
-        this.leader = m.from;
-        this.handleAppend(m);
-        return;
-      case "heartbeat":
-        this.electionElapsed = 0;
-        this.leader = m.from;
-        this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-        this.sendWith(this.message("heartbeatResp", m.from), 0, m.context);
-        return;
-      case "snap":
-        this.electionElapsed = 0;
-        this.leader = m.from;
-        this.handleSnapshot(m);
-        return;
-      case "timeoutNow":
-        // Leadership transfer: campaign skipping pre-vote and leases (the leader asked for it) — once committed
-        // membership changes are applied, since they may change who votes (see advance()).
-        this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-        this.transferCampaignPending = true;
-        this.maybeCampaignForTransfer();
-        return;
-      case "readIndexResp":
-        this.readStates.push({ index: m.index, context: m.context });
-        return;
-      default:
-        return;
-    }
-  }
-
-  private hasUnappliedConfChange(): boolean {
-    const pending = this.log.slice(this.log.applied + 1, this.log.committed + 1, Number.MAX_SAFE_INTEGER);
-    return pending === null || pending.some((e) => e.type === "confChange");
-  }
-
-  /** Campaigns for a requested transfer if still a follower and no membership change awaits applying. */
-  private maybeCampaignForTransfer(): void {
-    if (!this.transferCampaignPending) return;
-    if (this.role !== "follower") {
-      this.transferCampaignPending = false;
-      return;
-    }
-    if (this.hasUnappliedConfChange()) return;
-    this.transferCampaignPending = false;
-    if (this.promotable()) this.campaign(false, TRANSFER_CONTEXT);
-  }
-
-  private handleAppend(m: Message): void {
-    if (m.index < this.log.committed) {
-      this.sendWith(this.message("appResp", m.from), this.log.committed, "");
-      return;
-    }
-    const lastNew = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
-    if (lastNew !== null) {
-      this.sendWith(this.message("appResp", m.from), lastNew, "");
-      return;
-    }
-    // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.
-    const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
-    this.send({
-      ...this.message("appResp", m.from),
-      index: m.index,
-      reject: true,
-      rejectHint: hint.index,
-      logTerm: hint.term,
-    });
-  }
-
-  private handleSnapshot(m: Message): void {
-    const snap = m.snapshot;
-    assert.ok(snap !== null, "raft: snap message without snapshot");
-    const { index, term } = snap.metadata;
-    if (index <= this.log.committed) {
-      this.sendWith(this.message("appResp", m.from), this.log.committed, "");
-      return;
-    }
-    if (this.log.matchTerm(index, term)) {
-      // We already have the entry: just fast-forward the commit instead of discarding our log.
-      this.log.commitTo(index);
-    } else {
-      this.log.restore(snap);
-      this.setConfState(snap.metadata.confState);
-      this.counters.snapshotsInstalled++;
-    }
-    this.sendWith(this.message("appResp", m.from), this.log.lastIndex(), "");
-  }
-
-  private tally(): { granted: number; rejected: number } {
-    let granted = 0;
-    let rejected = 0;
-    for (const [id, v] of this.votes) {
-      if (!this.voters.has(id)) continue;
-      if (v) granted++;
-      else rejected++;
-    }
-    return { granted, rejected };
-  }
-
-  private tickElection(): void {
-    this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      this.hup();
-    }
-  }
-
-  private hup(): void {
-    if (this.role === "leader" || !this.promotable()) return;
-    // An unapplied conf change could change whether we may campaign at all: wait until it is applied.
-    if (this.hasUnappliedConfChange()) return;
-    this.campaign(this.config.preVote, "");
-  }
-
-  private campaign(pre: boolean, context: string): void {
-    let voteTerm: number;
-    let type: MessageType;
-    if (pre) {
-      this.becomePreCandidate();
-      this.counters.preVotesStarted++;
-      voteTerm = this.term + 1;
-      type = "preVote";
-    } else {
-      this.becomeCandidate();
-      this.counters.electionsStarted++;
-      voteTerm = this.term;
-      type = "vote";
-    }
-    this.votes.set(this.id, true);
-    if (this.tally().granted >= this.quorum()) {
-      if (pre) this.campaign(false, context);
-      else this.becomeLeader();
-      return;
-    }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
-    for (const id of this.voters) {
-      if (id === this.id) continue;
-      this.send({ ...this.message(type, id), term: voteTerm, index: lastIndex, logTerm: lastTerm, context });
     }
   }
 
@@ -626,7 +440,7 @@ export class RaftNode {
     this.randomizedElectionTimeout =
       this.config.electionTick + Math.floor(this.config.random() * this.config.electionTick);
     this.leadTransferee = NONE;
-    this.transferCampaignPending = false;
+    this.follower.reset();
     this.votes.clear();
     this.pendingConfIndex = 0;
     this.uncommittedBytes = 0;
@@ -647,7 +461,7 @@ export class RaftNode {
     this.role = "follower";
   }
 
-  private becomePreCandidate(): void {
+  becomePreCandidate(): void {
     assert.ok(this.role !== "leader", "raft: leader cannot become pre-candidate");
     // No term change and no vote: a pre-candidate that loses leaves no trace.
     this.votes.clear();
@@ -655,14 +469,14 @@ export class RaftNode {
     this.role = "preCandidate";
   }
 
-  private becomeCandidate(): void {
+  becomeCandidate(): void {
     assert.ok(this.role !== "leader", "raft: leader cannot become candidate");
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = "candidate";
   }
 
-  private becomeLeader(): void {
+  becomeLeader(): void {
     if (!(this.role === "candidate")) assert.fail(`raft: ${this.role} cannot become leader`);
     this.reset(this.term);
     this.leader = this.id;

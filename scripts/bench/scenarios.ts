@@ -97,6 +97,7 @@ async function scaleOut(
     `defaults\n  mode http\n  timeout connect 5s\n  timeout client 5s\n  timeout server 5s\nfrontend f\n  bind ${bind}\n`,
   );
   await scene.startHaproxy(haproxyConfig, pidfile, haproxy);
+  let haproxyReloads = 0;
   scene.startAgent(
     "lb-agent",
     {
@@ -110,7 +111,12 @@ async function scaleOut(
       ],
     },
     ["--name", "lb-agent", "--store-endpoints", topology.endpoints.join(",")],
-    { env: { VIGIE_HAPROXY_BIND: bind, VIGIE_SERVICE: "web" } },
+    {
+      env: { VIGIE_HAPROXY_BIND: bind, VIGIE_SERVICE: "web" },
+      onLine(line) {
+        if (line.includes('"msg":"application reloaded"')) haproxyReloads++;
+      },
+    },
   );
   // One agent registers every new backend: each run starts one more backend, whose check then passes.
   const ports: number[] = [];
@@ -151,6 +157,7 @@ async function scaleOut(
   const samples: ScaleOutSamples = { listed: [], registered: [] };
   try {
     for (let i = 0; i < runs; i++) {
+      const reloadsBefore = haproxyReloads;
       await scene.startBackend(`web-${i}`, ports[i]!);
       const id = `web-${i}`;
       await waitFor(
@@ -160,6 +167,8 @@ async function scaleOut(
       );
       samples.listed.push(listedAt.get(id)! - passingAt.get(id)!);
       samples.registered.push(registeredAt.get(id)! - passingAt.get(id)!);
+      // Each run on its own: the next backend starts once haproxy has been reloaded for this one.
+      await waitFor(`haproxy reloaded for ${id}`, async () => haproxyReloads >= reloadsBefore + 1, 15_000);
     }
   } finally {
     watcher.close();

@@ -5,6 +5,7 @@
 // share syncs, and no promise resolves before its bytes are on disk. Order of appends is the order of calls.
 //
 // Layout: <dir>/wal/<seq>-<firstIndex>.wal segments, <dir>/snap/<term>-<index>.snap snapshots.
+import assert from "node:assert";
 import { access, type FileHandle, mkdir, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Logger, silentLogger } from "../../log.js";
@@ -64,6 +65,8 @@ export class Wal {
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
   private closed = false;
+  /** Index of the last entry handed to `append` (queued, maybe not yet written): the next must not leave a gap. */
+  private acceptedLastIndex: number;
   /** Size of the current segment's prelude: a segment holding only that is never rotated (no empty segments). */
   private preludeBytes = 0;
 
@@ -77,7 +80,9 @@ export class Wal {
     private writtenLastIndex: number,
     private writtenHardState: HardState | null,
     private writtenSnapshot: SnapshotMetadata | null,
-  ) {}
+  ) {
+    this.acceptedLastIndex = writtenLastIndex;
+  }
 
   /** Opens (or creates) the WAL in `dir` and replays it. Throws WalCorruptError / SnapshotCorruptError. */
   static async open(dir: string, options: Partial<WalOptions> = {}): Promise<WalReplay> {
@@ -171,10 +176,20 @@ export class Wal {
    * WalFailedError after any I/O failure.
    */
   append(entries: readonly Entry[], hardState: HardState | null = null): Promise<void> {
+    // A gap would make the log unreadable at the next start: refuse it now (a programmer error in the caller).
+    let expectedMax = this.acceptedLastIndex + 1;
+    for (const entry of entries) {
+      assert(
+        entry.index >= 1 && entry.index <= expectedMax,
+        `WAL append of entry ${entry.index} after ${expectedMax - 1}`,
+      );
+      expectedMax = entry.index + 1;
+    }
+    const lastEntry = entries[entries.length - 1];
+    if (lastEntry !== undefined && !this.closed && this.failure === null) this.acceptedLastIndex = lastEntry.index;
     const buffers: Buffer[] = [];
     for (const entry of entries) buffers.push(encodeRecord(RecordType.Entry, encodeEntry(entry)));
     if (hardState !== null) buffers.push(encodeRecord(RecordType.HardState, encodeHardState(hardState)));
-    const lastEntry = entries[entries.length - 1];
     return this.enqueue(buffers, lastEntry === undefined ? null : lastEntry.index, hardState, null);
   }
 
@@ -184,8 +199,10 @@ export class Wal {
    */
   async saveSnapshot(snapshot: Snapshot): Promise<void> {
     this.checkUsable();
-    await this.snapshots.save(snapshot);
     const meta = snapshot.metadata;
+    // Entries after a snapshot received beyond the log start at its index + 1.
+    this.acceptedLastIndex = Math.max(this.acceptedLastIndex, meta.index);
+    await this.snapshots.save(snapshot);
     await this.enqueue([encodeRecord(RecordType.Snapshot, encodeSnapshotMetadata(meta))], null, null, meta);
     await this.snapshots.purge(this.options.keepSnapshots, meta);
   }

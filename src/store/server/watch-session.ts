@@ -113,6 +113,8 @@ export class WatchSession {
       this.send(this.result({ created: true }, localId, this.replica.kv.revision));
       return;
     }
+    // ["", end) and ["\0", end) select the same keys (no key is empty); the hub wants a non-empty start.
+    if (request.key.length === 0) request.key = new Uint8Array([0]);
     const watcher = this.replica.kv.watch(request);
     this.watchers.set(localId, watcher);
     this.onWatchersChanged(1);

@@ -59,6 +59,14 @@ export class ByteWriter {
     return this;
   }
 
+  /** A binary (latin1) string as length-prefixed bytes, without an intermediate Buffer. */
+  latin1(value: string): this {
+    this.uint(value.length);
+    this.reserve(value.length);
+    for (let i = 0; i < value.length; i++) this.buffer[this.length++] = value.charCodeAt(i);
+    return this;
+  }
+
   /** A copy of the written bytes. */
   finish(): Uint8Array {
     return this.buffer.slice(0, this.length);
@@ -124,6 +132,12 @@ export class ByteReader {
     const view = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return view;
+  }
+
+  /** Length-prefixed bytes as a binary (latin1) string. */
+  latin1(): string {
+    const view = this.bytes();
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString("latin1");
   }
 
   expectEnd(): void {

@@ -29,7 +29,7 @@ export function encodeSnapshot(state: KeySpaceSnapshot): Uint8Array {
   for (let k = 0; k < state.histories.length; k++) {
     const history = state.histories[k]!;
     ordinals.set(history.key, k);
-    w.bytes(Buffer.from(history.key, "latin1")).uint(history.revisions.length);
+    w.latin1(history.key).uint(history.revisions.length);
     for (const r of history.revisions) {
       w.uint(r.mod);
       if (r.value === null) {
@@ -72,7 +72,7 @@ export function decodeSnapshot(data: Uint8Array): KeySpaceSnapshot {
   const cursors: number[] = [];
   const historyCount = r.uint();
   for (let k = 0; k < historyCount; k++) {
-    const key = Buffer.from(r.bytes()).toString("latin1");
+    const key = r.latin1();
     const revisions: KeyRevision[] = [];
     for (let n = r.uint(); n > 0; n--) {
       const mod = r.uint();

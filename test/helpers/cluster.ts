@@ -67,9 +67,12 @@ export class AgentProcess {
   /** Starts the process and waits until its client API answers /health. */
   async start(timeoutMs = 15_000): Promise<void> {
     const { spec } = this;
+    // Node flags for the agents (e.g. --cpu-prof to profile them), from the environment of the test run.
+    const nodeArgs = (process.env.VIGIE_TEST_AGENT_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0);
     const child = spawn(
       process.execPath,
       [
+        ...nodeArgs,
         VIGIE_CLI,
         "agent",
         "--name",

@@ -1,7 +1,8 @@
-// One remote peer as seen by the sender: a bounded queue of outgoing messages and one undici Pool. Messages queued
-// while a request is in flight go out together in the next request (natural batching: the busier the leader, the
-// bigger the batches), and one request at a time keeps them in order, which is what Raft's pipelining wants.
-import { Readable } from "node:stream";
+// One remote peer as seen by the sender: a bounded queue of outgoing messages, one long-lived streaming POST that
+// carries them (each turn of the event loop's messages as one JSON line; order kept, no round trip per batch),
+// and one undici Pool whose other connections carry snapshots (streamed in chunks) and leader-local calls.
+// A broken stream reports the peer unreachable and reconnects after a backoff.
+import { PassThrough, Readable } from "node:stream";
 import { Pool } from "undici";
 import type { Logger } from "../../log.js";
 import type { Message, NodeId } from "../raft/types.js";
@@ -9,10 +10,10 @@ import {
   CLUSTER_HEADER,
   encodeBatch,
   FROM_HEADER,
-  MESSAGES_PATH,
   PeerProtocolError,
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_PATH,
+  STREAM_PATH,
   snapshotHeader,
   TO_HEADER,
 } from "./protocol.js";
@@ -28,17 +29,20 @@ export interface PeerClientOptions {
   /** A snapshot was (or was not) delivered. */
   onSnapshotResult(peer: NodeId, ok: boolean): void;
   maxQueuedMessages: number;
-  maxBatchMessages: number;
   requestTimeoutMs: number;
   snapshotTimeoutMs: number;
   backoffMinMs: number;
   backoffMaxMs: number;
 }
 
+/** Bytes a peer's stream may hold unsent before new messages to it are dropped. */
+const MAX_STREAM_BUFFER_BYTES = 16 * 1024 * 1024;
+
 export class PeerClient {
   private readonly pool: Pool;
   private queue: Message[] = [];
-  private sending = false;
+  private flushScheduled = false;
+  private stream: PassThrough | undefined;
   private closed = false;
   private backoffMs = 0;
   private retryAtMs = 0;
@@ -47,7 +51,8 @@ export class PeerClient {
 
   constructor(private readonly options: PeerClientOptions) {
     this.pool = new Pool(options.peerUrl, {
-      connections: 2,
+      // One connection carries the message stream; the others snapshots and leader-local calls.
+      connections: 3,
       pipelining: 1,
       connectTimeout: Math.min(options.requestTimeoutMs, 1000),
       keepAliveTimeout: 30_000,
@@ -60,7 +65,10 @@ export class PeerClient {
     return this.options.peerUrl;
   }
 
-  /** Queues a message; drops it (Raft retransmits) when the peer is backing off or the queue is full. */
+  /**
+   * Queues a message; drops it (Raft retransmits) when the peer is backing off or its stream is backed up.
+   * Messages queued in the same turn of the event loop leave together as one line of the stream.
+   */
   enqueue(message: Message): void {
     if (this.closed) return;
     if (message.type === "snap") {
@@ -72,41 +80,54 @@ export class PeerClient {
       return;
     }
     this.queue.push(message);
-    if (!this.sending) this.flush();
-  }
-
-  private flush(): void {
-    if (this.closed || this.queue.length === 0) return;
-    const max = this.options.maxBatchMessages;
-    const batch = this.queue.length <= max ? this.queue : this.queue.slice(0, max);
-    this.queue = this.queue.length <= max ? [] : this.queue.slice(max);
-    this.sending = true;
-    this.post(batch).then(
-      () => {
-        this.backoffMs = 0;
-        this.sending = false;
-        this.flush();
-      },
-      (error: unknown) => {
-        this.sending = false;
-        this.fail(error);
-      },
-    );
-  }
-
-  private async post(batch: readonly Message[]): Promise<void> {
-    const response = await this.pool.request({
-      path: MESSAGES_PATH,
-      method: "POST",
-      headers: this.headers({ "content-type": "application/json" }),
-      body: encodeBatch(batch),
-      headersTimeout: this.options.requestTimeoutMs,
-      bodyTimeout: this.options.requestTimeoutMs,
-    });
-    const text = await response.body.text();
-    if (response.statusCode !== 204 && response.statusCode !== 200) {
-      throw new PeerProtocolError(response.statusCode, `peer ${this.options.peerUrl} refused messages: ${text}`);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(this.flush);
     }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    if (this.closed || this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    const stream = this.openStream();
+    if (stream.writableLength > MAX_STREAM_BUFFER_BYTES) {
+      // The peer does not keep up (or hangs): do not buffer without bound; Raft resends what it needs.
+      this.droppedMessages += batch.length;
+      return;
+    }
+    stream.write(`${encodeBatch(batch)}\n`);
+  };
+
+  /**
+   * One long POST per peer whose body is the message stream (one JSON array per line), like etcd's stream
+   * transport: no request/response round trip per batch, order kept, one connection. It ends only on error.
+   */
+  private openStream(): PassThrough {
+    if (this.stream !== undefined) return this.stream;
+    const stream = new PassThrough();
+    this.stream = stream;
+    this.pool
+      .request({
+        path: STREAM_PATH,
+        method: "POST",
+        headers: this.headers({ "content-type": "application/x-ndjson" }),
+        body: stream,
+        // A stream lives as long as both peers do; a dead peer shows up as a socket error.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+      })
+      .then(async (response) => {
+        const text = await response.body.text();
+        throw new PeerProtocolError(response.statusCode, `peer ${this.options.peerUrl} ended the stream: ${text}`);
+      })
+      .catch((error: unknown) => {
+        if (this.stream === stream) this.stream = undefined;
+        stream.destroy();
+        this.fail(error);
+      });
+    return stream;
   }
 
   private fail(error: unknown): void {
@@ -204,6 +225,7 @@ export class PeerClient {
   async close(): Promise<void> {
     this.closed = true;
     this.queue = [];
+    this.stream?.end();
     await this.pool.destroy();
   }
 }

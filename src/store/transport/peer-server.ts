@@ -18,6 +18,7 @@ import {
   parseSnapshotHeader,
   RPC_PATH_PREFIX,
   SNAPSHOT_PATH,
+  STREAM_PATH,
   TO_HEADER,
 } from "./protocol.js";
 
@@ -45,6 +46,8 @@ export class PeerServer {
     });
     this.server.keepAliveTimeout = 60_000;
     this.server.headersTimeout = 10_000;
+    // Message streams live as long as the peers do: no whole-request deadline (Node's default is 5 minutes).
+    this.server.requestTimeout = 0;
   }
 
   async listen(url: string): Promise<string> {
@@ -77,6 +80,10 @@ export class PeerServer {
       this.options.onMessages(messages.filter((m) => m.to === this.options.memberId && m.from === from));
       return;
     }
+    if (path === STREAM_PATH) {
+      this.receiveStream(request, response, from);
+      return;
+    }
     if (path === SNAPSHOT_PATH) {
       const body = await readBody(request, MAX_SNAPSHOT_BYTES);
       const newline = body.indexOf(10);
@@ -99,6 +106,38 @@ export class PeerServer {
       return;
     }
     throw new PeerProtocolError(404, `unknown peer path ${path}`);
+  }
+
+  /** Delivers each complete line of a message stream as it arrives; a bad line ends the stream (it reconnects). */
+  private receiveStream(request: IncomingMessage, response: ServerResponse, from: NodeId): void {
+    let pending = "";
+    request.setEncoding("utf8");
+    request.on("data", (chunk: string) => {
+      pending = pending.length === 0 ? chunk : pending + chunk;
+      let start = 0;
+      for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n", start)) {
+        const line = pending.slice(start, newline);
+        start = newline + 1;
+        let messages: Message[];
+        try {
+          messages = decodeBatch(line);
+        } catch (error) {
+          this.options.logger.warn({ from, err: (error as Error).message }, "bad peer stream; closing it");
+          this.json(response, 400, { error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: (error as Error).message } });
+          request.destroy();
+          return;
+        }
+        this.options.onMessages(messages.filter((m) => m.to === this.options.memberId && m.from === from));
+      }
+      pending = start === 0 ? pending : pending.slice(start);
+      if (pending.length > MAX_BATCH_BODY_BYTES) {
+        this.json(response, 413, { error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: "peer stream line too long" } });
+        request.destroy();
+      }
+    });
+    request.on("end", () => {
+      if (!response.headersSent) response.writeHead(204).end();
+    });
   }
 
   /** Refuses another cluster's traffic (logged, at most once a second) and messages for another member. */

@@ -5,7 +5,10 @@ import { VigieError } from "../../errors.js";
 import { messageFromJson, messageToJson } from "../raft/codec.js";
 import type { Message } from "../raft/types.js";
 
+/** One batch per request (a JSON array): for tools and tests; replicas use the stream below. */
 export const MESSAGES_PATH = "/raft/v1/messages";
+/** A long-lived POST whose body streams batches, one JSON array per line (see PeerClient). */
+export const STREAM_PATH = "/raft/v1/stream";
 export const SNAPSHOT_PATH = "/raft/v1/snapshot";
 export const RPC_PATH_PREFIX = "/raft/v1/rpc/";
 export const PROBE_PATH = "/raft/v1/probe";

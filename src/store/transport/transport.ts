@@ -67,7 +67,6 @@ export class PeerTransport {
         onUnreachable: this.options.onUnreachable,
         onSnapshotResult: this.options.onSnapshotResult,
         maxQueuedMessages: 16_384,
-        maxBatchMessages: 2048,
         requestTimeoutMs: this.options.requestTimeoutMs ?? 2000,
         snapshotTimeoutMs: this.options.snapshotTimeoutMs ?? 60_000,
         backoffMinMs: 25,

@@ -106,6 +106,19 @@ test("another cluster's requests and a removed member's are refused", async () =
   await b.transport.close();
 });
 
+test("a stream from another cluster delivers nothing and its sender backs off", async () => {
+  const foreign = endpoint(8, 1);
+  const b = endpoint(7, 2);
+  const urlB = await b.transport.listen("http://127.0.0.1:0");
+  await foreign.transport.listen("http://127.0.0.1:0");
+  foreign.transport.setPeer(2, urlB);
+  foreign.transport.send([message(1, 2, 1)]);
+  await waitFor("the refusal reported as unreachable", async () => foreign.unreachable.includes(2));
+  assert.is(b.received.length, 0);
+  await foreign.transport.close();
+  await b.transport.close();
+});
+
 test("an unreachable peer is reported and retried after a backoff", async () => {
   const a = endpoint(7, 1);
   await a.transport.listen("http://127.0.0.1:0");

@@ -1,16 +1,9 @@
 // One deterministic simulation run: a cluster of SimNodes over a SimNetwork in simulated ticks, with faults from
 // the seed's profile, clients recording a history, invariants checked continuously, then a healing phase that
 // must reach a stable leader and finish client operations within a bound, and a final linearizability check.
-import {
-  type ConfChange,
-  type Entry,
-  type Message,
-  type NodeId,
-  ProposalDroppedError,
-  type RaftCounters,
-  type RaftNode,
-} from "../store/raft/index.js";
+import type { Entry, Message, NodeId, RaftCounters, RaftNode } from "../store/raft/index.js";
 import { Clients } from "./clients.js";
+import { FaultInjector } from "./fault-injector.js";
 import { drawProfile, type FaultProfile } from "./faults.js";
 import { Invariants, SafetyViolation } from "./invariants.js";
 import { decodeCommand } from "./kv.js";
@@ -66,7 +59,6 @@ export interface SimResult {
   history?: HistoryOp[];
 }
 
-const MAX_NODE_ID = 16;
 const MAX_INBOX_MESSAGES = 10_000;
 const LOG_CHECK_EVERY_TICKS = 128;
 
@@ -74,24 +66,25 @@ export function runSimulation(options: SimOptions): SimResult {
   return new Simulation(options).run();
 }
 
-class Simulation implements NodeObserver {
+export class Simulation implements NodeObserver {
   private readonly root: SimRandom;
-  private readonly faultRandom: SimRandom;
+  readonly faultRandom: SimRandom;
   readonly profile: FaultProfile;
-  private readonly network: SimNetwork;
-  private readonly clients: Clients;
+  readonly network: SimNetwork;
+  readonly clients: Clients;
   private readonly invariants = new Invariants();
   private readonly trace = new RunTrace();
-  private nodes = new Map<NodeId, SimNode>();
-  private restartAt = new Map<NodeId, number>();
+  nodes = new Map<NodeId, SimNode>();
+  restartAt = new Map<NodeId, number>();
   private removedIds = new Set<NodeId>();
   /** Removed nodes and the tick from which they may be shut down. */
   private toShutDown = new Map<NodeId, number>();
   private readonly membersFn = () => this.members();
+  private readonly faults: FaultInjector;
   private snapshotReports: { from: NodeId; to: NodeId; ok: boolean }[] = [];
-  private partitionHealAt = -1;
-  private nextId: NodeId;
-  private now = 0;
+  partitionHealAt = -1;
+  nextId: NodeId;
+  now = 0;
   private healing = false;
   private totals: RaftCounters = {
     electionsStarted: 0,
@@ -105,7 +98,7 @@ class Simulation implements NodeObserver {
     transfersStarted: 0,
     proposalsDropped: 0,
   };
-  private readonly stats: SimStats = {
+  readonly stats: SimStats = {
     ticks: 0,
     nodeTicks: 0,
     elections: 0,
@@ -160,14 +153,15 @@ class Simulation implements NodeObserver {
     const voters = Array.from({ length: p.voters }, (_, i) => i + 1);
     const learners = Array.from({ length: p.learners }, (_, i) => p.voters + i + 1);
     this.nextId = p.voters + p.learners + 1;
+    this.faults = new FaultInjector(this);
     for (const id of [...voters, ...learners]) this.spawn(id, voters, learners);
   }
 
-  private log(line: string): void {
+  log(line: string): void {
     this.options.trace?.(`[t=${this.now}] ${line}`);
   }
 
-  private spawn(id: NodeId, voters: NodeId[], learners: NodeId[]): SimNode {
+  spawn(id: NodeId, voters: NodeId[], learners: NodeId[]): SimNode {
     const p = this.profile;
     const seedBase = this.root.fork(100 + id);
     const node = new SimNode(
@@ -277,7 +271,7 @@ class Simulation implements NodeObserver {
   }
 
   private tick(issueNew = true): void {
-    if (!this.healing) this.injectFaults();
+    if (!this.healing) this.faults.inject();
     if (this.restartAt.size > 0) this.restartDue();
     this.deliverDue();
     for (const node of this.nodes.values()) {
@@ -392,7 +386,7 @@ class Simulation implements NodeObserver {
     return out;
   }
 
-  private leaderNode(): SimNode | null {
+  leaderNode(): SimNode | null {
     let best: SimNode | null = null;
     for (const node of this.nodes.values()) {
       const raft = node.raft;
@@ -400,107 +394,6 @@ class Simulation implements NodeObserver {
       if (best === null || raft.term > best.raft!.term) best = node;
     }
     return best;
-  }
-
-  private injectFaults(): void {
-    const r = this.faultRandom;
-    const p = this.profile;
-    if (this.partitionHealAt >= 0 && this.now >= this.partitionHealAt) {
-      this.network.healPartitions();
-      this.partitionHealAt = -1;
-      this.log("partition healed");
-    } else if (this.partitionHealAt < 0 && p.partitionRate > 0 && r.chance(p.partitionRate)) {
-      this.partition(r);
-    }
-    if (p.crashRate > 0 && r.chance(p.crashRate)) this.crashOne(r);
-    if (p.pauseRate > 0 && r.chance(p.pauseRate)) {
-      const candidates = [...this.nodes.values()].filter((n) => n.raft !== null && n.pausedUntil < 0);
-      if (candidates.length > 0) {
-        const node = r.pick(candidates);
-        node.pausedUntil = this.now + r.intBetween(2 * p.electionTick, 40 * p.electionTick);
-        this.stats.pauses++;
-        this.log(`node ${node.id} pauses until ${node.pausedUntil}`);
-      }
-    }
-    if (p.membershipRate > 0 && r.chance(p.membershipRate)) this.changeMembership(r);
-    if (p.transferRate > 0 && r.chance(p.transferRate)) this.transferLeadership(r);
-  }
-
-  private partition(r: SimRandom): void {
-    const ids = [...this.nodes.keys()];
-    if (ids.length < 2) return;
-    r.shuffle(ids);
-    const cut = r.intBetween(1, ids.length - 1);
-    const oneWay = r.chance(this.profile.oneWayPartitionShare);
-    this.network.partition(ids.slice(0, cut), ids.slice(cut), oneWay);
-    this.partitionHealAt = this.now + r.intBetween(this.profile.electionTick, 30 * this.profile.electionTick);
-    this.stats.partitions++;
-    this.log(
-      `partition ${oneWay ? "one-way " : ""}${ids.slice(0, cut)} | ${ids.slice(cut)} until ${this.partitionHealAt}`,
-    );
-  }
-
-  private crashOne(r: SimRandom): void {
-    const candidates = [...this.nodes.values()].filter((n) => n.raft !== null);
-    if (candidates.length === 0) return;
-    const node = r.pick(candidates);
-    this.stats.crashes++;
-    this.restartAt.set(node.id, this.now + r.intBetween(1, 30 * this.profile.electionTick));
-    this.clients.nodeCrashed(node.id);
-    if (r.chance(this.profile.crashMidReadyShare)) {
-      node.crashAtNextReady = true; // dies during its next Ready, after persisting and before sending
-      this.log(`node ${node.id} will crash mid-Ready`);
-    } else {
-      node.crash();
-      this.log(`node ${node.id} crashes`);
-    }
-  }
-
-  private changeMembership(r: SimRandom): void {
-    const leader = this.leaderNode();
-    if (leader === null) return;
-    const cs = leader.raft!.confState();
-    const fresh = this.nextId <= MAX_NODE_ID ? this.nextId : 0;
-    const choices: ConfChange["type"][] = [];
-    if (fresh > 0 && cs.learners.length < 2) choices.push("addLearner");
-    if (fresh > 0 && cs.voters.length < 7 && r.chance(0.2)) choices.push("addVoter");
-    if (cs.learners.length > 0 && cs.voters.length < 7) choices.push("promoteLearner");
-    if (cs.voters.length > 1 || cs.learners.length > 0) choices.push("removeNode");
-    if (choices.length === 0) return;
-    const type = r.pick(choices);
-    let nodeId: NodeId;
-    if (type === "addLearner" || type === "addVoter") nodeId = fresh;
-    else if (type === "promoteLearner") nodeId = r.pick(cs.learners);
-    else nodeId = r.pick(cs.voters.length > 1 ? [...cs.voters, ...cs.learners] : cs.learners);
-    try {
-      leader.raft!.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });
-    } catch (error) {
-      if (error instanceof ProposalDroppedError) return;
-      throw error;
-    }
-    this.stats.membershipChanges++;
-    this.log(`leader ${leader.id} proposes ${type} ${nodeId}`);
-    if (nodeId === fresh) {
-      this.nextId++;
-      this.spawn(fresh, [], []);
-    }
-    leader.drain();
-  }
-
-  private transferLeadership(r: SimRandom): void {
-    const leader = this.leaderNode();
-    if (leader === null) return;
-    const voters = [...leader.raft!.voters].filter((id) => id !== leader.id);
-    if (voters.length === 0) return;
-    const to = r.pick(voters);
-    try {
-      leader.raft!.transferLeadership(to);
-    } catch (error) {
-      if (error instanceof ProposalDroppedError) return;
-      throw error;
-    }
-    this.log(`leader ${leader.id} transfers to ${to}`);
-    leader.drain();
   }
 
   private checkLogs(): void {

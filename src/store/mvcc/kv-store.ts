@@ -84,6 +84,21 @@ export class KvStore {
     return this.hub.size;
   }
 
+  /** Key revisions kept for history (grows with every write until a compaction). */
+  get historySize(): number {
+    return this.space.eventCount;
+  }
+
+  /**
+   * History is kept until a compaction, which must be replicated (every replica compacts at the same point).
+   * The leader calls this periodically and proposes `{ type: "compaction", request: { revision } }` when it
+   * returns a revision: keep the last `retainRevisions` revisions (etcd's revision-mode auto-compaction).
+   */
+  compactionTarget(retainRevisions: number): number | null {
+    const target = this.space.currentRevision - retainRevisions;
+    return target > this.space.compactRevision && target > 1 ? target : null;
+  }
+
   /**
    * Applies the committed command of Raft entry `raftIndex` (strictly increasing). Never throws for a request
    * error: etcd's error comes back in the result and the state is unchanged (still counted as applied).

@@ -121,6 +121,18 @@ test("range at a past revision, compaction and its errors", () => {
   assert.is(t.store.indexedKeyCount, 1, "a key deleted before the compaction point is gone from the index");
 });
 
+test("compactionTarget proposes keeping the last N revisions, once per new point", () => {
+  const t = new TestStore();
+  assert.is(t.store.compactionTarget(5), null);
+  for (let i = 0; i < 10; i++) t.put("k", `${i}`);
+  assert.is(t.store.historySize, 10);
+  const target = t.store.compactionTarget(5);
+  assert.is(target, 6);
+  t.run({ type: "compaction", request: { revision: target! } });
+  assert.is(t.store.compactionTarget(5), null);
+  assert.is(t.store.historySize, 6, "revisions 6..11 stay");
+});
+
 test("put: prev_kv, ignore_value, ignore_lease and their errors", () => {
   const t = new TestStore();
   const lease = t.run({ type: "leaseGrant", request: { ID: 7, TTL: 60 } });

@@ -205,7 +205,7 @@ const benchmark: Benchmark = {
     }
     rows.push({
       measure: `watch dispatch (${watched} key watchers + 1 prefix watcher)`,
-      result: perSecond(delivered, performance.now() - started) + " events",
+      result: `${perSecond(delivered, performance.now() - started)} events`,
       target: "",
     });
     for (const w of [...watchers, prefixWatcher]) w.cancel();

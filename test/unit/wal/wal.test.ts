@@ -118,6 +118,26 @@ test("64 concurrent appenders share fsyncs and every promise resolves after its 
   await replay.wal.close();
 });
 
+test("one append of 5,000 entries (more buffers than one writev takes) is written whole", async () => {
+  const dir = await tempDir();
+  const { wal } = await Wal.open(dir);
+  const entries = Array.from({ length: 5000 }, (_, i) => entry(i + 1));
+  await wal.append(entries, { term: 1, vote: 1, commit: 5000 });
+  await wal.close();
+  const replay = await Wal.open(dir);
+  assert.equal(summary(replay.entries), summary(entries));
+  assert.equal(replay.hardState, { term: 1, vote: 1, commit: 5000 });
+  await replay.wal.close();
+});
+
+test("an append that would leave a gap is a programmer error", async () => {
+  const dir = await tempDir();
+  const { wal } = await Wal.open(dir);
+  await wal.append([entry(1)]);
+  assert.throws(() => wal.append([entry(3)]), /after 1/);
+  await wal.close();
+});
+
 test("appends beyond the pending limit are refused, and a closed WAL refuses appends", async () => {
   const dir = await tempDir();
   const { wal } = await Wal.open(dir, { maxPendingBytes: 4096 });

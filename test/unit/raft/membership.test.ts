@@ -1,7 +1,7 @@
 // Membership changes (one at a time), learners catching up by snapshot, and a removed leader stepping down.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type ConfChange, MemoryStorage, ProposalDroppedError } from "../../../src/store/raft/index.js";
+import { type ConfChange, MemoryStorage, type Message, ProposalDroppedError } from "../../../src/store/raft/index.js";
 import { Cluster, config } from "./harness.js";
 
 const cc = (type: ConfChange["type"], nodeId: number): ConfChange => ({ type, nodeId, context: new Uint8Array(0) });
@@ -55,6 +55,31 @@ test("add learner, promote it, then remove the leader: it steps down and the res
   assert.ok([2, 3, 4].includes(leaders[0]!));
   c.propose(leaders[0]!, "without1");
   for (const id of [2, 3, 4]) assert.equal(c.appliedData(id), ["with4", "without1"]);
+});
+
+test("2 → 1: the removed leader hands leadership to the survivor, which then leads alone", () => {
+  const c = new Cluster([1, 2]);
+  c.elect(1);
+  c.propose(1, "before");
+  // The commit index that covers the removal must not reach node 2 through heartbeats or empty appends.
+  const commitCarrier = (m: Message) =>
+    m.from === 1 && m.to === 2 && (m.type === "heartbeat" || (m.type === "app" && m.entries.length === 0));
+  c.dropIf = commitCarrier;
+  c.raft(1).proposeConfChange(cc("removeNode", 1));
+  c.deliver();
+  assert.is(c.raft(1).status().voters.includes(1), false, "node 1 applied its own removal");
+  assert.throws(() => c.raft(1).propose(new Uint8Array([1])), dropped("notMember"));
+  // The hand-over's TimeoutNow carried the commit index: node 2 applied the removal and won alone.
+  assert.is(c.raft(2).role, "leader");
+  assert.equal(c.raft(2).status().voters, [2]);
+  // Node 2 leads alone and sends nothing to node 1; node 1's next heartbeat is answered with the new term.
+  c.dropIf = () => false;
+  c.tickAll(2);
+  assert.is(c.raft(1).role, "follower", "the removed leader stepped down on hearing of the new term");
+  c.isolated.add(1); // the removed process may now exit
+  c.propose(2, "after");
+  assert.equal(c.appliedData(2), ["before", "after"]);
+  assert.equal(c.raft(2).status().voters, [2]);
 });
 
 test("invalid conf changes are refused with a typed error", () => {

@@ -1,6 +1,7 @@
 // The multi-version key space: per key, the list of its revisions since the last compaction; globally, the
 // ordered event log that watchers replay. One object per key revision (small: 6 fields) is shared by both lists,
-// values are Buffers (small ones share Node's slab pool), keys are latin1 binary strings (see key-index.ts).
+// keys and values are latin1 binary strings (see key-index.ts): a one-byte string costs its length plus a 16-byte
+// header, where a Buffer costs a ~100-byte typed-array object plus its bytes outside the heap.
 import assert from "node:assert";
 import { KeyIndex } from "./key-index.js";
 
@@ -11,7 +12,8 @@ export interface KeyRevision {
   readonly create: number;
   readonly version: number;
   readonly lease: number;
-  readonly value: Buffer | null;
+  /** The value as a binary (latin1) string. */
+  readonly value: string | null;
 }
 
 export interface KeyHistory {
@@ -52,7 +54,7 @@ export class KeySpace {
    * Records a put at `revision` (the revision being written, = currentRevision + 1 until `commit`).
    * Returns the new revision record.
    */
-  put(key: string, value: Buffer, lease: number, revision: number): KeyRevision {
+  put(key: string, value: string, lease: number, revision: number): KeyRevision {
     const history = this.index.get(key);
     const previous = history?.revisions[history.revisions.length - 1];
     assert(previous === undefined || previous.mod < revision, "two changes of one key in one revision");

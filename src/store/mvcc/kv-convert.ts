@@ -1,4 +1,4 @@
-// Conversions between the key space's internal records (latin1 keys, Buffer values) and etcd-shaped KeyValues.
+// Conversions between the key space's internal records (latin1 keys and values) and etcd-shaped KeyValues.
 import type { KeyValue } from "./commands.js";
 import type { KeyRevision } from "./key-space.js";
 
@@ -10,8 +10,7 @@ export function keyBytes(key: string): Buffer {
 }
 
 /**
- * The KeyValue of a live revision. The value is the stored Buffer itself (no copy, reads are hot): callers must
- * treat it as read-only.
+ * The KeyValue of a live revision (fresh Buffers: callers may keep or change them).
  */
 export function keyValueOf(record: KeyRevision, keysOnly: boolean): KeyValue {
   return {
@@ -19,7 +18,7 @@ export function keyValueOf(record: KeyRevision, keysOnly: boolean): KeyValue {
     create_revision: record.create,
     mod_revision: record.mod,
     version: record.version,
-    value: keysOnly || record.value === null ? EMPTY : record.value,
+    value: keysOnly || record.value === null || record.value.length === 0 ? EMPTY : keyBytes(record.value),
     lease: record.lease,
   };
 }

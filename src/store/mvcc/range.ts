@@ -44,9 +44,10 @@ export function runRange(
   const found: KeyRevision[] = [];
   let count = 0;
   const visit = (kv: KeyRevision): boolean => {
-    if (filtered && !passesFilters(request, kv)) return true;
+    // etcd counts every key in the range; the revision filters only prune the returned kvs.
     count++;
-    if (!request.count_only && found.length < collectMax) found.push(kv);
+    if (request.count_only || (filtered && !passesFilters(request, kv))) return true;
+    if (found.length < collectMax) found.push(kv);
     return true;
   };
   if (end === undefined) {
@@ -57,11 +58,11 @@ export function runRange(
   }
   if (request.count_only) return { header, kvs: [], more: false, count };
   if (sortOrder !== "NONE") sortRevisions(found, request.sort_target ?? "KEY", sortOrder);
-  let more = false;
-  if (limit > 0 && count > limit) {
-    more = true;
-    if (found.length > limit) found.length = limit;
-  }
+  // When collection stopped early (no sort, no filter), `count` tells whether more keys exist; otherwise every
+  // matching kv was collected and the excess is cut here.
+  const matching = collectMax === Number.POSITIVE_INFINITY ? found.length : count;
+  const more = limit > 0 && matching > limit;
+  if (more && found.length > limit) found.length = limit;
   const keysOnly = request.keys_only ?? false;
   const kvs: KeyValue[] = new Array(found.length);
   for (let i = 0; i < found.length; i++) kvs[i] = keyValueOf(found[i]!, keysOnly);
@@ -109,7 +110,8 @@ function sortRevisions(items: KeyRevision[], target: string, order: "ASCEND" | "
       compare = (a, b) => a.mod - b.mod;
       break;
     case "VALUE":
-      compare = (a, b) => Buffer.compare(a.value!, b.value!);
+      // Binary strings: string order is byte order.
+      compare = (a, b) => (a.value! < b.value! ? -1 : a.value! > b.value! ? 1 : 0);
       break;
     default:
       compare = byKey;

@@ -35,7 +35,7 @@ export function encodeSnapshot(state: KeySpaceSnapshot): Uint8Array {
       if (r.value === null) {
         w.byte(0);
       } else {
-        w.byte(1).uint(r.create).uint(r.version).uint(r.lease).bytes(r.value);
+        w.byte(1).uint(r.create).uint(r.version).uint(r.lease).latin1(r.value);
       }
     }
   }
@@ -78,7 +78,7 @@ export function decodeSnapshot(data: Uint8Array): KeySpaceSnapshot {
       const mod = r.uint();
       const live = r.byte();
       if (live === 0) revisions.push({ key, mod, create: 0, version: 0, lease: 0, value: null });
-      else revisions.push({ key, mod, create: r.uint(), version: r.uint(), lease: r.uint(), value: copy(r.bytes()) });
+      else revisions.push({ key, mod, create: r.uint(), version: r.uint(), lease: r.uint(), value: r.latin1() });
     }
     if (k > 0 && histories[k - 1]!.key >= key) throw new SnapshotDecodeError(`keys out of order at key #${k}`);
     histories.push({ key, revisions });
@@ -105,11 +105,6 @@ export function decodeSnapshot(data: Uint8Array): KeySpaceSnapshot {
     histories,
     events,
   };
-}
-
-/** Values get their own copy so the (possibly huge) snapshot buffer can be freed. */
-function copy(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes);
 }
 
 function hex(n: number): string {

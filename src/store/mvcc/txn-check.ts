@@ -4,7 +4,7 @@ import type { Compare, RequestOp, TxnRequest } from "./commands.js";
 import { MAX_TXN_OPS } from "./commands.js";
 import { DuplicateKeyError, KeyNotProvidedError, TooManyTxnOpsError } from "./errors.js";
 import type { KeyRevision, KeySpace } from "./key-space.js";
-import { compareBytes, toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
+import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -42,7 +42,7 @@ function compareOne(compare: Compare, kv: KeyRevision | undefined): boolean {
       order = Math.sign((kv?.mod ?? 0) - (compare.mod_revision ?? 0));
       break;
     case "VALUE":
-      order = compareBytes(kv?.value ?? EMPTY, compare.value ?? EMPTY);
+      order = compareBinary(kv?.value ?? "", toBinaryKey(compare.value ?? EMPTY));
       break;
     case "LEASE":
       order = Math.sign((kv?.lease ?? 0) - (compare.lease ?? 0));
@@ -120,4 +120,9 @@ function checkIntervals(ops: readonly RequestOp[]): { puts: Set<string>; dels: I
     puts.add(key);
   }
   return { puts, dels };
+}
+
+/** Binary (latin1) strings compare like their bytes. */
+function compareBinary(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

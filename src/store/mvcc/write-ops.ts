@@ -27,6 +27,8 @@ import { checkRange, runRange } from "./range.js";
 import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
 import { evaluateCompare } from "./txn-check.js";
 
+const EMPTY = new Uint8Array(0);
+
 /** The changes of one revision being written. */
 export class WriteBatch {
   readonly changes: KeyRevision[] = [];
@@ -89,7 +91,7 @@ export class WriteOps {
     const key = toBinaryKey(request.key);
     const previous = this.space.get(key, batch.readRevision());
     const value =
-      request.ignore_value && previous?.value ? previous.value : Buffer.from(request.value ?? new Uint8Array(0));
+      request.ignore_value && previous !== undefined ? previous.value! : toBinaryKey(request.value ?? EMPTY);
     const lease = request.ignore_lease ? (previous?.lease ?? 0) : (request.lease ?? 0);
     if (previous !== undefined && previous.lease !== lease) this.leases.detach(previous.lease, key);
     const record = this.space.put(key, value, lease, batch.revision);

@@ -84,6 +84,23 @@ test("range: sort by every target, both orders; limit applies after sorting", ()
   assert.equal([keysOf(top), top.more, top.count], [["k2"], true, 3]);
 });
 
+test("range: revision filters prune kvs but count covers the whole range (etcd)", () => {
+  const t = new TestStore();
+  t.put("f/a", "1"); // rev 2
+  t.put("f/b", "2"); // rev 3
+  t.put("f/c", "3"); // rev 4
+  const range = { key: b("f/"), range_end: b("f0") };
+  const filtered = t.store.range({ ...range, min_mod_revision: 3 });
+  assert.equal([filtered.kvs.map((kv) => s(kv.key)), filtered.count, filtered.more], [["f/b", "f/c"], 3, false]);
+  const limited = t.store.range({ ...range, min_mod_revision: 3, limit: 1 });
+  assert.equal([limited.kvs.map((kv) => s(kv.key)), limited.count, limited.more], [["f/b"], 3, true]);
+  const created = t.store.range({ ...range, max_create_revision: 2 });
+  assert.equal(
+    created.kvs.map((kv) => s(kv.key)),
+    ["f/a"],
+  );
+});
+
 test("range at a past revision, compaction and its errors", () => {
   const t = new TestStore();
   t.put("x", "1"); // rev 2

@@ -1,7 +1,7 @@
 // `vigie get | put | del | watch`: key-value commands against any member of the cluster (or etcd).
 // Simple output is etcdctl's: one line with the key, one with the value; `-w json` prints etcd-like JSON.
 import { EXIT_FAILURE, EXIT_OK, StoreUnavailableError } from "../errors.js";
-import type { KeyValue, WatchResponse } from "../store/client.js";
+import { isConnectionError, type KeyValue, type WatchResponse } from "../store/client.js";
 import type { DelOptions, GetOptions, PutOptions, WatchOptions } from "./options.js";
 import { headerJson, hexToId, keyValueJson, printLine, rawNumber, toJson, withStore } from "./output.js";
 
@@ -93,6 +93,30 @@ export async function runWatch(key: string, options: WatchOptions): Promise<numb
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   let nextRevision = options.rev;
+  const printWatch = async (stream: AsyncIterable<WatchResponse>): Promise<number> => {
+    for await (const response of stream) {
+      if (response.canceled) {
+        const reason =
+          response.compactRevision > 0
+            ? `watch canceled: revision ${nextRevision} is compacted (oldest is ${response.compactRevision})`
+            : `watch canceled: ${response.cancelReason || "by the server"}`;
+        process.stderr.write(`vigie: ${reason}\n`);
+        return EXIT_FAILURE;
+      }
+      for (const event of response.events) nextRevision = event.kv.modRevision + 1;
+      if (options.writeOut === "json") {
+        if (!response.created) printLine(toJson(watchResponseJson(response)));
+        continue;
+      }
+      // etcdctl's order: the event type, the previous key-value (with --prev-kv), then the new one.
+      for (const event of response.events) {
+        printLine(event.type);
+        if (event.prevKv !== undefined) printKeyValue(event.prevKv);
+        printKeyValue(event.kv, event.type === "DELETE");
+      }
+    }
+    return EXIT_OK;
+  };
   try {
     for (let attempt = 0; !stopped; attempt++) {
       try {
@@ -104,28 +128,16 @@ export async function runWatch(key: string, options: WatchOptions): Promise<numb
           });
           current = stream;
           if (stopped) stream.cancel();
-          for await (const response of stream) {
-            if (response.canceled) {
-              const reason =
-                response.compactRevision > 0
-                  ? `watch canceled: revision ${nextRevision} is compacted (oldest is ${response.compactRevision})`
-                  : `watch canceled: ${response.cancelReason || "by the server"}`;
-              process.stderr.write(`vigie: ${reason}\n`);
-              return EXIT_FAILURE;
+          try {
+            return await printWatch(stream);
+          } catch (error) {
+            // A stream cut mid-way surfaces as the socket's own error: make it "unavailable" so the next
+            // endpoint is tried.
+            if (isConnectionError(error)) {
+              throw new StoreUnavailableError(`${(error as Error).message}`, { cause: error });
             }
-            for (const event of response.events) nextRevision = event.kv.modRevision + 1;
-            if (options.writeOut === "json") {
-              if (!response.created) printLine(toJson(watchResponseJson(response)));
-              continue;
-            }
-            // etcdctl's order: the event type, the previous key-value (with --prev-kv), then the new one.
-            for (const event of response.events) {
-              printLine(event.type);
-              if (event.prevKv !== undefined) printKeyValue(event.prevKv);
-              printKeyValue(event.kv, event.type === "DELETE");
-            }
+            throw error;
           }
-          return EXIT_OK;
         });
         if (outcome !== EXIT_OK || stopped) return outcome;
       } catch (error) {

@@ -152,4 +152,47 @@ test("member add --learner, list, promote refused while not caught up, remove", 
   assert.is(after.length, 3);
 });
 
+test("watch resumes on the next endpoint when its member's API goes away, without losing or repeating events", async () => {
+  const [first, second] = members;
+  const now = JSON.parse(
+    (await cli("get", "/cluster/none", "-w", "json", "--endpoints", second!.clientUrl)).stdout,
+  ) as {
+    header: { revision: number };
+  };
+  const watch = spawn(
+    process.execPath,
+    [
+      CLI,
+      "watch",
+      "/cluster/w/",
+      "--prefix",
+      "--rev",
+      String(now.header.revision + 1),
+      "--endpoints",
+      `${first!.clientUrl},${second!.clientUrl}`,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  watch.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  watch.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  await cli("put", "/cluster/w/1", "one", "--endpoints", second!.clientUrl);
+  await waitFor("the first event", async () => stdout.includes("one\n"), 10_000);
+  await first!.api.close();
+  await cli("put", "/cluster/w/2", "two", "--endpoints", second!.clientUrl);
+  await waitFor("the event after the failover", async () => stdout.includes("two\n"), 10_000).catch((e) => {
+    throw new Error(`${e}: ${stderr}`);
+  });
+  const exited = new Promise<number | null>((resolve) => watch.once("exit", resolve));
+  watch.kill("SIGINT");
+  assert.is(await exited, 0, stderr);
+  assert.is(stdout, "PUT\n/cluster/w/1\none\nPUT\n/cluster/w/2\ntwo\n");
+  assert.match(stderr, /watch interrupted|^$/);
+});
+
 test.run();

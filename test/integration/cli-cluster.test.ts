@@ -192,7 +192,7 @@ test("watch resumes on the next endpoint when its member's API goes away, withou
   watch.kill("SIGINT");
   assert.is(await exited, 0, stderr);
   assert.is(stdout, "PUT\n/cluster/w/1\none\nPUT\n/cluster/w/2\ntwo\n");
-  assert.match(stderr, /watch interrupted|^$/);
+  assert.is(stderr, "", "moving to the next endpoint is silent");
 });
 
 test.run();

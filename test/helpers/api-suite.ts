@@ -8,6 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { call } from "./api-client.js";
 import { b64 } from "./api-expect.js";
+import { defineEdgeChecks } from "./api-suite-edges.js";
 import { defineKvChecks } from "./api-suite-kv.js";
 import { defineMoreChecks } from "./api-suite-more.js";
 import { defineStreamChecks } from "./api-suite-streams.js";
@@ -46,5 +47,6 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
   defineKvChecks(context);
   defineStreamChecks(context);
   defineMoreChecks(context);
+  defineEdgeChecks(context);
   test.run();
 }

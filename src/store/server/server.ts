@@ -78,13 +78,13 @@ interface ApiMetrics {
 function registerApiMetrics(registry: MetricsRegistry): ApiMetrics {
   const latency = new Map<string, Histogram>();
   // The registry's histograms have no labels: one histogram per path, named after it.
-  for (const path of [...UNARY_PATHS, "/v3/watch", "/v3/lease/keepalive"]) {
+  for (const path of UNARY_PATHS) {
     const slug = path.slice("/v3/".length).replace(/[^a-z0-9]+/g, "_");
     latency.set(
       path,
       registry.histogram(
         `vigie_api_request_duration_seconds_${slug}`,
-        `Time to answer ${path} (streams: time to set up).`,
+        `Time to answer ${path}.`,
         LATENCY_BUCKETS_SECONDS,
       ),
     );
@@ -148,7 +148,6 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       metrics.requests.inc(1, { path, code: String(Grpc.ResourceExhausted) });
       return;
     }
-    metrics.latency.get(path)?.observe(0);
     metrics.requests.inc(1, { path, code: "0" });
     streamCount++;
     // A stream lives as long as the client wants: no socket timeout.

@@ -30,6 +30,11 @@ export class WatchSession {
   private nextLocalId = 0;
   private closed = false;
   private drained: Promise<void> | undefined;
+  private markFinished: () => void = () => {};
+  /** Resolves once the stream is over (client gone, error, or server closing). */
+  private readonly finished = new Promise<void>((resolve) => {
+    this.markFinished = resolve;
+  });
 
   constructor(
     private readonly replica: Replica,
@@ -40,9 +45,15 @@ export class WatchSession {
     private readonly onWatchersChanged: (delta: number) => void,
   ) {}
 
-  /** Serves the stream until the client goes away. */
+  /** Serves the stream; resolves when it is over (the client went away, an error ended it, or the server closes). */
   async run(): Promise<void> {
     this.response.on("close", () => this.close());
+    await this.readRequests();
+    // etcd keeps the stream open after the request body ends: responses continue until the client disconnects.
+    await this.finished;
+  }
+
+  private async readRequests(): Promise<void> {
     const splitter = new JsonValueSplitter(this.limits.maxMessageChars);
     try {
       for await (const chunk of this.request as AsyncIterable<Buffer>) {
@@ -54,13 +65,11 @@ export class WatchSession {
       if (error instanceof JsonStreamError) {
         for (const text of error.complete) this.handleMessage(text);
         this.fail(new GatewayError(Grpc.Unknown, error.message));
-        return;
+      } else if (!this.closed) {
+        this.fail(toGatewayError(error).error);
       }
-      if (this.closed) return; // the client went away mid-body
-      this.fail(toGatewayError(error).error);
-      return;
+      // else: the client went away mid-body
     }
-    // etcd keeps the stream open after the request body ends: responses continue until the client disconnects.
   }
 
   private handleMessage(text: string): void {
@@ -225,6 +234,7 @@ export class WatchSession {
     this.closed = true;
     for (const watcher of this.watchers.values()) watcher?.cancel();
     if (!this.response.writableEnded) this.response.end();
+    this.markFinished();
   }
 }
 

@@ -33,8 +33,10 @@ function metricValue(text: string, name: string): number | undefined {
 test("/metrics: per-path latency histograms, request counts, open watchers and streams", async () => {
   await call(gateway.url, "/v3/kv/put", { key: b64("/m"), value: b64("1") });
   await call(gateway.url, "/v3/kv/range", { key: b64("/m") });
+  // Like the store client, send the whole request body at once: the stream stays open (and counted) after it.
   const watch = new StreamSession(gateway.url, "/v3/watch");
   watch.send({ create_request: { key: b64("/m") } });
+  watch.finish();
   await watch.next();
   let text = (await rawCall(gateway.url, "/metrics", undefined, "GET")).text;
   assert.ok((metricValue(text, "vigie_api_request_duration_seconds_kv_range_count") ?? 0) >= 1, text);
@@ -68,6 +70,7 @@ test("watchers per stream and concurrent streams are bounded", async () => {
   const open = [0, 1, 2].map(() => new StreamSession(gateway.url, "/v3/watch"));
   for (const stream of open) {
     stream.send({ create_request: { key: b64("/s") } });
+    stream.finish();
     await stream.next();
   }
   const refused = await call(gateway.url, "/v3/watch", { create_request: { key: b64("/s") } });

@@ -109,11 +109,11 @@ export class Invariants {
     }
   }
 
-  /** Every node's committed prefix agrees with the oracle; entries at or below commit are never replaced. */
-  committedPrefix(raft: RaftNode): void {
+  /** Every node's committed prefix (from `from` on) agrees with the oracle; entries at or below commit are never replaced. */
+  committedPrefix(raft: RaftNode, from = 1): void {
     const log = raft.log;
     const hi = Math.min(log.committed, log.lastIndex());
-    for (let i = Math.max(1, log.firstIndex()); i <= hi; i++) {
+    for (let i = Math.max(1, from, log.firstIndex()); i <= hi; i++) {
       const known = this.committed[i];
       if (known === undefined) continue;
       const term = log.term(i);
@@ -122,9 +122,10 @@ export class Invariants {
     }
   }
 
-  /** Log Matching: if two logs have an entry with the same index and term, they are identical up to it. */
-  static logMatching(a: RaftNode, b: RaftNode): void {
-    const lo = Math.max(a.log.firstIndex(), b.log.firstIndex());
+  /** Log Matching: if two logs have an entry with the same index and term, they are identical up to it (checked
+   * from `from` on). */
+  static logMatching(a: RaftNode, b: RaftNode, from = 1): void {
+    const lo = Math.max(from, a.log.firstIndex(), b.log.firstIndex());
     const hi = Math.min(a.log.lastIndex(), b.log.lastIndex());
     let top = -1;
     for (let i = hi; i >= lo; i--) {

@@ -39,11 +39,13 @@ function asciiBytes(text: string): Uint8Array {
   return bytes;
 }
 
-/** Entry data is shared by every replica in the simulator (messages carry references): decode each once. */
-const decoded = new WeakMap<Uint8Array, KvCommand>();
+/** Entry data is shared by every replica in the simulator (messages carry references): each is decoded once and
+ * the result kept on the byte array itself (a WeakMap lookup per application cost more than the decoding). */
+type DataWithCommand = Uint8Array & { decodedCommand?: KvCommand };
 
-export function decodeCommand(data: Uint8Array): KvCommand {
-  const known = decoded.get(data);
+export function decodeCommand(bytes: Uint8Array): KvCommand {
+  const data = bytes as DataWithCommand;
+  const known = data.decodedCommand;
   if (known !== undefined) return known;
   const [op, client, seq, key, value, expected] = decoder.decode(data).split(SEPARATOR);
   assert.ok((op === "put" || op === "cas") && key !== undefined && value !== undefined, "sim kv: bad command");
@@ -52,7 +54,7 @@ export function decodeCommand(data: Uint8Array): KvCommand {
     op === "put"
       ? { ...base, op }
       : { ...base, op: "cas", expected: expected === NULL_VALUE ? null : (expected ?? null) };
-  decoded.set(data, cmd);
+  data.decodedCommand = cmd;
   return cmd;
 }
 

@@ -4,6 +4,7 @@
 // front). A consumer that falls more than `maxPendingEvents` behind is cancelled with a reason: the store never
 // waits for one slow client.
 import assert from "node:assert";
+import type { ResponseHeader } from "./commands.js";
 import type { KeyRevision, KeySpace } from "./key-space.js";
 import { keyValueOf, tombstoneKeyValue } from "./kv-convert.js";
 import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
@@ -98,7 +99,18 @@ export class WatchHub {
       // Fast path: one change, only key watchers.
       const targets = this.keyWatchers.get(changes[0]!.key);
       if (targets === undefined) return;
-      for (const watcher of targets) this.deliver(watcher, revision, [eventAt(0, watcher.options.prevKv)]);
+      // Watchers of one key share the event list and the header: one allocation (the response) per watcher.
+      // Responses are read-only for consumers.
+      const header = { revision: this.space.currentRevision };
+      let plainList: WatchEvent[] | undefined;
+      let prevList: WatchEvent[] | undefined;
+      for (const watcher of targets) {
+        const prevKv = watcher.options.prevKv;
+        if (prevKv && prevList === undefined) prevList = [eventAt(0, true)];
+        if (!prevKv && plainList === undefined) plainList = [eventAt(0, false)];
+        const list = prevKv ? prevList! : plainList!;
+        this.deliver(watcher, revision, list, header);
+      }
       return;
     }
     const perWatcher = new Map<Watcher, WatchEvent[]>();
@@ -151,13 +163,13 @@ export class WatchHub {
     for (const watcher of [...this.watchers.values()]) watcher.cancel(reason);
   }
 
-  private deliver(watcher: Watcher, revision: number, events: WatchEvent[]): void {
+  private deliver(watcher: Watcher, revision: number, events: WatchEvent[], header?: ResponseHeader): void {
     // A watcher created with a future start revision waits for it (etcd does the same).
     if (revision < watcher.nextRevision) return;
     watcher.nextRevision = revision + 1;
     const kept = watcher.filter(events);
     if (kept.length === 0) return;
-    watcher.push(this.response(watcher, kept), kept.length);
+    watcher.push(this.response(watcher, kept, header), kept.length);
   }
 
   /** Pulls the next batch of history for an unsynced watcher (called when its consumer wants more). */
@@ -196,9 +208,9 @@ export class WatchHub {
   }
 
   /** A plain response (no spread: this runs once per watcher per revision on the hot path). */
-  private response(watcher: Watcher, events: WatchEvent[]): WatchResponse {
+  private response(watcher: Watcher, events: WatchEvent[], header?: ResponseHeader): WatchResponse {
     return {
-      header: { revision: this.space.currentRevision },
+      header: header ?? { revision: this.space.currentRevision },
       watch_id: watcher.id,
       created: false,
       canceled: false,

@@ -12,7 +12,7 @@ import { CORS_HEADERS, sendGatewayError } from "./http-io.js";
 import { JsonStreamError, JsonValueSplitter } from "./json-scan.js";
 import { encodeHeader } from "./kv-codec.js";
 import { type JsonObject, ProtoReader } from "./proto-json.js";
-import { streamErrorLine } from "./watch-session.js";
+import { streamErrorLine, waitForDrain } from "./watch-session.js";
 
 export async function serveKeepAlive(
   replica: Replica,
@@ -27,9 +27,7 @@ export async function serveKeepAlive(
   });
   const send = async (message: JsonObject) => {
     if (!response.headersSent) response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
-    if (!response.write(`${JSON.stringify(message)}\n`)) {
-      await new Promise<void>((resolve) => response.once("drain", resolve));
-    }
+    if (!response.write(`${JSON.stringify(message)}\n`)) await waitForDrain(response);
   };
   const renew = async (text: string) => {
     const id = decodeLeaseId(ProtoReader.ofBody(JSON.parse(text), "etcdserverpb.LeaseKeepAliveRequest"));

@@ -209,12 +209,9 @@ export class WatchSession {
     }
     const ok = this.response.write(`${JSON.stringify(message)}\n`);
     if (!ok && this.drained === undefined) {
-      this.drained = new Promise((resolve) =>
-        this.response.once("drain", () => {
-          this.drained = undefined;
-          resolve();
-        }),
-      );
+      this.drained = waitForDrain(this.response).then(() => {
+        this.drained = undefined;
+      });
     }
   }
 
@@ -249,4 +246,17 @@ export function streamErrorLine(error: GatewayError): JsonObject {
       http_status: STATUS_CODES[status] ?? "",
     },
   };
+}
+
+/** Resolves when the socket can take more, or when it closed (nothing more will be written then). */
+export function waitForDrain(response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      response.off("drain", done);
+      response.off("close", done);
+      resolve();
+    };
+    response.once("drain", done);
+    response.once("close", done);
+  });
 }

@@ -1,6 +1,7 @@
 // vigie's gateway beyond what the etcd suite can compare: limits, metrics, health without a leader, and that no
 // input (random bytes on every path) stops it from serving. Real single-node replica behind it.
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as fc from "fast-check";
@@ -12,7 +13,7 @@ import { startReplica } from "../../../src/store/node.js";
 import { startApiServer } from "../../../src/store/server/server.js";
 import { UNARY_PATHS } from "../../../src/store/server/unary-routes.js";
 import { call, rawCall, StreamSession } from "../../helpers/api-client.js";
-import { freePort } from "../../helpers/ports.js";
+import { freePort, waitFor } from "../../helpers/ports.js";
 import { type InProcessGateway, startInProcessGateway } from "./in-process.js";
 
 const b64 = (text: string) => Buffer.from(text).toString("base64");
@@ -82,6 +83,32 @@ test("watchers per stream and concurrent streams are bounded", async () => {
     },
   );
   for (const stream of open) stream.close();
+});
+
+test("a watcher whose client stops reading is cancelled by the store, not buffered without limit", async () => {
+  const socket = connect(Number(new URL(gateway.url).port), "127.0.0.1");
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  socket.pause(); // never read: the server's writes back up into the socket, then into the watcher's bounded queue
+  const body = JSON.stringify({ create_request: { key: b64("/slow/"), range_end: b64("/slow0") } });
+  socket.write(`POST /v3/watch HTTP/1.1\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+  await waitFor("the watcher", async () => gateway.replica.kv.watcherCount === 1, 5_000);
+  const value = b64("v".repeat(1024));
+  // 120 revisions of 128 events each: far more than the watcher's limit of pending events (10,000).
+  for (let i = 0; i < 120; i++) {
+    const success = Array.from({ length: 128 }, (_, j) => ({ request_put: { key: b64(`/slow/${j}`), value } }));
+    const answer = await call(gateway.url, "/v3/kv/txn", { success });
+    assert.is(answer.status, 200, answer.text);
+  }
+  await waitFor("the store to cancel the slow watcher", async () => gateway.replica.kv.watcherCount === 0, 10_000);
+  socket.destroy();
+  await waitFor(
+    "the stream to be released",
+    async () => {
+      const text = (await rawCall(gateway.url, "/metrics", undefined, "GET")).text;
+      return metricValue(text, "vigie_api_watchers") === 0 && metricValue(text, "vigie_api_streams") === 0;
+    },
+    5_000,
+  );
 });
 
 test("random bytes on every path never stop the server", async () => {

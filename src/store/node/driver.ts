@@ -206,6 +206,17 @@ export class RaftDriver {
         rd = { ...rd, messages: rest };
       }
     }
+    // Committed entries already on this disk from earlier batches (and not in a suffix this batch replaces) are
+    // applied now, while this batch's fsync runs: waiting for it would add a whole fsync to every commit once the
+    // pipeline is full. Committed entries that arrive with this batch still wait for it (step 4 of the contract).
+    const firstNew = rd.entries[0]?.index ?? Number.POSITIVE_INFINITY;
+    const durableLimit = Math.min(storage.lastIndex(), firstNew - 1);
+    let appliedEarly = 0;
+    while (appliedEarly < rd.committedEntries.length && rd.committedEntries[appliedEarly]!.index <= durableLimit) {
+      this.apply(rd.committedEntries[appliedEarly]!);
+      appliedEarly++;
+    }
+    if (appliedEarly > 0) this.reportApplied(rd.committedEntries[appliedEarly - 1]!.index);
     if (rd.entries.length > 0 || rd.hardState !== null) {
       const startedNs = process.hrtime.bigint();
       await persistence.save(rd.hardState, rd.entries, rd.mustSync);
@@ -221,16 +232,14 @@ export class RaftDriver {
     }
     if (this.stopped) return;
     if (!sentEarly && rd.messages.length > 0) hooks.send(rd.messages);
-    let applied = -1;
-    for (const entry of rd.committedEntries) {
-      this.apply(entry);
-      applied = entry.index;
-    }
-    if (applied >= 0) {
-      metrics.appliedIndex.set(applied);
-      hooks.onApplied(applied);
-    }
+    for (let i = appliedEarly; i < rd.committedEntries.length; i++) this.apply(rd.committedEntries[i]!);
+    if (rd.committedEntries.length > appliedEarly) this.reportApplied(rd.committedEntries.at(-1)!.index);
     for (const rs of rd.readStates) hooks.onReadState(rs.context, rs.index);
+  }
+
+  private reportApplied(index: number): void {
+    this.options.metrics.appliedIndex.set(index);
+    this.options.hooks.onApplied(index);
   }
 
   private apply(entry: Entry): void {

@@ -6,6 +6,7 @@ import { PassThrough, Readable } from "node:stream";
 import { Pool } from "undici";
 import type { Logger } from "../../log.js";
 import type { Message, NodeId } from "../raft/types.js";
+import { coalesceAppends } from "./coalesce.js";
 import {
   CLUSTER_HEADER,
   encodeBatch,
@@ -97,7 +98,7 @@ export class PeerClient {
       this.droppedMessages += batch.length;
       return;
     }
-    stream.write(`${encodeBatch(batch)}\n`);
+    stream.write(`${encodeBatch(coalesceAppends(batch))}\n`);
   };
 
   /**

@@ -1,0 +1,42 @@
+// The core emits one `app` message per proposal (it replicates each as soon as it is proposed), so a busy leader
+// hands the transport dozens of consecutive appends for the same peer in one batch. Consecutive appends that
+// continue each other are merged into one before they are encoded: the follower then steps one message and answers
+// once, instead of once per entry. Merging is exact: receiving the merged message is the same as receiving the
+// parts in order (same prefix check, entries concatenated, the later — higher — commit index).
+import type { Message } from "../raft/types.js";
+
+/** Upper bound on entries in one merged append (the core's own per-message cap applies to each part). */
+const MAX_MERGED_ENTRIES = 4096;
+
+function continues(previous: Message, next: Message): boolean {
+  const last = previous.entries[previous.entries.length - 1];
+  return (
+    next.type === "app" &&
+    previous.type === "app" &&
+    next.to === previous.to &&
+    next.term === previous.term &&
+    last !== undefined &&
+    next.entries.length > 0 &&
+    next.index === last.index &&
+    next.logTerm === last.term &&
+    previous.entries.length + next.entries.length <= MAX_MERGED_ENTRIES
+  );
+}
+
+/** Merges runs of appends to one peer that continue each other; other messages keep their place and order. */
+export function coalesceAppends(messages: readonly Message[]): Message[] {
+  const out: Message[] = [];
+  for (const message of messages) {
+    const previous = out[out.length - 1];
+    if (previous !== undefined && continues(previous, message)) {
+      out[out.length - 1] = {
+        ...previous,
+        entries: [...previous.entries, ...message.entries],
+        commit: Math.max(previous.commit, message.commit),
+      };
+    } else {
+      out.push(message);
+    }
+  }
+  return out;
+}

@@ -81,6 +81,8 @@ interface ScaleOutSamples {
   listed: number[];
   /** First passing check → the agent's put acknowledged ("registered" in its log): the store's share. */
   registered: number[];
+  /** First passing check → the same template rendered without `haproxy -c` (the check's share is the rest). */
+  rendered: number[];
 }
 
 async function scaleOut(
@@ -102,6 +104,12 @@ async function scaleOut(
     "lb-agent",
     {
       templates: [
+        // The same template without check or reload, rendered first in each batch: what the sidecar alone costs.
+        {
+          name: "unchecked",
+          source: `${TEMPLATES_DIR}/haproxy.cfg.hbs`,
+          destination: scene.path("lb", "unchecked.cfg"),
+        },
         {
           source: `${TEMPLATES_DIR}/haproxy.cfg.hbs`,
           destination: haproxyConfig,
@@ -145,16 +153,22 @@ async function scaleOut(
     },
   );
   const listedAt = new Map<string, number>();
+  const renderedAt = new Map<string, number>();
   const watcher = watch(scene.path("lb"), () => {
     const seenAt = nowMs();
-    void readFile(haproxyConfig, "utf8")
-      .then((text) => {
-        for (const match of text.matchAll(/server (web-\d+) /g))
-          if (!listedAt.has(match[1]!)) listedAt.set(match[1]!, seenAt);
-      })
-      .catch(() => undefined);
+    for (const [file, seen] of [
+      [haproxyConfig, listedAt],
+      [scene.path("lb", "unchecked.cfg"), renderedAt],
+    ] as const) {
+      void readFile(file, "utf8")
+        .then((text) => {
+          for (const match of text.matchAll(/server (web-\d+) /g))
+            if (!seen.has(match[1]!)) seen.set(match[1]!, seenAt);
+        })
+        .catch(() => undefined);
+    }
   });
-  const samples: ScaleOutSamples = { listed: [], registered: [] };
+  const samples: ScaleOutSamples = { listed: [], registered: [], rendered: [] };
   try {
     for (let i = 0; i < runs; i++) {
       const reloadsBefore = haproxyReloads;
@@ -162,11 +176,12 @@ async function scaleOut(
       const id = `web-${i}`;
       await waitFor(
         `${id} in haproxy.cfg`,
-        async () => listedAt.has(id) && passingAt.has(id) && registeredAt.has(id),
+        async () => listedAt.has(id) && passingAt.has(id) && registeredAt.has(id) && renderedAt.has(id),
         15_000,
       );
       samples.listed.push(listedAt.get(id)! - passingAt.get(id)!);
       samples.registered.push(registeredAt.get(id)! - passingAt.get(id)!);
+      samples.rendered.push(renderedAt.get(id)! - passingAt.get(id)!);
       // Each run on its own: the next backend starts once haproxy has been reloaded for this one.
       await waitFor(`haproxy reloaded for ${id}`, async () => haproxyReloads >= reloadsBefore + 1, 15_000);
     }
@@ -320,6 +335,7 @@ async function measure(kind: StoreTopology["kind"], haproxy: string, php: string
     const rows = [
       row(`[${kind}] new backend: first passing check → listed in haproxy.cfg`, scale.listed, "p99 ≤ 100 ms"),
       row(`[${kind}]   of which: first passing check → registered (put acknowledged)`, scale.registered, ""),
+      row(`[${kind}]   of which: first passing check → rendered without the haproxy -c check`, scale.rendered, ""),
       row(`[${kind}] put /db/sql_master → all ${AGENTS} apps reloaded`, change.reloaded, "p99 ≤ 50 ms"),
       row(`[${kind}]   of which: put → acknowledged`, change.acknowledged, ""),
     ];

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { type Logger, silentLogger } from "../../log.js";
 import type { Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { SnapshotStore, syncDirectory } from "../snapshot/snapshot-store.js";
+import { lockDirectory } from "./dir-lock.js";
 import { WalBusyError, WalClosedError, WalCorruptError, WalFailedError } from "./errors.js";
 import { encodeEntry, encodeHardState, encodeSeal, encodeSnapshotMetadata } from "./payloads.js";
 import { encodeRecord, RecordType, scanRecords } from "./record.js";
@@ -65,6 +66,8 @@ export class Wal {
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
   private closed = false;
+  /** Releases the directory lock (set by `open`). */
+  private releaseLock: () => Promise<void> = async () => {};
   /** Index of the last entry handed to `append` (queued, maybe not yet written): the next must not leave a gap. */
   private acceptedLastIndex: number;
   /** Size of the current segment's prelude: a segment holding only that is never rotated (no empty segments). */
@@ -86,10 +89,21 @@ export class Wal {
 
   /** Opens (or creates) the WAL in `dir` and replays it. Throws WalCorruptError / SnapshotCorruptError. */
   static async open(dir: string, options: Partial<WalOptions> = {}): Promise<WalReplay> {
-    const opts = { ...DEFAULT_WAL_OPTIONS, ...options };
-    const log = opts.logger.child({ component: "wal" });
     const walDir = join(dir, "wal");
     const createdDirs = (await mkdir(walDir, { recursive: true })) !== undefined;
+    const release = await lockDirectory(walDir);
+    try {
+      const replay = await Wal.replay(dir, walDir, createdDirs, { ...DEFAULT_WAL_OPTIONS, ...options });
+      replay.wal.releaseLock = release;
+      return replay;
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  private static async replay(dir: string, walDir: string, createdDirs: boolean, opts: WalOptions): Promise<WalReplay> {
+    const log = opts.logger.child({ component: "wal" });
     const snapshots = new SnapshotStore(join(dir, "snap"));
     await snapshots.init();
     // New directories must be durable entries of their parent before anything inside them counts as synced.
@@ -246,6 +260,7 @@ export class Wal {
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
     await this.handle.close();
+    await this.releaseLock();
   }
 
   private checkUsable(): void {

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { WalLockedError } from "../../../src/store/wal/dir-lock.js";
 import { Wal } from "../../../src/store/wal/wal.js";
 
 const child = join(dirname(fileURLToPath(import.meta.url)), "crash-child.ts");
@@ -54,6 +55,33 @@ test("SIGKILL during concurrent appends loses no acknowledged entry", async () =
       });
       assert.ok(hardState.commit >= acknowledged, "the hard state is as durable as the entries");
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a second process cannot open a WAL in use; a killed owner's lock is taken over", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-wal-lock-"));
+  try {
+    const proc = spawn(process.execPath, ["--import", "tsx", child, dir], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve) => proc.stdout.once("data", () => resolve()));
+    let refused: unknown;
+    try {
+      const replay = await Wal.open(dir);
+      await replay.wal.close();
+    } catch (error) {
+      refused = error;
+    }
+    assert.instance(refused, WalLockedError);
+    assert.match((refused as Error).message, `process ${proc.pid}`);
+    const exited = new Promise((resolve) => proc.on("exit", resolve));
+    proc.kill("SIGKILL");
+    await exited;
+    const replay = await Wal.open(dir);
+    assert.ok(replay.entries.length > 0);
+    await replay.wal.close();
+    const again = await Wal.open(dir);
+    await again.wal.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -32,7 +32,8 @@ function reloadOnce() {
     socket.on("data", (chunk) => {
       answer = (answer + chunk.toString("utf8")).slice(-4096);
     });
-    // A reset after the command was sent is the master re-executing: the reload was taken.
+    // A reset once connected means the master is re-executing (for this reload or one already under way); either
+    // way it reads the config after this moment, so the file written before this command is the one it loads.
     socket.on("error", (error) => (sent && error.code === "ECONNRESET" ? resolve(answer) : reject(error)));
     socket.on("close", () => resolve(answer));
   });

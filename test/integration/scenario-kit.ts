@@ -47,10 +47,12 @@ export interface Managed {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Every child of every scene, so a crashing test run still kills them on its way out. */
+/** Every child and temp dir of every scene, so a crashing run still kills and removes them on its way out. */
 const everyChild = new Set<ChildProcess>();
+const everySceneDir = new Set<string>();
 process.once("exit", () => {
   for (const child of everyChild) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const dir of everySceneDir) rmSync(dir, { recursive: true, force: true });
 });
 
 export class Scene {
@@ -59,6 +61,7 @@ export class Scene {
 
   constructor(label: string) {
     this.dir = mkdtempSync(join(tmpdir(), `vigie-${label}-`));
+    everySceneDir.add(this.dir);
   }
 
   path(...parts: string[]): string {
@@ -204,6 +207,7 @@ export class Scene {
     for (const managed of agentsFirst) await managed.stop();
     this.processes.length = 0;
     rmSync(this.dir, { recursive: true, force: true });
+    everySceneDir.delete(this.dir);
   }
 }
 

@@ -92,7 +92,7 @@ export function buildProgram(): Command {
     .option("--join <clientURL>", "join a running cluster as a learner through any member's client URL")
     .option("--voters <n>", "how many voting members the cluster should have (1-7)", parseInteger("--voters"))
     .option("--store-endpoints <urls>", "client role: no local replica, use this vigie or etcd cluster")
-    .option("--dev", "single node with its data in a temporary directory")
+    .option("--dev", "single node; its data in a temporary directory removed on exit (unless --data-dir is given)")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS))
     .action(async (flags: AgentFlags) => {
       const { runAgent } = await import("./commands/agent.js");

@@ -72,8 +72,9 @@ interface StoreHandle {
 async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar | undefined): Promise<StoreHandle> {
   const { config } = options.loaded;
   const name = config.name ?? hostname();
+  // --dev keeps its data in a temporary directory removed on exit, unless --data-dir says where to keep it.
   let devDir: string | undefined;
-  if (config.dev) devDir = await mkdtemp(join(tmpdir(), "vigie-dev-"));
+  if (config.dev && config.data_dir === undefined) devDir = await mkdtemp(join(tmpdir(), "vigie-dev-"));
   const dataDir = devDir ?? config.data_dir ?? `${name}.vigie`;
   const clientUrl = config.listen_client ?? DEFAULT_LISTEN_CLIENT;
   // No cluster flags: a single-member cluster, like etcd started with no flags.

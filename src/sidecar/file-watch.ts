@@ -15,6 +15,9 @@ export class FileWatch {
   /** Watches exactly `paths` (absolute), adding and removing as needed. */
   async set(paths: Iterable<string>): Promise<void> {
     const wanted = new Set(paths);
+    // chokidar never emits "ready" for an empty path list: start watching only once there is something to watch
+    // (an agent with no config file and no templates must still start).
+    if (this.watcher === undefined && wanted.size === 0) return;
     if (this.watcher === undefined) {
       this.watcher = watch([...wanted], {
         ignoreInitial: true,

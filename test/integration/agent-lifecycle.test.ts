@@ -190,6 +190,32 @@ lifecycle("exec mode: the agent supervises the app and exits with its exit code"
   assert.is(await readFile(join(dir, "t.conf"), "utf8"), "x = none\n");
 });
 
+lifecycle("no config at all: a bare single-node store that starts and stops on SIGTERM", async (context) => {
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
+  const dataDir = join(context.dir, "data");
+  const agent = run(
+    process.execPath,
+    [
+      cli,
+      "agent",
+      "--dev",
+      "--data-dir",
+      dataDir,
+      "--listen-client",
+      endpoint,
+      "--listen-peer",
+      `http://127.0.0.1:${await freePort()}`,
+    ],
+    context.dir,
+  );
+  context.agents.push(agent);
+  await waitFor("agent running", async () => agent.output().includes('"msg":"agent running"'), 15_000);
+  assert.is((await vigie("put", "k", "v", "--endpoints", endpoint)).code, 0);
+  agent.child.kill("SIGTERM");
+  assert.is(await within("agent stop", agent.exited, 10_000), 0, agent.output());
+  assert.ok(existsSync(dataDir), "--dev with --data-dir keeps the data");
+});
+
 lifecycle("a config error stops the agent before it listens", async (context) => {
   await writeFile(join(context.dir, "vigie.yaml"), "templates:\n  - source: nope.hbs\n    destination: x\n");
   const result = await vigie("agent", "--dev", "--config", join(context.dir, "vigie.yaml"));

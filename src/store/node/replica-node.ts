@@ -1,10 +1,8 @@
 // The running replica as the client API sees it (the `Replica` seam): proposals matched to their applied result,
 // linearizable read barriers, leader-local lease operations (forwarded to the leader over the peer transport) and
-// membership changes. It reacts to what the driver applies; the driver owns the core.
-import assert from "node:assert/strict";
+// membership changes (delegated to Membership). It reacts to what the driver applies; the driver owns the core.
 import type { Logger } from "../../log.js";
-import { randomMemberId } from "../cluster/ids.js";
-import { encodeMemberContext, type MemberAttributes, type MemberTable } from "../cluster/members.js";
+import type { MemberAttributes, MemberTable } from "../cluster/members.js";
 import {
   type Command,
   type CommandResponseMap,
@@ -18,28 +16,17 @@ import {
 } from "../mvcc/commands.js";
 import { RequestTooLargeError } from "../mvcc/errors.js";
 import type { ApplyResult, KvStore } from "../mvcc/kv-store.js";
-import { ProposalDroppedError } from "../raft/errors.js";
 import type { RaftNode } from "../raft/raft-node.js";
 import type { ConfChange, ConfState, Entry, NodeId, SoftState } from "../raft/types.js";
 import type { MemberInfo, Replica, ReplicaHeader, ReplicaStatus } from "../replica.js";
 import type { PeerTransport } from "../transport/transport.js";
 import type { RaftDriver } from "./driver.js";
 import { decodeEnvelope, ENTRY_KV, ENTRY_MEMBER_ATTRIBUTES, type EntryKind, encodeEnvelope } from "./envelope.js";
-import {
-  LeaderChangedError,
-  LearnerNotReadyError,
-  MemberNotFoundError,
-  MemberRemovedError,
-  NoLeaderError,
-  NotLearnerError,
-  PeerUrlExistsError,
-  ReconfigurationError,
-  RequestTimeoutError,
-  ServerStoppedError,
-  TooManyRequestsError,
-} from "./errors.js";
+import { LeaderChangedError, MemberRemovedError, RequestTimeoutError, ServerStoppedError } from "./errors.js";
 import { LeaseForwarder } from "./lease-forwarder.js";
+import { Membership } from "./membership.js";
 import type { NodeMetrics } from "./metrics.js";
+import { isNoLeader, mapDropped, sleep } from "./proposals.js";
 import { ReadBarrier, WaitTable } from "./requests.js";
 
 export interface ReplicaNodeOptions {
@@ -74,7 +61,7 @@ export class ReplicaNode implements Replica {
   private readonly memberTable: MemberTable;
   private readonly logger: Logger;
   private readonly proposals = new WaitTable<number, ApplyResult>(MAX_PENDING_PROPOSALS);
-  private readonly confChanges = new WaitTable<string, void>(16);
+  private readonly membership: Membership;
   private readonly reads: ReadBarrier;
   private readonly leases: LeaseForwarder;
   private nextRequestId = 1;
@@ -107,15 +94,32 @@ export class ReplicaNode implements Replica {
       timeoutMs: options.requestTimeoutMs,
     });
     this.leases.serve();
+    this.membership = new Membership({
+      memberId: options.memberId,
+      name: options.name,
+      clientUrls: options.clientUrls,
+      raft: options.raft,
+      table: options.members,
+      transport: options.transport,
+      logger: options.logger,
+      requestTimeoutMs: options.requestTimeoutMs,
+      wantedVoters: options.wantedVoters,
+      run: (op) => this.driver.run(op),
+      proposeAttributes: (payload) => this.proposeEntry(ENTRY_MEMBER_ATTRIBUTES, payload),
+      isLeader: () => this.role === "leader",
+      leader: () => this.leader,
+      active: () => !this.stopped && !this.removed,
+      onRemoved: () => this.onRemoved(),
+    });
   }
 
   /** Wires the driver (created after this object, since the driver's hooks point here) and starts the timers. */
   attach(driver: RaftDriver): void {
     this.driver = driver;
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 250));
-    this.timers.push(setInterval(() => this.promoteCaughtUpLearner(), 500));
+    this.timers.push(setInterval(() => this.membership.promoteCaughtUpLearner(), 500));
     this.timers.push(setInterval(() => this.reads.expire(Date.now()), 1000));
-    void this.publishAttributes();
+    void this.membership.publishAttributes();
   }
 
   // ---- Replica ----
@@ -167,29 +171,19 @@ export class ReplicaNode implements Replica {
     return this.memberTable.list();
   }
 
-  async addMember(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
-    for (const url of peerURLs) if (this.memberTable.byPeerUrl(url) !== undefined) throw new PeerUrlExistsError();
-    const id = randomMemberId();
-    const context = encodeMemberContext({ name: "", peerURLs, clientURLs: [] });
-    await this.changeMembership({ type: isLearner ? "addLearner" : "addVoter", nodeId: id, context });
-    const member = this.memberTable.get(id);
-    assert.ok(member !== undefined, `member ${id} missing right after its conf change applied`);
-    return { member, members: this.memberTable.list() };
+  addMember(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
+    this.throwIfStopped();
+    return this.membership.add(peerURLs, isLearner);
   }
 
-  async removeMember(id: number): Promise<MemberInfo[]> {
-    if (!this.memberTable.has(id)) throw new MemberNotFoundError();
-    await this.changeMembership({ type: "removeNode", nodeId: id, context: new Uint8Array(0) });
-    return this.memberTable.list();
+  removeMember(id: number): Promise<MemberInfo[]> {
+    this.throwIfStopped();
+    return this.membership.remove(id);
   }
 
-  async promoteMember(id: number): Promise<MemberInfo[]> {
-    const member = this.memberTable.get(id);
-    if (member === undefined) throw new MemberNotFoundError();
-    if (!member.isLearner) throw new NotLearnerError();
-    if (this.role === "leader" && !this.learnerCaughtUp(id)) throw new LearnerNotReadyError();
-    await this.changeMembership({ type: "promoteLearner", nodeId: id, context: new Uint8Array(0) });
-    return this.memberTable.list();
+  promoteMember(id: number): Promise<MemberInfo[]> {
+    this.throwIfStopped();
+    return this.membership.promote(id);
   }
 
   status(): ReplicaStatus {
@@ -250,21 +244,11 @@ export class ReplicaNode implements Replica {
   }
 
   onConfChange(cc: ConfChange, _confState: ConfState): void {
-    const member = this.memberTable.get(cc.nodeId);
-    if (cc.type === "removeNode") {
-      this.options.transport.removePeer(cc.nodeId);
-      if (cc.nodeId === this.memberId) this.onRemoved();
-    } else if (member !== undefined && member.peerURLs[0] !== undefined) {
-      this.options.transport.setPeer(cc.nodeId, member.peerURLs[0]);
-    }
-    this.logger.info({ change: cc.type, member: cc.nodeId.toString(16) }, "membership changed");
-    this.confChanges.resolve(`${cc.type}:${cc.nodeId}`, undefined);
+    this.membership.onConfChange(cc);
   }
 
   onRestored(): void {
-    for (const member of this.memberTable.list()) {
-      if (member.peerURLs[0] !== undefined) this.options.transport.setPeer(member.ID, member.peerURLs[0]);
-    }
+    this.membership.onRestored();
   }
 
   onReadState(context: string, index: number): void {
@@ -312,54 +296,6 @@ export class ReplicaNode implements Replica {
     }
   }
 
-  private async changeMembership(cc: ConfChange): Promise<void> {
-    this.throwIfStopped();
-    const key = `${cc.type}:${cc.nodeId}`;
-    if (this.confChanges.has(key)) throw new ReconfigurationError("the same change is already in progress");
-    const applied = this.confChanges.wait(key, this.options.requestTimeoutMs);
-    applied.catch(() => {});
-    const deadlineMs = Date.now() + this.options.requestTimeoutMs;
-    for (;;) {
-      try {
-        await this.driver.run((raft) => raft.proposeConfChange(cc));
-        break;
-      } catch (error) {
-        const retry =
-          isNoLeader(error) || (error instanceof ProposalDroppedError && error.reason === "confChangePending");
-        if (retry && Date.now() + 50 < deadlineMs && !this.stopped) {
-          await sleep(50);
-          continue;
-        }
-        this.confChanges.reject(key, mapDropped(error));
-        break;
-      }
-    }
-    await applied;
-  }
-
-  /** Tells the cluster this member's name and client URLs (replicated, like etcd's publish), once per start. */
-  private async publishAttributes(): Promise<void> {
-    const attributes: MemberAttributes = { name: this.options.name, clientURLs: this.options.clientUrls };
-    const payload = Buffer.from(JSON.stringify(attributes));
-    while (!this.stopped && !this.removed) {
-      const current = this.memberTable.get(this.memberId);
-      if (
-        current !== undefined &&
-        current.name === attributes.name &&
-        current.clientURLs.join(",") === attributes.clientURLs.join(",")
-      ) {
-        return;
-      }
-      try {
-        await this.proposeEntry(ENTRY_MEMBER_ATTRIBUTES, payload);
-        return;
-      } catch (error) {
-        this.logger.debug({ err: (error as Error).message }, "publishing member attributes failed; retrying");
-        await sleep(500);
-      }
-    }
-  }
-
   /** Leader only: propose a revoke for every lease whose deadline passed (once per lease until applied). */
   private revokeExpiredLeases(): void {
     if (this.role !== "leader" || this.stopped) return;
@@ -374,30 +310,6 @@ export class ReplicaNode implements Replica {
     }
   }
 
-  private learnerCaughtUp(id: number): boolean {
-    const st = this.raft.status();
-    const progress = st.progress.get(id);
-    const leaderMatch = st.progress.get(this.memberId)?.match ?? st.lastIndex;
-    if (progress === undefined || !progress.recentActive) return false;
-    return progress.match > 0 && progress.match >= leaderMatch * 0.9;
-  }
-
-  /** Leader only: promote one caught-up learner while the cluster has fewer voters than wanted. */
-  private promoteCaughtUpLearner(): void {
-    if (this.role !== "leader" || this.stopped) return;
-    const st = this.raft.status();
-    if (st.voters.length >= this.options.wantedVoters || st.learners.length === 0) return;
-    const candidate = st.learners.find((id) => this.learnerCaughtUp(id) && this.memberTable.get(id)?.name !== "");
-    if (candidate === undefined) return;
-    this.logger.info(
-      { member: candidate.toString(16), voters: st.voters.length, wanted: this.options.wantedVoters },
-      "promoting a caught-up learner",
-    );
-    this.changeMembership({ type: "promoteLearner", nodeId: candidate, context: new Uint8Array(0) }).catch(
-      (error: unknown) => this.logger.warn({ err: (error as Error).message }, "automatic promotion failed"),
-    );
-  }
-
   private onRemoved(): void {
     if (this.removed) return;
     this.removed = true;
@@ -408,32 +320,9 @@ export class ReplicaNode implements Replica {
     this.reads.rejectAll(new MemberRemovedError());
   }
 
-  /**
-   * A leader that is shutting down hands leadership to its most up-to-date voter first, so clients see a
-   * handover of a few milliseconds instead of an election timeout. Best effort, bounded by `waitMaxMs`.
-   */
-  async handOffLeadership(waitMaxMs: number): Promise<void> {
-    if (this.role !== "leader" || this.stopped || this.removed) return;
-    const st = this.raft.status();
-    let best: NodeId = 0;
-    let bestMatch = -1;
-    for (const id of st.voters) {
-      const match = st.progress.get(id)?.match ?? -1;
-      if (id !== this.memberId && st.progress.get(id)?.recentActive && match > bestMatch) {
-        best = id;
-        bestMatch = match;
-      }
-    }
-    if (best === 0) return;
-    this.logger.info({ to: best.toString(16) }, "shutting down: handing leadership over");
-    try {
-      await this.driver.run((raft) => raft.transferLeadership(best));
-    } catch {
-      return;
-    }
-    const deadlineMs = Date.now() + waitMaxMs;
-    // Done once this replica follows the new leader (the transferee's first append reaches it).
-    while ((this.leader === 0 || this.leader === this.memberId) && Date.now() < deadlineMs) await sleep(5);
+  /** A leader that is shutting down hands leadership over first (see Membership.handOffLeadership). */
+  handOffLeadership(waitMaxMs: number): Promise<void> {
+    return this.membership.handOffLeadership(waitMaxMs);
   }
 
   /** Stops timers and fails every waiting request. */
@@ -443,7 +332,7 @@ export class ReplicaNode implements Replica {
     this.timers = [];
     const error = new ServerStoppedError();
     this.proposals.rejectAll(error);
-    this.confChanges.rejectAll(error);
+    this.membership.rejectAll(error);
     this.reads.rejectAll(error);
   }
 
@@ -454,32 +343,4 @@ export class ReplicaNode implements Replica {
   get isRemoved(): boolean {
     return this.removed;
   }
-}
-
-function isNoLeader(error: unknown): boolean {
-  return error instanceof ProposalDroppedError && (error.reason === "noLeader" || error.reason === "notLeader");
-}
-
-function mapDropped(error: unknown): Error {
-  if (!(error instanceof ProposalDroppedError)) return error as Error;
-  switch (error.reason) {
-    case "noLeader":
-    case "notLeader":
-      return new NoLeaderError();
-    case "uncommittedLimit":
-      return new TooManyRequestsError();
-    case "transferInProgress":
-      return new LeaderChangedError();
-    case "notMember":
-      return new MemberRemovedError();
-    case "confChangePending":
-    case "invalidConfChange":
-      return new ReconfigurationError(error.message);
-    default:
-      return error;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

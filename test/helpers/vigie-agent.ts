@@ -1,6 +1,5 @@
 // Starts `vigie agent --dev` from the built dist/cli.js as a real process on free loopback ports, for the
-// compatibility suites. While the agent cannot run yet ("not available yet"), callers get undefined and a SKIP
-// line; any other failure to start is an error.
+// compatibility suites. A failure to start is an error (never a skip): these suites are the proof of compatibility.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -11,7 +10,7 @@ import { freePort, waitFor } from "./ports.js";
 
 const CLI = join(import.meta.dirname, "..", "..", "dist", "cli.js");
 
-export async function startDevAgent(suiteName: string): Promise<ApiTarget | undefined> {
+export async function startDevAgent(): Promise<ApiTarget> {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
   const dir = await mkdtemp(join(tmpdir(), "vigie-agent-test-"));
   const url = `http://127.0.0.1:${await freePort()}`;
@@ -62,10 +61,6 @@ export async function startDevAgent(suiteName: string): Promise<ApiTarget | unde
     );
   } catch (error) {
     await stop();
-    if (/not available yet/.test(stderr)) {
-      console.log(`SKIP ${suiteName}: \`vigie agent --dev\` is not available yet (${stderr.trim().split("\n")[0]})`);
-      return undefined;
-    }
     throw error;
   }
   return { url, stop };

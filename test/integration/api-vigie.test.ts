@@ -3,4 +3,4 @@
 import { defineApiSuite } from "../helpers/api-suite.js";
 import { startDevAgent } from "../helpers/vigie-agent.js";
 
-defineApiSuite("vigie agent --dev JSON gateway", () => startDevAgent("api-vigie"));
+defineApiSuite("vigie agent --dev JSON gateway", () => startDevAgent());

@@ -2,4 +2,4 @@
 import { defineCliSuite } from "../helpers/cli-suite.js";
 import { startDevAgent } from "../helpers/vigie-agent.js";
 
-defineCliSuite("vigie CLI against vigie agent --dev", () => startDevAgent("cli-vigie"));
+defineCliSuite("vigie CLI against vigie agent --dev", () => startDevAgent());

@@ -3,6 +3,8 @@
 // continue each other are merged into one before they are encoded: the follower then steps one message and answers
 // once, instead of once per entry. Merging is exact: receiving the merged message is the same as receiving the
 // parts in order (same prefix check, entries concatenated, the later — higher — commit index).
+// Proposals a follower forwards (`prop`) are merged the same way: the leader then appends them in one step and
+// replicates them in one append. Conf changes are never merged (the core accepts one pending at a time).
 import type { Message } from "../raft/types.js";
 
 /** Upper bound on entries in one merged append (the core's own per-message cap applies to each part). */
@@ -23,12 +25,33 @@ function continues(previous: Message, next: Message): boolean {
   );
 }
 
-/** Merges runs of appends to one peer that continue each other; other messages keep their place and order. */
+function onlyNormal(message: Message): boolean {
+  for (const e of message.entries) if (e.type !== "normal") return false;
+  return true;
+}
+
+function sameProposalBatch(previous: Message, next: Message): boolean {
+  return (
+    previous.type === "prop" &&
+    next.type === "prop" &&
+    next.to === previous.to &&
+    onlyNormal(previous) &&
+    onlyNormal(next) &&
+    previous.entries.length + next.entries.length <= MAX_MERGED_ENTRIES
+  );
+}
+
+/**
+ * Merges runs of appends to one peer that continue each other, and runs of forwarded proposals; other messages
+ * keep their place and order.
+ */
 export function coalesceAppends(messages: readonly Message[]): Message[] {
   const out: Message[] = [];
   for (const message of messages) {
     const previous = out[out.length - 1];
-    if (previous !== undefined && continues(previous, message)) {
+    if (previous !== undefined && sameProposalBatch(previous, message)) {
+      out[out.length - 1] = { ...previous, entries: [...previous.entries, ...message.entries] };
+    } else if (previous !== undefined && continues(previous, message)) {
       out[out.length - 1] = {
         ...previous,
         entries: [...previous.entries, ...message.entries],

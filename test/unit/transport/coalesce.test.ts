@@ -52,4 +52,17 @@ test("appends that do not continue, other peers and other types keep their place
   assert.equal(coalesceAppends(input), input);
 });
 
+test("forwarded proposals merge into one; conf changes stay alone", () => {
+  const prop = (data: number, type: Entry["type"] = "normal"): Message => ({
+    ...app(1, 0, 0, [{ term: 0, index: 0, type, data: new Uint8Array([data]) }], 0),
+    type: "prop",
+    from: 2,
+  });
+  const merged = coalesceAppends([prop(1), prop(2), prop(3, "confChange"), prop(4), prop(5)]);
+  assert.equal(
+    merged.map((m) => m.entries.map((e) => e.data[0])),
+    [[1, 2], [3], [4, 5]],
+  );
+});
+
 test.run();

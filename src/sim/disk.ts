@@ -45,6 +45,11 @@ export class SimDisk {
     this.sync();
   }
 
+  /** Writes that a crash now would lose. */
+  get unsyncedWrites(): number {
+    return this.unsynced.length;
+  }
+
   sync(): void {
     for (const op of this.unsynced) op(this.durable);
     this.unsynced = [];

@@ -52,7 +52,9 @@ export class FaultInjector {
     const s = this.sim;
     const candidates = [...s.nodes.values()].filter((n) => n.raft !== null);
     if (candidates.length === 0) return;
-    const node = r.pick(candidates);
+    // Prefer a node with writes not yet fsynced (a vote, a commit index): losing them is what tests durability.
+    const exposed = candidates.filter((n) => n.disk.unsyncedWrites > 0);
+    const node = r.pick(exposed.length > 0 && r.chance(0.7) ? exposed : candidates);
     s.stats.crashes++;
     s.restartAt.set(node.id, s.now + r.intBetween(1, 30 * s.profile.electionTick));
     s.clients.nodeCrashed(node.id);

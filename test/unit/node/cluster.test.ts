@@ -207,6 +207,7 @@ cluster("a learner joins, catches up by snapshot and is promoted once a voter is
 cluster("a founding member that lost its data dir is refused instead of voting again", async () => {
   const leader = await leaderOf(replicas);
   const founder = replicas.find((r) => r !== leader && specs.some((s) => s.name === r.name))!;
+  const founderId = founder.memberId;
   const spec = specs.find((s) => s.name === founder.name)!;
   await founder.close();
   replicas.splice(replicas.indexOf(founder), 1);
@@ -219,6 +220,21 @@ cluster("a founding member that lost its data dir is refused instead of voting a
     (error: Error & { code?: string }) => error.code,
   );
   assert.is(outcome, "VIGIE_ERR_LOST_DATA_DIR");
+  // What an operator does next: remove the lost member (it may rejoin as a new one).
+  await leader.removeMember(founderId);
+});
+
+cluster("a leader that removes itself steps down; the others elect a new one and keep serving", async () => {
+  const leader = await leaderOf(replicas);
+  await leader.removeMember(leader.memberId);
+  const others = replicas.filter((r) => r !== leader);
+  const next = await leaderOf(others);
+  assert.is.not(next.memberId, leader.memberId);
+  await next.propose({ type: "put", request: { key: enc("/after-removal"), value: enc("ok") } });
+  assert.ok(!(await next.members()).some((m) => m.ID === leader.memberId));
+  await waitFor("the removed member reports it", async () => leader.status().errors.length > 0);
+  await leader.close();
+  replicas.splice(replicas.indexOf(leader), 1);
 });
 
 cluster.run();

@@ -113,6 +113,24 @@ cluster("elects one leader; writes through a follower reach every member", async
   assert.ok(replicas.every((r) => r.clusterId === leader.clusterId));
 });
 
+cluster("lease keepalive and time-to-live on a follower are answered by the leader", async () => {
+  const leader = await leaderOf(replicas);
+  const follower = replicas.find((r) => r !== leader)!;
+  const grant = await follower.propose({ type: "leaseGrant", request: { TTL: 30 } });
+  await follower.propose({ type: "put", request: { key: enc("/leased"), value: enc("v"), lease: grant.ID } });
+  const renewed = await follower.leaseKeepAlive(grant.ID);
+  assert.is(renewed.TTL, 30);
+  const ttl = await follower.leaseTimeToLive({ ID: grant.ID, keys: true });
+  assert.ok(ttl.TTL > 25 && ttl.TTL <= 30, `remaining ${ttl.TTL}`);
+  assert.equal(ttl.keys.map(dec), ["/leased"]);
+  const missing = await follower.leaseKeepAlive(424242).then(
+    () => "renewed",
+    (error: Error & { code?: string }) => error.code,
+  );
+  assert.is(missing, "VIGIE_ERR_LEASE_NOT_FOUND");
+  await follower.propose({ type: "leaseRevoke", request: { ID: grant.ID } });
+});
+
 cluster("a crashed leader is replaced; no acknowledged write is lost; it catches up after a restart", async () => {
   const leader = await leaderOf(replicas);
   const acknowledged: string[] = [];

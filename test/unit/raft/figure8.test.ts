@@ -18,16 +18,23 @@ function figure8Cluster(): Cluster {
   return c;
 }
 
-/** S1 wins term 4 (S2, S3, S4 vote) but only S3 receives its probes, and never its own term-4 entry. */
+/**
+ * S1 wins term 4 (S2, S3, S4 vote); S2 and S3 receive its appends but never its own term-4 entry, so S1 learns
+ * that S1, S2 and S3 — a majority — hold (2, term 2).
+ */
 function electS1ReplicatingOnlyTerm2Entry(c: Cluster): void {
   c.isolated.add(5);
-  c.dropIf = (m) => m.from === 1 && m.type === "app" && m.to !== 3;
+  c.dropIf = (m) => m.from === 1 && m.type === "app" && m.to !== 3 && m.to !== 2;
   c.rewrite = (m) => (m.from === 1 && m.type === "app" ? { ...m, entries: m.entries.filter((e) => e.term !== 4) } : m);
   c.elect(1);
   assert.is(c.raft(1).term, 4);
   c.deliver();
   assert.is(c.raft(3).log.term(2), 2, "S3 received the term-2 entry");
   assert.is(c.raft(3).log.lastIndex(), 2, "S3 did not receive the term-4 entry");
+  assert.is(c.raft(2).log.lastIndex(), 2, "neither did S2");
+  const progress = c.raft(1).status().progress;
+  assert.is(progress.get(2)?.match, 2, "S1 knows S2 holds index 2");
+  assert.is(progress.get(3)?.match, 2, "S1 knows S3 holds index 2");
 }
 
 test("a term-2 entry on a majority is not committed by the term-4 leader, and S5 may overwrite it", () => {

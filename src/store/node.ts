@@ -149,7 +149,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     for (const member of members.list()) {
       if (member.peerURLs[0] !== undefined) transport.setPeer(member.ID, member.peerURLs[0]);
     }
-    metrics.peerMessagesDropped.collect(() => transport?.droppedMessages() ?? 0);
+    metrics.peerMessagesDropped.collect(() => (transport?.droppedMessages() ?? 0) + (driver?.droppedInbound ?? 0));
 
     const node = new ReplicaNode({
       name: identity.name,

@@ -10,6 +10,7 @@ import { decodeConfChange } from "../raft/codec.js";
 import type { MemoryStorage } from "../raft/memory-storage.js";
 import type { RaftNode } from "../raft/raft-node.js";
 import type { ConfChange, ConfState, Entry, Message, Ready, Snapshot, SoftState } from "../raft/types.js";
+import { ServerStoppedError } from "./errors.js";
 import type { NodeMetrics } from "./metrics.js";
 import type { RaftPersistence } from "./persistence.js";
 import { decodeSnapshotData, encodeSnapshotData } from "./snapshot-data.js";
@@ -44,7 +45,13 @@ export interface DriverOptions {
   snapshotKeepEntries: number;
 }
 
-type LocalOp = () => void;
+interface LocalOp {
+  run(): void;
+  reject(error: Error): void;
+}
+
+/** Peer messages waiting for the next turn of the loop; beyond this they are dropped (Raft resends). */
+const MAX_INBOX_MESSAGES = 65_536;
 
 export class RaftDriver {
   private readonly raft: RaftNode;
@@ -58,6 +65,8 @@ export class RaftDriver {
   private confState: ConfState;
   private lastSnapshotIndex: number;
   private snapshotInProgress = false;
+  /** Peer messages dropped because the inbox was full (the loop is stalled on a slow disk). */
+  droppedInbound = 0;
   /** Per-batch timing in the log at level trace (where the time of a slow write goes); checked once. */
   private readonly traceReady: boolean;
   /** Term and vote known to be on disk (see the early send in handleReady). */
@@ -89,20 +98,28 @@ export class RaftDriver {
   /** Peer messages, stepped into the core at the next turn of the loop. */
   receive(messages: readonly Message[]): void {
     if (this.stopped) return;
+    if (this.inbox.length + messages.length > MAX_INBOX_MESSAGES) {
+      this.droppedInbound += messages.length;
+      return;
+    }
     for (const m of messages) this.inbox.push(m);
     this.schedule();
   }
 
   /** Runs `op` against the core inside the loop (never between ready() and advance()); rejects with its throw. */
   run(op: (raft: RaftNode) => void): Promise<void> {
+    if (this.stopped) return Promise.reject(new ServerStoppedError());
     return new Promise<void>((resolve, reject) => {
-      this.ops.push(() => {
-        try {
-          op(this.raft);
-          resolve();
-        } catch (error) {
-          reject(error);
-        }
+      this.ops.push({
+        run: () => {
+          try {
+            op(this.raft);
+            resolve();
+          } catch (error) {
+            reject(error);
+          }
+        },
+        reject,
       });
       this.schedule();
     });
@@ -160,7 +177,7 @@ export class RaftDriver {
     if (this.ops.length > 0) {
       const ops = this.ops;
       this.ops = [];
-      for (const op of ops) op();
+      for (const op of ops) op.run();
     }
   }
 
@@ -314,7 +331,9 @@ export class RaftDriver {
     this.stopped = true;
     if (this.ticker) clearInterval(this.ticker);
     this.inbox = [];
+    const ops = this.ops;
     this.ops = [];
+    for (const op of ops) op.reject(new ServerStoppedError());
   }
 
   /** Resolves once the loop is idle (after stop: once the batch in progress finished persisting). */

@@ -1,11 +1,13 @@
 // Decides who this replica is on start: the identity in its data dir (a restart), or a new one from
 // --initial-cluster / --dev (static bootstrap) or --join (dynamic). A fresh data dir for a static member whose peers
 // already know it as started means it lost its data: refused with a clear error instead of voting twice.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { ConfigError, VigieError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MemberInfo } from "../replica.js";
 import { PROBE_PATH } from "../transport/protocol.js";
-import { type MemberIdentity, readIdentity, writeIdentity } from "./identity.js";
+import { IDENTITY_FILE, IdentityFileError, type MemberIdentity, readIdentity, writeIdentity } from "./identity.js";
 import { deriveClusterId, deriveMemberId, type InitialCluster, normalizePeerUrl, parseInitialCluster } from "./ids.js";
 import { joinCluster } from "./join.js";
 
@@ -53,6 +55,14 @@ export async function resolveIdentity(
       options.logger.info("data dir already initialized: --initial-cluster/--join ignored, restarting from it");
     }
     return { identity: existing, fresh: false };
+  }
+  // A log without an identity cannot be trusted to belong to the member we are about to create.
+  if (existsSync(join(options.dataDir, "wal"))) {
+    throw new IdentityFileError(
+      join(options.dataDir, IDENTITY_FILE),
+      "missing, but the data dir holds a write-ahead log: refusing to guess which member it belongs to " +
+        "(restore the file, or start from an empty data dir)",
+    );
   }
   let identity: MemberIdentity;
   if (options.join !== undefined) {

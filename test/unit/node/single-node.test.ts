@@ -60,6 +60,29 @@ test("put, range, txn and a linearizable read on a single node; state survives a
   }
 });
 
+test("a data dir whose identity file is gone but whose log remains is refused, naming the file", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-node-"));
+  try {
+    const replica = await start(dir);
+    await replica.propose({ type: "put", request: { key: enc("/x"), value: enc("1") } });
+    await replica.close();
+    await rm(join(dir, "member.json"));
+    const refusal = await start(dir).then(
+      async (r) => {
+        await r.close();
+        return "started";
+      },
+      (error: Error & { code?: string }) => `${error.code}: ${error.message}`,
+    );
+    assert.match(
+      refusal,
+      /^VIGIE_ERR_IDENTITY_FILE: .*member\.json: missing, but the data dir holds a write-ahead log/,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test("a lease grant with ID 0 gets an id; an expired lease is revoked by the leader", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-node-"));
   try {

@@ -51,7 +51,10 @@ export interface StartReplicaOptions {
   logger: Logger;
   metrics: MetricsRegistry;
   timing?: Partial<ReplicaTiming>;
-  /** Snapshot the store every this many applied entries (default 10,000; env VIGIE_SNAPSHOT_COUNT). */
+  /**
+   * Snapshot the store every this many applied entries (env VIGIE_SNAPSHOT_COUNT). Default: every 10,000
+   * entries, or every <number of keys> entries once the store holds more keys than that (see driver.ts).
+   */
   snapshotEveryEntries?: number;
   /** Called when the replica had to stop on its own (storage failure); the agent exits. */
   onFatal?: (error: Error) => void;
@@ -68,8 +71,9 @@ export interface RunningReplica extends Replica {
 export async function startReplica(options: StartReplicaOptions): Promise<RunningReplica> {
   const timing = { ...DEFAULT_TIMING, ...options.timing };
   const logger = options.logger.child({ component: "replica", member: options.name });
-  const snapshotEveryEntries =
-    options.snapshotEveryEntries ?? (Number(process.env.VIGIE_SNAPSHOT_COUNT ?? "") || 10_000);
+  const configuredSnapshotEntries =
+    options.snapshotEveryEntries ?? (Number(process.env.VIGIE_SNAPSHOT_COUNT ?? "") || 0);
+  const snapshotEveryEntries = configuredSnapshotEntries || 10_000;
   const snapshotKeepEntries = Math.min(5000, Math.floor(snapshotEveryEntries / 2));
 
   // The peer server must be bound before joining: the leader starts replicating as soon as the learner is added.
@@ -179,6 +183,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       metrics,
       tickMs: timing.tickMs,
       snapshotEveryEntries,
+      snapshotScalesWithKeys: configuredSnapshotEntries === 0,
       snapshotKeepEntries,
       hooks: {
         send: (messages) => peerTransport.send(messages),

@@ -53,7 +53,7 @@ export interface StartReplicaOptions {
   timing?: Partial<ReplicaTiming>;
   /**
    * Snapshot the store every this many applied entries (env VIGIE_SNAPSHOT_COUNT). Default: every 10,000
-   * entries, or every <number of keys> entries once the store holds more keys than that (see driver.ts).
+   * entries, or every <keys / 4> entries once the store holds more than 40,000 keys (see driver.ts).
    */
   snapshotEveryEntries?: number;
   /** Called when the replica had to stop on its own (storage failure); the agent exits. */

@@ -35,6 +35,13 @@ export const DEFAULT_TIMING: ReplicaTiming = {
   requestTimeoutMs: 5000,
 };
 
+/**
+ * History kept for watchers that resume from an older revision and for historical reads. 10,000 revisions of small
+ * values is a few MB; a watcher further behind than that resyncs (the sidecar does so on `compact_revision`).
+ */
+export const DEFAULT_HISTORY_RETAIN_REVISIONS = 10_000;
+export const DEFAULT_COMPACTION_INTERVAL_MS = 60_000;
+
 export interface StartReplicaOptions {
   name: string;
   dataDir: string;
@@ -56,6 +63,10 @@ export interface StartReplicaOptions {
    * entries, or every <keys / 4> entries once the store holds more than 40,000 keys (see driver.ts).
    */
   snapshotEveryEntries?: number;
+  /** Revisions of history kept in memory; older ones are compacted by the leader (default 10,000). */
+  historyRetainRevisions?: number;
+  /** How often the leader compacts (default every 60 s). */
+  compactionIntervalMs?: number;
   /** Called when the replica had to stop on its own (storage failure); the agent exits. */
   onFatal?: (error: Error) => void;
 }
@@ -170,6 +181,8 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       electionTimeoutMs: timing.tickMs * timing.electionTicks * 2,
       wantedVoters: options.voters,
       dbSizeBytes: () => storage.snapshot().data.length,
+      historyRetainRevisions: options.historyRetainRevisions ?? DEFAULT_HISTORY_RETAIN_REVISIONS,
+      compactionIntervalMs: options.compactionIntervalMs ?? DEFAULT_COMPACTION_INTERVAL_MS,
     });
     replica = node;
     const peerTransport = transport;

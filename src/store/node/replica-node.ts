@@ -47,6 +47,10 @@ export interface ReplicaNodeOptions {
   wantedVoters: number;
   /** Bytes of state on disk (etcd's dbSize); the latest snapshot's size here. */
   dbSizeBytes(): number;
+  /** The key space keeps this many revisions of history; the leader compacts older ones (see compactHistory). */
+  historyRetainRevisions: number;
+  /** How often the leader checks whether history should be compacted. */
+  compactionIntervalMs: number;
 }
 
 const NO_LEADER_RETRY_MS = 20;
@@ -119,6 +123,7 @@ export class ReplicaNode implements Replica {
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 250));
     this.timers.push(setInterval(() => this.membership.promoteCaughtUpLearner(), 500));
     this.timers.push(setInterval(() => this.reads.expire(Date.now()), 1000));
+    this.timers.push(setInterval(() => this.compactHistory(), this.options.compactionIntervalMs));
     void this.membership.publishAttributes();
   }
 
@@ -308,6 +313,20 @@ export class ReplicaNode implements Replica {
         )
         .finally(() => this.revoking.delete(id));
     }
+  }
+
+  /**
+   * Leader only: compact history older than the retained window. The key space lives in memory, so unlike etcd
+   * (whose history is on disk and compacted only on request) an agent that never compacts would grow forever.
+   * Watchers resuming from a compacted revision get etcd's `compact_revision` answer and resync.
+   */
+  private compactHistory(): void {
+    if (this.role !== "leader" || this.stopped) return;
+    const target = this.kv.compactionTarget(this.options.historyRetainRevisions);
+    if (target === null) return;
+    this.propose({ type: "compaction", request: { revision: target } })
+      .then(() => this.logger.debug({ revision: target }, "compacted history"))
+      .catch((error: unknown) => this.logger.debug({ err: (error as Error).message }, "history compaction failed"));
   }
 
   private onRemoved(): void {

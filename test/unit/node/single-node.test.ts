@@ -6,13 +6,16 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
-import { startReplica } from "../../../src/store/node.js";
+import { CompactedError } from "../../../src/store/mvcc/errors.js";
+import { type StartReplicaOptions, startReplica } from "../../../src/store/node.js";
+import { waitFor } from "../../helpers/ports.js";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
 
-async function start(dataDir: string, metrics = new MetricsRegistry()) {
+async function start(dataDir: string, metrics = new MetricsRegistry(), history: Partial<StartReplicaOptions> = {}) {
   return startReplica({
+    ...history,
     name: "solo",
     dataDir,
     listenPeerUrl: "http://127.0.0.1:0",
@@ -54,6 +57,30 @@ test("put, range, txn and a linearizable read on a single node; state survives a
     assert.is(dec(replica.kv.range({ key: enc("/a") }).kvs[0]?.value), "2");
     const put3 = await replica.propose({ type: "put", request: { key: enc("/b"), value: enc("x") } });
     assert.is(put3.header.revision, 4);
+    await replica.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("the leader compacts history beyond the retained window, so memory does not grow forever", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-node-"));
+  try {
+    const replica = await start(dir, new MetricsRegistry(), { historyRetainRevisions: 5, compactionIntervalMs: 20 });
+    for (let i = 0; i < 20; i++)
+      await replica.propose({ type: "put", request: { key: enc("/k"), value: enc(`${i}`) } });
+    // Revision 21 is current; the leader compacts to 21 - 5 = 16.
+    const compacted = await waitFor("history compaction", async () => {
+      try {
+        replica.kv.range({ key: enc("/k"), revision: 10 });
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    });
+    assert.instance(compacted, CompactedError);
+    assert.is(dec(replica.kv.range({ key: enc("/k"), revision: 17 }).kvs[0]?.value), "15");
+    assert.is(dec(replica.kv.range({ key: enc("/k") }).kvs[0]?.value), "19");
     await replica.close();
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -44,8 +44,11 @@ function defineSuite(kind: StoreKind): void {
     for (const child of children.splice(0)) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
+      // SIGTERM first: a SIGKILLed nginx or haproxy master leaves its workers running (and holding the port).
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3_000);
       await exited;
+      clearTimeout(timer);
     }
     for (const server of servers.splice(0)) await new Promise((r) => server.close(r));
     await h.cleanup();

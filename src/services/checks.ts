@@ -2,10 +2,10 @@
 // that exits 0). Every run is bounded by the check's timeout, never throws, and returns a short reason for logs and
 // `vigie services`. Programs run from an argv array without a shell: nothing from config or store is interpreted.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { connect } from "node:net";
 import { Agent, request } from "undici";
 import type { HealthCheckConfig } from "../config/schema.js";
+import { runArgv } from "../render/run.js";
 
 export interface CheckResult {
   passing: boolean;
@@ -87,35 +87,12 @@ async function tcpCheck(address: string, timeoutMs: number): Promise<{ passing: 
 }
 
 async function execCheck(argv: string[], timeoutMs: number): Promise<{ passing: boolean; output: string }> {
-  const [program, ...args] = argv;
-  assert.ok(program !== undefined, "the config schema guarantees a non-empty argv");
-  return await new Promise((resolve) => {
-    let output = "";
-    let settled = false;
-    const child = spawn(program, args, { shell: false, stdio: ["ignore", "pipe", "pipe"] });
-    const keepTail = (chunk: Buffer) => {
-      output = (output + chunk.toString("utf8")).slice(-OUTPUT_MAX_CHARS);
-    };
-    child.stdout.on("data", keepTail);
-    child.stderr.on("data", keepTail);
-    const timer = setTimeout(() => {
-      // A check that hangs is a failing check; kill it hard so it cannot pile up across intervals.
-      child.kill("SIGKILL");
-      finish(false, `timed out after ${timeoutMs} ms`);
-    }, timeoutMs);
-    function finish(passing: boolean, reason: string): void {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ passing, output: reason });
-    }
-    child.once("error", (error) => finish(false, `${program}: ${error.message}`));
-    child.once("close", (code, signal) => {
-      const tail = output.trim().replace(/\s+/g, " ");
-      if (code === 0) finish(true, tail === "" ? "exit 0" : `exit 0: ${tail}`);
-      else finish(false, `${signal ? `killed by ${signal}` : `exit ${code}`}${tail === "" ? "" : `: ${tail}`}`);
-    });
-  });
+  assert.ok(argv.length > 0, "the config schema guarantees a non-empty argv");
+  // A check that hangs is a failing check; runArgv kills its whole process group so it cannot pile up across intervals.
+  const result = await runArgv(argv, { timeoutMs });
+  const tail = result.output.trim().replace(/\s+/g, " ").slice(-OUTPUT_MAX_CHARS);
+  if (result.timedOut || tail === "") return { passing: result.ok, output: result.status };
+  return { passing: result.ok, output: `${result.status}: ${tail}` };
 }
 
 function describeError(error: unknown, timeoutMs: number): string {

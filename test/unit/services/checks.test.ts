@@ -77,6 +77,15 @@ test("exec: exit 0 passes, non-zero fails with its output, a hang is killed, no 
   assert.equal([literal.passing, literal.output], [true, "exit 0: a; exit 7"]);
 });
 
+test("exec: a hang in a grandchild is bounded by the timeout; a check that starts a daemon passes when it exits", async () => {
+  const hang = await runCheck(check({ exec: ["sh", "-c", "sleep 5; true"] }));
+  assert.equal([hang.passing, hang.output], [false, "timed out after 300 ms"]);
+  assert.ok(hang.durationMs < 2_000, `the timeout bounds the check (took ${hang.durationMs} ms)`);
+  const daemon = await runCheck(check({ exec: ["sh", "-c", "sleep 5 & exit 0"], timeout: "3s" }));
+  assert.equal([daemon.passing, daemon.output], [true, "exit 0"]);
+  assert.ok(daemon.durationMs < 2_000, `done when sh exited (took ${daemon.durationMs} ms)`);
+});
+
 test("splitHostPort: IPv4, names and bracketed IPv6; bad ports are refused", () => {
   assert.equal(splitHostPort("127.0.0.1:8081"), { host: "127.0.0.1", port: 8081 });
   assert.equal(splitHostPort("web.local:80"), { host: "web.local", port: 80 });

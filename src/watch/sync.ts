@@ -54,6 +54,10 @@ export class StoreSync {
   private health: SyncStatus = { healthy: true };
   private backoffMs = RECONNECT_BACKOFF_MIN_MS;
   private probeTimer: NodeJS.Timeout | undefined;
+  /** The pending retry of a failed resync, cleared by stop(). */
+  private resyncRetryTimer: NodeJS.Timeout | undefined;
+  /** The pause before a stream reconnect; stop() ends it at once so that stop() leaves no timer behind. */
+  private reconnectPause: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   private probing = false;
   private lastMessageAtMs = 0;
   private readonly reconnects: Counter;
@@ -91,6 +95,13 @@ export class StoreSync {
   stop(): void {
     this.stopped = true;
     if (this.probeTimer !== undefined) clearInterval(this.probeTimer);
+    if (this.resyncRetryTimer !== undefined) clearTimeout(this.resyncRetryTimer);
+    this.resyncRetryTimer = undefined;
+    if (this.reconnectPause !== undefined) {
+      clearTimeout(this.reconnectPause.timer);
+      this.reconnectPause.resolve();
+      this.reconnectPause = undefined;
+    }
     this.generation += 1;
     this.stream?.cancel();
   }
@@ -277,7 +288,13 @@ export class StoreSync {
       this.reconnects.inc();
       const delayMs = this.backoffMs * (0.5 + Math.random() / 2);
       this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
-      await new Promise((r) => setTimeout(r, delayMs));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.reconnectPause = undefined;
+          resolve();
+        }, delayMs);
+        this.reconnectPause = { timer, resolve };
+      });
     }
   }
 
@@ -311,6 +328,7 @@ export class StoreSync {
 
   private async resyncSerialized(why: string): Promise<void> {
     const run = this.loadChain.then(async () => {
+      if (this.stopped) return;
       this.loading = true;
       try {
         await this.resync(why);
@@ -318,9 +336,14 @@ export class StoreSync {
         this.loading = false;
         this.ensureStream();
       } catch (error) {
+        if (this.stopped) return;
         this.setUnhealthy(error);
         // Try again from the same point after a pause: the stream loop of a new generation does the waiting.
-        setTimeout(() => void this.resyncSerialized(why), this.backoffMs);
+        if (this.resyncRetryTimer !== undefined) clearTimeout(this.resyncRetryTimer);
+        this.resyncRetryTimer = setTimeout(() => {
+          this.resyncRetryTimer = undefined;
+          void this.resyncSerialized(why);
+        }, this.backoffMs);
         this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);
       } finally {
         this.loading = false;

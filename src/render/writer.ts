@@ -12,6 +12,7 @@ import {
   fchownSync,
   fdatasyncSync,
   fsyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
@@ -95,7 +96,7 @@ export async function writeRendered(
       if (deferDirectorySync) deferDirectorySync(dirname(spec.destination));
       else syncDirectory(dirname(spec.destination));
     } else {
-      overwriteInPlace(spec, content);
+      overwriteInPlace(spec, content, previous);
     }
   } catch (error) {
     if (staged !== undefined) unlinkQuietly(staged);
@@ -183,7 +184,12 @@ function writeBackup(spec: WriteSpec, previous: Buffer): void {
   }
 }
 
-function overwriteInPlace(spec: WriteSpec, content: Buffer): void {
+/**
+ * Overwrites the destination's inode. Opening with "w" truncates before the first byte is written, so when the
+ * write fails (EFBIG, ENOSPC, EIO) the previous bytes are written back (or the new file removed): the destination
+ * never stays torn while the caller reports that the previous file was kept.
+ */
+function overwriteInPlace(spec: WriteSpec, content: Buffer, previous: Buffer | undefined): void {
   const fd = openSync(spec.destination, "w", spec.mode ?? 0o644);
   try {
     writeAll(fd, content);
@@ -191,8 +197,35 @@ function overwriteInPlace(spec: WriteSpec, content: Buffer): void {
     const ids = ownership(spec);
     if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
     fsyncSync(fd);
+  } catch (error) {
+    const restoreError = putBackInPlace(spec.destination, fd, previous);
+    if (restoreError === undefined) throw error;
+    throw new WriteFailedError(
+      spec.name,
+      `writing ${spec.destination}: ${(error as Error).message}; putting the previous content back failed too ` +
+        `(${restoreError.message}): the destination is damaged`,
+      { cause: error },
+    );
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Undoes a failed in-place write on the open fd; returns the error if that fails too. */
+function putBackInPlace(destination: string, fd: number, previous: Buffer | undefined): Error | undefined {
+  try {
+    if (previous === undefined) {
+      unlinkSync(destination);
+      return undefined;
+    }
+    ftruncateSync(fd, 0);
+    // Positional writes: the fd's offset is wherever the failed write stopped.
+    let offset = 0;
+    while (offset < previous.length) offset += writeSync(fd, previous, offset, previous.length - offset, offset);
+    fsyncSync(fd);
+    return undefined;
+  } catch (error) {
+    return error as Error;
   }
 }
 

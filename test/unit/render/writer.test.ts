@@ -1,7 +1,8 @@
 // Writing rendered files: atomic rename, unchanged bytes untouched, check on the staged copy, backup, in-place.
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CheckFailedError } from "../../../src/render/errors.js";
@@ -89,6 +90,44 @@ test("a missing destination directory is created; a parent that is a file fails 
     (e: unknown) => e,
   );
   assert.match((error as Error).message, /^t: cannot read .*not a directory/);
+});
+
+test("an in-place write that fails half-way (EFBIG) puts the previous bytes back, or removes a new file", async () => {
+  // The file size limit makes the kernel refuse the write after the open truncated the destination, exactly as a
+  // full disk would. It applies only to the child process that writes; SIGXFSZ is ignored there so that the write
+  // fails with EFBIG instead of killing it.
+  const writer = resolve(import.meta.dirname, "../../../src/render/writer.ts");
+  const script = join(dir, "efbig.mts");
+  await writeFile(
+    script,
+    `import { writeRendered } from ${JSON.stringify(writer)};
+process.on("SIGXFSZ", () => undefined);
+const big = Buffer.alloc(200_000, "x");
+for (const destination of process.argv.slice(2)) {
+  try {
+    await writeRendered({ name: "t", destination, backup: false, write: "in-place" }, big);
+    console.log("written", destination);
+  } catch (error) {
+    console.log("failed:", error.message);
+  }
+}
+`,
+  );
+  const existing = join(dir, "app.conf");
+  await writeFile(existing, "good config\n".repeat(10));
+  const fresh = join(dir, "fresh.conf");
+  const child = spawnSync(
+    "sh",
+    ["-c", 'ulimit -f 10 && exec "$0" --import tsx "$@"', process.execPath, script, existing, fresh],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.is(child.status, 0, child.stderr);
+  assert.match(child.stdout, /failed: t: writing .*app\.conf: EFBIG/);
+  assert.match(child.stdout, /failed: t: writing .*fresh\.conf: EFBIG/);
+  assert.is(await readFile(existing, "utf8"), "good config\n".repeat(10));
+  assert.equal((await readdir(dir)).sort(), ["app.conf", "efbig.mts"]);
 });
 
 test.run();

@@ -72,6 +72,8 @@ class SidecarRuntime implements Sidecar {
   readonly execExit: Promise<number> | undefined;
   private readonly log: Logger;
   private batchRunning = false;
+  /** The batch loop in flight, awaited by stop() so that no file is written or reload run after stop() returns. */
+  private batches: Promise<void> | undefined;
   private readonly waiting = new Set<string>();
   private readonly retryDelayMs = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -143,6 +145,9 @@ class SidecarRuntime implements Sidecar {
     this.scheduler.stop();
     for (const timer of this.retryTimers) clearTimeout(timer);
     this.sync.stop();
+    // The batch in flight finishes the template it is rendering and the reloads of the files already written (so
+    // the application matches its files), then stops. Bounded: store requests and reload commands have timeouts.
+    await this.batches;
     await this.files.close();
     await this.client.close();
     return await this.exec?.stop();
@@ -214,7 +219,7 @@ class SidecarRuntime implements Sidecar {
 
   private enqueue(names: string[]): void {
     for (const name of names) this.waiting.add(name);
-    if (!this.batchRunning) void this.runBatches();
+    if (!this.batchRunning) this.batches = this.runBatches();
   }
 
   private async runBatches(): Promise<void> {
@@ -238,6 +243,7 @@ class SidecarRuntime implements Sidecar {
     const defer = (directory: string) => directories.add(directory);
     await this.prefetch(batch);
     for (const template of batch) {
+      if (this.stopped) break;
       const started = performance.now();
       const outcome = await template.renderAndWrite(this.sync, defer);
       this.renderSeconds.observe((performance.now() - started) / 1000);
@@ -261,7 +267,8 @@ class SidecarRuntime implements Sidecar {
       }
     }
     if (this.firstPending.size === 0) this.resolveFirstRender();
-    if (changed.length > 0 && !this.stopped) await this.reloader.reloadBatch(changed);
+    // Even when stopping: a file written without its reload would stay unapplied after a restart (it is unchanged).
+    if (changed.length > 0) await this.reloader.reloadBatch(changed);
     for (const directory of directories) {
       try {
         syncDirectory(directory);

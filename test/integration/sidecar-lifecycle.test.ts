@@ -127,6 +127,27 @@ function defineSuite(kind: StoreKind): void {
     }
   });
 
+  t("stop() waits for the batch in flight: the reload of a file already written completes first", async () => {
+    await writeFile(join(h.dir, "t.hbs"), 'v={{key "/stop/v"}}\n');
+    await h.client.put("/stop/v", "1");
+    const marker = join(h.dir, "reloaded");
+    const sidecar = await h.start({
+      templates: [
+        {
+          source: "t.hbs",
+          destination: "t.out",
+          reload: { command: ["sh", "-c", 'sleep 1 && echo done > "$0"', marker], timeout: "5s" },
+        },
+      ],
+    });
+    // firstRender resolves once the file is written, before its reload (which takes a second) is done.
+    await sidecar.firstRender;
+    assert.is(await readFile(join(h.dir, "t.out"), "utf8"), "v=1\n");
+    await sidecar.stop();
+    h.sidecar = undefined;
+    assert.is(await readFile(marker, "utf8").catch(() => "not reloaded when stop() returned"), "done\n");
+  });
+
   t("exec mode: the supervised app is signalled on change and its exit code returned on stop", async () => {
     const log = join(h.dir, "app.log");
     process.env.SIGNAL_APP_LOG = log;

@@ -3,7 +3,7 @@
 // pidfile, receives SIGHUP. A bad template, a missing key, a failing check and a failing reload command each leave the
 // previous file and the application untouched.
 import { execFile } from "node:child_process";
-import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { copyFile, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { suite } from "uvu";
@@ -190,8 +190,16 @@ function defineSuite(kind: StoreKind): void {
       /vigie_reload_failures_total 1/.test(h.metrics.render()),
     );
     assert.is(await readFile(path, "utf8"), good);
-    assert.not.ok(app.lines.includes("SIGHUP 1"));
     assert.ok(sidecar.status().healthy);
+    // Once the application accepts configs again, the next change is written and reloaded normally.
+    await rm(gate);
+    await rm(marker);
+    await h.client.put("/db/sql_master", "10.0.0.7");
+    await h.waitForFile(path, (text) => text.includes("10.0.0.7"));
+    await waitFor(
+      "the reload after recovery",
+      async () => (await readFile(marker).catch(() => undefined)) !== undefined,
+    );
   });
 
   test.run();

@@ -3,8 +3,11 @@
 // application, signals it on change and returns its exit code on stop.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import pino from "pino";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { configSchema } from "../../src/config/schema.js";
+import { type Sidecar, startSidecar } from "../../src/sidecar/sidecar.js";
 import {
   createHarness,
   type Harness,
@@ -21,6 +24,11 @@ import { requireTools } from "../helpers/require-tool.js";
 import { SIGNAL_APP } from "../unit/reload/app.js";
 
 const tools = requireTools("sidecar lifecycle", "etcd");
+
+interface LogLine {
+  msg: string;
+  [field: string]: unknown;
+}
 
 function defineSuite(kind: StoreKind): void {
   const test = suite(`sidecar lifecycle (${kind})`);
@@ -47,6 +55,22 @@ function defineSuite(kind: StoreKind): void {
     });
   }
 
+  /** Starts the sidecar like h.start, with a logger whose JSON lines the test can read. */
+  async function startLogged(raw: unknown, configFile: string): Promise<{ sidecar: Sidecar; logs: LogLine[] }> {
+    const logs: LogLine[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line) as LogLine) });
+    h.sidecar = await startSidecar({
+      config: configSchema.parse(raw),
+      configFile,
+      baseDir: h.dir,
+      endpoints: [h.endpoint],
+      logger,
+      metrics: h.metrics,
+      forwardSignals: false,
+    });
+    return { sidecar: h.sidecar, logs };
+  }
+
   t("a changed config is applied; an invalid one is ignored and the running config stays", async () => {
     await writeFile(join(h.dir, "a.hbs"), 'a={{key "/cfg/a"}}\n');
     await writeFile(join(h.dir, "b.hbs"), 'b={{keyOrDefault "/cfg/b" "none"}}\n');
@@ -55,17 +79,27 @@ function defineSuite(kind: StoreKind): void {
     const first = { templates: [{ source: "a.hbs", destination: "a.out" }] };
     // JSON is YAML: the same text feeds the file watcher and this test.
     await writeFile(configFile, JSON.stringify(first));
-    const sidecar = await h.start(first, configFile);
+    const { sidecar, logs } = await startLogged(first, configFile);
     await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=1\n");
 
-    await writeFile(configFile, "templates:\n  - source: a.hbs\n    destination: a.out\n    colour: blue\n");
-    await settle(400);
+    // Invalid (an unknown key) and different from the running config (a second template): applying it by mistake
+    // would render b.out.
+    await writeFile(
+      configFile,
+      "templates:\n  - source: a.hbs\n    destination: a.out\n  - source: b.hbs\n    destination: b.out\n    colour: blue\n",
+    );
+    const rejected = await waitFor("the invalid config to be reported", async () =>
+      logs.find((line) => line.msg === "config changed but is invalid; keeping the running config"),
+    );
+    assert.match(String(rejected.error), "colour");
+    await h.client.put("/cfg/a", "2");
+    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=2\n");
+    await settle(300);
+    assert.not.ok(await readFile(join(h.dir, "b.out"), "utf8").catch(() => undefined), "b.out was never rendered");
     assert.equal(
       sidecar.status().templates.map((tpl) => tpl.name),
       ["a.hbs"],
     );
-    await h.client.put("/cfg/a", "2");
-    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=2\n");
 
     const second = {
       templates: [

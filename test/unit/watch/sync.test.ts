@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
-import { StoreClient } from "../../../src/store/client.js";
+import { type Bytes, type RangeOptions, type RangeResult, StoreClient } from "../../../src/store/client.js";
 import { StoreSync } from "../../../src/watch/sync.js";
 import { CuttableProxy } from "../../fixtures/sidecar/proxy.js";
 import { type EtcdProcess, startEtcd } from "../../helpers/etcd.js";
@@ -69,6 +69,58 @@ t("loads keys and prefixes at one revision and applies later events", async () =
     assert.ok(s.sync.status().healthy);
   } finally {
     await s.close();
+  }
+});
+
+t("a write between the range requests of one load is not seen: every read is at the first one's revision", async () => {
+  await direct.put("/s7/a", "1");
+  await direct.put("/s7/svc/x", "x1");
+  const reads: Array<{ key: string; revision: number | undefined; answeredAt: number }> = [];
+  let wrote: number | undefined;
+  // The real client, with a write to the store slipped in right after the first read answered.
+  class WriteAfterFirstRead extends StoreClient {
+    override async range(key: Bytes, options: RangeOptions = {}): Promise<RangeResult> {
+      const result = await super.range(key, options);
+      reads.push({ key: String(key), revision: options.revision, answeredAt: result.header.revision });
+      if (wrote === undefined) {
+        wrote = (
+          await direct.txn({
+            success: [
+              { put: "/s7/a", value: "2" },
+              { put: "/s7/svc/y", value: "y1" },
+            ],
+          })
+        ).header.revision;
+      }
+      return result;
+    }
+  }
+  const client = new WriteAfterFirstRead({ endpoints: [etcd.clientUrl] });
+  const changes: string[][] = [];
+  const sync = new StoreSync(client, silentLogger(), new MetricsRegistry(), (keys) => changes.push([...keys].sort()));
+  try {
+    await sync.load(["/s7/a", "/s7/b"], ["/s7/svc/"]);
+    assert.is(reads.length, 3);
+    const pinned = reads[0]!.answeredAt;
+    assert.ok(wrote !== undefined && wrote > pinned);
+    // The second and third reads asked for the first one's revision, though the store had moved on.
+    assert.equal(
+      reads.slice(1).map((read) => read.revision),
+      [pinned, pinned],
+    );
+    assert.is(sync.mirror.revision, pinned);
+    assert.is(sync.mirror.getKey("/s7/a"), "1");
+    assert.equal(
+      sync.mirror.getPrefix("/s7/svc/").map((entry) => entry.key),
+      ["/s7/svc/x"],
+    );
+    // The write is not lost: the watch, which starts after the pinned revision, delivers it.
+    await waitFor("the write as a change", async () => changes.length > 0, 5000);
+    assert.equal(changes, [["/s7/a", "/s7/svc/y"]]);
+    assert.is(sync.mirror.getKey("/s7/a"), "2");
+  } finally {
+    sync.stop();
+    await client.close();
   }
 });
 

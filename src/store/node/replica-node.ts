@@ -1,6 +1,8 @@
 // The running replica as the client API sees it (the `Replica` seam): proposals matched to their applied result,
 // linearizable read barriers, leader-local lease operations (forwarded to the leader over the peer transport) and
 // membership changes (delegated to Membership). It reacts to what the driver applies; the driver owns the core.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import type { Logger } from "../../log.js";
 import type { MemberAttributes, MemberTable } from "../cluster/members.js";
 import {
@@ -55,6 +57,24 @@ export interface ReplicaNodeOptions {
 
 const NO_LEADER_RETRY_MS = 20;
 const MAX_PENDING_PROPOSALS = 16_384;
+/** Request ids a boot may use per millisecond since the epoch before it would reach the next boot's base. */
+const REQUEST_IDS_PER_MS = 1024;
+
+/**
+ * The first request id of this boot. Entries proposed by an earlier incarnation of this member may still commit
+ * after a restart (they sat in the log, or with the leader): ids restarting at 1 would let such an old entry resolve
+ * a new request with the old entry's result. A time-based base keeps every boot's ids above the ones before it
+ * (unless a boot made more than 1024 requests per millisecond of its lifetime); the ids stay safe integers, which
+ * the envelope stores exactly as float64, until the year 2248.
+ */
+export function firstRequestIdOfBoot(nowMs: number): number {
+  const base = nowMs * REQUEST_IDS_PER_MS;
+  assert.ok(
+    Number.isSafeInteger(base) && base + 2 ** 32 < Number.MAX_SAFE_INTEGER,
+    `request id base ${base} overflows`,
+  );
+  return base;
+}
 
 export class ReplicaNode implements Replica {
   readonly clusterId: number;
@@ -68,7 +88,7 @@ export class ReplicaNode implements Replica {
   private readonly membership: Membership;
   private readonly reads: ReadBarrier;
   private readonly leases: LeaseForwarder;
-  private nextRequestId = 1;
+  private nextRequestId = firstRequestIdOfBoot(Date.now());
   private leader: NodeId = 0;
   private role: SoftState["role"] = "follower";
   private removed = false;
@@ -88,7 +108,9 @@ export class ReplicaNode implements Replica {
       roundTimeoutMs: Math.max(200, options.electionTimeoutMs / 2),
       requestReadIndex: (context) => this.driver.run((raft) => raft.readIndex(context)),
       appliedIndex: () => this.kv.appliedIndex,
-      prefix: `${options.memberId.toString(36)}-`,
+      // A random nonce per boot: a ReadIndex answer for a round of an earlier incarnation must never confirm a
+      // round of this one (its counter starts at 1 again).
+      prefix: `${options.memberId.toString(36)}-${randomBytes(8).toString("hex")}-`,
     });
     this.leases = new LeaseForwarder({
       kv: options.kv,

@@ -59,6 +59,14 @@ interface LocalOp {
 /** See `snapshotScalesWithKeys`. */
 const SNAPSHOT_KEYS_PER_ENTRY = 4;
 
+/**
+ * Ticks stepped per turn of the loop; ticks that piled up beyond this while the loop waited (a slow fsync, a stalled
+ * event loop) are dropped. Catching up on all of them at once would run a leader's check-quorum several times in a
+ * row with no chance to hear from the followers in between, and it steps down although they are all there. Raft only
+ * needs time not to run fast; a clock that runs slow during a stall delays an election a little, nothing more.
+ */
+const MAX_TICKS_PER_TURN = 2;
+
 /** Peer messages waiting for the next turn of the loop; beyond this they are dropped (Raft resends). */
 const MAX_INBOX_MESSAGES = 65_536;
 
@@ -175,14 +183,15 @@ export class RaftDriver {
   }
 
   private drainInputs(): void {
-    const ticks = this.pendingTicks;
-    this.pendingTicks = 0;
-    for (let i = 0; i < ticks; i++) this.raft.tick();
+    // Messages first: what the peers said while the loop waited counts as activity before the clock moves on.
     if (this.inbox.length > 0) {
       const messages = this.inbox;
       this.inbox = [];
       for (const m of messages) this.raft.step(m);
     }
+    const ticks = Math.min(this.pendingTicks, MAX_TICKS_PER_TURN);
+    this.pendingTicks = 0;
+    for (let i = 0; i < ticks; i++) this.raft.tick();
     if (this.ops.length > 0) {
       const ops = this.ops;
       this.ops = [];

@@ -78,6 +78,11 @@ class SidecarRuntime implements Sidecar {
   private readonly retryDelayMs = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /**
+   * The config file as last read (without command-line overrides): what a changed file is compared with to tell
+   * which start-only fields the user edited. Flags override the file, so options.config would differ on every change.
+   */
+  private fileConfig: VigieConfig;
   private resolveFirstRender: () => void = () => undefined;
   readonly firstRender: Promise<void>;
   private firstPending = new Set<string>();
@@ -88,6 +93,7 @@ class SidecarRuntime implements Sidecar {
 
   constructor(private readonly options: SidecarOptions) {
     this.log = options.logger.child({ component: "sidecar" });
+    this.fileConfig = options.config;
     this.client = new StoreClient({ endpoints: options.endpoints });
     this.sync = new StoreSync(this.client, options.logger.child({ component: "watch" }), options.metrics, (keys) =>
       this.onStoreChange(keys),
@@ -113,6 +119,13 @@ class SidecarRuntime implements Sidecar {
   }
 
   async start(): Promise<void> {
+    if (this.options.configFile !== undefined) {
+      // Read again without the flags (the caller just read it, so this fails only if it was edited meanwhile).
+      this.fileConfig = await loadConfig(this.options.configFile).then(
+        (loaded) => loaded.config,
+        () => this.options.config,
+      );
+    }
     await this.applyTemplates(this.options.config);
     // Like consul-template: the application starts once every template has been rendered (or failed) once, so it
     // reads complete files at start-up and is not signalled during its own initialisation.
@@ -190,11 +203,14 @@ class SidecarRuntime implements Sidecar {
     if (path === this.options.configFile) {
       try {
         const loaded = await loadConfig(path);
-        if (
-          loaded.config.exec !== undefined &&
-          JSON.stringify(loaded.config.exec) !== JSON.stringify(this.options.config.exec)
-        ) {
-          this.log.warn({ file: path }, "the exec: section changed; restart vigie to apply it");
+        const fields = startOnlyChanges(this.fileConfig, loaded.config);
+        this.fileConfig = loaded.config;
+        if (fields.length > 0) {
+          // Only templates: apply live; the store, the replica, services and exec are set up once at start.
+          this.log.warn(
+            { file: path, fields },
+            "config fields that apply only at start changed; restart vigie to apply them",
+          );
         }
         this.log.info({ file: path, templates: loaded.config.templates.length }, "config changed; applying it");
         await this.applyTemplates(loaded.config);
@@ -312,6 +328,13 @@ class SidecarRuntime implements Sidecar {
     }, delayMs);
     this.retryTimers.add(timer);
   }
+}
+
+/** The top-level config fields, other than `templates:`, whose value differs between the running and a new config. */
+export function startOnlyChanges(running: VigieConfig, next: VigieConfig): string[] {
+  const fields = new Set([...Object.keys(running), ...Object.keys(next)]) as Set<keyof VigieConfig>;
+  fields.delete("templates");
+  return [...fields].filter((field) => JSON.stringify(running[field]) !== JSON.stringify(next[field])).sort();
 }
 
 /** Starts the sidecar; the first renders run in the background (await `firstRender` to wait for them). */

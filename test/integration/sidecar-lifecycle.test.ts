@@ -113,6 +113,32 @@ function defineSuite(kind: StoreKind): void {
     await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b=set\n");
   });
 
+  t("a config change outside templates: is named in a warning (restart to apply); templates: still apply", async () => {
+    await writeFile(join(h.dir, "a.hbs"), 'a={{key "/warn/a"}}\n');
+    await writeFile(join(h.dir, "b.hbs"), "b\n");
+    await h.client.put("/warn/a", "1");
+    const configFile = join(h.dir, "vigie.yaml");
+    const first = { templates: [{ source: "a.hbs", destination: "a.out" }] };
+    await writeFile(configFile, JSON.stringify(first));
+    const { logs } = await startLogged(first, configFile);
+    await h.waitForFile(join(h.dir, "a.out"), (text) => text === "a=1\n");
+    const startOnly = (line: LogLine) => line.msg.startsWith("config fields that apply only at start changed");
+    assert.equal(logs.filter(startOnly), [], "no warning at start");
+
+    const templates = [...first.templates, { source: "b.hbs", destination: "b.out" }];
+    await writeFile(configFile, JSON.stringify({ templates, log_level: "debug", voters: 5 }));
+    await h.waitForFile(join(h.dir, "b.out"), (text) => text === "b\n");
+    const warning = await waitFor("the warning", async () => logs.find(startOnly));
+    assert.equal(warning.fields, ["log_level", "voters"]);
+    assert.is(warning.level, 40);
+
+    // Only templates: change now: no new warning (the same start-only values as the file before).
+    await writeFile(configFile, JSON.stringify({ templates: first.templates, log_level: "debug", voters: 5 }));
+    await waitFor("b.hbs to be dropped", async () => h.sidecar?.status().templates.length === 1);
+    await settle(200);
+    assert.is(logs.filter(startOnly).length, 1);
+  });
+
   t("a change re-renders only the templates that read it; a burst under wait renders once", async () => {
     for (const name of ["a", "b", "c"]) {
       await writeFile(join(h.dir, `${name}.hbs`), `{{#each (ls "/only/${name}/")}}{{name}}={{value}};{{/each}}\n`);

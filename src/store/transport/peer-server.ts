@@ -76,6 +76,7 @@ export class PeerServer {
     if (path === MESSAGES_PATH) {
       const text = (await readBody(request, MAX_BATCH_BODY_BYTES)).toString("utf8");
       const messages = decodeBatch(text);
+      this.refuseRemoved(from);
       response.writeHead(204).end();
       this.options.onMessages(messages.filter((m) => m.to === this.options.memberId && m.from === from));
       return;
@@ -90,6 +91,15 @@ export class PeerServer {
       if (newline < 0) throw new PeerProtocolError(400, "snapshot body has no header line");
       const data = new Uint8Array(body.buffer, body.byteOffset + newline + 1, body.length - newline - 1);
       const message = parseSnapshotHeader(body.subarray(0, newline).toString("utf8"), data);
+      // The headers were checked before the (long) upload; the message itself must say the same, and the sender may
+      // have been removed while it streamed.
+      if (message.from !== from || message.to !== this.options.memberId) {
+        throw new PeerProtocolError(
+          400,
+          `snapshot message from ${message.from} to ${message.to} sent as from ${from} to ${this.options.memberId}`,
+        );
+      }
+      this.refuseRemoved(from);
       this.options.logger.info(
         { from, index: message.snapshot?.metadata.index, bytes: data.length },
         "snapshot received",
@@ -121,9 +131,16 @@ export class PeerServer {
         let messages: Message[];
         try {
           messages = decodeBatch(line);
+          // A stream lives as long as its sender: a member removed after it opened must not go on voting.
+          this.refuseRemoved(from);
         } catch (error) {
-          this.options.logger.warn({ from, err: (error as Error).message }, "bad peer stream; closing it");
-          this.json(response, 400, { error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: (error as Error).message } });
+          const status = error instanceof PeerProtocolError ? error.statusCode : 400;
+          this.options.logger.warn({ from, err: (error as Error).message }, "refused a peer stream; closing it");
+          if (!response.headersSent) {
+            this.json(response, status, {
+              error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: (error as Error).message },
+            });
+          }
           request.destroy();
           return;
         }
@@ -165,13 +182,21 @@ export class PeerServer {
         `this is member ${this.options.memberId}, not ${String(request.headers[TO_HEADER])}`,
       );
     }
-    if (!Number.isSafeInteger(from) || from <= 0 || !this.options.acceptsFrom(from)) {
+    if (!Number.isSafeInteger(from) || from <= 0) {
       throw new PeerProtocolError(
         403,
         `member ${String(request.headers[FROM_HEADER])} is not a member of this cluster`,
       );
     }
+    this.refuseRemoved(from);
     return from;
+  }
+
+  /** Checked again for every batch a request carries: membership may change while a request or stream is open. */
+  private refuseRemoved(from: NodeId): void {
+    if (!this.options.acceptsFrom(from)) {
+      throw new PeerProtocolError(403, `member ${from} is not a member of this cluster`);
+    }
   }
 
   private json(response: ServerResponse, status: number, value: unknown): void {

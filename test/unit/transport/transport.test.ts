@@ -4,7 +4,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import type { Message } from "../../../src/store/raft/types.js";
-import { CLUSTER_HEADER, FROM_HEADER, MESSAGES_PATH, TO_HEADER } from "../../../src/store/transport/protocol.js";
+import {
+  CLUSTER_HEADER,
+  FROM_HEADER,
+  MESSAGES_PATH,
+  SNAPSHOT_PATH,
+  snapshotHeader,
+  TO_HEADER,
+} from "../../../src/store/transport/protocol.js";
 import { PeerTransport } from "../../../src/store/transport/transport.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 
@@ -26,7 +33,7 @@ function message(from: number, to: number, index: number, extra: Partial<Message
   };
 }
 
-function endpoint(clusterId: number, memberId: number) {
+function endpoint(clusterId: number, memberId: number, removed = new Set<number>([666])) {
   const received: Message[] = [];
   const unreachable: number[] = [];
   const snapshots: Array<[number, boolean]> = [];
@@ -37,7 +44,7 @@ function endpoint(clusterId: number, memberId: number) {
     onMessages: (ms) => received.push(...ms),
     onUnreachable: (peer) => unreachable.push(peer),
     onSnapshotResult: (peer, ok) => snapshots.push([peer, ok]),
-    acceptsFrom: (peer) => peer !== 666,
+    acceptsFrom: (peer) => !removed.has(peer),
     probe: () => ({ clusterId, memberId }),
     requestTimeoutMs: 1000,
   });
@@ -118,6 +125,59 @@ test("a stream from another cluster delivers nothing and its sender backs off", 
   await waitFor("the refusal reported as unreachable", async () => foreign.unreachable.includes(2));
   assert.is(b.received.length, 0);
   await foreign.transport.close();
+  await b.transport.close();
+});
+
+test("a member removed while its stream is open delivers nothing more", async () => {
+  const removed = new Set<number>();
+  const a = endpoint(7, 1);
+  const b = endpoint(7, 2, removed);
+  const urlB = await b.transport.listen("http://127.0.0.1:0");
+  await a.transport.listen("http://127.0.0.1:0");
+  a.transport.setPeer(2, urlB);
+  a.transport.send([message(1, 2, 1)]);
+  await waitFor("delivery on the open stream", async () => b.received.length === 1);
+  removed.add(1);
+  // The stream opened before the removal stays connected on the sender's side; what it carries is refused.
+  const vote = message(1, 2, 0, { type: "vote", entries: [], term: 9 });
+  for (let i = 0; i < 5; i++) {
+    a.transport.send([vote]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await waitFor("the refusal reported as unreachable", async () => a.unreachable.includes(2));
+  assert.is(b.received.length, 1, "no vote from the removed member");
+  await a.transport.close();
+  await b.transport.close();
+});
+
+test("a snapshot whose message names another sender or addressee than its headers is refused", async () => {
+  const b = endpoint(7, 2);
+  const urlB = await b.transport.listen("http://127.0.0.1:0");
+  const snap = (from: number, to: number) =>
+    message(from, to, 0, {
+      type: "snap",
+      entries: [],
+      snapshot: {
+        metadata: { index: 40, term: 3, confState: { voters: [1, 2, 3], learners: [] } },
+        data: new Uint8Array(0),
+      },
+    });
+  const post = (m: Message) =>
+    fetch(`${urlB}${SNAPSHOT_PATH}`, {
+      method: "POST",
+      body: Buffer.concat([snapshotHeader(m), Buffer.from([1, 2, 3])]),
+      headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
+    });
+  const forged = await post(snap(3, 2));
+  assert.is(forged.status, 400);
+  assert.match(await forged.text(), /snapshot message from 3 to 2 sent as from 1 to 2/);
+  const misaddressed = await post(snap(1, 3));
+  assert.is(misaddressed.status, 400);
+  assert.is(b.received.length, 0);
+  const ok = await post(snap(1, 2));
+  assert.is(ok.status, 204);
+  assert.is(b.received.length, 1);
+  assert.equal(b.received[0]?.snapshot?.data, new Uint8Array([1, 2, 3]));
   await b.transport.close();
 });
 

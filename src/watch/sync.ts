@@ -249,17 +249,26 @@ export class StoreSync {
           this.lastMessageAtMs = performance.now();
           if (generation !== this.generation) return;
           if (response.created) {
+            if (response.header.revision > 0 && response.header.revision < this.mirror.revision) {
+              stream.cancel();
+              const storeRevision = await this.linearizableRevision();
+              if (storeRevision < this.mirror.revision) {
+                // The whole store is behind what we saw: it was replaced (a new cluster, a restored backup). The
+                // watch would wait for a revision that means nothing now; reload everything instead.
+                await this.resyncSerialized(
+                  `the store is at revision ${storeRevision}, behind the ${this.mirror.revision} seen`,
+                );
+                return;
+              }
+              // Only the member answering the watch lags (it was partitioned or restarted): a resync read from it
+              // would roll files back. Reconnect with backoff, as for an outage, until a member is caught up.
+              throw new StoreUnavailableError(
+                `the member answering the watch is at revision ${response.header.revision}, behind the ` +
+                  `${this.mirror.revision} seen (the store is at ${storeRevision}); reconnecting`,
+              );
+            }
             this.setHealthy();
             this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
-            if (response.header.revision > 0 && response.header.revision < this.mirror.revision) {
-              // The store is behind what we saw: it was replaced (a new cluster, a restored backup). The watch would
-              // wait for a revision that means nothing now; reload everything instead.
-              stream.cancel();
-              await this.resyncSerialized(
-                `the store is at revision ${response.header.revision}, behind the ${this.mirror.revision} seen`,
-              );
-              return;
-            }
             continue;
           }
           if (response.canceled) {
@@ -296,6 +305,12 @@ export class StoreSync {
         this.reconnectPause = { timer, resolve };
       });
     }
+  }
+
+  /** The store's revision by a linearizable read: a quorum's, not what one possibly lagging member holds. */
+  private async linearizableRevision(): Promise<number> {
+    const result = await this.client.range("\0", { countOnly: true, limit: 1 });
+    return result.header.revision;
   }
 
   /**

@@ -5,7 +5,14 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
-import { type Bytes, type RangeOptions, type RangeResult, StoreClient } from "../../../src/store/client.js";
+import {
+  type Bytes,
+  type RangeOptions,
+  type RangeResult,
+  StoreClient,
+  type WatchOptions,
+  type WatchStream,
+} from "../../../src/store/client.js";
 import { StoreSync } from "../../../src/watch/sync.js";
 import { CuttableProxy } from "../../fixtures/sidecar/proxy.js";
 import { type EtcdProcess, startEtcd } from "../../helpers/etcd.js";
@@ -206,6 +213,43 @@ t("a store replaced by one at an older revision is resynced, not waited for", as
     await s.close();
     await otherClient.close();
     await other.stop();
+  }
+});
+
+t("a lagging member answering the watch is waited out, not resynced from (no rollback)", async () => {
+  // The lagging member is a separate etcd at a low revision; the first two watch streams go to it, as a client with
+  // several endpoints may reach a member that was partitioned, while reads reach the caught-up store.
+  const lagging = await startEtcd({ name: "lagging" });
+  const laggingClient = new StoreClient({ endpoints: [lagging.clientUrl] });
+  let watchesToLagging = 2;
+  class OneMemberLags extends StoreClient {
+    override watch(key: Bytes, options: WatchOptions = {}): WatchStream {
+      if (watchesToLagging === 0) return super.watch(key, options);
+      watchesToLagging -= 1;
+      return laggingClient.watch(key, options);
+    }
+  }
+  const client = new OneMemberLags({ endpoints: [etcd.clientUrl] });
+  const changes: string[][] = [];
+  const metrics = new MetricsRegistry();
+  const sync = new StoreSync(client, silentLogger(), metrics, (keys) => changes.push([...keys].sort()));
+  try {
+    for (let i = 0; i < 20; i++) await direct.put("/s8/a", `v${i}`);
+    await laggingClient.put("/s8/a", "stale");
+    await sync.load(["/s8/a"], []);
+    assert.is(sync.mirror.getKey("/s8/a"), "v19");
+    await waitFor("a watch on the caught-up store", async () => watchesToLagging === 0 && sync.status().healthy, 5000);
+    assert.is(sync.mirror.getKey("/s8/a"), "v19");
+    assert.equal(changes, [], "nothing rolled back");
+    assert.not.match(metrics.render(), /vigie_watch_resyncs_total [1-9]/);
+    await direct.put("/s8/a", "next");
+    await waitFor("the next change", async () => sync.mirror.getKey("/s8/a") === "next", 5000);
+    assert.equal(changes, [["/s8/a"]]);
+  } finally {
+    sync.stop();
+    await client.close();
+    await laggingClient.close();
+    await lagging.stop();
   }
 });
 

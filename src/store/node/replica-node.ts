@@ -298,6 +298,7 @@ export class ReplicaNode implements Replica {
     this.throwIfStopped();
     const requestId = this.nextRequestId++;
     const data = encodeEnvelope(kind, this.memberId, requestId, payload);
+    // Throws "too many requests" when the table is full: before proposing, so a failed request is never applied.
     const applied = this.proposals.wait(requestId, this.options.requestTimeoutMs);
     applied.catch(() => {});
     const deadlineMs = Date.now() + this.options.requestTimeoutMs;

@@ -23,8 +23,12 @@ export class WaitTable<K, T> {
     return this.waiters.has(key);
   }
 
+  /**
+   * Registers a waiter. Throws (synchronously) when the table is full, so a caller that registers before it proposes
+   * never proposes a request it already failed: a client would retry it and it would apply twice.
+   */
   wait(key: K, timeoutMs: number): Promise<T> {
-    if (this.waiters.size >= this.maxWaiters) return Promise.reject(new TooManyRequestsError());
+    if (this.waiters.size >= this.maxWaiters) throw new TooManyRequestsError();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key);

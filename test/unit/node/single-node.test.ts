@@ -7,6 +7,8 @@ import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
 import { CompactedError } from "../../../src/store/mvcc/errors.js";
+import { TooManyRequestsError } from "../../../src/store/node/errors.js";
+import type { WaitTable } from "../../../src/store/node/requests.js";
 import { type StartReplicaOptions, startReplica } from "../../../src/store/node.js";
 import { waitFor } from "../../helpers/ports.js";
 
@@ -126,6 +128,41 @@ test("a lease grant with ID 0 gets an id; an expired lease is revoked by the lea
     assert.is(replica.kv.range({ key: enc("/l") }).kvs.length, 0, "the key goes with its expired lease");
     await replica.close();
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a proposal refused because too many are pending is not proposed (a retry would apply it twice)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-node-"));
+  const replica = await start(dir);
+  try {
+    // Filling the table with 16,384 real pending proposals would need a cluster that cannot commit; the table
+    // itself is what matters, so hold its slots with waiters nobody resolves.
+    const table = (replica as unknown as { proposals: WaitTable<number, unknown> }).proposals;
+    const held: number[] = [];
+    for (;;) {
+      const key = -1 - held.length;
+      try {
+        table.wait(key, 60_000).catch(() => {});
+      } catch {
+        // Full.
+      }
+      if (!table.has(key)) break;
+      held.push(key);
+    }
+    assert.ok(held.length > 1000);
+    const refused = await replica.propose({ type: "put", request: { key: enc("/overflow"), value: enc("x") } }).then(
+      () => "applied",
+      (error: unknown) => error,
+    );
+    assert.instance(refused, TooManyRequestsError);
+    for (const key of held) table.reject(key, new Error("released by the test"));
+    await replica.propose({ type: "put", request: { key: enc("/after"), value: enc("y") } });
+    await replica.linearizableBarrier();
+    assert.is(replica.kv.range({ key: enc("/after") }).kvs.length, 1);
+    assert.is(replica.kv.range({ key: enc("/overflow") }).kvs.length, 0, "the refused put was never applied");
+  } finally {
+    await replica.close();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -53,6 +53,13 @@ export class KvStore {
   private readonly ops: WriteOps;
   private readonly clock: () => number;
   private applied = 0;
+  /**
+   * A compaction at revision 0 succeeded (possible only on a store never compacted). etcd starts with compaction
+   * revision -1: the first `compaction {revision: 0}` succeeds and later ones are "compacted"; the key space here
+   * starts at 0, so this flag tells the two apart. Not in snapshots: a member restored from one taken in between
+   * answers a second `revision: 0` compaction with success instead of "compacted" (both leave the store unchanged).
+   */
+  private compactedAtZero = false;
 
   constructor(options: Partial<KvStoreOptions> = {}) {
     this.clock = options.clock ?? (() => performance.now());
@@ -210,6 +217,7 @@ export class KvStore {
     const state = decodeSnapshot(data);
     const previousRevision = this.space.currentRevision;
     this.space.load(state);
+    this.compactedAtZero = false;
     const leaseKeys = new Map<number, string[]>();
     for (const history of state.histories) {
       const last = history.revisions[history.revisions.length - 1];
@@ -272,10 +280,14 @@ export class KvStore {
     return response;
   }
 
+  /** etcd's rule: at or below the last compaction -> compacted (even for 0 and negative), above current -> future. */
   private compact(request: CompactionRequest): CompactionResponse {
-    if (request.revision <= this.space.compactRevision) throw new CompactedError(this.space.compactRevision);
+    const neverCompacted = this.space.compactRevision === 0 && !this.compactedAtZero;
+    const compactedUpTo = neverCompacted ? -1 : this.space.compactRevision;
+    if (request.revision <= compactedUpTo) throw new CompactedError(this.space.compactRevision);
     if (request.revision > this.space.currentRevision) throw new FutureRevisionError();
-    this.space.compact(request.revision);
+    if (request.revision === 0) this.compactedAtZero = true;
+    else this.space.compact(request.revision);
     return { header: this.header() };
   }
 

@@ -138,6 +138,20 @@ test("range at a past revision, compaction and its errors", () => {
   assert.is(t.store.indexedKeyCount, 1, "a key deleted before the compaction point is gone from the index");
 });
 
+test("compaction at revision 0 or below, as etcd 3.4.23 answers it (its compaction revision starts at -1)", () => {
+  const fresh = new TestStore();
+  assert.instance(fresh.fail({ type: "compaction", request: { revision: -1 } }), CompactedError);
+  assert.is(fresh.run({ type: "compaction", request: { revision: 0 } }).header.revision, 1, "the first 0 succeeds");
+  assert.instance(fresh.fail({ type: "compaction", request: { revision: 0 } }), CompactedError, "then 0 is compacted");
+  assert.is(fresh.run({ type: "compaction", request: { revision: 1 } }).header.revision, 1);
+  assert.instance(fresh.fail({ type: "compaction", request: { revision: 1 } }), CompactedError);
+  const written = new TestStore();
+  written.put("a", "1");
+  written.run({ type: "compaction", request: { revision: 2 } });
+  assert.instance(written.fail({ type: "compaction", request: { revision: 0 } }), CompactedError);
+  assert.is(s(written.store.range({ key: b("a") }).kvs[0]!.value), "1");
+});
+
 test("compactionTarget proposes keeping the last N revisions, once per new point", () => {
   const t = new TestStore();
   assert.is(t.store.compactionTarget(5), null);

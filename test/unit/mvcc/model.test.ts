@@ -69,7 +69,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 class Model {
   states: ModelState[] = [new Map(), new Map()]; // index = revision; revision 1 is the empty start
-  compacted = 0;
+  /** etcd's compaction revision starts at -1: the first compaction at revision 0 succeeds. */
+  compacted = -1;
   events: string[] = [];
   get revision(): number {
     return this.states.length - 1;

@@ -135,22 +135,30 @@ cluster("a crashed leader is replaced; no acknowledged write is lost; it catches
   const leader = await leaderOf(replicas);
   const acknowledged: string[] = [];
   let stop = false;
-  const writers = replicas
-    .filter((r) => r !== leader)
-    .map(async (r, w) => {
-      for (let i = 0; !stop; i++) {
-        const key = `/load/${w}/${i}`;
-        try {
-          await r.propose({ type: "put", request: { key: enc(key), value: enc("x") } });
-          acknowledged.push(key);
-        } catch {
-          // Unacknowledged: the client would retry. Only acknowledged writes must survive.
-        }
+  let leaderCrashed = false;
+  // Writes through every member, the leader included: what the leader acknowledged just before it crashed must
+  // survive too.
+  const writers = replicas.map(async (r, w) => {
+    const through = r === leader ? "leader" : `follower${w}`;
+    for (let i = 0; !stop; i++) {
+      const key = `/load/${through}/${i}`;
+      try {
+        await r.propose({ type: "put", request: { key: enc(key), value: enc("x") } });
+        acknowledged.push(key);
+      } catch {
+        // Unacknowledged: the client would retry. Only acknowledged writes must survive.
+        if (r === leader && leaderCrashed) return;
       }
-    });
+    }
+  });
   await new Promise((r) => setTimeout(r, 150));
   const index = replicas.indexOf(leader);
+  leaderCrashed = true;
   await leader.close({ handOffLeadership: false }); // as abrupt as a crash: no handover
+  assert.ok(
+    acknowledged.some((key) => key.startsWith("/load/leader/")),
+    "the leader acknowledged writes before it crashed",
+  );
   const survivors = replicas.filter((r) => r !== leader);
   const newLeader = await leaderOf(survivors);
   assert.is.not(newLeader.memberId, leader.memberId);
@@ -158,6 +166,11 @@ cluster("a crashed leader is replaced; no acknowledged write is lost; it catches
   stop = true;
   await Promise.all(writers);
   await newLeader.linearizableBarrier();
+  assert.ok(acknowledged.length > 0, "writes were acknowledged");
+  assert.ok(
+    acknowledged.some((key) => key.startsWith("/load/follower")),
+    "writes through the followers were acknowledged",
+  );
   for (const key of acknowledged) {
     assert.is(newLeader.kv.range({ key: enc(key) }).count, 1, `acknowledged ${key} survived`);
   }

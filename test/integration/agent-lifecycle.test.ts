@@ -38,6 +38,18 @@ async function vigie(...args: string[]): Promise<{ code: number | null; output: 
   return { code, output: running.output() };
 }
 
+/** Starts `vigie agent --dev` on free loopback ports in `dir`, with extra flags; returns it and its client URL. */
+async function startDevAgent(dir: string, ...flags: string[]): Promise<{ agent: Running; endpoint: string }> {
+  const endpoint = `http://127.0.0.1:${await freePort()}`;
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const agent = run(
+    process.execPath,
+    [cli, "agent", "--dev", "--listen-client", endpoint, "--listen-peer", peer, ...flags],
+    dir,
+  );
+  return { agent, endpoint };
+}
+
 async function within<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -85,8 +97,6 @@ lifecycle("a put rewrites the file, the app gets SIGHUP, SIGTERM stops the agent
   const { dir } = context;
   await writeFile(join(dir, "app.cjs"), APP_SOURCE);
   await writeFile(join(dir, "greeting.hbs"), 'greeting = {{key "/app/greeting"}}\nrevision = {{@revision}}\n');
-  const clientPort = await freePort();
-  const peerPort = await freePort();
   await writeFile(
     join(dir, "vigie.yaml"),
     [
@@ -100,24 +110,7 @@ lifecycle("a put rewrites the file, the app gets SIGHUP, SIGTERM stops the agent
   context.apps.push(app);
   await waitFor("the app's pidfile", async () => existsSync(join(dir, "app.pid")));
 
-  const endpoint = `http://127.0.0.1:${clientPort}`;
-  const agent = run(
-    process.execPath,
-    [
-      cli,
-      "agent",
-      "--dev",
-      "--config",
-      join(dir, "vigie.yaml"),
-      "--listen-client",
-      endpoint,
-      "--listen-peer",
-      `http://127.0.0.1:${peerPort}`,
-      "--log-level",
-      "info",
-    ],
-    dir,
-  );
+  const { agent, endpoint } = await startDevAgent(dir, "--config", join(dir, "vigie.yaml"), "--log-level", "info");
   context.agents.push(agent);
   await waitFor(
     "agent health",
@@ -170,44 +163,15 @@ lifecycle("exec mode: the agent supervises the app and exits with its exit code"
       `exec: { command: [${JSON.stringify(process.execPath)}, "app.cjs"], restart: false }`,
     ].join("\n"),
   );
-  const agent = run(
-    process.execPath,
-    [
-      cli,
-      "agent",
-      "--dev",
-      "--config",
-      join(dir, "vigie.yaml"),
-      "--listen-client",
-      `http://127.0.0.1:${await freePort()}`,
-      "--listen-peer",
-      `http://127.0.0.1:${await freePort()}`,
-    ],
-    dir,
-  );
+  const { agent } = await startDevAgent(dir, "--config", join(dir, "vigie.yaml"));
   context.agents.push(agent);
   assert.is(await within("agent exit", agent.exited, 15_000), 7, agent.output());
   assert.is(await readFile(join(dir, "t.conf"), "utf8"), "x = none\n");
 });
 
 lifecycle("no config at all: a bare single-node store that starts and stops on SIGTERM", async (context) => {
-  const endpoint = `http://127.0.0.1:${await freePort()}`;
   const dataDir = join(context.dir, "data");
-  const agent = run(
-    process.execPath,
-    [
-      cli,
-      "agent",
-      "--dev",
-      "--data-dir",
-      dataDir,
-      "--listen-client",
-      endpoint,
-      "--listen-peer",
-      `http://127.0.0.1:${await freePort()}`,
-    ],
-    context.dir,
-  );
+  const { agent, endpoint } = await startDevAgent(context.dir, "--data-dir", dataDir);
   context.agents.push(agent);
   await waitFor("agent running", async () => agent.output().includes('"msg":"agent running"'), 15_000);
   assert.is((await vigie("put", "k", "v", "--endpoints", endpoint)).code, 0);

@@ -4,6 +4,7 @@
 // Small synchronous reads (a pidfile, /proc/<pid>/cmdline): cheaper than a thread-pool round trip on the hot path.
 import { readFileSync } from "node:fs";
 import psList from "ps-list";
+import { isProcessAlive } from "../process-alive.js";
 import { ReloadFailedError } from "./errors.js";
 
 /** A pidfile holds a pid and a newline; anything much larger is not a pidfile. */
@@ -19,16 +20,6 @@ export async function commandLineOf(pid: number): Promise<string | undefined> {
   }
   const found = (await psList()).find((entry) => entry.pid === pid);
   return found?.cmd ?? found?.name;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to another user; sending the real signal then fails with a clear error.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export async function readPidfile(pidfile: string, target: string): Promise<number> {
@@ -66,7 +57,7 @@ export async function signalPidfile(
 ): Promise<number> {
   const target = `${signal} to pidfile ${pidfile}`;
   const pid = await readPidfile(pidfile, target);
-  if (!isAlive(pid)) throw new ReloadFailedError(target, `process ${pid} is not running (stale pidfile)`);
+  if (!isProcessAlive(pid)) throw new ReloadFailedError(target, `process ${pid} is not running (stale pidfile)`);
   if (processMatch !== undefined) {
     const commandLine = await commandLineOf(pid);
     if (commandLine === undefined) throw new ReloadFailedError(target, `process ${pid} is not running`);

@@ -4,6 +4,7 @@
 import { open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { VigieError } from "../../errors.js";
+import { isProcessAlive } from "../../process-alive.js";
 
 const LOCK_FILE = "LOCK";
 
@@ -31,7 +32,7 @@ export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
     // The same process may reopen after dropping a WAL without closing it (a simulated crash in tests).
-    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isAlive(owner)) {
+    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isProcessAlive(owner)) {
       throw new WalLockedError(path, owner);
     }
     await writeFile(path, mine, { mode: 0o600 });
@@ -40,14 +41,4 @@ export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
     const content = await readFile(path, "utf8").catch(() => "");
     if (content === mine) await rm(path, { force: true });
   };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

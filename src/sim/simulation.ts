@@ -1,7 +1,14 @@
 // One deterministic simulation run: a cluster of SimNodes over a SimNetwork in simulated ticks, with faults from
 // the seed's profile, clients recording a history, invariants checked continuously, then a healing phase that
 // must reach a stable leader and finish client operations within a bound, and a final linearizability check.
-import type { Entry, Message, NodeId, RaftCounters, RaftNode } from "../store/raft/index.js";
+import {
+  type Entry,
+  type Message,
+  type NodeId,
+  type RaftCounters,
+  type RaftNode,
+  zeroCounters,
+} from "../store/raft/index.js";
 import { Clients } from "./clients.js";
 import { FaultInjector } from "./fault-injector.js";
 import { drawProfile, type FaultProfile } from "./faults.js";
@@ -89,18 +96,7 @@ export class Simulation implements NodeObserver {
   now = 0;
   private healing = false;
   private logChecks = 0;
-  private totals: RaftCounters = {
-    electionsStarted: 0,
-    preVotesStarted: 0,
-    preVoteRejections: 0,
-    leadersElected: 0,
-    snapshotsSent: 0,
-    snapshotsInstalled: 0,
-    confChangesApplied: 0,
-    readsServed: 0,
-    transfersStarted: 0,
-    proposalsDropped: 0,
-  };
+  private totals: RaftCounters = zeroCounters();
   readonly stats: SimStats = {
     ticks: 0,
     nodeTicks: 0,

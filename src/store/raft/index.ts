@@ -4,5 +4,5 @@ export { CompactedError, type DropReason, ProposalDroppedError, SnapshotOutOfDat
 export { MAX_PENDING_READS } from "./leader.js";
 export { entrySizeBytes, MemoryStorage } from "./memory-storage.js";
 export { createPrng, randomInt } from "./prng.js";
-export { type RaftCounters, RaftNode, TRANSFER_CONTEXT } from "./raft-node.js";
+export { type RaftCounters, RaftNode, TRANSFER_CONTEXT, zeroCounters } from "./raft-node.js";
 export * from "./types.js";

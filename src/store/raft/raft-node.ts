@@ -55,6 +55,22 @@ export interface RaftCounters {
   proposalsDropped: number;
 }
 
+/** All counters at zero: a new node's, or the start of a sum over nodes. */
+export function zeroCounters(): RaftCounters {
+  return {
+    electionsStarted: 0,
+    preVotesStarted: 0,
+    preVoteRejections: 0,
+    leadersElected: 0,
+    snapshotsSent: 0,
+    snapshotsInstalled: 0,
+    confChangesApplied: 0,
+    readsServed: 0,
+    transfersStarted: 0,
+    proposalsDropped: 0,
+  };
+}
+
 /** A message being filled in before it is sent (Message itself is read-only for everyone else). */
 export type MessageDraft = { -readonly [K in keyof Message]: Message[K] };
 
@@ -102,18 +118,7 @@ export class RaftNode {
   readonly election: ElectionState;
   msgs: Message[] = [];
   readStates: ReadState[] = [];
-  readonly counters: RaftCounters = {
-    electionsStarted: 0,
-    preVotesStarted: 0,
-    preVoteRejections: 0,
-    leadersElected: 0,
-    snapshotsSent: 0,
-    snapshotsInstalled: 0,
-    confChangesApplied: 0,
-    readsServed: 0,
-    transfersStarted: 0,
-    proposalsDropped: 0,
-  };
+  readonly counters: RaftCounters = zeroCounters();
   private prevHardState: HardState;
   private prevSoftState: SoftState;
 

@@ -17,13 +17,17 @@ export class ElectionState {
     const respType = isPre ? "preVoteResp" : "voteResp";
     if (canVote && n.log.isUpToDate(m.index, m.logTerm)) {
       // A granted pre-vote answers with the candidate's future term so it can count it.
-      n.send({ ...n.message(respType, m.from), term: m.term });
+      const resp = n.message(respType, m.from);
+      resp.term = m.term;
+      n.send(resp);
       if (!isPre) {
         n.electionElapsed = 0;
         n.vote = m.from;
       }
     } else {
-      n.send({ ...n.message(respType, m.from), reject: true });
+      const resp = n.message(respType, m.from);
+      resp.reject = true;
+      n.send(resp);
     }
   }
   step(m: Message): void {
@@ -106,7 +110,12 @@ export class ElectionState {
     const lastTerm = n.log.lastTerm();
     for (const id of n.voters) {
       if (id === n.id) continue;
-      n.send({ ...n.message(type, id), term: voteTerm, index: lastIndex, logTerm: lastTerm, context });
+      const m = n.message(type, id);
+      m.term = voteTerm;
+      m.index = lastIndex;
+      m.logTerm = lastTerm;
+      m.context = context;
+      n.send(m);
     }
   }
 }

@@ -78,13 +78,12 @@ export class FollowerState {
     }
     // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.
     const hint = n.log.findConflictByTerm(Math.min(m.index, n.log.lastIndex()), m.logTerm);
-    n.send({
-      ...n.message("appResp", m.from),
-      index: m.index,
-      reject: true,
-      rejectHint: hint.index,
-      logTerm: hint.term,
-    });
+    const resp = n.message("appResp", m.from);
+    resp.index = m.index;
+    resp.reject = true;
+    resp.rejectHint = hint.index;
+    resp.logTerm = hint.term;
+    n.send(resp);
   }
   handleSnapshot(m: Message): void {
     const n = this.node;

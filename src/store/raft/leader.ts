@@ -161,7 +161,9 @@ export class LeaderState {
   private sendTimeoutNow(to: NodeId): void {
     const n = this.node;
     const match = n.progress.get(to)?.match ?? 0;
-    n.send({ ...n.message("timeoutNow", to), commit: Math.min(match, n.log.committed) });
+    const m = n.message("timeoutNow", to);
+    m.commit = Math.min(match, n.log.committed);
+    n.send(m);
   }
 
   /** We were removed from the voters: transfer leadership to the remaining voter with the longest log. */
@@ -259,7 +261,7 @@ export class LeaderState {
       const read = this.reads[served]!;
       n.counters.readsServed++;
       if (read.from === n.id) n.readStates.push({ index: read.index, context: read.context });
-      else n.send({ ...n.message("readIndexResp", read.from), index: read.index, context: read.context });
+      else n.sendWith(n.message("readIndexResp", read.from), read.index, read.context);
       served++;
     }
     if (served > 0) this.reads = this.reads.slice(served);
@@ -337,7 +339,9 @@ export class LeaderState {
       assert.ok(snapshot.metadata.index >= prevIndex || snapshot.metadata.index > 0, "raft: no snapshot to send");
       pr.becomeSnapshot(snapshot.metadata.index);
       n.counters.snapshotsSent++;
-      n.send({ ...n.message("snap", to), snapshot });
+      const m = n.message("snap", to);
+      m.snapshot = snapshot;
+      n.send(m);
       return true;
     }
     const m = n.message("app", to);

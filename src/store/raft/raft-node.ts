@@ -91,6 +91,25 @@ function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number)
   };
 }
 
+/** A copy of `m` readdressed (field for field, not a spread: every message keeps one object shape, which
+ * keeps the per-message paths monomorphic and fast). */
+function forwarded(m: Message, from: NodeId, to: NodeId): Message {
+  return {
+    type: m.type,
+    from,
+    to,
+    term: m.term,
+    logTerm: m.logTerm,
+    index: m.index,
+    entries: m.entries,
+    commit: m.commit,
+    reject: m.reject,
+    rejectHint: m.rejectHint,
+    context: m.context,
+    snapshot: m.snapshot,
+  };
+}
+
 export { TRANSFER_CONTEXT };
 
 export class RaftNode {
@@ -201,12 +220,14 @@ export class RaftNode {
   }
 
   readIndex(context: string): void {
-    const m = { ...emptyMessage("readIndex", this.id, this.id, 0), context };
+    const m = emptyMessage("readIndex", this.id, this.id, 0);
+    m.context = context;
     this.throwIfDropped(this.stepLocal(m));
   }
 
   transferLeadership(to: NodeId): void {
-    const m = { ...emptyMessage("transferLeader", this.id, this.id, 0), index: to };
+    const m = emptyMessage("transferLeader", this.id, this.id, 0);
+    m.index = to;
     this.throwIfDropped(this.stepLocal(m));
   }
 
@@ -367,7 +388,9 @@ export class RaftNode {
   }
 
   private propMessage(entries: Entry[]): Message {
-    return { ...emptyMessage("prop", this.id, this.id, 0), entries };
+    const m = emptyMessage("prop", this.id, this.id, 0);
+    m.entries = entries;
+    return m;
   }
 
   /** Requests that do not depend on the message term: served by the leader, forwarded by others. */
@@ -378,7 +401,7 @@ export class RaftNode {
     if (this.role !== "follower") return "noLeader";
     if (m.from !== this.id) return "notLeader"; // a follower never forwards a forwarded request twice
     if (m.type === "transferLeader" && m.index === this.leader) return null;
-    this.send({ ...m, to: this.leader, from: this.id });
+    this.send(forwarded(m, this.id, this.leader));
     return null;
   }
 
@@ -405,7 +428,9 @@ export class RaftNode {
         // or check-quorum it could keep us from ever electing... and it would never find out.
         this.send(this.message("appResp", m.from));
       } else if (m.type === "preVote") {
-        this.send({ ...this.message("preVoteResp", m.from), reject: true });
+        const resp = this.message("preVoteResp", m.from);
+        resp.reject = true;
+        this.send(resp);
       }
       return;
     }

@@ -1,6 +1,7 @@
 // Simulated clients: each has at most one operation outstanding (put, compare-and-swap or linearizable get),
 // sent to a random live member, and records a history for the linearizability checker. A timed-out write stays
 // in the history with an unknown outcome; a refused one (ProposalDroppedError) never happened and is dropped.
+import assert from "node:assert/strict";
 import { ProposalDroppedError } from "../store/raft/index.js";
 import { encodeCommand, type KvApplied } from "./kv.js";
 import type { HistoryOp, KvOperation } from "./linearizability.js";
@@ -22,6 +23,15 @@ interface Client {
   idleUntil: number;
 }
 
+/** Bound on client ids, so that commandKey is one exact number. */
+const MAX_CLIENTS = 1024;
+
+/** A number naming one command (client, seq): applications are looked up by it once per replica, and a number
+ * key costs no string building. Exact while seq * MAX_CLIENTS stays below 2^53. */
+function commandKey(client: number, seq: number): number {
+  return seq * MAX_CLIENTS + client;
+}
+
 export interface ClientStats {
   issued: number;
   ok: number;
@@ -34,14 +44,14 @@ export class Clients {
   readonly history: HistoryOp[] = [];
   private clients: Client[] = [];
   private clock = 0;
-  /** Outstanding writes by `client:seq`, and reads by context. */
-  private writes = new Map<string, Outstanding>();
+  /** Outstanding writes by commandKey(client, seq), and reads by context. */
+  private writes = new Map<number, Outstanding>();
   private reads = new Map<string, Outstanding>();
   /** Recent values per key, so CAS sometimes expects the right one. */
   private recent = new Map<string, string | null>();
   /** The first application of every command anywhere (client:seq → result and logical time), to resolve
    * unknown outcomes. */
-  readonly appliedAnywhere = new Map<string, { result: KvApplied; time: number; index: number }>();
+  readonly appliedAnywhere = new Map<number, { result: KvApplied; time: number; index: number }>();
   readonly stats: ClientStats = { issued: 0, ok: 0, refused: 0, timedOut: 0, readsOk: 0 };
 
   constructor(
@@ -53,6 +63,7 @@ export class Clients {
     /** Back-off after a refusal (no leader yet, limits): about half an election timeout. */
     private readonly refusedBackoffTicks: number,
   ) {
+    assert.ok(count < MAX_CLIENTS, `sim: at most ${MAX_CLIENTS - 1} clients, got ${count}`);
     for (let id = 1; id <= count; id++) this.clients.push({ id, seq: 0, outstanding: null, idleUntil: 0 });
   }
 
@@ -124,7 +135,7 @@ export class Clients {
     this.history.push(history);
     client.outstanding = out;
     if (op.kind === "get") this.reads.set(context, out);
-    else this.writes.set(`${client.id}:${client.seq}`, out);
+    else this.writes.set(commandKey(client.id, client.seq), out);
     node.drain();
   }
 
@@ -135,7 +146,7 @@ export class Clients {
 
   private giveUp(client: Client, out: Outstanding): void {
     this.stats.timedOut++;
-    this.writes.delete(`${client.id}:${out.seq}`);
+    this.writes.delete(commandKey(client.id, out.seq));
     if (this.reads.delete(out.context)) {
       // A read that never returned had no effect: it is not part of the history.
       out.history.op = { kind: "get", key: "__dropped__" };
@@ -146,7 +157,7 @@ export class Clients {
 
   /** A node applied a command; if the client is waiting on that node, it gets its answer. */
   commandApplied(nodeId: number, now: number, index: number, result: KvApplied): void {
-    const key = `${result.client}:${result.seq}`;
+    const key = commandKey(result.client, result.seq);
     if (!result.duplicate && !this.appliedAnywhere.has(key)) {
       this.appliedAnywhere.set(key, { result, time: this.clock++, index });
     }
@@ -189,7 +200,7 @@ export class Clients {
     for (const h of this.history) {
       if (h.op.kind === "get" || h.returnTime === null) continue;
       const seq = seqOf(h);
-      const applied = this.appliedAnywhere.get(`${h.client}:${seq}`);
+      const applied = this.appliedAnywhere.get(commandKey(h.client, seq));
       if (applied !== undefined) out.push({ client: h.client, seq, index: applied.index });
     }
     return out;
@@ -209,13 +220,13 @@ export class Clients {
       if (h.op.key === "__dropped__") continue;
       if (h.returnTime === null) {
         if (h.op.kind === "get") continue;
-        const applied = this.appliedAnywhere.get(`${h.client}:${seqOf(h)}`);
+        const applied = this.appliedAnywhere.get(commandKey(h.client, seqOf(h)));
         if (applied === undefined) continue;
         out.push({ ...h, outcome: applied.result.result, returnTime: applied.time, position: applied.index });
         continue;
       }
       if (h.op.kind !== "get") {
-        const applied = this.appliedAnywhere.get(`${h.client}:${seqOf(h)}`);
+        const applied = this.appliedAnywhere.get(commandKey(h.client, seqOf(h)));
         if (applied !== undefined) h.position = applied.index;
       }
       out.push(h);

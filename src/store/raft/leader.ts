@@ -24,6 +24,8 @@ export class LeaderState {
   /** Reads that arrived before an entry of this term was committed (thesis §6.4: the commit index may be stale). */
   private readsBeforeCommit: { context: string; from: NodeId }[] = [];
   private round = 0;
+  /** maybeCommit's scratch: voters' match indexes, highest first. */
+  private readonly matchScratch: number[] = [];
   /** Highest read round each peer acknowledged in a heartbeat answer of this term. */
   private ackedRound = new Map<NodeId, number>();
 
@@ -290,10 +292,21 @@ export class LeaderState {
   /** Commits the highest index a quorum of voters has, if it is of our term (Raft §5.4.2). */
   maybeCommit(): boolean {
     const n = this.node;
-    const matches: number[] = [];
-    for (const id of n.voters) matches.push(n.progress.get(id)?.match ?? 0);
+    // Runs on every append answer: a reused scratch array sorted in place (insertion sort, a handful of
+    // voters) instead of a fresh array and a comparator per call.
+    const matches = this.matchScratch;
+    matches.length = 0;
+    for (const id of n.voters) {
+      const match = n.progress.get(id)?.match ?? 0;
+      let k = matches.length;
+      matches.push(match);
+      while (k > 0 && matches[k - 1]! < match) {
+        matches[k] = matches[k - 1]!;
+        k--;
+      }
+      matches[k] = match;
+    }
     if (matches.length === 0) return false;
-    matches.sort((a, b) => b - a);
     const candidate = matches[n.quorum() - 1]!;
     if (candidate <= n.log.committed || n.log.term(candidate) !== n.term) return false;
     n.log.commitTo(candidate);

@@ -18,14 +18,26 @@ interface PendingRead {
   round: number;
 }
 
+/** Inserts `value` into `sorted` (highest first). The quorum computations run on every append answer and
+ * heartbeat answer over a handful of voters: an insertion into a reused array beats a fresh array and a sort. */
+function insertDescending(sorted: number[], value: number): void {
+  let k = sorted.length;
+  sorted.push(value);
+  while (k > 0 && sorted[k - 1]! < value) {
+    sorted[k] = sorted[k - 1]!;
+    k--;
+  }
+  sorted[k] = value;
+}
+
 export class LeaderState {
   /** Reads confirmed by nothing yet, in round order. */
   private reads: PendingRead[] = [];
   /** Reads that arrived before an entry of this term was committed (thesis §6.4: the commit index may be stale). */
   private readsBeforeCommit: { context: string; from: NodeId }[] = [];
   private round = 0;
-  /** maybeCommit's scratch: voters' match indexes, highest first. */
-  private readonly matchScratch: number[] = [];
+  /** Scratch for the quorum computations (voters' match indexes or acked rounds, highest first). */
+  private readonly scratch: number[] = [];
   /** Highest read round each peer acknowledged in a heartbeat answer of this term. */
   private ackedRound = new Map<NodeId, number>();
 
@@ -254,9 +266,11 @@ export class LeaderState {
   private releaseReads(): void {
     const n = this.node;
     if (this.reads.length === 0) return;
-    const acked: number[] = [];
-    for (const id of n.voters) acked.push(id === n.id ? Number.MAX_SAFE_INTEGER : (this.ackedRound.get(id) ?? 0));
-    acked.sort((a, b) => b - a);
+    const acked = this.scratch;
+    acked.length = 0;
+    for (const id of n.voters) {
+      insertDescending(acked, id === n.id ? Number.MAX_SAFE_INTEGER : (this.ackedRound.get(id) ?? 0));
+    }
     const confirmedRound = acked[n.quorum() - 1]!;
     let served = 0;
     while (served < this.reads.length && this.reads[served]!.round <= confirmedRound) {
@@ -294,18 +308,9 @@ export class LeaderState {
     const n = this.node;
     // Runs on every append answer: a reused scratch array sorted in place (insertion sort, a handful of
     // voters) instead of a fresh array and a comparator per call.
-    const matches = this.matchScratch;
+    const matches = this.scratch;
     matches.length = 0;
-    for (const id of n.voters) {
-      const match = n.progress.get(id)?.match ?? 0;
-      let k = matches.length;
-      matches.push(match);
-      while (k > 0 && matches[k - 1]! < match) {
-        matches[k] = matches[k - 1]!;
-        k--;
-      }
-      matches[k] = match;
-    }
+    for (const id of n.voters) insertDescending(matches, n.progress.get(id)?.match ?? 0);
     if (matches.length === 0) return false;
     const candidate = matches[n.quorum() - 1]!;
     if (candidate <= n.log.committed || n.log.term(candidate) !== n.term) return false;

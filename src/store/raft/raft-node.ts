@@ -82,7 +82,8 @@ function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number)
     term,
     logTerm: 0,
     index: 0,
-    entries: [],
+    // One shared frozen array: most messages carry no entries, and a fresh [] per heartbeat and answer is garbage.
+    entries: NO_ENTRIES,
     commit: 0,
     reject: false,
     rejectHint: 0,

@@ -16,6 +16,7 @@ import {
   etcdTopology,
   httpText,
   type Managed,
+  putAcknowledged,
   Scene,
   type StoreTopology,
   TEMPLATES_DIR,
@@ -30,20 +31,6 @@ interface AppAnswer {
 async function ask(port: number): Promise<AppAnswer | undefined> {
   const text = await httpText(`http://127.0.0.1:${port}/`);
   return text === undefined ? undefined : (JSON.parse(text) as AppAnswer);
-}
-
-/** Retries a write through an election (no leader yet, or the endpoint just died) until the store acknowledges it. */
-async function putAcknowledged(client: Client, key: string, value: string, deadlineMs = 15_000): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      await client.put(key, value);
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
 }
 
 /** Name of the member that is the Raft leader, asked of every live endpoint. */

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
+import type { StoreClient } from "../../src/store/client.js";
 import { startEtcd } from "../helpers/etcd.js";
 import { freePort, waitFor } from "../helpers/ports.js";
 
@@ -216,6 +217,25 @@ export function assertAlive(managed: Managed): void {
 }
 
 /** GET `url` and return the body, or undefined when it cannot be reached in `timeoutMs` or answers non-2xx. */
+/** Retries a write through an election (no leader yet, or the endpoint just died) until the store acknowledges it. */
+export async function putAcknowledged(
+  client: StoreClient,
+  key: string,
+  value: string,
+  options: { deadlineMs?: number; retryMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.deadlineMs ?? 15_000);
+  for (;;) {
+    try {
+      await client.put(key, value);
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, options.retryMs ?? 50));
+    }
+  }
+}
+
 export async function httpText(url: string, timeoutMs = 1_000): Promise<string | undefined> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { connection: "close" } });

@@ -14,10 +14,9 @@ import {
   type Harness,
   REPO_TEMPLATES,
   STORE_KINDS,
-  type StoreHandle,
   type StoreKind,
   settle,
-  startStore,
+  sharedStore,
   storeAvailable,
 } from "../fixtures/sidecar/harness.js";
 import { waitFor } from "../helpers/ports.js";
@@ -30,19 +29,12 @@ const tools = requireTools("sidecar db.php", "etcd", "php");
 function defineSuite(kind: StoreKind): void {
   const test = suite(`sidecar db.php (${kind})`);
   let h: Harness;
-  let store: StoreHandle | undefined;
-
-  test.before(async () => {
-    if (tools) store = await startStore(kind);
-  });
-  test.after(async () => {
-    await store?.stop();
-  });
+  const store = sharedStore(test, kind, tools !== undefined);
   let app: SignalApp;
 
   test.before.each(async () => {
     if (!tools) return;
-    h = await createHarness(kind, store);
+    h = await createHarness(kind, store());
     app = await startSignalApp([join(h.dir, "app.pid")]);
     await h.client.put("/db/sql_master", "10.0.0.1");
     await h.client.put("/db/user", "app");

@@ -12,10 +12,9 @@ import {
   createHarness,
   type Harness,
   STORE_KINDS,
-  type StoreHandle,
   type StoreKind,
   settle,
-  startStore,
+  sharedStore,
   storeAvailable,
 } from "../fixtures/sidecar/harness.js";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
@@ -33,17 +32,10 @@ interface LogLine {
 function defineSuite(kind: StoreKind): void {
   const test = suite(`sidecar lifecycle (${kind})`);
   let h: Harness;
-  let store: StoreHandle | undefined;
-
-  test.before(async () => {
-    if (tools) store = await startStore(kind);
-  });
-  test.after(async () => {
-    await store?.stop();
-  });
+  const store = sharedStore(test, kind, tools !== undefined);
 
   test.before.each(async () => {
-    if (tools) h = await createHarness(kind, store);
+    if (tools) h = await createHarness(kind, store());
   });
   test.after.each(async () => {
     if (tools) await h.cleanup();

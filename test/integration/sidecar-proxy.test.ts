@@ -12,9 +12,8 @@ import {
   type Harness,
   REPO_TEMPLATES,
   STORE_KINDS,
-  type StoreHandle,
   type StoreKind,
-  startStore,
+  sharedStore,
   storeAvailable,
 } from "../fixtures/sidecar/harness.js";
 import { freePort, waitFor } from "../helpers/ports.js";
@@ -25,19 +24,12 @@ const tools = requireTools("sidecar nginx/haproxy", "etcd", "nginx", "haproxy");
 function defineSuite(kind: StoreKind): void {
   const test = suite(`sidecar nginx/haproxy (${kind})`);
   let h: Harness;
-  let store: StoreHandle | undefined;
-
-  test.before(async () => {
-    if (tools) store = await startStore(kind);
-  });
-  test.after(async () => {
-    await store?.stop();
-  });
+  const store = sharedStore(test, kind, tools !== undefined);
   const children: ChildProcess[] = [];
   const servers: Server[] = [];
 
   test.before.each(async () => {
-    if (tools) h = await createHarness(kind, store);
+    if (tools) h = await createHarness(kind, store());
   });
   test.after.each(async () => {
     if (!tools) return;

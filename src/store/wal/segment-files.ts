@@ -1,6 +1,7 @@
 // Segment files on disk: names (<seq>-<firstIndex>.wal in hex, so `ls` order is log order), listing with
 // sequence checks, and creating a new segment with its prelude (header, current hard state, latest snapshot
 // metadata: every segment is self-sufficient once older ones are purged).
+import { writeSync, writevSync } from "node:fs";
 import { type FileHandle, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { HardState, SnapshotMetadata } from "../raft/types.js";
@@ -101,4 +102,18 @@ export async function writeFully(handle: FileHandle, buffers: Buffer[], position
     written = total;
   }
   return position + written;
+}
+
+/** `writeFully` on the calling thread, for a file descriptor. */
+export function writeFullySync(fd: number, buffers: Buffer[], position: number): number {
+  let total = 0;
+  for (const b of buffers) total += b.length;
+  const written = writevSync(fd, buffers, position);
+  if (written < total) {
+    const rest = Buffer.concat(buffers).subarray(written);
+    let offset = 0;
+    while (offset < rest.length)
+      offset += writeSync(fd, rest, offset, rest.length - offset, position + written + offset);
+  }
+  return position + total;
 }

@@ -1,16 +1,16 @@
-// Child process for crash.test.ts: appends entries from 16 concurrent appenders to the WAL in argv[2] and prints
-// each index once its append resolved (= synced), until it is killed. Does nothing when merely imported (the test
+// Child process for crash.test.ts: appends entries from 16 concurrent appenders to the WAL in argv[2] (syncing
+// inline when argv[3] is "inline") and prints each index once its append resolved (= synced), until it is killed. Does nothing when merely imported (the test
 // runner imports every file of the directory).
 import { pathToFileURL } from "node:url";
 import { Wal } from "../../../src/store/wal/wal.js";
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await run(process.argv[2]);
+  await run(process.argv[2], process.argv[3] === "inline");
 }
 
-async function run(dir: string | undefined): Promise<void> {
-  if (dir === undefined) throw new Error("usage: crash-child.ts DIR");
-  const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
+async function run(dir: string | undefined, inlineSync: boolean): Promise<void> {
+  if (dir === undefined) throw new Error("usage: crash-child.ts DIR [inline]");
+  const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024, inlineSync });
   let next = (entries[entries.length - 1]?.index ?? 0) + 1;
   const appender = async (): Promise<never> => {
     for (;;) {

@@ -13,9 +13,9 @@ import { Wal } from "../../../src/store/wal/wal.js";
 const child = join(dirname(fileURLToPath(import.meta.url)), "crash-child.ts");
 
 /** Runs the child until it acknowledged `acks` appends (plus a random few), kills it; returns the highest ack. */
-function runAndKill(dir: string, acks: number): Promise<number> {
+function runAndKill(dir: string, acks: number, mode: "thread-pool" | "inline"): Promise<number> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, dir], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn(process.execPath, ["--import", "tsx", child, dir, mode], { stdio: ["ignore", "pipe", "pipe"] });
     let highest = 0;
     let seen = 0;
     let buffered = "";
@@ -40,25 +40,27 @@ function runAndKill(dir: string, acks: number): Promise<number> {
   });
 }
 
-test("SIGKILL during concurrent appends loses no acknowledged entry", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "vigie-wal-crash-"));
-  try {
-    for (let run = 0; run < 3; run++) {
-      const acknowledged = await runAndKill(dir, 300);
-      const { wal, entries, hardState } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
-      await wal.close();
-      const last = entries[entries.length - 1]?.index ?? 0;
-      assert.ok(last >= acknowledged, `run ${run}: acknowledged ${acknowledged}, replayed up to ${last}`);
-      entries.forEach((e, i) => {
-        assert.is(e.index, i + 1);
-        assert.is(Buffer.from(e.data).toString(), `entry-${e.index}`);
-      });
-      assert.ok(hardState.commit >= acknowledged, "the hard state is as durable as the entries");
+for (const mode of ["thread-pool", "inline"] as const) {
+  test(`SIGKILL during concurrent appends loses no acknowledged entry (${mode} sync)`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vigie-wal-crash-"));
+    try {
+      for (let run = 0; run < 3; run++) {
+        const acknowledged = await runAndKill(dir, 300, mode);
+        const { wal, entries, hardState } = await Wal.open(dir, { segmentBytes: 16 * 1024 });
+        await wal.close();
+        const last = entries[entries.length - 1]?.index ?? 0;
+        assert.ok(last >= acknowledged, `run ${run}: acknowledged ${acknowledged}, replayed up to ${last}`);
+        entries.forEach((e, i) => {
+          assert.is(e.index, i + 1);
+          assert.is(Buffer.from(e.data).toString(), `entry-${e.index}`);
+        });
+        assert.ok(hardState.commit >= acknowledged, "the hard state is as durable as the entries");
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  });
+}
 
 test("a second process cannot open a WAL in use; a killed owner's lock is taken over", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-wal-lock-"));

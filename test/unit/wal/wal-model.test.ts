@@ -30,9 +30,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("reopen" as const) }) },
 );
 
-const OPTIONS = { segmentBytes: 600, keepTailEntries: 3 };
+const BASE_OPTIONS = { segmentBytes: 600, keepTailEntries: 3 };
 
-async function check(ops: Op[]): Promise<void> {
+async function check(ops: Op[], inlineSync: boolean): Promise<void> {
+  const OPTIONS = { ...BASE_OPTIONS, inlineSync };
   const dir = await mkdtemp(join(tmpdir(), "vigie-wal-model-"));
   try {
     let { wal } = await Wal.open(dir, OPTIONS);
@@ -93,8 +94,13 @@ function show(e: Entry): string {
   return `${e.index}/${e.term}/${Buffer.from(e.data).toString()}`;
 }
 
-test("random appends, overwrites, snapshots, purges and reopens replay like the model", async () => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { maxLength: 40, size: "max" }), check), { numRuns: 100 });
-});
+for (const inlineSync of [false, true]) {
+  test(`random appends, overwrites, snapshots, purges and reopens replay like the model (inlineSync ${inlineSync})`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { maxLength: 40, size: "max" }), (ops) => check(ops, inlineSync)),
+      { numRuns: 100 },
+    );
+  });
+}
 
 test.run();

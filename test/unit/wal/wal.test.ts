@@ -1,6 +1,6 @@
 // The WAL's contract on real files: replay returns exactly what was appended (with Raft's suffix overwrite),
 // hard state survives, segments rotate, concurrent appends share fsyncs, snapshots and purging work.
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -127,6 +127,30 @@ test("one append of 5,000 entries (more buffers than one writev takes) is writte
   const replay = await Wal.open(dir);
   assert.equal(summary(replay.entries), summary(entries));
   assert.equal(replay.hardState, { term: 1, vote: 1, commit: 5000 });
+  await replay.wal.close();
+});
+
+test("inlineSync writes before append returns, falls back to the thread pool to rotate, and replays alike", async () => {
+  const dir = await tempDir();
+  const { wal } = await Wal.open(dir, { segmentBytes: 1024, inlineSync: true });
+  const segmentBytes = async () => {
+    let total = 0;
+    for (const name of await readdir(join(dir, "wal"))) {
+      if (name.endsWith(".wal")) total += (await stat(join(dir, "wal", name))).size;
+    }
+    return total;
+  };
+  const before = await segmentBytes();
+  const pending = wal.append([entry(1)], { term: 1, vote: 1, commit: 0 });
+  // Not awaited yet: inline mode has already written (and synced) the record.
+  assert.ok((await segmentBytes()) > before, "the record is in the file when append returns");
+  await pending;
+  for (let i = 2; i <= 60; i++) await wal.append([entry(i)]);
+  assert.ok(wal.segmentCount > 1, "the segments rotated");
+  await wal.close();
+  const replay = await Wal.open(dir, { segmentBytes: 1024, inlineSync: true });
+  assert.equal(summary(replay.entries), summary(Array.from({ length: 60 }, (_, i) => entry(i + 1))));
+  assert.equal(replay.hardState, { term: 1, vote: 1, commit: 0 });
   await replay.wal.close();
 });
 

@@ -67,13 +67,16 @@ export class AgentProcess {
   /** Starts the process and waits until its client API answers /health. */
   async start(timeoutMs = 15_000): Promise<void> {
     const { spec } = this;
-    // Node flags for the agents (e.g. --cpu-prof to profile them), from the environment of the test run.
-    const nodeArgs = (process.env.VIGIE_TEST_AGENT_NODE_ARGS ?? "").split(" ").filter((a) => a.length > 0);
+    // The bin is executed the way an operator runs it, so its shebang's node flags apply (and are what the
+    // cluster benchmark measures). Extra node flags for the agents (e.g. --cpu-prof to profile them) come from the
+    // test run's environment and reach node through NODE_OPTIONS.
+    const extraNodeFlags = process.env.VIGIE_TEST_AGENT_NODE_ARGS ?? "";
+    const nodeOptions = [process.env.NODE_OPTIONS ?? "", spec.env.NODE_OPTIONS ?? "", extraNodeFlags]
+      .filter((options) => options.trim() !== "")
+      .join(" ");
     const child = spawn(
-      process.execPath,
+      VIGIE_CLI,
       [
-        ...nodeArgs,
-        VIGIE_CLI,
         "agent",
         "--name",
         spec.name,
@@ -87,7 +90,7 @@ export class AgentProcess {
         process.env.VIGIE_TEST_AGENT_LOG_LEVEL ?? "info",
         ...spec.args,
       ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...spec.env } },
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...spec.env, NODE_OPTIONS: nodeOptions } },
     );
     everyChild.add(child);
     this.child = child;

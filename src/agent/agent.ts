@@ -10,9 +10,9 @@ import { DEFAULT_LISTEN_CLIENT } from "../config/schema.js";
 import { VigieError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRegistry } from "../metrics.js";
-import { type RunningServices, startServices } from "../services/index.js";
-import { type Sidecar, startSidecar } from "../sidecar/sidecar.js";
-import { StoreClient } from "../store/client.js";
+import type { RunningServices } from "../services/index.js";
+import type { Sidecar } from "../sidecar/sidecar.js";
+import type { StoreClient } from "../store/client.js";
 import { type RunningReplica, startReplica } from "../store/node.js";
 import { type ApiServer, startApiServer } from "../store/server/server.js";
 
@@ -166,6 +166,24 @@ async function startRemoteStore(options: AgentOptions, sidecar: () => Sidecar | 
   };
 }
 
+/**
+ * The sidecar of an agent with no config file, no templates and no app to supervise: a store-only member (the
+ * voters of a cluster often are). Nothing can give it templates later (there is no file to watch), so the template
+ * engine, the file watcher and the reload machinery are not even loaded: they were several MB of every such agent.
+ */
+const STORE_ONLY_SIDECAR: Sidecar = {
+  status: () => ({ healthy: true, revision: 0, templates: [] }),
+  firstRender: Promise.resolve(),
+  execExit: undefined,
+  stop: async () => undefined,
+};
+
+/** Whether the agent has anything for a sidecar to do, now or after its config file changes. */
+export function needsSidecar(loaded: LoadedConfig): boolean {
+  const { config, file } = loaded;
+  return file !== undefined || config.templates.length > 0 || config.exec !== undefined;
+}
+
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   const { config, file, baseDir } = options.loaded;
   let sidecar: Sidecar | undefined;
@@ -176,16 +194,26 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   let services: RunningServices | undefined;
   let client: StoreClient | undefined;
   try {
-    sidecar = await startSidecar({
-      config,
-      configFile: file,
-      baseDir,
-      endpoints: store.endpoints,
-      logger: options.logger,
-      metrics: options.metrics,
-      forwardSignals: false,
-    });
+    // Loaded on demand, like the services below: modules a role does not use cost memory for the agent's lifetime.
+    if (needsSidecar(options.loaded)) {
+      const { startSidecar } = await import("../sidecar/sidecar.js");
+      sidecar = await startSidecar({
+        config,
+        configFile: file,
+        baseDir,
+        endpoints: store.endpoints,
+        logger: options.logger,
+        metrics: options.metrics,
+        forwardSignals: false,
+      });
+    } else {
+      sidecar = STORE_ONLY_SIDECAR;
+    }
     if (config.services.length > 0) {
+      const [{ startServices }, { StoreClient }] = await Promise.all([
+        import("../services/index.js"),
+        import("../store/client.js"),
+      ]);
       client = new StoreClient({ endpoints: store.endpoints });
       services = startServices({ services: config.services, client, logger: options.logger, metrics: options.metrics });
     }

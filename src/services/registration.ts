@@ -1,8 +1,9 @@
 // Keeps one service instance's entry in the store in line with its health:
 //   passing  → `/services/<name>/<id>` = {..., health: "passing"} on a lease renewed every ttl/3;
-//   critical → the entry is rewritten with health "critical" and renewals stop, so the store removes it when the
-//              lease expires (load balancers drop it at once: the `service` helper keeps only "passing");
-//   recovery → written again as passing, on a new lease if the old one expired.
+//   critical → the entry is rewritten with health "critical" and its lease is no longer renewed, so the store removes
+//              it when the lease expires (load balancers drop it at once: the `service` helper keeps only "passing");
+//              a fresh standby lease is granted and kept alive meanwhile, for the recovery;
+//   recovery → written again as passing on the standby lease: one put, whether or not the old lease has expired.
 // The health check keeps running while the store is unreachable; when it answers again the entry is written anew
 // (on a new lease when the old one expired meanwhile). Two loops, both bounded and both stopped by stop():
 // the check loop (one check at a time, next one `interval` after the previous ended) and the store loop (one request
@@ -46,8 +47,13 @@ export class ServiceRegistration {
   private readonly log: Logger;
   private stopped = false;
   private announced: AnnouncedHealth | undefined;
+  /** The lease kept alive and written on: the passing entry's, or a standby one while critical or pending. */
   private leaseId: string | undefined;
+  /** The lease the entry in the store is attached to (differs from leaseId while critical); revoked by stop(). */
+  private entryLeaseId: string | undefined;
   private leaseTtlMs: number;
+  /** When (performance.now()) the store last confirmed the lease's full ttl: granted or renewed. */
+  private leaseRenewedAtMs = 0;
   private storeReachable = true;
   private lastCheck: ServiceStatus["lastCheck"];
   private retryDelayMs = RETRY_MIN_MS;
@@ -94,7 +100,7 @@ export class ServiceRegistration {
       address: this.service.address,
       health: this.health,
       announced: this.announced,
-      leaseId: this.leaseId,
+      leaseId: this.entryLeaseId ?? this.leaseId,
       storeReachable: this.storeReachable,
       lastCheck: this.lastCheck,
     };
@@ -107,13 +113,17 @@ export class ServiceRegistration {
     clearTimeout(this.checkTimer);
     clearTimeout(this.storeTimer);
     await Promise.all([this.runningCheck, this.runningSync]);
-    const leaseId = this.leaseId;
-    if (leaseId === undefined) return;
+    const leases = new Set([this.entryLeaseId, this.leaseId]);
     this.leaseId = undefined;
+    this.entryLeaseId = undefined;
     this.announced = undefined;
+    for (const leaseId of leases) if (leaseId !== undefined) await this.revoke(leaseId);
+  }
+
+  private async revoke(leaseId: string): Promise<void> {
     try {
       await this.store.leaseRevoke(leaseId);
-      this.log.info({ key: this.key }, "deregistered (lease revoked)");
+      this.log.info({ key: this.key, lease: leaseId }, "deregistered (lease revoked)");
     } catch (error) {
       if (isLeaseGone(error)) return;
       this.log.warn({ key: this.key, err: describe(error) }, "could not revoke the lease; the entry expires after ttl");
@@ -169,14 +179,16 @@ export class ServiceRegistration {
         return;
       }
     } while (this.syncAgain && !this.stopped);
-    if (this.leaseId !== undefined && this.health !== "critical") this.scheduleRenewal();
+    if (this.leaseId !== undefined) this.scheduleRenewal();
   }
 
   /**
    * One pass: make the store hold what the health says. Throws when the store cannot be reached.
-   * The lease is granted before the first check decides (so a new instance costs one write once healthy, not two),
-   * renewed while the instance is pending or passing, and left to run down while it is critical. A renewal and a
-   * write go out together: on recovery the old lease may have little time left, so it is renewed at once.
+   * The lease is granted before the first check decides (so a new instance costs one write once healthy, not two)
+   * and renewed. The critical entry's lease is left to run down, and a standby lease takes over the renewals, so
+   * a recovery, like the first passing check, costs the store one put. A write goes out alone when its lease was
+   * granted or renewed within the last renewal interval (it has at least 2/3 of its ttl left, and the renewal timer
+   * restarts after this pass); otherwise (after an outage) a renewal goes out with it.
    */
   private async syncOnce(): Promise<void> {
     const wanted = this.health;
@@ -185,11 +197,16 @@ export class ServiceRegistration {
       const lease = await this.store.leaseGrant(Math.max(1, Math.ceil(this.service.ttl / 1000)));
       this.leaseId = lease.id;
       this.leaseTtlMs = lease.ttlSeconds * 1000;
+      this.leaseRenewedAtMs = performance.now();
       this.renewDue = false;
     }
     const leaseId = this.leaseId;
     const needsWrite = wanted !== "pending" && this.announced !== wanted;
-    const needsRenewal = wanted !== "critical" && (this.renewDue || needsWrite);
+    const leaseFresh = performance.now() - this.leaseRenewedAtMs <= this.keepaliveIntervalMs();
+    // Never renew the lease a critical entry is being written on: that lease is about to be left to run down.
+    const writesCritical = needsWrite && wanted === "critical";
+    const needsRenewal = !writesCritical && (this.renewDue || (needsWrite && !leaseFresh));
+    const renewalSentAtMs = performance.now();
     const [renewal, write] = await Promise.allSettled([
       needsRenewal ? this.store.leaseKeepAliveOnce(leaseId) : undefined,
       needsWrite
@@ -203,14 +220,21 @@ export class ServiceRegistration {
       // Cleared only once the store answered: a renewal lost to an outage is retried first thing on reconnect.
       this.renewDue = false;
       if (renewal.value.ttlSeconds <= 0) leaseGone = true;
+      else this.leaseRenewedAtMs = renewalSentAtMs;
     }
     if (write.status === "rejected") {
       if (isLeaseGone(write.reason)) leaseGone = true;
       else failure ??= write.reason;
     } else if (needsWrite) {
       this.announced = wanted as AnnouncedHealth;
+      this.entryLeaseId = leaseId;
       const message = wanted === "passing" ? "registered" : "marked critical; its lease is left to expire";
       this.log.info({ key: this.key, health: wanted, lease: leaseId }, message);
+      if (wanted === "critical" && this.leaseId === leaseId) {
+        // Hand the renewals over to a standby lease (granted on the next pass), ready for the recovery.
+        this.leaseId = undefined;
+        this.syncAgain = true;
+      }
     }
     if (leaseGone && this.leaseId === leaseId) {
       // Expired while critical, pending or while the store was away: start over on a new lease.
@@ -221,9 +245,13 @@ export class ServiceRegistration {
     if (failure !== undefined) throw failure;
   }
 
+  /** The kept-alive lease is gone; if the entry was on it, so is the entry. */
   private forgetLease(): void {
+    if (this.entryLeaseId === this.leaseId) {
+      this.entryLeaseId = undefined;
+      this.announced = undefined;
+    }
     this.leaseId = undefined;
-    this.announced = undefined;
   }
 
   private keepaliveIntervalMs(): number {

@@ -8,6 +8,7 @@ import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
 import {
   parseInstance,
+  type RegistryStore,
   type RunningServices,
   type ServiceInstance,
   startServices,
@@ -254,6 +255,120 @@ registration("store unreachable: checks go on; on reconnect the instance is regi
   proxy.resume();
   await waitFor("db registered again", async () => (await instances(context.client!, "db"))[0]?.health === "passing");
   assert.is(running.status()[0]?.storeReachable, true);
+});
+
+/** The real client, with a record of the registration calls made through it: [method, lease of the call]. */
+function recording(client: StoreClient): { store: RegistryStore; calls: Array<[string, string | undefined]> } {
+  const calls: Array<[string, string | undefined]> = [];
+  const store: RegistryStore = {
+    put: (key, value, options) => {
+      calls.push(["put", options?.lease === undefined ? undefined : String(options.lease)]);
+      return client.put(key, value, options);
+    },
+    leaseGrant: async (ttl, id) => {
+      const lease = await client.leaseGrant(ttl, id);
+      calls.push(["grant", lease.id]);
+      return lease;
+    },
+    leaseKeepAliveOnce: (id) => {
+      calls.push(["keepalive", String(id)]);
+      return client.leaseKeepAliveOnce(id);
+    },
+    leaseRevoke: (id) => {
+      calls.push(["revoke", String(id)]);
+      return client.leaseRevoke(id);
+    },
+  };
+  return { store, calls };
+}
+
+registration(
+  "the first passing check costs the store one put: no renewal of the fresh lease with it",
+  async (context) => {
+    if (!tools) return;
+    const backend = await startBackend();
+    context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+    backend.setHealthy(false);
+    const address = `127.0.0.1:${backend.port}`;
+    const { store, calls } = recording(context.client!);
+    const running = startServices({
+      services: [
+        service({
+          name: "fresh",
+          id: "fresh-1",
+          address,
+          check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
+          ttl: "30s",
+        }),
+      ],
+      client: store,
+      logger: silentLogger(),
+    });
+    context.cleanups.push(() => running.stop());
+    await waitFor("fresh critical", async () => (await instances(context.client!, "fresh"))[0]?.health === "critical");
+    // The critical entry's lease is left to run down; a standby lease is granted for the recovery.
+    await waitFor("a standby lease", async () => calls.filter(([method]) => method === "grant").length === 2);
+    const standby = calls.filter(([method]) => method === "grant")[1]![1];
+    const before = calls.length;
+    backend.setHealthy(true);
+    await waitFor("fresh passing", async () => (await instances(context.client!, "fresh"))[0]?.health === "passing");
+    // A 30 s lease is renewed every 10 s: no timer fired here, so any renewal would have come with the write.
+    assert.equal(calls.slice(before), [["put", standby]]);
+    const [kv] = (await context.client!.range("/services/fresh/fresh-1")).kvs;
+    assert.is(kv?.lease, standby);
+  },
+);
+
+registration("recovering after the critical entry expired costs one put on the standby lease", async (context) => {
+  if (!tools) return;
+  const backend = await startBackend();
+  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+  backend.setHealthy(false);
+  const address = `127.0.0.1:${backend.port}`;
+  const { store, calls } = recording(context.client!);
+  const running = startServices({
+    services: [
+      service({
+        name: "gone",
+        id: "gone-1",
+        address,
+        check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
+        ttl: "2s",
+      }),
+    ],
+    client: store,
+    logger: silentLogger(),
+  });
+  context.cleanups.push(() => running.stop());
+  await waitFor("gone critical", async () => (await instances(context.client!, "gone"))[0]?.health === "critical");
+  await waitFor("critical entry expired", async () => (await instances(context.client!, "gone")).length === 0, 6_000);
+  const before = calls.length;
+  backend.setHealthy(true);
+  await waitFor("gone passing", async () => (await instances(context.client!, "gone"))[0]?.health === "passing");
+  // Renewals of the standby lease may come and go meanwhile; the recovery itself needs no grant and one put.
+  const recovery = calls.slice(before).filter(([method]) => method !== "keepalive");
+  assert.is(recovery.length, 1, JSON.stringify(recovery));
+  assert.is(recovery[0]![0], "put");
+  const [kv] = (await context.client!.range("/services/gone/gone-1")).kvs;
+  assert.is(kv?.lease, recovery[0]![1]);
+  await running.stop();
+  assert.equal(await instances(context.client!, "gone"), [], "stop() revokes the lease the entry is on");
+});
+
+registration("stop() while critical removes the critical entry at once", async (context) => {
+  if (!tools) return;
+  const running = run(context, [
+    service({
+      name: "down",
+      id: "down-1",
+      address: "127.0.0.1:9",
+      check: { exec: ["false"], interval: "50ms", timeout: "1s" },
+      ttl: "30s",
+    }),
+  ]);
+  await waitFor("down critical", async () => (await instances(context.client!, "down"))[0]?.health === "critical");
+  await running.stop();
+  assert.equal(await instances(context.client!, "down"), [], "the critical entry's lease is revoked too");
 });
 
 registration("two instances with the same id are refused before anything starts", async (context) => {

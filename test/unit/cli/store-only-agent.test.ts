@@ -27,12 +27,16 @@ async function runAgent(dir: string, args: string[]): Promise<{ modules: string[
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
   const child = spawn(
     VIGIE_CLI,
-    ["agent", "--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "warn", ...args],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_OPTIONS: `--require ${preload}` } },
+    ["agent", "--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "info", ...args],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: `--require ${preload}` } },
   );
   let stderr = "";
+  let stdout = "";
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString("utf8");
+  });
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString("utf8");
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   try {
@@ -45,11 +49,13 @@ async function runAgent(dir: string, args: string[]): Promise<{ modules: string[
       },
       15_000,
     );
-    // The preload writes the list every 50 ms: wait for one written after start-up finished.
+    // /health answers before the sidecar has started: wait for the end of start-up, then for the preload's next
+    // list (written every 50 ms).
+    await waitFor("the agent's start-up", async () => `${stdout}${stderr}`.includes('"msg":"agent running"'), 15_000);
     await new Promise((r) => setTimeout(r, 200));
     const modules = (await readFile(modulesFile, "utf8")).split("\n");
     child.kill("SIGTERM");
-    assert.is(await exited, 0, stderr);
+    assert.is(await exited, 0, stderr + stdout);
     return { modules, health };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");

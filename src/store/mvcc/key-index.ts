@@ -40,6 +40,16 @@ export class KeyIndex<T extends Keyed> {
     }
   }
 
+  /** Replaces the item indexed under `item.key` (which must be present) by `item`, in place. */
+  replace(item: T): void {
+    assert(this.byKey.has(item.key), "replace of an unindexed key");
+    this.byKey.set(item.key, item);
+    const chunk = this.chunks[this.chunkFor(item.key)]!;
+    const position = lowerBound(chunk, item.key);
+    assert(chunk[position]?.key === item.key, "key index out of sync with its map");
+    chunk[position] = item;
+  }
+
   /**
    * Calls `visit` for each item with start <= key < end in key order (`end` null = no upper bound) until it
    * returns false.
@@ -60,13 +70,18 @@ export class KeyIndex<T extends Keyed> {
     }
   }
 
-  /** Removes every item for which `drop` returns true (used by compaction: one linear pass, then re-chunk). */
-  removeWhere(drop: (item: T) => boolean): void {
+  /**
+   * Replaces each item by what `rewrite` returns for it (an item of the same key), or removes it when that is
+   * undefined (used by compaction: one linear pass, then re-chunk).
+   */
+  rewriteAll(rewrite: (item: T) => T | undefined): void {
     const kept: T[] = [];
     for (const chunk of this.chunks) {
       for (const item of chunk) {
-        if (drop(item)) this.byKey.delete(item.key);
-        else kept.push(item);
+        const replacement = rewrite(item);
+        if (replacement === undefined) continue;
+        assert(replacement.key === item.key, "a rewrite keeps the key");
+        kept.push(replacement);
       }
     }
     this.rebuild(kept);

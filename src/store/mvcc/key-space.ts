@@ -2,6 +2,9 @@
 // ordered event log that watchers replay. One object per key revision (small: 6 fields) is shared by both lists,
 // keys and values are latin1 binary strings (see key-index.ts): a one-byte string costs its length plus a 16-byte
 // header, where a Buffer costs a ~100-byte typed-array object plus its bytes outside the heap.
+// Memory: most keys have a single kept revision (compaction trims the rest), so the index holds that revision
+// itself; only a key with several kept revisions gets a RevisionList. A list per key (an object, an array and its
+// backing store, ~100 bytes) was a quarter of the heap of an agent holding 100,000 keys.
 import assert from "node:assert";
 import { KeyIndex } from "./key-index.js";
 
@@ -16,14 +19,36 @@ export interface KeyRevision {
   readonly value: string | null;
 }
 
+/** A key's kept revisions (the snapshot format's unit). */
 export interface KeyHistory {
   readonly key: string;
   /** Ascending by `mod`; at most one entry per revision. */
   readonly revisions: KeyRevision[];
 }
 
+/** The kept revisions of a key that has more than one (ascending by `mod`). */
+class RevisionList implements KeyHistory {
+  constructor(
+    readonly key: string,
+    readonly revisions: KeyRevision[],
+  ) {}
+}
+
+/** What the index holds per key: its only kept revision, or the list of several. */
+type IndexEntry = KeyRevision | RevisionList;
+
+function latestOf(entry: IndexEntry): KeyRevision {
+  return entry instanceof RevisionList ? entry.revisions[entry.revisions.length - 1]! : entry;
+}
+
+/** The compact entry for a key's kept revisions (none: no entry). */
+function entryFor(key: string, revisions: KeyRevision[]): IndexEntry | undefined {
+  if (revisions.length === 0) return undefined;
+  return revisions.length === 1 ? revisions[0]! : new RevisionList(key, revisions);
+}
+
 export class KeySpace {
-  readonly index = new KeyIndex<KeyHistory>();
+  readonly index = new KeyIndex<IndexEntry>();
   /** Every change since the compacted revision, in revision order (a revision's changes are contiguous). */
   private events: KeyRevision[] = [];
   /** The store revision: a fresh store is at 1 (like etcd), the first write makes 2. */
@@ -33,8 +58,8 @@ export class KeySpace {
 
   /** The live revision of `key` at `atRevision`, or undefined when absent/deleted then. */
   get(key: string, atRevision: number): KeyRevision | undefined {
-    const history = this.index.get(key);
-    return history === undefined ? undefined : visibleAt(history, atRevision);
+    const entry = this.index.get(key);
+    return entry === undefined ? undefined : visibleAt(entry, atRevision);
   }
 
   /** Visits live revisions of keys in [start, end) at `atRevision`, in key order, until `visit` returns false. */
@@ -44,8 +69,8 @@ export class KeySpace {
     atRevision: number,
     visit: (kv: KeyRevision) => boolean | undefined,
   ): void {
-    this.index.forEachInRange(start, end, (history) => {
-      const kv = visibleAt(history, atRevision);
+    this.index.forEachInRange(start, end, (entry) => {
+      const kv = visibleAt(entry, atRevision);
       return kv === undefined ? true : visit(kv);
     });
   }
@@ -55,8 +80,8 @@ export class KeySpace {
    * Returns the new revision record.
    */
   put(key: string, value: string, lease: number, revision: number): KeyRevision {
-    const history = this.index.get(key);
-    const previous = history?.revisions[history.revisions.length - 1];
+    const entry = this.index.get(key);
+    const previous = entry === undefined ? undefined : latestOf(entry);
     assert(previous === undefined || previous.mod < revision, "two changes of one key in one revision");
     const live = previous !== undefined && previous.value !== null ? previous : undefined;
     const record: KeyRevision = {
@@ -67,23 +92,28 @@ export class KeySpace {
       lease,
       value,
     };
-    // A literal one-element array: `[]` + push would reserve 17 slots, for 100,000 mostly single-revision keys.
-    if (history === undefined) this.index.insert({ key, revisions: [record] });
-    else history.revisions.push(record);
-    this.events.push(record);
+    this.append(entry, record);
     return record;
   }
 
   /** Records the deletion of a live key at `revision`. Returns the tombstone. */
   delete(key: string, revision: number): KeyRevision {
-    const history = this.index.get(key);
-    assert(history !== undefined, "delete of an unknown key");
-    const previous = history.revisions[history.revisions.length - 1];
-    assert(previous !== undefined && previous.value !== null && previous.mod < revision, "delete of a dead key");
+    const entry = this.index.get(key);
+    assert(entry !== undefined, "delete of an unknown key");
+    const previous = latestOf(entry);
+    assert(previous.value !== null && previous.mod < revision, "delete of a dead key");
     const tombstone: KeyRevision = { key, mod: revision, create: 0, version: 0, lease: 0, value: null };
-    history.revisions.push(tombstone);
-    this.events.push(tombstone);
+    this.append(entry, tombstone);
     return tombstone;
+  }
+
+  /** Adds `record` as the newest revision of its key (whose entry is `entry`) and to the event log. */
+  private append(entry: IndexEntry | undefined, record: KeyRevision): void {
+    if (entry === undefined) this.index.insert(record);
+    else if (entry instanceof RevisionList) entry.revisions.push(record);
+    // A literal two-element array: `[]` + push would reserve 17 slots.
+    else this.index.replace(new RevisionList(record.key, [entry, record]));
+    this.events.push(record);
   }
 
   /** Makes `revision` the current revision (after its changes were recorded). */
@@ -94,10 +124,13 @@ export class KeySpace {
 
   /** The live revision just before `record` (a watch event's prev_kv), if still kept. */
   previousOf(record: KeyRevision): KeyRevision | undefined {
-    const history = this.index.get(record.key);
-    if (history === undefined) return undefined;
-    const position = upperBound(history.revisions, record.mod - 1) - 1;
-    const previous = history.revisions[position];
+    const entry = this.index.get(record.key);
+    if (entry === undefined) return undefined;
+    if (!(entry instanceof RevisionList)) {
+      return entry.mod < record.mod && entry.value !== null ? entry : undefined;
+    }
+    const position = upperBound(entry.revisions, record.mod - 1) - 1;
+    const previous = entry.revisions[position];
     return previous !== undefined && previous.value !== null ? previous : undefined;
   }
 
@@ -124,16 +157,19 @@ export class KeySpace {
   compact(revision: number): void {
     assert(revision > this.compactRevision && revision <= this.currentRevision, "compact revision out of range");
     this.compactRevision = revision;
-    this.index.removeWhere((history) => {
-      const revisions = history.revisions;
+    this.index.rewriteAll((entry) => {
+      if (!(entry instanceof RevisionList)) {
+        // A tombstone exactly at `revision` stays: the event log keeps revision `revision` for watchers starting
+        // there, and every logged event must have its record in the index (snapshots rely on it).
+        return entry.value === null && entry.mod < revision ? undefined : entry;
+      }
+      const revisions = entry.revisions;
       const keepFrom = upperBound(revisions, revision) - 1;
-      if (keepFrom < 0) return false;
+      if (keepFrom < 0) return entry;
       const atCompaction = revisions[keepFrom]!;
-      // A tombstone exactly at `revision` stays: the event log keeps revision `revision` for watchers starting
-      // there, and every logged event must have its record in a history (snapshots rely on it).
       const dropCount = atCompaction.value === null && atCompaction.mod < revision ? keepFrom + 1 : keepFrom;
-      if (dropCount > 0) revisions.splice(0, dropCount);
-      return revisions.length === 0;
+      if (dropCount === 0) return entry;
+      return entryFor(entry.key, revisions.slice(dropCount));
     });
     let firstKept = 0;
     while (firstKept < this.events.length && this.events[firstKept]!.mod < revision) firstKept++;
@@ -142,7 +178,10 @@ export class KeySpace {
 
   /** All histories in key order and the event log (for snapshots). */
   dump(): { histories: KeyHistory[]; events: KeyRevision[] } {
-    return { histories: this.index.all(), events: this.events };
+    const histories = this.index
+      .all()
+      .map((entry): KeyHistory => (entry instanceof RevisionList ? entry : { key: entry.key, revisions: [entry] }));
+    return { histories, events: this.events };
   }
 
   /** Replaces the whole content (restore from a snapshot). */
@@ -154,7 +193,12 @@ export class KeySpace {
   }): void {
     this.currentRevision = state.currentRevision;
     this.compactRevision = state.compactRevision;
-    this.index.rebuild(state.histories);
+    const entries: IndexEntry[] = [];
+    for (const history of state.histories) {
+      const entry = entryFor(history.key, history.revisions);
+      if (entry !== undefined) entries.push(entry);
+    }
+    this.index.rebuild(entries);
     this.events = state.events;
   }
 
@@ -163,9 +207,12 @@ export class KeySpace {
   }
 }
 
-/** The latest live revision of `history` with mod <= atRevision. */
-export function visibleAt(history: KeyHistory, atRevision: number): KeyRevision | undefined {
-  const revisions = history.revisions;
+/** The latest live revision of a key (its index entry) with mod <= atRevision. */
+function visibleAt(entry: IndexEntry, atRevision: number): KeyRevision | undefined {
+  if (!(entry instanceof RevisionList)) {
+    return entry.mod <= atRevision && entry.value !== null ? entry : undefined;
+  }
+  const revisions = entry.revisions;
   const last = revisions[revisions.length - 1];
   // Fast path: most reads are at the current revision.
   if (last !== undefined && last.mod <= atRevision) return last.value === null ? undefined : last;

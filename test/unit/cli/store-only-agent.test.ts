@@ -1,10 +1,11 @@
-// A store-only agent (no config file, so no templates, no app, no services) does not load the sidecar's modules:
-// they would cost memory for the agent's whole life. With a config file the sidecar runs (the file may gain
+// A store-only agent (no config file, so no templates, no app, no services) does not load the sidecar's modules,
+// nor undici's index: they would cost memory for the agent's whole life. With a config file the sidecar runs (the file may gain
 // templates later), which is also the control that the module check below can see the template engine at all.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { needsSidecar } from "../../../src/agent/agent.js";
@@ -13,6 +14,7 @@ import { VIGIE_CLI } from "../../helpers/cluster.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 
 const TEMPLATE_ENGINE = "/node_modules/handlebars/";
+const UNDICI_INDEX = join(dirname(fileURLToPath(import.meta.url)), "../../../node_modules/undici/index.js");
 
 /** Runs `vigie agent --dev [args]` until healthy; returns the CommonJS modules it loaded and its /health body. */
 async function runAgent(dir: string, args: string[]): Promise<{ modules: string[]; health: unknown }> {
@@ -83,6 +85,9 @@ test("a store-only agent serves and is healthy without loading the template engi
       storeOnly.modules.some((path) => path.includes(TEMPLATE_ENGINE)),
       "store-only agent loaded handlebars",
     );
+    // HTTP clients use undici's Pool alone (src/store/undici-pool.ts), not its index (fetch, WebSocket, caches...).
+    assert.ok(storeOnly.modules.some((path) => path.endsWith("/node_modules/undici/lib/dispatcher/pool.js")));
+    assert.not.ok(storeOnly.modules.includes(UNDICI_INDEX), "the agent loaded undici's index");
 
     const configFile = join(dir, "vigie.yaml");
     await writeFile(configFile, "log_level: warn\n");

@@ -76,6 +76,21 @@ async function nginxTest(upstream: string): Promise<void> {
   await run(tools!.nginx!, ["-t", "-q", "-p", prefix, "-c", conf, "-e", join(prefix, "error.log")]);
 }
 
+/**
+ * A write under /services/web/ that lists no new server (an instance turning critical, then its entry expiring)
+ * moves the store revision; the service templates must render the same bytes, or the sidecar would rewrite the
+ * file, run its check and reload the proxy for nothing.
+ */
+async function assertSameAfterUnlistedChange(source: string, destination: string, before: string): Promise<void> {
+  const value = { address: "127.0.0.1:9999", host: "127.0.0.1", port: 9999, tags: [], meta: {}, health: "critical" };
+  await client.put("/services/web/web-99", JSON.stringify(value));
+  assert.is(await render([{ source, destination }]), 0);
+  assert.is(await readFile(destination, "utf8"), before, "a critical instance changes nothing");
+  await client.deleteRange("/services/web/web-99");
+  assert.is(await render([{ source, destination }]), 0);
+  assert.is(await readFile(destination, "utf8"), before, "its entry expiring changes nothing");
+}
+
 t("nginx-upstream.conf.hbs passes nginx -t with instances and with none", async () => {
   const destination = join(dir, "upstream.conf");
   await registerWeb(3);
@@ -84,6 +99,7 @@ t("nginx-upstream.conf.hbs passes nginx -t with instances and with none", async 
   assert.match(text, /server 127\.0\.0\.1:9001; # web-01\n {4}server 127\.0\.0\.1:9002; # web-02\n/);
   assert.not.match(text, "127.0.0.1:1;");
   await nginxTest(destination);
+  await assertSameAfterUnlistedChange(join(REPO_TEMPLATES, "nginx-upstream.conf.hbs"), destination, text);
   await registerWeb(0);
   assert.is(await render([{ source: join(REPO_TEMPLATES, "nginx-upstream.conf.hbs"), destination }]), 0);
   assert.match(await readFile(destination, "utf8"), "server 127.0.0.1:1 down;");
@@ -100,6 +116,7 @@ t("haproxy.cfg.hbs passes haproxy -c with instances and with none", async () => 
   // guard keeps the file valid for older versions, which do not know the keyword.
   assert.match(text, /^global\n(?: .*\n)*\.if version_atleast\(2\.6\)\n {4}httpclient\.ssl\.verify none\n\.endif\n/m);
   await run(tools!.haproxy!, ["-c", "-q", "-f", destination]);
+  await assertSameAfterUnlistedChange(join(REPO_TEMPLATES, "haproxy.cfg.hbs"), destination, text);
   await registerWeb(0);
   assert.is(await render([{ source: join(REPO_TEMPLATES, "haproxy.cfg.hbs"), destination }]), 0);
   await run(tools!.haproxy!, ["-c", "-q", "-f", destination]);

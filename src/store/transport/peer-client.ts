@@ -42,7 +42,6 @@ const MAX_STREAM_BUFFER_BYTES = 16 * 1024 * 1024;
 export class PeerClient {
   private readonly pool: Pool;
   private queue: Message[] = [];
-  private flushScheduled = false;
   private stream: PassThrough | undefined;
   private closed = false;
   private backoffMs = 0;
@@ -68,7 +67,7 @@ export class PeerClient {
 
   /**
    * Queues a message; drops it (Raft retransmits) when the peer is backing off or its stream is backed up.
-   * Messages queued in the same turn of the event loop leave together as one line of the stream.
+   * Nothing leaves before `flush`, so the messages of one call of Transport.send travel as one line of the stream.
    */
   enqueue(message: Message): void {
     if (this.closed) return;
@@ -81,14 +80,13 @@ export class PeerClient {
       return;
     }
     this.queue.push(message);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      queueMicrotask(this.flush);
-    }
   }
 
-  private readonly flush = (): void => {
-    this.flushScheduled = false;
+  /**
+   * Writes what is queued to the stream now, on this call stack: the driver sends a leader's new entries and then
+   * fsyncs them on the loop thread, and the followers should be writing their copies meanwhile, not after.
+   */
+  flush(): void {
     if (this.closed || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
@@ -99,7 +97,7 @@ export class PeerClient {
       return;
     }
     stream.write(`${encodeBatch(coalesceAppends(batch))}\n`);
-  };
+  }
 
   /**
    * One long POST per peer whose body is the message stream (one JSON array per line), like etcd's stream

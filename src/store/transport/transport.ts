@@ -88,6 +88,7 @@ export class PeerTransport {
 
   /** Best effort: a message to an unknown peer is dropped and reported unreachable. */
   send(messages: readonly Message[]): void {
+    const touched = new Set<PeerClient>();
     for (const message of messages) {
       const peer = this.peers.get(message.to);
       if (peer === undefined) {
@@ -95,7 +96,9 @@ export class PeerTransport {
         continue;
       }
       peer.enqueue(message);
+      touched.add(peer);
     }
+    for (const peer of touched) peer.flush();
   }
 
   /** Calls a peer's RPC handler (see `handle`). */

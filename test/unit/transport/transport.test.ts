@@ -1,5 +1,6 @@
 // The peer transport on real loopback sockets: batches arrive in order, snapshots stream in chunks, another
 // cluster's traffic is refused, an unreachable peer is reported to the core.
+import { spawn } from "node:child_process";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
@@ -201,6 +202,46 @@ test("an unreachable peer is reported and retried after a backoff", async () => 
   );
   await a.transport.close();
   await b.transport.close();
+});
+
+/** A stand-in peer in its own process (its event loop runs while ours is blocked): prints when stream bytes arrive. */
+const ARRIVAL_RECORDER = `
+const server = require("node:http").createServer((req, res) => {
+  req.on("data", () => process.stdout.write("chunk " + Date.now() + "\\n"));
+  req.on("end", () => res.end());
+});
+server.listen(0, "127.0.0.1", () => process.stdout.write("port " + server.address().port + "\\n"));
+`;
+
+test("send writes to the peer's socket before returning: a loop blocked right after (a leader's fsync) does not hold it", async () => {
+  const recorder = spawn(process.execPath, ["-e", ARRIVAL_RECORDER], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: string[] = [];
+  let buffered = "";
+  recorder.stdout.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const parts = buffered.split("\n");
+    buffered = parts.pop() ?? "";
+    lines.push(...parts);
+  });
+  const a = endpoint(7, 1);
+  try {
+    await waitFor("the recorder's port", async () => lines.some((l) => l.startsWith("port ")));
+    const port = lines.find((l) => l.startsWith("port "))!.slice(5);
+    a.transport.setPeer(2, `http://127.0.0.1:${port}`);
+    const chunks = () => lines.filter((l) => l.startsWith("chunk ")).map((l) => Number(l.slice(6)));
+    a.transport.send([message(1, 2, 0)]); // opens the stream
+    await waitFor("the first batch", async () => chunks().length >= 1);
+    const seen = chunks().length;
+    const sentAt = Date.now();
+    a.transport.send([message(1, 2, 1)]);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400); // the loop is blocked, as by an fsync
+    await waitFor("the second batch", async () => chunks().length > seen);
+    const arrivedAfterMs = chunks()[seen]! - sentAt;
+    assert.ok(arrivedAfterMs < 200, `the batch reached the peer ${arrivedAfterMs} ms after send, not while blocked`);
+  } finally {
+    recorder.kill();
+    await a.transport.close();
+  }
 });
 
 test.run();

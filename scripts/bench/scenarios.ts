@@ -146,6 +146,19 @@ async function scaleOut(
       },
     },
   );
+  // Measured on a running system, not during the web agent's own start (a lease grant and a "critical" entry for
+  // every instance, whose backend does not run yet): the first run starts once every instance is in the store.
+  const probe = new StoreClient({ endpoints: topology.endpoints });
+  try {
+    await waitFor(
+      "every instance announced as critical",
+      async () => (await probe.range("/services/web/", { prefix: true, countOnly: true })).count === runs,
+      30_000,
+    );
+  } finally {
+    await probe.close();
+  }
+  await waitFor("haproxy reloaded with the first rendered config", async () => haproxyReloads >= 1, 15_000);
   const listedAt = new Map<string, number>();
   const renderedAt = new Map<string, number>();
   const watcher = watch(scene.path("lb"), () => {

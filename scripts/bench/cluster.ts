@@ -1,7 +1,8 @@
 // Benchmark "cluster": a 3-member vigie cluster (real agents) and a 3-member etcd 3.4 cluster side by side on
 // loopback, driven by the same client (the etcd v3 JSON API). Prints sequential put latency, put throughput with 64
 // concurrent clients, linearizable range throughput, put -> watch event latency on a follower, unavailability after
-// kill -9 of the leader, and the resident memory of a member holding 10,000 and 100,000 keys; then vigie/etcd ratios.
+// kill -9 of the leader, and the resident memory of the largest member idle and holding 10,000 and 100,000 keys (with,
+// at 10,000, the file-backed part: the executable's pages); then vigie/etcd ratios.
 // Targets: put throughput >= 1.0x etcd, put p50 <= 1.0x, watch p99 <= 1.0x, unavailability <= 0.5x;
 // RSS <= 64 MB with 10,000 keys and <= 160 MB with 100,000 keys.
 import { readFileSync } from "node:fs";
@@ -41,11 +42,27 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 }
 
-function rssMb(pid: number | undefined): number {
+/** A /proc/<pid>/status memory field (VmRSS: resident; RssFile: its file-backed part) in MB. */
+function statusMb(pid: number | undefined, field: "VmRSS" | "RssFile"): number {
   if (pid === undefined) return Number.NaN;
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]);
   return kb / 1024;
+}
+
+function rssMb(pid: number | undefined): number {
+  return statusMb(pid, "VmRSS");
+}
+
+/**
+ * Records the largest member's RSS under `label`, and how much of it is file-backed: pages of the executable and
+ * its libraries (for vigie, mostly the node binary's own code, which no change to vigie's JS shrinks) as opposed
+ * to the process's own memory (JS heap, buffers, malloc).
+ */
+function recordRss(target: Target, results: Results, label: string, withFileBacked: boolean): void {
+  const largest = target.members.map((m) => m.pid()).reduce((a, b) => (rssMb(b) > rssMb(a) ? b : a));
+  results.set(`RSS ${label} (MB)`, rssMb(largest));
+  if (withFileBacked) results.set(`RSS ${label}: file-backed part (MB)`, statusMb(largest, "RssFile"));
 }
 
 async function leaderOf(target: Target): Promise<Member> {
@@ -83,14 +100,15 @@ type Phase = (target: Target, options: BenchOptions, results: Results) => Promis
 /** Memory first, on fresh clusters: the keys each member holds. */
 const memoryPhase: Phase = async (target, options, results) => {
   const leader = await leaderOf(target);
+  recordRss(target, results, "idle, no keys", false);
   const loader = client([leader.clientUrl], 8);
   await loadKeys(loader, 0, 10_000);
   await new Promise((r) => setTimeout(r, 500));
-  results.set("RSS with 10,000 keys (MB)", Math.max(...target.members.map((m) => rssMb(m.pid()))));
+  recordRss(target, results, "with 10,000 keys", true);
   if (!options.quick) {
     await loadKeys(loader, 10_000, 100_000);
     await new Promise((r) => setTimeout(r, 500));
-    results.set("RSS with 100,000 keys (MB)", Math.max(...target.members.map((m) => rssMb(m.pid()))));
+    recordRss(target, results, "with 100,000 keys", false);
   }
 };
 
@@ -217,7 +235,9 @@ async function startEtcd(binary: string): Promise<Target> {
 }
 
 const TARGETS: Record<string, { lowerIsBetter: boolean; ratioTarget?: string; absolute?: string }> = {
+  "RSS idle, no keys (MB)": { lowerIsBetter: true },
   "RSS with 10,000 keys (MB)": { lowerIsBetter: true, absolute: "<= 64 MB" },
+  "RSS with 10,000 keys: file-backed part (MB)": { lowerIsBetter: true },
   "RSS with 100,000 keys (MB)": { lowerIsBetter: true, absolute: "<= 160 MB" },
   "put latency p50 (ms)": { lowerIsBetter: true, ratioTarget: "<= 1.0x" },
   "put latency p99 (ms)": { lowerIsBetter: true },

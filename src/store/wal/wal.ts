@@ -29,13 +29,14 @@ export interface WalOptions {
   /** Snapshot files kept (the newest ones). */
   keepSnapshots: number;
   /**
-   * Write and fdatasync on the calling thread, at once, instead of on the thread pool after a turn of the event
-   * loop. For a caller that already batches (the Raft driver hands over one batch per turn and awaits it): the two
-   * thread-pool round trips and the extra turn cost more than the blocked event loop, most of all on a busy
-   * machine where each hand-off waits for a core. Independent appenders want the default (they group up while the
-   * loop turns).
+   * A flush of at most this many bytes is written and fdatasynced on the calling thread, at once, instead of on
+   * the thread pool after a turn of the event loop (0: never). For a caller that already batches (the Raft driver
+   * hands over one batch per turn and waits for it): for a small batch the two thread-pool round trips and the
+   * extra turn cost more than the blocked loop, most of all on a busy machine where each hand-off waits for a
+   * core. A large batch means many clients at once: it goes to the thread pool so the loop parses the next
+   * requests while the disk syncs. Independent appenders want 0 (they group up while the loop turns).
    */
-  inlineSync: boolean;
+  inlineSyncMaxBytes: number;
   logger: Logger;
 }
 
@@ -44,7 +45,7 @@ export const DEFAULT_WAL_OPTIONS: WalOptions = {
   maxPendingBytes: 64 * 1024 * 1024,
   keepTailEntries: 5000,
   keepSnapshots: 2,
-  inlineSync: false,
+  inlineSyncMaxBytes: 0,
   logger: silentLogger(),
 };
 
@@ -300,7 +301,7 @@ export class Wal {
 
   private startFlush(): void {
     if (this.flushing !== null) return;
-    if (this.options.inlineSync && this.flushInline()) return;
+    if (this.pendingBytes <= this.options.inlineSyncMaxBytes && this.flushInline()) return;
     this.flushing = this.flushLoop().finally(() => {
       this.flushing = null;
       // An append may have arrived between the loop's last check and now (its resolve ran first).
@@ -334,7 +335,7 @@ export class Wal {
   }
 
   /**
-   * `inlineSync`: writes and syncs everything queued, on this thread. False (nothing done) when the segment is
+   * `inlineSyncMaxBytes`: writes and syncs everything queued, on this thread. False (nothing done) when the segment is
    * full: the asynchronous loop rotates it.
    */
   private flushInline(): boolean {

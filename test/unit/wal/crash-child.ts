@@ -10,7 +10,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
 
 async function run(dir: string | undefined, inlineSync: boolean): Promise<void> {
   if (dir === undefined) throw new Error("usage: crash-child.ts DIR [inline]");
-  const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024, inlineSync });
+  const { wal, entries } = await Wal.open(dir, { segmentBytes: 16 * 1024, inlineSyncMaxBytes: inlineSync ? 4096 : 0 });
   let next = (entries[entries.length - 1]?.index ?? 0) + 1;
   const appender = async (): Promise<never> => {
     for (;;) {

@@ -32,8 +32,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 const BASE_OPTIONS = { segmentBytes: 600, keepTailEntries: 3 };
 
-async function check(ops: Op[], inlineSync: boolean): Promise<void> {
-  const OPTIONS = { ...BASE_OPTIONS, inlineSync };
+async function check(ops: Op[], inlineSyncMaxBytes: number): Promise<void> {
+  const OPTIONS = { ...BASE_OPTIONS, inlineSyncMaxBytes };
   const dir = await mkdtemp(join(tmpdir(), "vigie-wal-model-"));
   try {
     let { wal } = await Wal.open(dir, OPTIONS);
@@ -94,10 +94,11 @@ function show(e: Entry): string {
   return `${e.index}/${e.term}/${Buffer.from(e.data).toString()}`;
 }
 
-for (const inlineSync of [false, true]) {
-  test(`random appends, overwrites, snapshots, purges and reopens replay like the model (inlineSync ${inlineSync})`, async () => {
+// 0: every flush on the thread pool; 150: small batches inline, larger ones (and rotations) on the thread pool.
+for (const inlineSyncMaxBytes of [0, 150]) {
+  test(`random appends, overwrites, snapshots, purges and reopens replay like the model (inline up to ${inlineSyncMaxBytes} bytes)`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { maxLength: 40, size: "max" }), (ops) => check(ops, inlineSync)),
+      fc.asyncProperty(fc.array(opArb, { maxLength: 40, size: "max" }), (ops) => check(ops, inlineSyncMaxBytes)),
       { numRuns: 100 },
     );
   });

@@ -1,6 +1,7 @@
 // The WAL's contract on real files: replay returns exactly what was appended (with Raft's suffix overwrite),
 // hard state survives, segments rotate, concurrent appends share fsyncs, snapshots and purging work.
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { readdirSync, statSync } from "node:fs";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -130,26 +131,34 @@ test("one append of 5,000 entries (more buffers than one writev takes) is writte
   await replay.wal.close();
 });
 
-test("inlineSync writes before append returns, falls back to the thread pool to rotate, and replays alike", async () => {
+test("a flush up to inlineSyncMaxBytes is written before append returns; a larger one and a rotation go to the thread pool", async () => {
   const dir = await tempDir();
-  const { wal } = await Wal.open(dir, { segmentBytes: 1024, inlineSync: true });
-  const segmentBytes = async () => {
+  const options = { segmentBytes: 1024, inlineSyncMaxBytes: 200 };
+  const { wal } = await Wal.open(dir, options);
+  // Synchronous on purpose: awaiting would give the thread pool its turn.
+  const segmentBytes = () => {
     let total = 0;
-    for (const name of await readdir(join(dir, "wal"))) {
-      if (name.endsWith(".wal")) total += (await stat(join(dir, "wal", name))).size;
+    for (const name of readdirSync(join(dir, "wal"))) {
+      if (name.endsWith(".wal")) total += statSync(join(dir, "wal", name)).size;
     }
     return total;
   };
-  const before = await segmentBytes();
-  const pending = wal.append([entry(1)], { term: 1, vote: 1, commit: 0 });
-  // Not awaited yet: inline mode has already written (and synced) the record.
-  assert.ok((await segmentBytes()) > before, "the record is in the file when append returns");
-  await pending;
-  for (let i = 2; i <= 60; i++) await wal.append([entry(i)]);
+  let before = segmentBytes();
+  const small = wal.append([entry(1)], { term: 1, vote: 1, commit: 0 });
+  // Not awaited yet: the small flush has already been written (and synced).
+  assert.ok(segmentBytes() > before, "the small record is in the file when append returns");
+  await small;
+  before = segmentBytes();
+  const large = wal.append([entry(2, 1, "x".repeat(300))]);
+  assert.is(segmentBytes(), before, "the large record waits for the thread pool");
+  await large;
+  assert.ok(segmentBytes() > before);
+  for (let i = 3; i <= 60; i++) await wal.append([entry(i)]);
   assert.ok(wal.segmentCount > 1, "the segments rotated");
   await wal.close();
-  const replay = await Wal.open(dir, { segmentBytes: 1024, inlineSync: true });
-  assert.equal(summary(replay.entries), summary(Array.from({ length: 60 }, (_, i) => entry(i + 1))));
+  const replay = await Wal.open(dir, options);
+  const expected = Array.from({ length: 60 }, (_, i) => (i === 1 ? entry(2, 1, "x".repeat(300)) : entry(i + 1)));
+  assert.equal(summary(replay.entries), summary(expected));
   assert.equal(replay.hardState, { term: 1, vote: 1, commit: 0 });
   await replay.wal.close();
 });

@@ -63,17 +63,10 @@ interface Store {
 async function startDevAgent(): Promise<Store | undefined> {
   const port = await freePort();
   const peer = await freePort();
+  // The bin itself, as an operator runs it: its shebang gives node the agent's heap flags (README, "Memory").
   const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      join(REPO, "dist/cli.js"),
-      "agent",
-      "--dev",
-      "--listen-client",
-      `http://127.0.0.1:${port}`,
-      "--listen-peer",
-      `http://127.0.0.1:${peer}`,
-    ],
+    join(REPO, "dist/cli.js"),
+    ["agent", "--dev", "--listen-client", `http://127.0.0.1:${port}`, "--listen-peer", `http://127.0.0.1:${peer}`],
     { stdio: "ignore" },
   );
   // SIGTERM first: the agent removes its --dev data directory on a clean shutdown.

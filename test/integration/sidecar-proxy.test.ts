@@ -91,11 +91,15 @@ function defineSuite(kind: StoreKind): void {
     return bodies;
   }
 
+  /** The last 2000 characters each child wrote to stderr. */
+  const stderrOf = new Map<ChildProcess, string>();
+
   function startChild(program: string, args: string[]): ChildProcess {
     const child = spawn(program, args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-2000);
+      stderrOf.set(child, stderr);
     });
     child.once("exit", (code) => {
       if (code !== 0 && code !== null) console.error(`${program} exited ${code}: ${stderr}`);
@@ -170,8 +174,11 @@ function defineSuite(kind: StoreKind): void {
     });
     await sidecar.firstRender;
     await h.waitForFile(config, (text) => text.includes(`server web-1 127.0.0.1:${web1}`));
-    startChild(tools!.haproxy!, ["-W", "-db", "-f", config, "-p", pidfile]);
+    const haproxy = startChild(tools!.haproxy!, ["-W", "-db", "-f", config, "-p", pidfile]);
     await waitFor("haproxy to proxy to web-1", async () => (await request(port)) === "web-1", 10_000);
+    // The worker serves before the master has set up its signal handling, and a SIGUSR2 that arrives in between is
+    // lost (seen on a loaded machine: no reload, the test timed out). The master says "Loading success." once ready.
+    await waitFor("haproxy master ready", async () => stderrOf.get(haproxy)?.includes("Loading success") === true);
 
     await h.client.txn({
       success: [

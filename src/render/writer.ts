@@ -3,14 +3,19 @@
 // so a crash leaves either the old or the new file, never a torn one. Nothing happens when the bytes are unchanged.
 // The file operations are synchronous on purpose: config files are small, and each async call is a thread-pool
 // round trip that, under load, costs more than the write itself (put → file latency is what this code is judged on).
-// Only the check command is asynchronous.
+// Only the check command is asynchronous, and the staged file's flush when there is a check: it runs in the thread
+// pool while the check runs, so the check's spawn hides it.
+import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
+  close,
   closeSync,
   copyFileSync,
   fchmodSync,
   fchownSync,
+  fdatasync,
   fdatasyncSync,
+  fsync,
   fsyncSync,
   ftruncateSync,
   mkdirSync,
@@ -87,23 +92,31 @@ export async function writeRendered(
   }
   if (previous?.equals(content)) return { changed: false };
   const needsStage = spec.write === "rename" || spec.check !== undefined;
-  const staged = needsStage ? stage(spec, content) : undefined;
+  // Only a staged file that is renamed into place must be on disk first; one staged for the check alone (in-place
+  // writes) is removed afterwards. With a check, the flush waits for the check, alongside it.
+  const flush: Flush = spec.write !== "rename" ? "none" : spec.check === undefined ? "now" : "alongside";
+  const staged = needsStage ? stage(spec, content, flush) : undefined;
   try {
-    if (spec.check !== undefined && staged !== undefined) await check(spec, staged);
+    if (spec.check !== undefined && staged !== undefined) await checkAndFlush(spec, staged);
     if (spec.backup && previous !== undefined) writeBackup(spec, previous);
     if (spec.write === "rename" && staged !== undefined) {
-      renameSync(staged, spec.destination);
+      assert.ok(staged.fd === undefined, "a staged file is flushed and closed before it is renamed into place");
+      renameSync(staged.path, spec.destination);
       if (deferDirectorySync) deferDirectorySync(dirname(spec.destination));
       else syncDirectory(dirname(spec.destination));
     } else {
       overwriteInPlace(spec, content, previous);
     }
   } catch (error) {
-    if (staged !== undefined) unlinkQuietly(staged);
+    if (staged !== undefined) {
+      // Only an error thrown before the check (by writeRendered's own code) can leave the fd open.
+      if (staged.fd !== undefined) closeQuietly(staged.fd);
+      unlinkQuietly(staged.path);
+    }
     if (error instanceof CheckFailedError || error instanceof WriteFailedError) throw error;
     throw new WriteFailedError(spec.name, `writing ${spec.destination}: ${(error as Error).message}`, { cause: error });
   }
-  if (spec.write === "in-place" && staged !== undefined) unlinkQuietly(staged);
+  if (spec.write === "in-place" && staged !== undefined) unlinkQuietly(staged.path);
   return { changed: true, previous };
 }
 
@@ -138,35 +151,84 @@ function openCreatingDirectory(path: string, mode: number): number {
   }
 }
 
-function stage(spec: WriteSpec, content: Buffer): string {
+/** When the staged file reaches the disk: before stage() returns, alongside the check, or never (not renamed). */
+type Flush = "now" | "alongside" | "none";
+
+interface Staged {
+  path: string;
+  /** Still open when its flush runs alongside the check; checkAndFlush() closes it. */
+  fd: number | undefined;
+  /** fsync rather than fdatasync: mode or ownership were set. */
+  fullSync: boolean;
+}
+
+function stage(spec: WriteSpec, content: Buffer, flush: Flush): Staged {
   const directory = dirname(spec.destination);
-  const staged = join(directory, `.${basename(spec.destination)}.vigie-${randomBytes(6).toString("hex")}.tmp`);
+  const path = join(directory, `.${basename(spec.destination)}.vigie-${randomBytes(6).toString("hex")}.tmp`);
+  let fd: number | undefined;
   try {
-    const fd = openCreatingDirectory(staged, spec.mode ?? 0o644);
-    try {
-      writeAll(fd, content);
-      // The umask may have narrowed the mode given to open(); set it exactly.
-      if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
-      const ids = ownership(spec);
-      if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
-      // Data and size must reach the disk before the rename. fdatasync suffices unless mode or ownership were set,
-      // which must be durable too (an unchanged file is not rewritten after a restart, so a lost chown would stay).
-      if (ids !== undefined || spec.mode !== undefined) fsyncSync(fd);
+    fd = openCreatingDirectory(path, spec.mode ?? 0o644);
+    writeAll(fd, content);
+    // The umask may have narrowed the mode given to open(); set it exactly.
+    if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
+    const ids = ownership(spec);
+    if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
+    // Data and size must reach the disk before the rename. fdatasync suffices unless mode or ownership were set,
+    // which must be durable too (an unchanged file is not rewritten after a restart, so a lost chown would stay).
+    const fullSync = ids !== undefined || spec.mode !== undefined;
+    if (flush === "alongside") return { path, fd, fullSync };
+    if (flush === "now") {
+      if (fullSync) fsyncSync(fd);
       else fdatasyncSync(fd);
-    } finally {
-      closeSync(fd);
     }
+    closeSync(fd);
+    return { path, fd: undefined, fullSync };
   } catch (error) {
-    unlinkQuietly(staged);
-    throw new WriteFailedError(spec.name, `cannot stage ${staged}: ${(error as Error).message}`, { cause: error });
+    if (fd !== undefined) closeQuietly(fd);
+    unlinkQuietly(path);
+    throw new WriteFailedError(spec.name, `cannot stage ${path}: ${(error as Error).message}`, { cause: error });
   }
-  return staged;
+}
+
+/**
+ * Runs the check on the staged file and, when its fd is still open, flushes it in the thread pool meanwhile. Both
+ * settle before the fd is closed (a flush still running on a closed, reused fd would hit another file); then the
+ * check's failure, or the flush's, is thrown.
+ */
+async function checkAndFlush(spec: WriteSpec, staged: Staged): Promise<void> {
+  const fd = staged.fd;
+  const flushing =
+    fd === undefined
+      ? Promise.resolve()
+      : new Promise<void>((resolveFlush, rejectFlush) => {
+          const done = (error: Error | null) => (error ? rejectFlush(error) : resolveFlush());
+          if (staged.fullSync) fsync(fd, done);
+          else fdatasync(fd, done);
+        });
+  const [checked, flushed] = await Promise.allSettled([check(spec, staged.path), flushing]);
+  if (fd !== undefined) {
+    staged.fd = undefined;
+    await new Promise<void>((resolveClose) => close(fd, () => resolveClose()));
+  }
+  if (checked.status === "rejected") throw checked.reason;
+  if (flushed.status === "rejected") {
+    const reason = (flushed.reason as Error).message;
+    throw new WriteFailedError(spec.name, `cannot flush ${staged.path}: ${reason}`, { cause: flushed.reason });
+  }
 }
 
 async function check(spec: WriteSpec, staged: string): Promise<void> {
   const argv = (spec.check ?? []).map((part) => part.replaceAll("{{src}}", staged));
   const result = await runArgv(argv, { timeoutMs: spec.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS });
   if (!result.ok) throw new CheckFailedError(spec.name, `${argv.join(" ")}: ${result.summary}`);
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
 }
 
 function writeBackup(spec: WriteSpec, previous: Buffer): void {

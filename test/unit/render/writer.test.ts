@@ -57,6 +57,24 @@ test("check runs on the staged file; a failure keeps the previous file and remov
   assert.is(await readFile(join(dir, "out.conf"), "utf8"), "ok\n");
 });
 
+test("with a check, the stage is flushed alongside it: mode kept, no descriptor left open, pass or fail", async () => {
+  const openFds = async () => (await readdir("/proc/self/fd")).length;
+  const checked = spec({ mode: 0o600, check: ["grep", "-q", "^ok", "{{src}}"] });
+  await writeRendered(checked, Buffer.from("ok 0\n"));
+  const before = await openFds();
+  for (let i = 1; i <= 20; i++) {
+    const outcome = await writeRendered(checked, Buffer.from(i % 2 === 0 ? `ok ${i}\n` : `bad ${i}\n`)).catch(
+      (error: unknown) => error,
+    );
+    if (i % 2 === 0) assert.equal(outcome, { changed: true, previous: Buffer.from(`ok ${i - 2 || 0}\n`) });
+    else assert.instance(outcome, CheckFailedError);
+  }
+  assert.is(await openFds(), before, "every staged file's descriptor is closed");
+  assert.is(await readFile(join(dir, "out.conf"), "utf8"), "ok 20\n");
+  assert.is((await stat(join(dir, "out.conf"))).mode & 0o777, 0o600);
+  assert.equal(await readdir(dir), ["out.conf"], "no staged file left behind");
+});
+
 test("a check program that does not exist fails clearly", async () => {
   const error = await writeRendered(spec({ check: ["/nonexistent/checker", "{{src}}"] }), Buffer.from("x")).catch(
     (e: unknown) => e,

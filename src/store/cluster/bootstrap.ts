@@ -7,6 +7,7 @@ import { ConfigError, VigieError } from "../../errors.js";
 import type { Logger } from "../../log.js";
 import type { MemberInfo } from "../replica.js";
 import { PROBE_PATH } from "../transport/protocol.js";
+import { Pool } from "../undici-pool.js";
 import { IDENTITY_FILE, IdentityFileError, type MemberIdentity, readIdentity, writeIdentity } from "./identity.js";
 import { deriveClusterId, deriveMemberId, type InitialCluster, normalizePeerUrl, parseInitialCluster } from "./ids.js";
 import { joinCluster } from "./join.js";
@@ -114,20 +115,43 @@ function staticIdentity(name: string, peerUrl: string, initial: InitialCluster):
   };
 }
 
+/**
+ * GET a peer's probe answer (undefined unless it answers 200) within 500 ms. Through undici's Pool rather than the
+ * global fetch: the first fetch loads node's built-in copy of undici and compiles its HTTP parser, ~10 MB that every
+ * founding member kept for its whole life for this one request at start-up.
+ */
+async function getProbe(peerUrl: string): Promise<ProbeAnswer | undefined> {
+  const url = new URL(`${peerUrl}${PROBE_PATH}`);
+  const pool = new Pool(url.origin, { connections: 1 });
+  try {
+    const response = await pool.request({
+      method: "GET",
+      path: `${url.pathname}${url.search}`,
+      signal: AbortSignal.timeout(500),
+    });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      return undefined;
+    }
+    return (await response.body.json()) as ProbeAnswer;
+  } finally {
+    await pool.destroy();
+  }
+}
+
 /** Asks the other founding members whether they saw this member publish itself (it then had a data dir). */
 async function refuseIfKnownAsStarted(options: BootstrapOptions, identity: MemberIdentity, initial: InitialCluster) {
   await Promise.all(
     initial
       .filter((m) => m.name !== options.name)
       .map(async (peer) => {
-        let answer: ProbeAnswer;
+        let answer: ProbeAnswer | undefined;
         try {
-          const response = await fetch(`${peer.peerUrl}${PROBE_PATH}`, { signal: AbortSignal.timeout(500) });
-          if (!response.ok) return;
-          answer = (await response.json()) as ProbeAnswer;
+          answer = await getProbe(peer.peerUrl);
         } catch {
           return; // Not up yet: the normal case while a new cluster starts.
         }
+        if (answer === undefined) return;
         if (answer.clusterId !== identity.clusterId) return;
         const me = answer.members.find((m) => m.ID === identity.memberId);
         const removed = Array.isArray(answer.removed) && answer.removed.includes(identity.memberId);

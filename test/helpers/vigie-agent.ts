@@ -15,10 +15,10 @@ export async function startDevAgent(): Promise<ApiTarget> {
   const dir = await mkdtemp(join(tmpdir(), "vigie-agent-test-"));
   const url = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
+  // The bin itself, as an operator runs it (its shebang gives node the agent's heap flags).
   const child: ChildProcess = spawn(
-    process.execPath,
+    CLI,
     [
-      CLI,
       "agent",
       "--dev",
       "--name",

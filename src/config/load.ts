@@ -3,7 +3,7 @@
 //   vigie.yaml:7:15: templates[1].reload.signal: unknown signal "SIGHPU"
 import { access, readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, type Node, parseDocument } from "yaml";
+import type { Document, LineCounter, Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { configSchema, type VigieConfig } from "./schema.js";
@@ -77,8 +77,18 @@ function typeName(value: unknown): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
+/**
+ * A config file as parsed, with the yaml module that parsed it: yaml is imported only when there is a file (an
+ * agent started from flags alone never loads it, ~2.6 MB resident).
+ */
+interface ParsedFile {
+  yaml: typeof import("yaml");
+  document: Document;
+  lineCounter: LineCounter;
+}
+
 /** Finds the YAML node for a path; for an unknown key, its key node; else the closest existing parent. */
-function nodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node | undefined {
+function nodeAt({ yaml: { isMap, isPair, isScalar }, document }: ParsedFile, path: Path): Node | undefined {
   for (let length = path.length; length >= 0; length--) {
     const parentPath = path.slice(0, length - 1);
     const last = path[length - 1];
@@ -95,7 +105,7 @@ function nodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node | 
 }
 
 /** For an unknown field, point at the key itself rather than its value. */
-function keyNodeAt(document: ReturnType<typeof parseDocument>, path: Path): Node | undefined {
+function keyNodeAt({ yaml: { isMap, isPair, isScalar }, document }: ParsedFile, path: Path): Node | undefined {
   const parent = document.getIn(path.slice(0, -1) as unknown[], true);
   if (!isMap(parent)) return undefined;
   const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === path.at(-1));
@@ -138,12 +148,14 @@ const FLAG_FOR_FIELD = (field: string) => `--${field.replaceAll("_", "-")}`;
 export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<LoadedConfig> {
   const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
   let raw: Record<string, unknown> = {};
-  let document: ReturnType<typeof parseDocument> | undefined;
-  const lineCounter = new LineCounter();
+  let parsed: ParsedFile | undefined;
   const absoluteFile = file === undefined ? undefined : resolve(file);
   if (absoluteFile !== undefined) {
     const text = await readConfigText(absoluteFile, file!);
-    document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    const yaml = await import("yaml");
+    const lineCounter = new yaml.LineCounter();
+    const document = yaml.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+    parsed = { yaml, document, lineCounter };
     const yamlError = document.errors[0];
     if (yamlError) {
       const position = lineCounter.linePos(yamlError.pos[0]);
@@ -163,11 +175,11 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     if (typeof top === "string" && top in definedOverrides) {
       return { text: `flag ${FLAG_FOR_FIELD(top)}`, flag: true, line: 0, column: 0 };
     }
-    if (!document || file === undefined) return { text: "", flag: false, line: 0, column: 0 };
-    const node = (unknownField ? keyNodeAt(document, path) : undefined) ?? nodeAt(document, path);
+    if (!parsed || file === undefined) return { text: "", flag: false, line: 0, column: 0 };
+    const node = (unknownField ? keyNodeAt(parsed, path) : undefined) ?? nodeAt(parsed, path);
     const offset = node?.range?.[0];
     if (offset === undefined) return { text: file, flag: false, line: 0, column: 0 };
-    const position = lineCounter.linePos(offset);
+    const position = parsed.lineCounter.linePos(offset);
     return { text: `${file}:${position.line}:${position.col}`, flag: false, line: position.line, column: position.col };
   };
   const config = validate({ ...raw, ...definedOverrides }, locate);

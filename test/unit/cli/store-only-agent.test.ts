@@ -14,6 +14,7 @@ import { VIGIE_CLI } from "../../helpers/cluster.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 
 const TEMPLATE_ENGINE = "/node_modules/handlebars/";
+const YAML_PARSER = "/node_modules/yaml/";
 const UNDICI_INDEX = join(dirname(fileURLToPath(import.meta.url)), "../../../node_modules/undici/index.js");
 
 /** Runs `vigie agent --dev [args]` until healthy; returns the CommonJS modules it loaded and its /health body. */
@@ -85,6 +86,10 @@ test("a store-only agent serves and is healthy without loading the template engi
       storeOnly.modules.some((path) => path.includes(TEMPLATE_ENGINE)),
       "store-only agent loaded handlebars",
     );
+    assert.not.ok(
+      storeOnly.modules.some((path) => path.includes(YAML_PARSER)),
+      "an agent without a config file loaded the YAML parser",
+    );
     // HTTP clients use undici's Pool alone (src/store/undici-pool.ts), not its index (fetch, WebSocket, caches...).
     assert.ok(storeOnly.modules.some((path) => path.endsWith("/node_modules/undici/lib/dispatcher/pool.js")));
     assert.not.ok(storeOnly.modules.includes(UNDICI_INDEX), "the agent loaded undici's index");
@@ -96,6 +101,10 @@ test("a store-only agent serves and is healthy without loading the template engi
     assert.ok(
       withConfig.modules.some((path) => path.includes(TEMPLATE_ENGINE)),
       "an agent with a config file runs the sidecar (and its template engine)",
+    );
+    assert.ok(
+      withConfig.modules.some((path) => path.includes(YAML_PARSER)),
+      "the config file was parsed as YAML",
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

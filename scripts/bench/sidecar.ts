@@ -6,7 +6,7 @@
 //   100 templates over 10,000 keys, one key changed: which templates rendered (only the dependent one).
 // Targets: put → file p99 ≤ 3 ms, put → signal p99 ≤ 4 ms.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, watch } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -211,6 +211,107 @@ async function latency(store: Store, changes: number, base: string): Promise<Rec
   ];
 }
 
+/**
+ * The sidecar as shipped: one `vigie agent` process (started through the bin) holding the template, its store
+ * embedded (`--dev`, a single node) or etcd's (`--store-endpoints`). This process only writes, watches the output
+ * directory (inotify: a rename onto out.conf is "file written"; seen late rather than early) and reads the app's
+ * signal times, so its own event loop and GC are not in the agent's path.
+ */
+async function agentLatency(
+  label: string,
+  storeArgs: (dir: string) => Promise<{ args: string[]; endpoint: string }>,
+  changes: number,
+) {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-bench-agent-"));
+  const pidfile = join(dir, "app.pid");
+  const app = spawn(process.execPath, ["-e", SIGNAL_REPORTER, pidfile], { stdio: ["ignore", "pipe", "inherit"] });
+  const signalTimes: number[] = [];
+  /** Called on every file event and signal line; the measuring loop sets it to wake up once both arrived. */
+  let arrived: () => void = () => undefined;
+  let buffered = "";
+  app.stdout.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) if (line !== "ready") signalTimes.push(Number(line));
+    arrived();
+  });
+  await waitFor("the app", async () => (await readFile(pidfile, "utf8").catch(() => "")) !== "");
+  await writeFile(join(dir, "t.hbs"), 'value={{key "/bench/value"}} revision={{@revision}}\n');
+  await writeFile(
+    join(dir, "vigie.yaml"),
+    [
+      "log_level: warn",
+      "templates:",
+      "  - source: t.hbs",
+      "    destination: out.conf",
+      `    reload: { signal: SIGHUP, pidfile: ${JSON.stringify(pidfile)} }`,
+      "    wait: { min: 0, max: 0 }",
+      "",
+    ].join("\n"),
+  );
+  const fileTimes: number[] = [];
+  const watcher = watch(dir, (_event, name) => {
+    if (name !== "out.conf") return;
+    fileTimes.push(nowMs());
+    arrived();
+  });
+  const { args, endpoint } = await storeArgs(dir);
+  const agent: ChildProcess = spawn(
+    join(REPO, "dist/cli.js"),
+    ["agent", "--config", join(dir, "vigie.yaml"), ...args],
+    {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const client = new StoreClient({ endpoints: [endpoint] });
+  const putOnly: number[] = [];
+  const putToFile: number[] = [];
+  const putToSignal: number[] = [];
+  try {
+    await waitFor(
+      "the agent's first render and signal",
+      async () => {
+        if (agent.exitCode !== null) throw new Error(`vigie agent exited with ${agent.exitCode}`);
+        await client.put("/bench/value", "start").catch(() => undefined);
+        return signalTimes.length >= 1;
+      },
+      15_000,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const warmup = 20;
+    for (let i = 0; i < changes + warmup; i++) {
+      const filesBefore = fileTimes.length;
+      const signalsBefore = signalTimes.length;
+      const start = nowMs();
+      await client.put("/bench/value", `v${i}`);
+      const acknowledged = nowMs();
+      await new Promise<void>((resolve) => {
+        arrived = () => fileTimes.length > filesBefore && signalTimes.length > signalsBefore && resolve();
+        arrived();
+      });
+      if (i < warmup) continue;
+      putOnly.push(acknowledged - start);
+      putToFile.push(fileTimes[filesBefore]! - start);
+      putToSignal.push(signalTimes[signalsBefore]! - start);
+    }
+  } finally {
+    watcher.close();
+    await client.close();
+    const exited = new Promise((r) => agent.once("exit", r));
+    agent.kill("SIGTERM");
+    await exited;
+    app.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  }
+  return [
+    { agent: label, measure: "put acknowledged (ms)", ...stats(putOnly) },
+    { agent: label, measure: "put → file written (ms)", ...stats(putToFile) },
+    { agent: label, measure: "put → SIGHUP delivered (ms)", ...stats(putToSignal) },
+  ];
+}
+
 function haproxyRender(instances: number, iterations: number): Record<string, string | number>[] {
   const mirror = new StoreMirror();
   const entries: Array<[string, { value: string; modRevision: number }]> = [];
@@ -353,6 +454,33 @@ const benchmark: Benchmark = {
       } else {
         console.log("no store available for latency runs (install etcd-server or set VIGIE_BENCH_ENDPOINT)");
       }
+      // The product as shipped: the agent process holds both the store (or its client) and the sidecar.
+      const agentRows: Record<string, string | number>[] = [];
+      agentRows.push(
+        ...(await agentLatency(
+          "vigie agent --dev (embedded store, one node)",
+          async () => {
+            const client = `http://127.0.0.1:${await freePort()}`;
+            const peer = `http://127.0.0.1:${await freePort()}`;
+            return { args: ["--dev", "--listen-client", client, "--listen-peer", peer], endpoint: client };
+          },
+          changes,
+        )),
+      );
+      const etcdStore = stores.find((store) => store.label === "etcd 3.4");
+      if (etcdStore !== undefined) {
+        agentRows.push(
+          ...(await agentLatency(
+            "vigie agent --store-endpoints etcd 3.4",
+            async () => ({ args: ["--store-endpoints", etcdStore.endpoint], endpoint: etcdStore.endpoint }),
+            changes,
+          )),
+        );
+      }
+      console.log(
+        `one vigie agent process as shipped, files in ${tmpdir()} (targets: file p99 ≤ 3 ms, signal p99 ≤ 4 ms)`,
+      );
+      console.table(agentRows);
       console.log("haproxy template render, target ≤ 5 ms with 1,000 instances");
       console.table(haproxyRender(1000, options.quick ? 50 : 200));
       const depRows = [];

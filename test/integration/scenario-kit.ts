@@ -141,7 +141,8 @@ export class Scene {
   /** A `vigie agent` with its config written as YAML next to it; `args` are extra flags (store role, names...). */
   startAgent(name: string, config: Record<string, unknown>, args: string[] = [], options: SpawnOptions = {}): Managed {
     const configPath = this.writeFile(`${name}/vigie.yaml`, stringify(config));
-    return this.spawn(`agent ${name}`, process.execPath, [VIGIE_CLI, "agent", "--config", configPath, ...args], {
+    // The bin itself, as an operator runs it (its shebang gives node the agent's heap flags).
+    return this.spawn(`agent ${name}`, VIGIE_CLI, ["agent", "--config", configPath, ...args], {
       cwd: this.path(name),
       ...options,
     });

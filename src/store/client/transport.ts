@@ -1,8 +1,8 @@
 // HTTP transport to the store's JSON gateway: one undici Pool per endpoint, explicit timeouts, bounded responses,
 // and failover to the next endpoint when one cannot be reached.
 import assert from "node:assert/strict";
-import { Pool } from "../undici-pool.js";
 import { StoreUnavailableError } from "../../errors.js";
+import { Pool } from "../undici-pool.js";
 import { EtcdError, type WireObject } from "./wire.js";
 
 export interface TransportOptions {

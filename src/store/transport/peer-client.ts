@@ -3,9 +3,9 @@
 // and one undici Pool whose other connections carry snapshots (streamed in chunks) and leader-local calls.
 // A broken stream reports the peer unreachable and reconnects after a backoff.
 import { PassThrough, Readable } from "node:stream";
-import { Pool } from "../undici-pool.js";
 import type { Logger } from "../../log.js";
 import type { Message, NodeId } from "../raft/types.js";
+import { Pool } from "../undici-pool.js";
 import { coalesceAppends } from "./coalesce.js";
 import {
   CLUSTER_HEADER,

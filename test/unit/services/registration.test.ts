@@ -282,30 +282,36 @@ function recording(client: StoreClient): { store: RegistryStore; calls: Array<[s
   return { store, calls };
 }
 
+/** One instance whose backend starts failing, registered through a store that records its calls. */
+async function failingInstanceRecorded(context: Context, name: string, ttl: string) {
+  const backend = await startBackend();
+  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
+  backend.setHealthy(false);
+  const address = `127.0.0.1:${backend.port}`;
+  const { store, calls } = recording(context.client!);
+  const running = startServices({
+    services: [
+      service({
+        name,
+        id: `${name}-1`,
+        address,
+        check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
+        ttl,
+      }),
+    ],
+    client: store,
+    logger: silentLogger(),
+  });
+  context.cleanups.push(() => running.stop());
+  await waitFor(`${name} critical`, async () => (await instances(context.client!, name))[0]?.health === "critical");
+  return { backend, calls, running };
+}
+
 registration(
   "the first passing check costs the store one put: no renewal of the fresh lease with it",
   async (context) => {
     if (!tools) return;
-    const backend = await startBackend();
-    context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
-    backend.setHealthy(false);
-    const address = `127.0.0.1:${backend.port}`;
-    const { store, calls } = recording(context.client!);
-    const running = startServices({
-      services: [
-        service({
-          name: "fresh",
-          id: "fresh-1",
-          address,
-          check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
-          ttl: "30s",
-        }),
-      ],
-      client: store,
-      logger: silentLogger(),
-    });
-    context.cleanups.push(() => running.stop());
-    await waitFor("fresh critical", async () => (await instances(context.client!, "fresh"))[0]?.health === "critical");
+    const { backend, calls } = await failingInstanceRecorded(context, "fresh", "30s");
     // The critical entry's lease is left to run down; a standby lease is granted for the recovery.
     await waitFor("a standby lease", async () => calls.filter(([method]) => method === "grant").length === 2);
     const standby = calls.filter(([method]) => method === "grant")[1]![1];
@@ -321,26 +327,7 @@ registration(
 
 registration("recovering after the critical entry expired costs one put on the standby lease", async (context) => {
   if (!tools) return;
-  const backend = await startBackend();
-  context.cleanups.push(() => new Promise((resolve) => backend.server.close(resolve)));
-  backend.setHealthy(false);
-  const address = `127.0.0.1:${backend.port}`;
-  const { store, calls } = recording(context.client!);
-  const running = startServices({
-    services: [
-      service({
-        name: "gone",
-        id: "gone-1",
-        address,
-        check: { http: `http://${address}/`, interval: "50ms", timeout: "500ms" },
-        ttl: "2s",
-      }),
-    ],
-    client: store,
-    logger: silentLogger(),
-  });
-  context.cleanups.push(() => running.stop());
-  await waitFor("gone critical", async () => (await instances(context.client!, "gone"))[0]?.health === "critical");
+  const { backend, calls, running } = await failingInstanceRecorded(context, "gone", "2s");
   await waitFor("critical entry expired", async () => (await instances(context.client!, "gone")).length === 0, 6_000);
   const before = calls.length;
   backend.setHealthy(true);

@@ -113,17 +113,22 @@ export class ServiceRegistration {
     clearTimeout(this.checkTimer);
     clearTimeout(this.storeTimer);
     await Promise.all([this.runningCheck, this.runningSync]);
-    const leases = new Set([this.entryLeaseId, this.leaseId]);
+    const entryLeaseId = this.entryLeaseId;
+    const standbyLeaseId = this.leaseId;
     this.leaseId = undefined;
     this.entryLeaseId = undefined;
     this.announced = undefined;
-    for (const leaseId of leases) if (leaseId !== undefined) await this.revoke(leaseId);
+    if (entryLeaseId !== undefined) await this.revoke(entryLeaseId, "deregistered (lease revoked)");
+    // While critical, the entry sits on a lease left to run down and a standby lease waits for the recovery.
+    if (standbyLeaseId !== undefined && standbyLeaseId !== entryLeaseId) {
+      await this.revoke(standbyLeaseId, "standby lease revoked");
+    }
   }
 
-  private async revoke(leaseId: string): Promise<void> {
+  private async revoke(leaseId: string, done: string): Promise<void> {
     try {
       await this.store.leaseRevoke(leaseId);
-      this.log.info({ key: this.key, lease: leaseId }, "deregistered (lease revoked)");
+      this.log.info({ key: this.key, lease: leaseId }, done);
     } catch (error) {
       if (isLeaseGone(error)) return;
       this.log.warn({ key: this.key, err: describe(error) }, "could not revoke the lease; the entry expires after ttl");

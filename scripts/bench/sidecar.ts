@@ -54,6 +54,28 @@ setInterval(() => {}, 1 << 30);
 process.stdout.write("ready\\n");
 `;
 
+/** Starts the "application" and collects the times of the SIGHUPs it received; `onSignal` runs after each. */
+async function startSignalReporter(
+  pidfile: string,
+  onSignal: () => void,
+): Promise<{ app: ChildProcess; signalTimes: number[] }> {
+  const app = spawn(process.execPath, ["-e", SIGNAL_REPORTER, pidfile], { stdio: ["ignore", "pipe", "inherit"] });
+  const signalTimes: number[] = [];
+  let buffered = "";
+  app.stdout?.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const lines = buffered.split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      if (line === "ready") continue;
+      signalTimes.push(Number(line));
+      onSignal();
+    }
+  });
+  await waitFor("the app", async () => (await readFile(pidfile, "utf8").catch(() => "")) !== "");
+  return { app, signalTimes };
+}
+
 interface Store {
   label: string;
   endpoint: string;
@@ -106,21 +128,8 @@ async function latency(store: Store, changes: number, base: string): Promise<Rec
   const dir = await mkdtemp(join(base, "vigie-bench-"));
   const where = base === tmpdir() ? `${store.label}, files in ${base}` : `${store.label}, files in ${base} (tmpfs)`;
   const pidfile = join(dir, "app.pid");
-  const app = spawn(process.execPath, ["-e", SIGNAL_REPORTER, pidfile], { stdio: ["ignore", "pipe", "inherit"] });
-  const signalTimes: number[] = [];
   let signalWaiter: (() => void) | undefined;
-  let buffered = "";
-  app.stdout.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split("\n");
-    buffered = lines.pop() ?? "";
-    for (const line of lines) {
-      if (line === "ready") continue;
-      signalTimes.push(Number(line));
-      signalWaiter?.();
-    }
-  });
-  await waitFor("the app", async () => (await readFile(pidfile, "utf8").catch(() => "")) !== "");
+  const { app, signalTimes } = await startSignalReporter(pidfile, () => signalWaiter?.());
   // "file written" is logged right after the rename + directory fsync: its time is the put → file latency.
   const fileTimes: number[] = [];
   let fileWaiter: (() => void) | undefined;
@@ -224,19 +233,9 @@ async function agentLatency(
 ) {
   const dir = await mkdtemp(join(tmpdir(), "vigie-bench-agent-"));
   const pidfile = join(dir, "app.pid");
-  const app = spawn(process.execPath, ["-e", SIGNAL_REPORTER, pidfile], { stdio: ["ignore", "pipe", "inherit"] });
-  const signalTimes: number[] = [];
-  /** Called on every file event and signal line; the measuring loop sets it to wake up once both arrived. */
+  /** Called on every file event and signal; the measuring loop sets it to wake up once both arrived. */
   let arrived: () => void = () => undefined;
-  let buffered = "";
-  app.stdout.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split("\n");
-    buffered = lines.pop() ?? "";
-    for (const line of lines) if (line !== "ready") signalTimes.push(Number(line));
-    arrived();
-  });
-  await waitFor("the app", async () => (await readFile(pidfile, "utf8").catch(() => "")) !== "");
+  const { app, signalTimes } = await startSignalReporter(pidfile, () => arrived());
   // keyOrDefault: the agent renders once before the bench writes the key (the store starts inside it).
   await writeFile(join(dir, "t.hbs"), 'value={{keyOrDefault "/bench/value" ""}} revision={{@revision}}\n');
   await writeFile(

@@ -313,15 +313,7 @@ export class Wal {
     // Let appends issued in the same tick join the first batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.pending.length > 0 && this.failure === null) {
-      const batch = this.pending;
-      this.pending = [];
-      this.pendingBytes = 0;
-      const buffers: Buffer[] = [];
-      let bytes = 0;
-      for (const write of batch) {
-        for (const b of write.buffers) buffers.push(b);
-        bytes += write.bytes;
-      }
+      const { batch, buffers, bytes } = this.takePending();
       try {
         if (this.rotationDue(bytes)) await this.rotate();
         this.position = await writeFully(this.handle, buffers, this.position);
@@ -340,11 +332,7 @@ export class Wal {
    */
   private flushInline(): boolean {
     if (this.failure !== null || this.rotationDue(this.pendingBytes)) return false;
-    const batch = this.pending;
-    this.pending = [];
-    this.pendingBytes = 0;
-    const buffers: Buffer[] = [];
-    for (const write of batch) for (const b of write.buffers) buffers.push(b);
+    const { batch, buffers } = this.takePending();
     try {
       this.position = writeFullySync(this.handle.fd, buffers, this.position);
       fdatasyncSync(this.handle.fd);
@@ -354,6 +342,17 @@ export class Wal {
     }
     this.completeBatch(batch);
     return true;
+  }
+
+  /** Empties the queue: its appends, and their records in order for one write. */
+  private takePending(): { batch: PendingWrite[]; buffers: Buffer[]; bytes: number } {
+    const batch = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const buffers: Buffer[] = [];
+    for (const write of batch) for (const b of write.buffers) buffers.push(b);
+    return { batch, buffers, bytes };
   }
 
   private rotationDue(bytes: number): boolean {

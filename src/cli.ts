@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100 --liftoff-only
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100 --liftoff-only --expose-gc
 // The `vigie` command line. This file only declares commands and flags; each command's work lives in
 // src/commands/<area>.ts, loaded on demand so that `vigie get` does not pay for the agent's start-up.
 // The shebang sets V8's heap sizing, which only takes effect when the process starts (README, "Memory"):

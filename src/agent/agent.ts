@@ -15,6 +15,7 @@ import type { Sidecar } from "../sidecar/sidecar.js";
 import type { StoreClient } from "../store/client.js";
 import { type RunningReplica, startReplica } from "../store/node.js";
 import { type ApiServer, startApiServer } from "../store/server/server.js";
+import { startIdleGc } from "./idle-gc.js";
 
 export interface AgentOptions {
   loaded: LoadedConfig;
@@ -103,9 +104,12 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
       extraRoutes: { "GET /health": healthRoute([replicaHealth(running)], sidecar) },
     });
     options.logger.info({ name, dataDir, client: api.url, peer: running.peerUrl }, "store ready");
+    // Applied entries are the replica's work: a burst of them (a bulk load) ends with garbage worth collecting.
+    const idleGc = startIdleGc({ logger: options.logger, activity: () => running.status().raftAppliedIndex });
     return {
       endpoints: [api.url],
       async close() {
+        idleGc.stop();
         await api.close();
         await running.close();
         if (devDir) await rm(devDir, { recursive: true, force: true });

@@ -1,0 +1,145 @@
+// Gives back the memory of a burst of work once the agent is idle again. A bulk load or a write storm leaves its
+// garbage, and the heap pages it grew into, resident until V8's next full GC; an agent that goes quiet may not run
+// one for a long time (V8's memory reducer looks again only every 8 s and gives up while anything allocates), so the
+// leader of a cluster read 8-15 MB above its followers for seconds after a bulk load. This collector watches the
+// heap and, once it has grown by a burst's worth since the last collection and the agent has been idle for a short
+// while (no Raft entry applied, the event loop nearly idle), runs two full GCs: the first frees the garbage, the
+// second compacts what survived and releases the pages the first emptied (one alone keeps them committed).
+// It never runs while work continues, and at most once per `minIntervalMs`.
+import assert from "node:assert/strict";
+import { performance } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
+import type { Logger } from "../log.js";
+
+/** What the collector looks at on each poll. */
+export interface IdleGcSample {
+  /** V8's committed heap plus external memory (Buffers), in bytes: what a burst grows and a GC gives back. */
+  heapBytes: number;
+  /** Fraction of the last poll interval the event loop spent working (0..1). */
+  loopUtilization: number;
+  /** A counter that moves when the agent does work (the Raft applied index); constant when there is none. */
+  activity: number;
+}
+
+export interface IdleGcPolicy {
+  /** Growth of `heapBytes` since the last collection that makes a collection worth its pause. */
+  burstBytes: number;
+  /** How long the agent must have been idle (activity unchanged, loop below `busyUtilization`). */
+  quietMs: number;
+  /** A poll whose loop utilization reaches this counts as busy. */
+  busyUtilization: number;
+  /** At most one collection per this many ms, whatever the load pattern. */
+  minIntervalMs: number;
+}
+
+/**
+ * 8 MiB: far above what an idle agent allocates, below the growth of a leader loading 10,000 keys (~12 MiB, most of
+ * it garbage; a follower grows ~4 MiB, nearly all of it live data, which a collection would not give back). 200 ms
+ * without an applied entry and with a nearly idle loop: a writing client is busier than that. A double GC of a
+ * ~25 MB heap pauses the loop 40-70 ms on this 2-core machine, hence at most one per 10 s.
+ */
+export const DEFAULT_IDLE_GC_POLICY: IdleGcPolicy = {
+  burstBytes: 8 * 1024 * 1024,
+  quietMs: 200,
+  busyUtilization: 0.1,
+  minIntervalMs: 10_000,
+};
+
+const DEFAULT_POLL_MS = 50;
+
+/** The decision part, free of timers and V8 (unit-tested): feed it samples, it says when to collect. */
+export class IdleGcScheduler {
+  /** heapBytes right after the last collection (or at start): growth is measured from here. */
+  private baselineBytes: number | undefined;
+  private lastActivity: number | undefined;
+  private quietSinceMs: number | undefined;
+  private lastCollectionMs = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY) {
+    assert.ok(policy.burstBytes > 0 && policy.quietMs >= 0 && policy.minIntervalMs >= 0, "idle GC policy");
+  }
+
+  /** Records a sample taken at `nowMs`; true when the caller should collect now (then call `collected`). */
+  observe(sample: IdleGcSample, nowMs: number): boolean {
+    this.baselineBytes ??= sample.heapBytes;
+    // A shrinking heap (V8 collected on its own) lowers the bar: growth counts from the lowest point seen.
+    this.baselineBytes = Math.min(this.baselineBytes, sample.heapBytes);
+    const busy = sample.loopUtilization >= this.policy.busyUtilization || sample.activity !== this.lastActivity;
+    this.lastActivity = sample.activity;
+    if (busy) {
+      this.quietSinceMs = undefined;
+      return false;
+    }
+    this.quietSinceMs ??= nowMs;
+    return (
+      nowMs - this.quietSinceMs >= this.policy.quietMs &&
+      nowMs - this.lastCollectionMs >= this.policy.minIntervalMs &&
+      sample.heapBytes - this.baselineBytes >= this.policy.burstBytes
+    );
+  }
+
+  /** The caller collected at `nowMs`, after which the heap measured `heapBytesAfter`. */
+  collected(nowMs: number, heapBytesAfter: number): void {
+    this.lastCollectionMs = nowMs;
+    this.baselineBytes = heapBytesAfter;
+  }
+}
+
+export interface IdleGc {
+  stop(): void;
+}
+
+export interface IdleGcOptions {
+  logger: Logger;
+  /** The agent's work counter (see IdleGcSample.activity). */
+  activity: () => number;
+  policy?: IdleGcPolicy;
+  pollMs?: number;
+  /** The full GC to run; default: node's `gc` (the bin starts node with --expose-gc). */
+  collect?: () => void;
+}
+
+function heapBytes(): number {
+  const stats = getHeapStatistics();
+  return stats.total_heap_size + stats.external_memory;
+}
+
+/**
+ * Polls every `pollMs` (an unref'd timer: it never keeps the process alive) and collects when the scheduler says
+ * so. Without a `gc` function (node started without --expose-gc, e.g. `node dist/cli.js`) it does nothing.
+ */
+export function startIdleGc(options: IdleGcOptions): IdleGc {
+  const log = options.logger.child({ component: "idle-gc" });
+  const collect = options.collect ?? (globalThis.gc as (() => void) | undefined);
+  if (collect === undefined) {
+    log.debug("node was started without --expose-gc: no collection after bursts");
+    return { stop() {} };
+  }
+  const scheduler = new IdleGcScheduler(options.policy);
+  let lastLoop = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const loop = performance.eventLoopUtilization();
+    const sample = {
+      heapBytes: heapBytes(),
+      loopUtilization: performance.eventLoopUtilization(loop, lastLoop).utilization,
+      activity: options.activity(),
+    };
+    lastLoop = loop;
+    const now = performance.now();
+    if (!scheduler.observe(sample, now)) return;
+    collect();
+    collect();
+    const after = heapBytes();
+    const pauseMs = performance.now() - now;
+    scheduler.collected(performance.now(), after);
+    log.debug({ beforeBytes: sample.heapBytes, afterBytes: after, pauseMs: Math.round(pauseMs) }, "idle: collected");
+    // The collection itself was loop work: it must not count as the next poll's busyness.
+    lastLoop = performance.eventLoopUtilization();
+  }, options.pollMs ?? DEFAULT_POLL_MS);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+    },
+  };
+}

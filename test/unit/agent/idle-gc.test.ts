@@ -1,0 +1,150 @@
+// The idle collector: it collects once after a burst when the agent has gone quiet, never while work continues
+// (entries applied or the loop busy), never for a heap that did not grow by a burst's worth, at most once per
+// interval; and the running version, with real timers and a real heap, does the same.
+import pino from "pino";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { type IdleGcPolicy, IdleGcScheduler, startIdleGc } from "../../../src/agent/idle-gc.js";
+import { silentLogger } from "../../../src/log.js";
+
+const MB = 1024 * 1024;
+const POLICY: IdleGcPolicy = { burstBytes: 8 * MB, quietMs: 200, busyUtilization: 0.1, minIntervalMs: 10_000 };
+const POLL_MS = 50;
+
+/** Feeds `count` polls from `fromMs`, each with the given sample fields; returns the times the scheduler fired. */
+function feed(
+  scheduler: IdleGcScheduler,
+  fromMs: number,
+  count: number,
+  sample: (i: number) => { heapBytes: number; loopUtilization?: number; activity?: number },
+): number[] {
+  const fired: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const now = fromMs + i * POLL_MS;
+    const s = sample(i);
+    const fire = scheduler.observe(
+      { heapBytes: s.heapBytes, loopUtilization: s.loopUtilization ?? 0.01, activity: s.activity ?? 0 },
+      now,
+    );
+    if (fire) {
+      fired.push(now);
+      scheduler.collected(now, s.heapBytes - 6 * MB);
+    }
+  }
+  return fired;
+}
+
+test("a burst followed by quiet: one collection, quietMs after the last busy poll", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  feed(scheduler, 0, 10, () => ({ heapBytes: 20 * MB }));
+  // The burst: 20 polls applying entries, the heap growing to 32 MB.
+  const duringBurst = feed(scheduler, 500, 20, (i) => ({
+    heapBytes: (20 + i * 0.6) * MB,
+    activity: i + 1,
+    loopUtilization: 0.9,
+  }));
+  assert.equal(duringBurst, []);
+  // Then quiet (activity stays at 20): the first quiet poll is at 1500, the collection 200 ms later, once.
+  const after = feed(scheduler, 1500, 100, () => ({ heapBytes: 32 * MB, activity: 20 }));
+  assert.equal(after, [1700]);
+});
+
+test("never while entries keep being applied, even with an idle-looking loop", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  const fired = feed(scheduler, 0, 1000, (i) => ({ heapBytes: (20 + Math.min(i, 40)) * MB, activity: i }));
+  assert.equal(fired, []);
+});
+
+test("never while the event loop is busy, even with no entry applied", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  const fired = feed(scheduler, 0, 1000, (i) => ({ heapBytes: (20 + Math.min(i, 40)) * MB, loopUtilization: 0.5 }));
+  assert.equal(fired, []);
+});
+
+test("a short pause between writes is not quiet enough", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  feed(scheduler, 0, 1, () => ({ heapBytes: 20 * MB }));
+  // One write every 150 ms (3 polls): the quiet never lasts 200 ms.
+  const fired = feed(scheduler, 50, 600, (i) => ({ heapBytes: 40 * MB, activity: Math.floor(i / 3) }));
+  assert.equal(fired, []);
+});
+
+test("a heap that grew less than a burst is left alone", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  feed(scheduler, 0, 1, () => ({ heapBytes: 20 * MB }));
+  const fired = feed(scheduler, 50, 400, () => ({ heapBytes: 27 * MB }));
+  assert.equal(fired, []);
+});
+
+test("growth counts from the lowest heap seen (V8 collected on its own in between)", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  feed(scheduler, 0, 1, () => ({ heapBytes: 30 * MB }));
+  feed(scheduler, 50, 1, () => ({ heapBytes: 18 * MB, activity: 1 }));
+  const fired = feed(scheduler, 100, 20, () => ({ heapBytes: 27 * MB, activity: 1 }));
+  assert.equal(fired.length, 1);
+});
+
+test("at most one collection per minIntervalMs, then again after a new burst", () => {
+  const scheduler = new IdleGcScheduler(POLICY);
+  feed(scheduler, 0, 1, () => ({ heapBytes: 20 * MB }));
+  const first = feed(scheduler, 50, 10, () => ({ heapBytes: 30 * MB, activity: 1 }));
+  assert.equal(first.length, 1);
+  // A second burst 2 s later: quiet again, grown again, but too soon; it runs once the interval has passed.
+  feed(scheduler, 2000, 5, (i) => ({ heapBytes: (30 + i * 3) * MB, activity: 2 + i }));
+  const second = feed(scheduler, 2250, 400, () => ({ heapBytes: 42 * MB, activity: 6 }));
+  assert.equal(second, [first[0]! + POLICY.minIntervalMs]);
+});
+
+test("running: a retained burst of Buffers, then quiet, makes exactly one double collection; none while busy", async () => {
+  let collections = 0;
+  let activity = 0;
+  const idle = startIdleGc({
+    logger: silentLogger(),
+    activity: () => activity,
+    policy: { burstBytes: 4 * MB, quietMs: 60, busyUtilization: 0.9, minIntervalMs: 60_000 },
+    pollMs: 10,
+    collect: () => {
+      collections++;
+    },
+  });
+  const retained: Buffer[] = [];
+  try {
+    await sleep(50);
+    // Work: entries applied on every poll while external memory grows by 12 MB.
+    for (let i = 0; i < 12; i++) {
+      retained.push(Buffer.alloc(MB, i));
+      activity++;
+      await sleep(10);
+    }
+    assert.is(collections, 0, "no collection while entries are applied");
+    await sleep(300);
+    assert.is(collections, 2, "one collection (two full GCs) once quiet");
+    await sleep(200);
+    assert.is(collections, 2, "and only one");
+  } finally {
+    idle.stop();
+  }
+  assert.is(retained.length, 12);
+});
+
+test("running without a gc function (node started without --expose-gc): says so and never collects", async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+  const saved = globalThis.gc;
+  globalThis.gc = undefined;
+  try {
+    const idle = startIdleGc({ logger, activity: () => 0, pollMs: 5 });
+    idle.stop();
+  } finally {
+    globalThis.gc = saved;
+  }
+  assert.is(lines.length, 1);
+  assert.match(lines[0]!, /without --expose-gc/);
+  assert.match(lines[0]!, /"component":"idle-gc"/);
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+test.run();

@@ -25,6 +25,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckFailedError, WriteFailedError } from "./errors.js";
 import { runArgv } from "./run.js";
@@ -74,8 +75,8 @@ function unlinkQuietly(path: string): void {
  * Writes `content` to `spec.destination` unless it already holds exactly those bytes.
  * The staged file is fsynced before the rename (so a crash never leaves a torn file); the directory fsync, which
  * only makes the rename itself durable, may be deferred by passing `deferDirectorySync`: the sidecar then fsyncs
- * after signalling the application, taking that fsync off the put → reload path. The caller must call
- * `syncDirectory` for every directory it was handed.
+ * after signalling the application, taking that fsync off the put → reload path. The caller must sync every
+ * directory it was handed (`syncDirectory` or `syncDirectoryInBackground`).
  */
 export async function writeRendered(
   spec: WriteSpec,
@@ -288,6 +289,19 @@ function putBackInPlace(destination: string, fd: number, previous: Buffer | unde
     return undefined;
   } catch (error) {
     return error as Error;
+  }
+}
+
+/**
+ * The same in the thread pool: the sidecar makes its renames durable after the reloads without blocking its event
+ * loop, which meanwhile takes the next request (in an agent with an embedded store, often the next write).
+ */
+export async function syncDirectoryInBackground(directory: string): Promise<void> {
+  const handle = await open(directory, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

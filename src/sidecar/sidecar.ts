@@ -11,7 +11,7 @@ import type { Logger } from "../log.js";
 import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
 import { ExecSupervisor } from "../reload/exec.js";
 import { type ChangedFile, Reloader } from "../reload/reloader.js";
-import { syncDirectory } from "../render/writer.js";
+import { syncDirectoryInBackground } from "../render/writer.js";
 import { StoreClient } from "../store/client.js";
 import { QuiescenceScheduler } from "../watch/scheduler.js";
 import { StoreSync } from "../watch/sync.js";
@@ -74,6 +74,8 @@ class SidecarRuntime implements Sidecar {
   private batchRunning = false;
   /** The batch loop in flight, awaited by stop() so that no file is written or reload run after stop() returns. */
   private batches: Promise<void> | undefined;
+  /** Directory fsyncs still running in the thread pool; stop() waits for them too. */
+  private readonly directorySyncs = new Set<Promise<void>>();
   private readonly waiting = new Set<string>();
   private readonly retryDelayMs = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
@@ -161,6 +163,7 @@ class SidecarRuntime implements Sidecar {
     // The batch in flight finishes the template it is rendering and the reloads of the files already written (so
     // the application matches its files), then stops. Bounded: store requests and reload commands have timeouts.
     await this.batches;
+    await Promise.all(this.directorySyncs);
     await this.files.close();
     await this.client.close();
     return await this.exec?.stop();
@@ -254,7 +257,7 @@ class SidecarRuntime implements Sidecar {
 
   private async runBatch(batch: TemplateRuntime[]): Promise<void> {
     const changed: ChangedFile[] = [];
-    // Directories whose renames still need an fsync: done after the reloads, off the put → reload path.
+    // Directories whose renames still need an fsync: synced after the reloads, off the put → reload path.
     const directories = new Set<string>();
     const defer = (directory: string) => directories.add(directory);
     await this.prefetch(batch);
@@ -285,13 +288,22 @@ class SidecarRuntime implements Sidecar {
     if (this.firstPending.size === 0) this.resolveFirstRender();
     // Even when stopping: a file written without its reload would stay unapplied after a restart (it is unchanged).
     if (changed.length > 0) await this.reloader.reloadBatch(changed);
-    for (const directory of directories) {
-      try {
-        syncDirectory(directory);
-      } catch (error) {
+    for (const directory of directories) this.syncDirectoryLater(directory);
+  }
+
+  /**
+   * Makes the batch's renames durable in the thread pool, not on the event loop: a blocking fsync here held up the
+   * next request for its whole duration (with an embedded store, the next write and so the next put → file). The
+   * application already has its files; a crash before this fsync can only bring back the previous, valid file,
+   * which the first render after a restart replaces.
+   */
+  private syncDirectoryLater(directory: string): void {
+    const syncing: Promise<void> = syncDirectoryInBackground(directory)
+      .catch((error: unknown) => {
         this.log.warn({ directory, reason: (error as Error).message }, "cannot fsync the directory");
-      }
-    }
+      })
+      .finally(() => this.directorySyncs.delete(syncing));
+    this.directorySyncs.add(syncing);
   }
 
   /** Loads, in one parallel round, the data a batch's templates read and the mirror does not hold yet. */

@@ -5,7 +5,7 @@
 // heap and, once it has grown by a burst's worth since the last collection and the agent has been idle for a short
 // while (no Raft entry applied, the event loop nearly idle), runs two full GCs: the first frees the garbage, the
 // second compacts what survived and releases the pages the first emptied (one alone keeps them committed).
-// It never runs while work continues, and at most once per `minIntervalMs`.
+// It never runs while work continues, and its pauses take at most `maxPauseShare` of the time.
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
@@ -27,21 +27,28 @@ export interface IdleGcPolicy {
   quietMs: number;
   /** A poll whose loop utilization reaches this counts as busy. */
   busyUtilization: number;
-  /** At most one collection per this many ms, whatever the load pattern. */
+  /** At least this many ms between two collections, whatever the load pattern. */
   minIntervalMs: number;
+  /**
+   * And at least the last pause divided by this between two collections: the collections' pauses take at most this
+   * share of the agent's time, whatever the heap size (a bigger heap pauses longer and is collected less often).
+   */
+  maxPauseShare: number;
 }
 
 /**
  * 8 MiB: far above what an idle agent allocates, below the growth of a leader loading 10,000 keys (~12 MiB, most of
  * it garbage; a follower grows ~4 MiB, nearly all of it live data, which a collection would not give back). 200 ms
- * without an applied entry and with a nearly idle loop: a writing client is busier than that. A double GC of a
- * ~25 MB heap pauses the loop 40-70 ms on this 2-core machine, hence at most one per 10 s.
+ * without an applied entry and with a nearly idle loop: a writing client is busier than that. A double GC pauses the
+ * loop 25-70 ms with a ~25 MB heap and ~120 ms with ~100 MB on this 2-core machine: 5% of the time at most means one
+ * collection per 1-2.5 s at the very most, and a new burst of 8 MiB is needed each time.
  */
 export const DEFAULT_IDLE_GC_POLICY: IdleGcPolicy = {
   burstBytes: 8 * 1024 * 1024,
   quietMs: 200,
   busyUtilization: 0.1,
-  minIntervalMs: 10_000,
+  minIntervalMs: 1000,
+  maxPauseShare: 0.05,
 };
 
 const DEFAULT_POLL_MS = 50;
@@ -52,10 +59,18 @@ export class IdleGcScheduler {
   private baselineBytes: number | undefined;
   private lastActivity: number | undefined;
   private quietSinceMs: number | undefined;
-  private lastCollectionMs = Number.NEGATIVE_INFINITY;
+  /** When the next collection may run at the earliest (see minIntervalMs, maxPauseShare). */
+  private nextAllowedMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY) {
-    assert.ok(policy.burstBytes > 0 && policy.quietMs >= 0 && policy.minIntervalMs >= 0, "idle GC policy");
+    assert.ok(
+      policy.burstBytes > 0 &&
+        policy.quietMs >= 0 &&
+        policy.minIntervalMs >= 0 &&
+        policy.maxPauseShare > 0 &&
+        policy.maxPauseShare <= 1,
+      "idle GC policy",
+    );
   }
 
   /** Records a sample taken at `nowMs`; true when the caller should collect now (then call `collected`). */
@@ -72,14 +87,14 @@ export class IdleGcScheduler {
     this.quietSinceMs ??= nowMs;
     return (
       nowMs - this.quietSinceMs >= this.policy.quietMs &&
-      nowMs - this.lastCollectionMs >= this.policy.minIntervalMs &&
+      nowMs >= this.nextAllowedMs &&
       sample.heapBytes - this.baselineBytes >= this.policy.burstBytes
     );
   }
 
-  /** The caller collected at `nowMs`, after which the heap measured `heapBytesAfter`. */
-  collected(nowMs: number, heapBytesAfter: number): void {
-    this.lastCollectionMs = nowMs;
+  /** The caller collected: it ended at `nowMs` after a pause of `pauseMs`, and left the heap at `heapBytesAfter`. */
+  collected(nowMs: number, pauseMs: number, heapBytesAfter: number): void {
+    this.nextAllowedMs = nowMs + Math.max(this.policy.minIntervalMs, pauseMs / this.policy.maxPauseShare);
     this.baselineBytes = heapBytesAfter;
   }
 }
@@ -130,8 +145,9 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
     collect();
     collect();
     const after = heapBytes();
-    const pauseMs = performance.now() - now;
-    scheduler.collected(performance.now(), after);
+    const ended = performance.now();
+    const pauseMs = ended - now;
+    scheduler.collected(ended, pauseMs, after);
     log.debug({ beforeBytes: sample.heapBytes, afterBytes: after, pauseMs: Math.round(pauseMs) }, "idle: collected");
     // The collection itself was loop work: it must not count as the next poll's busyness.
     lastLoop = performance.eventLoopUtilization();

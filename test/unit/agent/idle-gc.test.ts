@@ -1,6 +1,7 @@
 // The idle collector: it collects once after a burst when the agent has gone quiet, never while work continues
-// (entries applied or the loop busy), never for a heap that did not grow by a burst's worth, at most once per
-// interval; and the running version, with real timers and a real heap, does the same.
+// (entries applied or the loop busy), never for a heap that did not grow by a burst's worth, never so often that its
+// pauses take more than their share of the time; and the running version, with real timers and a real heap, does the
+// same.
 import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -8,15 +9,25 @@ import { type IdleGcPolicy, IdleGcScheduler, startIdleGc } from "../../../src/ag
 import { silentLogger } from "../../../src/log.js";
 
 const MB = 1024 * 1024;
-const POLICY: IdleGcPolicy = { burstBytes: 8 * MB, quietMs: 200, busyUtilization: 0.1, minIntervalMs: 10_000 };
+const POLICY: IdleGcPolicy = {
+  burstBytes: 8 * MB,
+  quietMs: 200,
+  busyUtilization: 0.1,
+  minIntervalMs: 1000,
+  maxPauseShare: 0.05,
+};
 const POLL_MS = 50;
 
-/** Feeds `count` polls from `fromMs`, each with the given sample fields; returns the times the scheduler fired. */
+/**
+ * Feeds `count` polls from `fromMs`, each with the given sample fields; returns the times the scheduler fired. Each
+ * collection "pauses" `pauseMs` (default 40) and frees 6 MB.
+ */
 function feed(
   scheduler: IdleGcScheduler,
   fromMs: number,
   count: number,
   sample: (i: number) => { heapBytes: number; loopUtilization?: number; activity?: number },
+  pauseMs = 40,
 ): number[] {
   const fired: number[] = [];
   for (let i = 0; i < count; i++) {
@@ -28,7 +39,7 @@ function feed(
     );
     if (fire) {
       fired.push(now);
-      scheduler.collected(now, s.heapBytes - 6 * MB);
+      scheduler.collected(now + pauseMs, pauseMs, s.heapBytes - 6 * MB);
     }
   }
   return fired;
@@ -84,15 +95,42 @@ test("growth counts from the lowest heap seen (V8 collected on its own in betwee
   assert.equal(fired.length, 1);
 });
 
-test("at most one collection per minIntervalMs, then again after a new burst", () => {
+test("after a short pause, a new burst waits minIntervalMs; after a long one, pause / maxPauseShare", () => {
+  for (const [pauseMs, waitMs] of [
+    [40, 1000],
+    [120, 2400],
+  ] as const) {
+    const scheduler = new IdleGcScheduler(POLICY);
+    feed(scheduler, 0, 1, () => ({ heapBytes: 20 * MB }));
+    const first = feed(scheduler, 50, 10, () => ({ heapBytes: 30 * MB, activity: 1 }), pauseMs);
+    assert.equal(first, [300]);
+    // A second burst right after: quiet again, grown again, but too soon; it runs once the wait has passed.
+    feed(scheduler, 400, 5, (i) => ({ heapBytes: (30 + i * 3) * MB, activity: 2 + i }));
+    const second = feed(scheduler, 650, 100, () => ({ heapBytes: 42 * MB, activity: 6 }), pauseMs);
+    // The first poll (every 50 ms from 650) at or after the collection's end + the wait.
+    const allowed = 300 + pauseMs + waitMs;
+    assert.equal(second, [650 + Math.ceil((allowed - 650) / POLL_MS) * POLL_MS], `pause ${pauseMs} ms`);
+  }
+});
+
+test("bursts separated by quiet: one collection per burst, never more than the pause share allows", () => {
   const scheduler = new IdleGcScheduler(POLICY);
   feed(scheduler, 0, 1, () => ({ heapBytes: 20 * MB }));
-  const first = feed(scheduler, 50, 10, () => ({ heapBytes: 30 * MB, activity: 1 }));
-  assert.equal(first.length, 1);
-  // A second burst 2 s later: quiet again, grown again, but too soon; it runs once the interval has passed.
-  feed(scheduler, 2000, 5, (i) => ({ heapBytes: (30 + i * 3) * MB, activity: 2 + i }));
-  const second = feed(scheduler, 2250, 400, () => ({ heapBytes: 42 * MB, activity: 6 }));
-  assert.equal(second, [first[0]! + POLICY.minIntervalMs]);
+  let heap = 20 * MB;
+  let activity = 0;
+  const fired: number[] = [];
+  // 60 rounds of 100 ms of writes growing the heap by 10 MB, then 400 ms of quiet.
+  for (let round = 0; round < 60; round++) {
+    const start = 50 + round * 500;
+    feed(scheduler, start, 2, () => {
+      heap += 5 * MB;
+      return { heapBytes: heap, activity: ++activity };
+    });
+    fired.push(...feed(scheduler, start + 100, 8, () => ({ heapBytes: heap, activity }), 100));
+  }
+  // A 100 ms pause allows one per 2 s (5%): 30 s of rounds, 15 collections at most, 2 s apart at least.
+  assert.ok(fired.length >= 10 && fired.length <= 15, `${fired.length} collections`);
+  for (let i = 1; i < fired.length; i++) assert.ok(fired[i]! - fired[i - 1]! >= 2100, `gap before #${i}`);
 });
 
 test("running: a retained burst of Buffers, then quiet, makes exactly one double collection; none while busy", async () => {
@@ -101,7 +139,7 @@ test("running: a retained burst of Buffers, then quiet, makes exactly one double
   const idle = startIdleGc({
     logger: silentLogger(),
     activity: () => activity,
-    policy: { burstBytes: 4 * MB, quietMs: 60, busyUtilization: 0.9, minIntervalMs: 60_000 },
+    policy: { burstBytes: 4 * MB, quietMs: 60, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
     pollMs: 10,
     collect: () => {
       collections++;

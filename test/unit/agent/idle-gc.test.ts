@@ -139,7 +139,8 @@ test("running: a retained burst of Buffers, then quiet, makes exactly one double
   const idle = startIdleGc({
     logger: silentLogger(),
     activity: () => activity,
-    policy: { burstBytes: 4 * MB, quietMs: 60, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
+    // quietMs well above a work step (10 ms), so a loaded machine's late timers do not look like quiet.
+    policy: { burstBytes: 4 * MB, quietMs: 150, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
     pollMs: 10,
     collect: () => {
       collections++;
@@ -155,9 +156,9 @@ test("running: a retained burst of Buffers, then quiet, makes exactly one double
       await sleep(10);
     }
     assert.is(collections, 0, "no collection while entries are applied");
-    await sleep(300);
+    await sleep(600);
     assert.is(collections, 2, "one collection (two full GCs) once quiet");
-    await sleep(200);
+    await sleep(300);
     assert.is(collections, 2, "and only one");
   } finally {
     idle.stop();

@@ -13,8 +13,8 @@ import type { MetricsRegistry } from "../metrics.js";
 import type { RunningServices } from "../services/index.js";
 import type { Sidecar } from "../sidecar/sidecar.js";
 import type { StoreClient } from "../store/client.js";
-import { type RunningReplica, startReplica } from "../store/node.js";
-import { type ApiServer, startApiServer } from "../store/server/server.js";
+import type { RunningReplica } from "../store/node.js";
+import type { ApiServer } from "../store/server/server.js";
 import { startIdleGc } from "./idle-gc.js";
 
 export interface AgentOptions {
@@ -83,6 +83,12 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
     config.join === undefined ? (config.initial_cluster ?? { [name]: config.listen_peer }) : undefined;
   let replica: RunningReplica | undefined;
   try {
+    // Loaded here, not at the top: a client-role agent (--store-endpoints) never loads the replica (Raft, WAL, MVCC,
+    // peer transport, client API server): ~2 MB of RSS it would otherwise hold for its whole life.
+    const [{ startReplica }, { startApiServer }] = await Promise.all([
+      import("../store/node.js"),
+      import("../store/server/server.js"),
+    ]);
     replica = await startReplica({
       name,
       dataDir,

@@ -488,7 +488,7 @@ const benchmark: Benchmark = {
       }
       agentRows.push(
         ...(await agentLatency(
-          "floor: fsynced log + fsynced file + signal, nothing else",
+          "floor: fsynced log, fsynced file, signal, directory fsync",
           async (dir, pidfile) => {
             const port = await freePort();
             return {

@@ -25,7 +25,6 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CheckFailedError, WriteFailedError } from "./errors.js";
 import { runArgv } from "./run.js";
@@ -76,7 +75,7 @@ function unlinkQuietly(path: string): void {
  * The staged file is fsynced before the rename (so a crash never leaves a torn file); the directory fsync, which
  * only makes the rename itself durable, may be deferred by passing `deferDirectorySync`: the sidecar then fsyncs
  * after signalling the application, taking that fsync off the put → reload path. The caller must sync every
- * directory it was handed (`syncDirectory` or `syncDirectoryInBackground`).
+ * directory it was handed (the sidecar does, in the thread pool: src/directory-sync.ts).
  */
 export async function writeRendered(
   spec: WriteSpec,
@@ -289,19 +288,6 @@ function putBackInPlace(destination: string, fd: number, previous: Buffer | unde
     return undefined;
   } catch (error) {
     return error as Error;
-  }
-}
-
-/**
- * The same in the thread pool: the sidecar makes its renames durable after the reloads without blocking its event
- * loop, which meanwhile takes the next request (in an agent with an embedded store, often the next write).
- */
-export async function syncDirectoryInBackground(directory: string): Promise<void> {
-  const handle = await open(directory, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

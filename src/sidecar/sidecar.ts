@@ -6,12 +6,12 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../config/load.js";
 import type { VigieConfig } from "../config/schema.js";
+import { syncDirectory } from "../directory-sync.js";
 import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
 import { ExecSupervisor } from "../reload/exec.js";
 import { type ChangedFile, Reloader } from "../reload/reloader.js";
-import { syncDirectoryInBackground } from "../render/writer.js";
 import { StoreClient } from "../store/client.js";
 import { QuiescenceScheduler } from "../watch/scheduler.js";
 import { StoreSync } from "../watch/sync.js";
@@ -298,7 +298,7 @@ class SidecarRuntime implements Sidecar {
    * which the first render after a restart replaces.
    */
   private syncDirectoryLater(directory: string): void {
-    const syncing: Promise<void> = syncDirectoryInBackground(directory)
+    const syncing: Promise<void> = syncDirectory(directory)
       .catch((error: unknown) => {
         this.log.warn({ directory, reason: (error as Error).message }, "cannot fsync the directory");
       })

@@ -6,6 +6,7 @@
 //   | u32 CRC-32C of everything before
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { syncDirectory } from "../../directory-sync.js";
 import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { crc32c } from "../wal/crc32c.js";
 import { SnapshotCorruptError } from "../wal/errors.js";
@@ -125,14 +126,4 @@ export function decodeSnapshotFile(content: Buffer, file: string): Snapshot {
   const dataLength = content.readUInt32LE(metaEnd) + content.readUInt32LE(metaEnd + 4) * 2 ** 32;
   if (metaEnd + 8 + dataLength + 4 !== content.length) throw new SnapshotCorruptError(file, "data length mismatch");
   return { metadata, data: new Uint8Array(content.subarray(metaEnd + 8, metaEnd + 8 + dataLength)) };
-}
-
-/** fsync a directory so a rename/create/unlink in it is durable. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

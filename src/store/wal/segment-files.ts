@@ -4,8 +4,8 @@
 import { writeSync, writevSync } from "node:fs";
 import { type FileHandle, open, readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { syncDirectory } from "../../directory-sync.js";
 import type { HardState, SnapshotMetadata } from "../raft/types.js";
-import { syncDirectory } from "../snapshot/snapshot-store.js";
 import { WalCorruptError } from "./errors.js";
 import { encodeHardState, encodeSegmentHeader, encodeSnapshotMetadata } from "./payloads.js";
 import { encodeRecord, RecordType } from "./record.js";

@@ -5,13 +5,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { syncDirectory } from "../../../src/directory-sync.js";
 import { CheckFailedError } from "../../../src/render/errors.js";
-import {
-  restorePrevious,
-  syncDirectoryInBackground,
-  type WriteSpec,
-  writeRendered,
-} from "../../../src/render/writer.js";
+import { restorePrevious, type WriteSpec, writeRendered } from "../../../src/render/writer.js";
 
 let dir: string;
 test.before.each(async () => {
@@ -36,16 +32,16 @@ test("writes a new file with the mode, then skips identical bytes", async () => 
   assert.equal(await readdir(dir), ["out.conf"]);
 });
 
-test("a deferred directory sync is handed the destination's directory, once per rename, and runs in the background", async () => {
+test("a deferred directory sync is handed the destination's directory, once per rename, and syncs in the thread pool", async () => {
   const handed: string[] = [];
   const defer = (directory: string) => handed.push(directory);
   await writeRendered(spec(), Buffer.from("1"), defer);
   await writeRendered(spec(), Buffer.from("1"), defer); // unchanged: no rename, nothing to sync
   await writeRendered(spec({ write: "in-place" }), Buffer.from("2"), defer); // no rename: synced with the file
   assert.equal(handed, [dir]);
-  await syncDirectoryInBackground(dir);
+  await syncDirectory(dir);
   try {
-    await syncDirectoryInBackground(join(dir, "gone"));
+    await syncDirectory(join(dir, "gone"));
     assert.unreachable("a missing directory must reject");
   } catch (error) {
     assert.is((error as NodeJS.ErrnoException).code, "ENOENT");

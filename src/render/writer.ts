@@ -103,7 +103,7 @@ export async function writeRendered(
       assert.ok(staged.fd === undefined, "a staged file is flushed and closed before it is renamed into place");
       renameSync(staged.path, spec.destination);
       if (deferDirectorySync) deferDirectorySync(dirname(spec.destination));
-      else syncDirectory(dirname(spec.destination));
+      else syncDirectoryNow(dirname(spec.destination));
     } else {
       overwriteInPlace(spec, content, previous);
     }
@@ -291,7 +291,8 @@ function putBackInPlace(destination: string, fd: number, previous: Buffer | unde
   }
 }
 
-export function syncDirectory(directory: string): void {
+/** On the calling thread: a caller that did not defer the directory fsync waits for it (render --once, restores). */
+function syncDirectoryNow(directory: string): void {
   const fd = openSync(directory, "r");
   try {
     fsyncSync(fd);

@@ -24,20 +24,49 @@ export function messageTooLarge(protoBytes: number): GatewayError {
   );
 }
 
-/** Reads a unary request body, refusing it (without buffering the rest) once it passes `maxBytes`. */
-export async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads a unary request body, refusing it (without buffering the rest) once it passes `maxBytes`: the stream is
+ * paused, not destroyed, so the client still gets the answer (the server closes the connection after it). With
+ * stream events rather than `for await`, whose early exit destroyed the request (and so the socket, when the body
+ * was still arriving) and turned a client that went away into an unexpected server error.
+ */
+export function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(request.headers["content-length"] ?? "NaN");
-  if (Number.isFinite(declared) && declared > maxBytes) throw messageTooLarge(estimatedProtoBytes(declared));
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of request as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > maxBytes) throw messageTooLarge(estimatedProtoBytes(total));
-    chunks.push(chunk);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    return Promise.reject(messageTooLarge(estimatedProtoBytes(declared)));
   }
-  const body = Buffer.concat(chunks, total);
-  if (estimatedProtoBytes(total) > GRPC_MAX_RECEIVE_BYTES) throw messageTooLarge(estimatedProtoBytes(total));
-  return body;
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const settle = (error: Error | undefined) => {
+      request.off("data", onData);
+      request.off("end", onEnd);
+      request.off("error", onGone);
+      request.off("close", onGone);
+      if (error !== undefined) reject(error);
+      else resolve(Buffer.concat(chunks, total));
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > maxBytes) {
+        settle(messageTooLarge(estimatedProtoBytes(total)));
+        request.pause(); // the rest is not read: the answer asks the client to close the connection
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () =>
+      settle(
+        estimatedProtoBytes(total) > GRPC_MAX_RECEIVE_BYTES ? messageTooLarge(estimatedProtoBytes(total)) : undefined,
+      );
+    // An error or a close before the end: the client went away mid-body ("aborted", ECONNRESET). etcd calls that a
+    // canceled context; nobody is left to answer, and it is not a server fault to log.
+    const onGone = () => settle(new GatewayError(Grpc.Canceled, "context canceled"));
+    request.on("data", onData);
+    request.on("end", onEnd);
+    request.on("error", onGone);
+    request.on("close", onGone);
+  });
 }
 
 /**

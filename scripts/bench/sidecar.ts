@@ -27,6 +27,12 @@ import { findExecutable } from "../../test/helpers/require-tool.js";
 import type { Benchmark } from "../bench.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
+/** The node flags in the shebang of the `vigie` bin (src/cli.ts). */
+const AGENT_NODE_FLAGS = readFileSync(join(REPO, "src/cli.ts"), "utf8")
+  .split("\n", 1)[0]!
+  .replace("#!/usr/bin/env -S node", "")
+  .trim()
+  .split(/\s+/);
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -493,8 +499,10 @@ const benchmark: Benchmark = {
             const port = await freePort();
             return {
               command: process.execPath,
-              // tsx by its resolved URL: the process runs in the bench's temporary directory, outside the repo.
+              // The agent's own V8 flags (the bin's shebang), so neither side gets a roomier heap; tsx by its
+              // resolved URL: the process runs in the bench's temporary directory, outside the repo.
               args: [
+                ...AGENT_NODE_FLAGS,
                 "--import",
                 import.meta.resolve("tsx"),
                 join(REPO, "scripts/durable-floor.ts"),

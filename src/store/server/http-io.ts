@@ -26,7 +26,8 @@ export function messageTooLarge(protoBytes: number): GatewayError {
 
 /**
  * Reads a unary request body, refusing it (without buffering the rest) once it passes `maxBytes`: the stream is
- * paused, not destroyed, so the client still gets the answer (the server closes the connection after it). With
+ * paused, not destroyed, so the answer is written before the server closes the connection (a client still sending
+ * can yet see a reset on a real network: the unread bytes make the close abortive). With
  * stream events rather than `for await`, whose early exit destroyed the request (and so the socket, when the body
  * was still arriving) and turned a client that went away into an unexpected server error.
  */
@@ -35,6 +36,9 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
   if (Number.isFinite(declared) && declared > maxBytes) {
     return Promise.reject(messageTooLarge(estimatedProtoBytes(declared)));
   }
+  // Called after the request ended or went away (behind an await), no event would come again: settle at once.
+  if (request.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (request.destroyed) return Promise.reject(new GatewayError(Grpc.Canceled, "context canceled"));
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;

@@ -108,4 +108,28 @@ test("a client that goes away mid-body settles the read as canceled", async () =
   }
 });
 
+test("called after the body was consumed, it settles at once instead of waiting for events that will not come", async () => {
+  const settled: (Buffer | Error)[] = [];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.once("end", () => {
+      void readBody(req, MAX_BYTES).then(
+        (body) => settled.push(body),
+        (error: Error) => settled.push(error),
+      );
+      setTimeout(() => res.end("done"), 20);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  try {
+    const address = server.address();
+    assert.ok(address !== null && typeof address === "object");
+    assert.equal(await post(address.port, [Buffer.from("consumed elsewhere")]), { status: 200, body: "done" });
+    assert.is(settled.length, 1);
+    assert.ok(Buffer.isBuffer(settled[0]) && settled[0].length === 0);
+  } finally {
+    server.close();
+  }
+});
+
 test.run();

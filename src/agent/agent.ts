@@ -111,7 +111,11 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
     });
     options.logger.info({ name, dataDir, client: api.url, peer: running.peerUrl }, "store ready");
     // Applied entries are the replica's work: a burst of them (a bulk load) ends with garbage worth collecting.
-    const idleGc = startIdleGc({ logger: options.logger, activity: () => running.status().raftAppliedIndex });
+    // Requests count too, so that the collection's pause does not meet read-only traffic (ranges, health checks).
+    const idleGc = startIdleGc({
+      logger: options.logger,
+      activity: () => running.status().raftAppliedIndex + api.requestsReceived(),
+    });
     return {
       endpoints: [api.url],
       async close() {

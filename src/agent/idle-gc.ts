@@ -3,8 +3,9 @@
 // one for a long time (V8's memory reducer looks again only every 8 s and gives up while anything allocates), so the
 // leader of a cluster read 8-15 MB above its followers for seconds after a bulk load. This collector watches the
 // heap and, once it has grown by a burst's worth since the last collection and the agent has been idle for a short
-// while (no Raft entry applied, the event loop nearly idle), runs two full GCs: the first frees the garbage, the
-// second compacts what survived and releases the pages the first emptied (one alone keeps them committed).
+// while (no Raft entry applied, no request received, the event loop nearly idle), runs two full GCs: the first
+// frees the garbage, the second compacts what survived and releases the pages the first emptied (one alone keeps
+// them committed).
 // It never runs while work continues, and its pauses take at most `maxPauseShare` of the time.
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
@@ -16,7 +17,7 @@ export interface IdleGcSample {
   heapBytes: number;
   /** Fraction of the last poll interval the event loop spent working (0..1). */
   loopUtilization: number;
-  /** A counter that moves when the agent does work (the Raft applied index); constant when there is none. */
+  /** A counter that moves when the agent does work (applied entries plus requests received); constant when idle. */
   activity: number;
 }
 

@@ -65,6 +65,8 @@ export interface ApiServerOptions {
 export interface ApiServer {
   /** The bound URL (`http://127.0.0.1:<port>`). */
   url: string;
+  /** Requests received so far (any path): the agent's idle detection counts them as work. */
+  requestsReceived(): number;
   close(): Promise<void>;
 }
 
@@ -202,7 +204,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     return sendJson(response, 200, { health: "true" });
   };
 
+  let requestsReceived = 0;
   const server = createServer({ requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 30_000 }, (req, res) => {
+    requestsReceived++;
     // Unary bodies must arrive in time; streams reset this in handleStream.
     req.socket.setTimeout(limits.bodyTimeoutMs);
     route(req, res).catch((error: unknown) => {
@@ -240,6 +244,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   return {
     url,
+    requestsReceived: () => requestsReceived,
     close: async () => {
       clearInterval(progressTimer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -52,6 +52,14 @@ test("/metrics: per-path latency histograms, request counts, open watchers and s
   assert.is(metricValue(text, "vigie_api_streams"), 0);
 });
 
+test("requestsReceived counts every request, whatever its path or outcome (the agent's idle detection reads it)", async () => {
+  const before = gateway.server.requestsReceived();
+  await call(gateway.url, "/v3/kv/range", { key: b64("/counted") });
+  await rawCall(gateway.url, "/health", undefined, "GET");
+  await rawCall(gateway.url, "/no/such/path", undefined, "GET");
+  assert.is(gateway.server.requestsReceived(), before + 3);
+});
+
 test("watchers per stream and concurrent streams are bounded", async () => {
   const watch = new StreamSession(gateway.url, "/v3/watch");
   watch.send(`{"create_request":{"key":"${b64("/a")}"}}{"create_request":{"key":"${b64("/b")}"}}`);

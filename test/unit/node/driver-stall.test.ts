@@ -11,9 +11,9 @@ import { RaftDriver } from "../../../src/store/node/driver.js";
 import { registerNodeMetrics } from "../../../src/store/node/metrics.js";
 import type { RaftPersistence, RecoveredState } from "../../../src/store/node/persistence.js";
 import { MemoryStorage } from "../../../src/store/raft/memory-storage.js";
-import { createPrng } from "../../../src/store/raft/prng.js";
 import { RaftNode } from "../../../src/store/raft/raft-node.js";
 import type { Entry, HardState, Message, Snapshot } from "../../../src/store/raft/types.js";
+import { config } from "../raft/harness.js";
 
 const TICK_MS = 10;
 
@@ -47,21 +47,7 @@ function startCluster(electionTicks: Record<number, number>): Map<number, Member
   for (const id of ids) {
     const storage = new MemoryStorage();
     const raft = new RaftNode(
-      {
-        id,
-        voters: ids,
-        learners: [],
-        electionTick: electionTicks[id] ?? 10,
-        heartbeatTick: 1,
-        preVote: true,
-        checkQuorum: true,
-        maxSizePerMsgBytes: 1024 * 1024,
-        maxInflightMsgs: 256,
-        maxInflightBytes: 0,
-        maxUncommittedEntriesBytes: 64 * 1024 * 1024,
-        applied: 0,
-        random: createPrng(id),
-      },
+      config(id, ids, { electionTick: electionTicks[id] ?? 10, maxUncommittedEntriesBytes: 64 * 1024 * 1024 }),
       storage,
     );
     const persistence = new SlowOnceStorage();

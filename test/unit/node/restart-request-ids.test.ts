@@ -6,29 +6,14 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
-import { MetricsRegistry } from "../../../src/metrics.js";
 import { encodeCommand } from "../../../src/store/mvcc/commands.js";
 import { ENTRY_KV, encodeEnvelope } from "../../../src/store/node/envelope.js";
 import { firstRequestIdOfBoot } from "../../../src/store/node/replica-node.js";
 import { WalPersistence } from "../../../src/store/node/wal-persistence.js";
-import { startReplica } from "../../../src/store/node.js";
 import type { Entry } from "../../../src/store/raft/types.js";
+import { dec, enc, startSolo } from "./solo.js";
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
-
-function start(dataDir: string) {
-  return startReplica({
-    name: "solo",
-    dataDir,
-    listenPeerUrl: "http://127.0.0.1:0",
-    clientUrl: "http://127.0.0.1:2379",
-    voters: 1,
-    logger: silentLogger(),
-    metrics: new MetricsRegistry(),
-    timing: { tickMs: 10 },
-  });
-}
+const start = (dataDir: string) => startSolo(dataDir);
 
 test("entries of an earlier incarnation committed after a restart do not answer the new incarnation's requests", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-reqid-"));

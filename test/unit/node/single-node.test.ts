@@ -4,30 +4,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
 import { CompactedError } from "../../../src/store/mvcc/errors.js";
 import { TooManyRequestsError } from "../../../src/store/node/errors.js";
 import type { WaitTable } from "../../../src/store/node/requests.js";
-import { type StartReplicaOptions, startReplica } from "../../../src/store/node.js";
 import { waitFor } from "../../helpers/ports.js";
+import { dec, enc, startSolo } from "./solo.js";
 
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
-
-async function start(dataDir: string, metrics = new MetricsRegistry(), history: Partial<StartReplicaOptions> = {}) {
-  return startReplica({
-    ...history,
-    name: "solo",
-    dataDir,
-    listenPeerUrl: "http://127.0.0.1:0",
-    clientUrl: "http://127.0.0.1:2379",
-    voters: 1,
-    logger: silentLogger(),
-    metrics,
-    timing: { tickMs: 10 },
-  });
-}
+const start = startSolo;
 
 test("put, range, txn and a linearizable read on a single node; state survives a restart", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-node-"));

@@ -53,7 +53,10 @@ export interface ScannedRecord {
 
 export interface ScanResult {
   records: ScannedRecord[];
-  /** Length of the valid prefix: the file is truncated to this when `torn`. */
+  /**
+   * Length of the valid prefix: appends continue here, and the file is truncated to this when `torn`. Zeros
+   * after it are space the WAL preallocated (or the filesystem allocated for an append that never landed).
+   */
   validBytes: number;
   /** True when an incomplete record was found at the end (a write cut by a crash). */
   torn: boolean;
@@ -67,6 +70,8 @@ export function scanRecords(data: Buffer, fileName: string, allowTornTail: boole
   const records: ScannedRecord[] = [];
   let offset = 0;
   while (offset < data.length) {
+    // Only zeros from here on: the segment's preallocated space, nothing was ever written there.
+    if (isZero(data, offset, data.length)) break;
     const problem = checkRecordAt(data, offset);
     if (problem === null) {
       const length = data.readUInt32LE(offset);
@@ -92,10 +97,6 @@ interface RecordProblem {
 
 function checkRecordAt(data: Buffer, offset: number): RecordProblem | null {
   const available = data.length - offset;
-  if (isZero(data, offset, Math.min(offset + 6, data.length)) && isZero(data, offset, data.length)) {
-    // Zeros to the end of the file: space the filesystem allocated for an append that never landed.
-    return { detail: "zero-filled tail", torn: true };
-  }
   if (available < RECORD_HEADER_BYTES) return { detail: `incomplete record header (${available} bytes)`, torn: true };
   const headerCheck = crc32c(data, 0, offset, offset + 6) & 0xffff;
   if (headerCheck !== data.readUInt16LE(offset + 6) || data[offset + 5] !== 0) {

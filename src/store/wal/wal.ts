@@ -6,7 +6,7 @@
 //
 // Layout: <dir>/wal/<seq>-<firstIndex>.wal segments, <dir>/snap/<term>-<index>.snap snapshots.
 import assert from "node:assert";
-import { fdatasyncSync } from "node:fs";
+import { fdatasyncSync, ftruncateSync } from "node:fs";
 import { access, type FileHandle, mkdir, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { syncDirectory } from "../../directory-sync.js";
@@ -38,6 +38,13 @@ export interface WalOptions {
    * requests while the disk syncs. Independent appenders want 0 (they group up while the loop turns).
    */
   inlineSyncMaxBytes: number;
+  /**
+   * The newest segment file is kept this many bytes longer than its records (zeros, by ftruncate; 0: never).
+   * An append that grows the file makes every fdatasync also commit the new file size through the journal; one
+   * that lands in space already there does not. Measured on ext4 here, the fdatasync of a 200-byte append:
+   * p50 0.20 -> 0.10 ms. Replay reads the zeros too, so this is a step, not the whole segment.
+   */
+  preallocateBytes: number;
   logger: Logger;
 }
 
@@ -47,6 +54,7 @@ export const DEFAULT_WAL_OPTIONS: WalOptions = {
   keepTailEntries: 5000,
   keepSnapshots: 2,
   inlineSyncMaxBytes: 0,
+  preallocateBytes: 4 * 1024 * 1024,
   logger: silentLogger(),
 };
 
@@ -84,6 +92,8 @@ export class Wal {
   private acceptedLastIndex: number;
   /** Size of the current segment's prelude: a segment holding only that is never rotated (no empty segments). */
   private preludeBytes = 0;
+  /** Size of the current segment file: records up to `position`, then preallocated zeros. */
+  private fileBytes: number;
 
   private constructor(
     private readonly walDir: string,
@@ -92,11 +102,13 @@ export class Wal {
     private segments: SegmentInfo[],
     private handle: FileHandle,
     private position: number,
+    fileBytes: number,
     private writtenLastIndex: number,
     private writtenHardState: HardState | null,
     private writtenSnapshot: SnapshotMetadata | null,
   ) {
     this.acceptedLastIndex = writtenLastIndex;
+    this.fileBytes = fileBytes;
   }
 
   /** Opens (or creates) the WAL in `dir` and replays it. Throws WalCorruptError / SnapshotCorruptError. */
@@ -128,11 +140,13 @@ export class Wal {
       await writeFile(markerPath, "vigie write-ahead log\n", { mode: 0o600 });
       await syncDirectory(walDir);
       log.info({ dir }, "created an empty WAL");
-      const wal = new Wal(walDir, snapshots, opts, [created.info], created.handle, created.position, 0, null, null);
+      const { info, handle, position } = created;
+      const wal = new Wal(walDir, snapshots, opts, [info], handle, position, position, 0, null, null);
       return { wal, hardState: EMPTY_HARD_STATE, snapshot: null, entries: [] };
     }
     const state = new ReplayState();
     let previousUnsealed = false;
+    let previousValidBytes = 0;
     let lastValidBytes = 0;
     let lastHasEntries = false;
     for (let i = 0; i < segments.length; i++) {
@@ -162,6 +176,7 @@ export class Wal {
         // Allowed only for a crash between creating the next segment and sealing this one.
         if (i !== segments.length - 2) throw new WalCorruptError(segment.path, scan.validBytes, "segment not sealed");
         previousUnsealed = true;
+        previousValidBytes = scan.validBytes;
       }
     }
     const last = segments[segments.length - 1]!;
@@ -178,21 +193,35 @@ export class Wal {
     const snapshot = snapshotMeta === null ? null : await snapshots.load(snapshotMeta);
     let handle: FileHandle;
     let position: number;
+    let fileBytes: number;
     if (lastValidBytes === 0 || previousUnsealed) {
       // Rewrite the newest segment's prelude so it is self-sufficient, then seal its predecessor.
       const created = await createSegment(walDir, last.seq, last.firstIndex, hardState, snapshotMeta);
       handle = created.handle;
       position = created.position;
+      fileBytes = position;
       const previous = segments[segments.length - 2];
-      if (previous !== undefined && previousUnsealed) await sealSegment(previous);
+      if (previous !== undefined && previousUnsealed) await sealSegment(previous, previousValidBytes);
     } else {
       handle = await open(last.path, "r+");
       await handle.sync();
       position = lastValidBytes;
+      fileBytes = (await handle.stat()).size;
     }
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.index : (snapshotMeta?.index ?? 0);
     log.info({ segments: segments.length, entries: entries.length, lastIndex }, "WAL replayed");
-    const wal = new Wal(walDir, snapshots, opts, segments, handle, position, lastIndex, hardState, snapshotMeta);
+    const wal = new Wal(
+      walDir,
+      snapshots,
+      opts,
+      segments,
+      handle,
+      position,
+      fileBytes,
+      lastIndex,
+      hardState,
+      snapshotMeta,
+    );
     return { wal, hardState, snapshot, entries };
   }
 
@@ -317,6 +346,11 @@ export class Wal {
       const { batch, buffers, bytes } = this.takePending();
       try {
         if (this.rotationDue(bytes)) await this.rotate();
+        const preallocateTo = this.preallocationDue(bytes);
+        if (preallocateTo !== null) {
+          await this.handle.truncate(preallocateTo);
+          this.fileBytes = preallocateTo;
+        }
         this.position = await writeFully(this.handle, buffers, this.position);
         await this.handle.datasync();
       } catch (error) {
@@ -333,8 +367,13 @@ export class Wal {
    */
   private flushInline(): boolean {
     if (this.failure !== null || this.rotationDue(this.pendingBytes)) return false;
-    const { batch, buffers } = this.takePending();
+    const { batch, buffers, bytes } = this.takePending();
     try {
+      const preallocateTo = this.preallocationDue(bytes);
+      if (preallocateTo !== null) {
+        ftruncateSync(this.handle.fd, preallocateTo);
+        this.fileBytes = preallocateTo;
+      }
       this.position = writeFullySync(this.handle.fd, buffers, this.position);
       fdatasyncSync(this.handle.fd);
     } catch (error) {
@@ -354,6 +393,14 @@ export class Wal {
     const buffers: Buffer[] = [];
     for (const write of batch) for (const b of write.buffers) buffers.push(b);
     return { batch, buffers, bytes };
+  }
+
+  /** The size to extend the segment file to before appending `bytes`, or null when they fit in it already. */
+  private preallocationDue(bytes: number): number | null {
+    const end = this.position + bytes;
+    if (end <= this.fileBytes || this.options.preallocateBytes === 0) return null;
+    // Never past the segment limit by more than this append: rotation comes at that size anyway.
+    return Math.max(end, Math.min(end + this.options.preallocateBytes, this.options.segmentBytes));
   }
 
   private rotationDue(bytes: number): boolean {
@@ -394,21 +441,30 @@ export class Wal {
       this.writtenHardState,
       this.writtenSnapshot,
     );
-    await writeFully(this.handle, [encodeRecord(RecordType.Seal, encodeSeal(current.seq + 1))], this.position);
+    const sealedBytes = await writeFully(
+      this.handle,
+      [encodeRecord(RecordType.Seal, encodeSeal(current.seq + 1))],
+      this.position,
+    );
     await this.handle.datasync();
+    // Drop its preallocated zeros: replay reads every segment whole. Not synced: zeros left by a crash
+    // before this lands are read as the end of the segment.
+    await this.handle.truncate(sealedBytes);
     await this.handle.close();
     this.segments.push(created.info);
     this.handle = created.handle;
     this.position = created.position;
+    this.fileBytes = created.position;
     this.preludeBytes = created.position;
   }
 }
 
-async function sealSegment(segment: SegmentInfo): Promise<void> {
+/** Seals a segment whose records end at `validBytes` (preallocated zeros may follow) and drops what follows. */
+async function sealSegment(segment: SegmentInfo, validBytes: number): Promise<void> {
   const handle = await open(segment.path, "r+");
   try {
-    const { size } = await handle.stat();
-    await writeFully(handle, [encodeRecord(RecordType.Seal, encodeSeal(segment.seq + 1))], size);
+    const end = await writeFully(handle, [encodeRecord(RecordType.Seal, encodeSeal(segment.seq + 1))], validBytes);
+    await handle.truncate(end);
     await handle.sync();
   } finally {
     await handle.close();

@@ -1,6 +1,6 @@
 // The WAL's contract on real files: replay returns exactly what was appended (with Raft's suffix overwrite),
 // hard state survives, segments rotate, concurrent appends share fsyncs, snapshots and purging work.
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import type { Entry } from "../../../src/store/raft/types.js";
 import { crc32c } from "../../../src/store/wal/crc32c.js";
 import { WalBusyError, WalClosedError } from "../../../src/store/wal/errors.js";
+import { scanRecords } from "../../../src/store/wal/record.js";
 import { Wal } from "../../../src/store/wal/wal.js";
 
 const dirs: string[] = [];
@@ -136,10 +137,11 @@ test("a flush up to inlineSyncMaxBytes is written before append returns; a large
   const options = { segmentBytes: 1024, inlineSyncMaxBytes: 200 };
   const { wal } = await Wal.open(dir, options);
   // Synchronous on purpose: awaiting would give the thread pool its turn.
+  // Record bytes, not file sizes: the newest segment has preallocated zeros after its records.
   const segmentBytes = () => {
     let total = 0;
     for (const name of readdirSync(join(dir, "wal"))) {
-      if (name.endsWith(".wal")) total += statSync(join(dir, "wal", name)).size;
+      if (name.endsWith(".wal")) total += scanRecords(readFileSync(join(dir, "wal", name)), name, true).validBytes;
     }
     return total;
   };
@@ -160,6 +162,43 @@ test("a flush up to inlineSyncMaxBytes is written before append returns; a large
   const expected = Array.from({ length: 60 }, (_, i) => (i === 1 ? entry(2, 1, "x".repeat(300)) : entry(i + 1)));
   assert.equal(summary(replay.entries), summary(expected));
   assert.equal(replay.hardState, { term: 1, vote: 1, commit: 0 });
+  await replay.wal.close();
+});
+
+test("the newest segment is kept ahead of its records by preallocated zeros; sealed ones are trimmed to their records", async () => {
+  const dir = await tempDir();
+  const options = { segmentBytes: 64 * 1024, preallocateBytes: 16 * 1024 };
+  const files = () =>
+    readdirSync(join(dir, "wal"))
+      .filter((name) => name.endsWith(".wal"))
+      .sort()
+      .map((name) => {
+        const content = readFileSync(join(dir, "wal", name));
+        return { size: content.length, records: scanRecords(content, name, true).validBytes };
+      });
+  let { wal } = await Wal.open(dir, options);
+  await wal.append([entry(1)], { term: 1, vote: 1, commit: 0 });
+  let [newest] = files();
+  assert.is(newest!.size, newest!.records + 16 * 1024, "one append extends the file by a whole step");
+  // Appends inside the step do not grow the file.
+  await wal.append([entry(2)]);
+  assert.is(files()[0]!.size, newest!.size);
+  await wal.close();
+
+  // Reopened, appends continue where the records end, not at the end of the file.
+  ({ wal } = await Wal.open(dir, options));
+  for (let i = 3; i <= 400; i++) await wal.append([entry(i, 1, "v".repeat(300))]);
+  assert.ok(wal.segmentCount > 1, "the segments rotated");
+  await wal.close();
+  const all = files();
+  for (const sealed of all.slice(0, -1)) assert.is(sealed.size, sealed.records, "a sealed segment has no zeros");
+  newest = all.at(-1);
+  assert.ok(newest!.size > newest!.records && newest!.size <= options.segmentBytes + 400);
+  const replay = await Wal.open(dir, options);
+  assert.equal(
+    replay.entries.map((e) => e.index),
+    Array.from({ length: 400 }, (_, i) => i + 1),
+  );
   await replay.wal.close();
 });
 

@@ -9,8 +9,24 @@ import type { Message } from "../raft/types.js";
 
 /** Upper bound on entries in one merged append (the core's own per-message cap applies to each part). */
 const MAX_MERGED_ENTRIES = 4096;
+/** Upper bound on the entry data of one merged message, far below a frame's limit (protocol.ts). */
+const MAX_MERGED_DATA_BYTES = 8 * 1024 * 1024;
 
-function continues(previous: Message, next: Message): boolean {
+function dataBytes(message: Message): number {
+  let bytes = 0;
+  for (const e of message.entries) bytes += e.data.length;
+  return bytes;
+}
+
+/** Whether the two messages' entries together stay within both merge limits (`previousBytes`: its data). */
+function fits(previous: Message, previousBytes: number, next: Message, nextBytes: number): boolean {
+  return (
+    previous.entries.length + next.entries.length <= MAX_MERGED_ENTRIES &&
+    previousBytes + nextBytes <= MAX_MERGED_DATA_BYTES
+  );
+}
+
+function continues(previous: Message, previousBytes: number, next: Message, nextBytes: number): boolean {
   const last = previous.entries[previous.entries.length - 1];
   return (
     next.type === "app" &&
@@ -21,7 +37,7 @@ function continues(previous: Message, next: Message): boolean {
     next.entries.length > 0 &&
     next.index === last.index &&
     next.logTerm === last.term &&
-    previous.entries.length + next.entries.length <= MAX_MERGED_ENTRIES
+    fits(previous, previousBytes, next, nextBytes)
   );
 }
 
@@ -30,14 +46,14 @@ function onlyNormal(message: Message): boolean {
   return true;
 }
 
-function sameProposalBatch(previous: Message, next: Message): boolean {
+function sameProposalBatch(previous: Message, previousBytes: number, next: Message, nextBytes: number): boolean {
   return (
     previous.type === "prop" &&
     next.type === "prop" &&
     next.to === previous.to &&
     onlyNormal(previous) &&
     onlyNormal(next) &&
-    previous.entries.length + next.entries.length <= MAX_MERGED_ENTRIES
+    fits(previous, previousBytes, next, nextBytes)
   );
 }
 
@@ -47,18 +63,23 @@ function sameProposalBatch(previous: Message, next: Message): boolean {
  */
 export function coalesceAppends(messages: readonly Message[]): Message[] {
   const out: Message[] = [];
+  let previousBytes = 0;
   for (const message of messages) {
     const previous = out[out.length - 1];
-    if (previous !== undefined && sameProposalBatch(previous, message)) {
+    const bytes = message.entries.length === 0 ? 0 : dataBytes(message);
+    if (previous !== undefined && sameProposalBatch(previous, previousBytes, message, bytes)) {
       out[out.length - 1] = { ...previous, entries: [...previous.entries, ...message.entries] };
-    } else if (previous !== undefined && continues(previous, message)) {
+      previousBytes += bytes;
+    } else if (previous !== undefined && continues(previous, previousBytes, message, bytes)) {
       out[out.length - 1] = {
         ...previous,
         entries: [...previous.entries, ...message.entries],
         commit: Math.max(previous.commit, message.commit),
       };
+      previousBytes += bytes;
     } else {
       out.push(message);
+      previousBytes = bytes;
     }
   }
   return out;

@@ -1,5 +1,5 @@
 // One remote peer as seen by the sender: a bounded queue of outgoing messages, one long-lived streaming POST that
-// carries them (each turn of the event loop's messages as one JSON line; order kept, no round trip per batch),
+// carries them (each call of Transport.send as one binary frame; order kept, no round trip per batch),
 // and one undici Pool whose other connections carry snapshots (streamed in chunks) and leader-local calls.
 // A broken stream reports the peer unreachable and reconnects after a backoff.
 import { PassThrough, Readable } from "node:stream";
@@ -7,10 +7,12 @@ import type { Logger } from "../../log.js";
 import type { Message, NodeId } from "../raft/types.js";
 import { Pool } from "../undici-pool.js";
 import { coalesceAppends } from "./coalesce.js";
+import { encodeFrames } from "./frame.js";
 import {
   CLUSTER_HEADER,
-  encodeBatch,
+  FRAMES_CONTENT_TYPE,
   FROM_HEADER,
+  MAX_FRAME_BYTES,
   PeerProtocolError,
   SNAPSHOT_CHUNK_BYTES,
   SNAPSHOT_PATH,
@@ -67,7 +69,7 @@ export class PeerClient {
 
   /**
    * Queues a message; drops it (Raft retransmits) when the peer is backing off or its stream is backed up.
-   * Nothing leaves before `flush`, so the messages of one call of Transport.send travel as one line of the stream.
+   * Nothing leaves before `flush`, so the messages of one call of Transport.send travel as one frame.
    */
   enqueue(message: Message): void {
     if (this.closed) return;
@@ -96,11 +98,13 @@ export class PeerClient {
       this.droppedMessages += batch.length;
       return;
     }
-    stream.write(`${encodeBatch(coalesceAppends(batch))}\n`);
+    const { frames, oversized } = encodeFrames(coalesceAppends(batch), MAX_FRAME_BYTES);
+    this.droppedMessages += oversized;
+    for (const frame of frames) stream.write(frame);
   }
 
   /**
-   * One long POST per peer whose body is the message stream (one JSON array per line), like etcd's stream
+   * One long POST per peer whose body is the message stream (a sequence of frames), like etcd's stream
    * transport: no request/response round trip per batch, order kept, one connection. It ends only on error.
    */
   private openStream(): PassThrough {
@@ -111,7 +115,7 @@ export class PeerClient {
       .request({
         path: STREAM_PATH,
         method: "POST",
-        headers: this.headers({ "content-type": "application/x-ndjson" }),
+        headers: this.headers({ "content-type": FRAMES_CONTENT_TYPE }),
         body: stream,
         // A stream lives as long as both peers do; a dead peer shows up as a socket error.
         headersTimeout: 0,

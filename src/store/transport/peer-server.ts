@@ -3,19 +3,21 @@
 // inbox: the sender never waits for our fsync, only for the bytes to arrive.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "../../log.js";
+import { RaftDecodeError } from "../raft/codec.js";
 import type { Message, NodeId } from "../raft/types.js";
+import { decodeFrameBody } from "./frame.js";
 import {
   CLUSTER_HEADER,
-  decodeBatch,
   FROM_HEADER,
-  MAX_BATCH_BODY_BYTES,
+  FrameSplitter,
+  MAX_FRAME_BYTES,
   MAX_RPC_BODY_BYTES,
   MAX_SNAPSHOT_BYTES,
   MESSAGES_PATH,
   PeerListenError,
   PeerProtocolError,
   PROBE_PATH,
-  parseSnapshotHeader,
+  parseSnapshotBody,
   RPC_PATH_PREFIX,
   SNAPSHOT_PATH,
   STREAM_PATH,
@@ -74,11 +76,15 @@ export class PeerServer {
     if (request.method !== "POST") throw new PeerProtocolError(405, `method ${request.method} not allowed`);
     const from = this.checkSender(request);
     if (path === MESSAGES_PATH) {
-      const text = (await readBody(request, MAX_BATCH_BODY_BYTES)).toString("utf8");
-      const messages = decodeBatch(text);
+      const body = await readBody(request, MAX_FRAME_BYTES);
+      const messages: Message[] = [];
+      const splitter = new FrameSplitter(MAX_FRAME_BYTES, (frame) => messages.push(...decodeFrameBody(frame)));
+      splitter.push(body);
+      if (splitter.bufferedBytes > 0)
+        throw new RaftDecodeError(`peer frame: ${splitter.bufferedBytes} bytes cut short`);
       this.refuseRemoved(from);
       response.writeHead(204).end();
-      this.options.onMessages(messages.filter((m) => m.to === this.options.memberId && m.from === from));
+      this.deliver(messages, from);
       return;
     }
     if (path === STREAM_PATH) {
@@ -87,10 +93,7 @@ export class PeerServer {
     }
     if (path === SNAPSHOT_PATH) {
       const body = await readBody(request, MAX_SNAPSHOT_BYTES);
-      const newline = body.indexOf(10);
-      if (newline < 0) throw new PeerProtocolError(400, "snapshot body has no header line");
-      const data = new Uint8Array(body.buffer, body.byteOffset + newline + 1, body.length - newline - 1);
-      const message = parseSnapshotHeader(body.subarray(0, newline).toString("utf8"), data);
+      const message = parseSnapshotBody(body);
       // The headers were checked before the (long) upload; the message itself must say the same, and the sender may
       // have been removed while it streamed.
       if (message.from !== from || message.to !== this.options.memberId) {
@@ -101,7 +104,7 @@ export class PeerServer {
       }
       this.refuseRemoved(from);
       this.options.logger.info(
-        { from, index: message.snapshot?.metadata.index, bytes: data.length },
+        { from, index: message.snapshot?.metadata.index, bytes: message.snapshot?.data.length },
         "snapshot received",
       );
       this.options.onSnapshot(message);
@@ -118,43 +121,47 @@ export class PeerServer {
     throw new PeerProtocolError(404, `unknown peer path ${path}`);
   }
 
-  /** Delivers each complete line of a message stream as it arrives; a bad line ends the stream (it reconnects). */
+  /**
+   * Delivers each frame of a message stream as soon as it is complete, on the stack of the socket's read (no
+   * copy of a frame that arrived in one chunk). A bad frame ends the stream (the sender reconnects).
+   */
   private receiveStream(request: IncomingMessage, response: ServerResponse, from: NodeId): void {
-    let pending = "";
-    request.setEncoding("utf8");
-    request.on("data", (chunk: string) => {
-      pending = pending.length === 0 ? chunk : pending + chunk;
-      let start = 0;
-      for (let newline = pending.indexOf("\n"); newline >= 0; newline = pending.indexOf("\n", start)) {
-        const line = pending.slice(start, newline);
-        start = newline + 1;
-        let messages: Message[];
-        try {
-          messages = decodeBatch(line);
-          // A stream lives as long as its sender: a member removed after it opened must not go on voting.
-          this.refuseRemoved(from);
-        } catch (error) {
-          const status = error instanceof PeerProtocolError ? error.statusCode : 400;
-          this.options.logger.warn({ from, err: (error as Error).message }, "refused a peer stream; closing it");
-          if (!response.headersSent) {
-            this.json(response, status, {
-              error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: (error as Error).message },
-            });
-          }
-          request.destroy();
-          return;
-        }
-        this.options.onMessages(messages.filter((m) => m.to === this.options.memberId && m.from === from));
+    const refuse = (error: unknown) => {
+      const status = error instanceof PeerProtocolError ? error.statusCode : 400;
+      this.options.logger.warn({ from, err: (error as Error).message }, "refused a peer stream; closing it");
+      if (!response.headersSent) {
+        this.json(response, status, { error: { code: errorCode(error), message: (error as Error).message } });
       }
-      pending = start === 0 ? pending : pending.slice(start);
-      if (pending.length > MAX_BATCH_BODY_BYTES) {
-        this.json(response, 413, { error: { code: "VIGIE_ERR_PEER_PROTOCOL", message: "peer stream line too long" } });
-        request.destroy();
+      request.destroy();
+    };
+    const splitter = new FrameSplitter(MAX_FRAME_BYTES, (frame) => {
+      const messages = decodeFrameBody(frame);
+      // A stream lives as long as its sender: a member removed after it opened must not go on voting.
+      this.refuseRemoved(from);
+      this.deliver(messages, from);
+    });
+    request.on("data", (chunk: Buffer) => {
+      if (request.destroyed) return;
+      try {
+        splitter.push(chunk);
+      } catch (error) {
+        refuse(error);
       }
     });
     request.on("end", () => {
-      if (!response.headersSent) response.writeHead(204).end();
+      if (splitter.bufferedBytes > 0) refuse(new RaftDecodeError(`peer frame: stream ended inside a frame`));
+      else if (!response.headersSent) response.writeHead(204).end();
     });
+  }
+
+  /** Hands over the messages addressed to this member by the sender the headers named (others are dropped). */
+  private deliver(messages: Message[], from: NodeId): void {
+    const memberId = this.options.memberId;
+    let keep = true;
+    for (const m of messages) if (m.to !== memberId || m.from !== from) keep = false;
+    if (messages.length > 0) {
+      this.options.onMessages(keep ? messages : messages.filter((m) => m.to === memberId && m.from === from));
+    }
   }
 
   /** Refuses another cluster's traffic (logged, at most once a second) and messages for another member. */
@@ -206,22 +213,26 @@ export class PeerServer {
   }
 
   private fail(response: ServerResponse, error: unknown): void {
-    const status = error instanceof PeerProtocolError ? error.statusCode : 500;
-    const code = (error as { code?: unknown }).code;
+    const status = error instanceof PeerProtocolError ? error.statusCode : error instanceof RaftDecodeError ? 400 : 500;
     if (status >= 500) this.options.logger.warn({ err: (error as Error).message }, "peer request failed");
+    else if (error instanceof RaftDecodeError)
+      this.options.logger.warn({ err: error.message }, "refused a peer request");
     if (response.headersSent) {
       response.destroy();
       return;
     }
-    this.json(response, status, {
-      error: { code: typeof code === "string" ? code : "VIGIE_ERR_PEER", message: (error as Error).message },
-    });
+    this.json(response, status, { error: { code: errorCode(error), message: (error as Error).message } });
   }
 
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? code : "VIGIE_ERR_PEER";
 }
 
 async function readBody(request: IncomingMessage, maxBytes: number): Promise<Buffer> {

@@ -5,6 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
 import type { Message } from "../../../src/store/raft/types.js";
+import { encodeFrame } from "../../../src/store/transport/frame.js";
 import {
   CLUSTER_HEADER,
   FROM_HEADER,
@@ -90,29 +91,38 @@ test("messages arrive in order, batched; a snapshot streams whole", async () => 
   await b.transport.close();
 });
 
-test("another cluster's requests and a removed member's are refused", async () => {
+test("another cluster's requests and a removed member's are refused; bad frames are a 400", async () => {
   const b = endpoint(7, 2);
   const urlB = await b.transport.listen("http://127.0.0.1:0");
-  const body = JSON.stringify([]);
-  const post = (cluster: string, from: string) =>
+  const post = (cluster: string, from: string, body: Uint8Array) =>
     fetch(`${urlB}${MESSAGES_PATH}`, {
       method: "POST",
       body,
       headers: { [CLUSTER_HEADER]: cluster, [FROM_HEADER]: from, [TO_HEADER]: "2" },
     });
-  const foreign = await post("8", "1");
+  const frame = encodeFrame([message(1, 2, 4)]);
+  const foreign = await post("8", "1", frame);
   assert.is(foreign.status, 403);
   assert.match(await foreign.text(), /cluster id mismatch/);
-  const removed = await post("7", "666");
+  const removed = await post("7", "666", frame);
   assert.is(removed.status, 403);
-  const ok = await post("7", "1");
+  assert.is(b.received.length, 0);
+  const ok = await post("7", "1", Buffer.concat([frame, encodeFrame([])]));
   assert.is(ok.status, 204);
-  const garbage = await fetch(`${urlB}${MESSAGES_PATH}`, {
-    method: "POST",
-    body: "[{",
-    headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
-  });
-  assert.is(garbage.status, 400);
+  assert.equal(b.received, [message(1, 2, 4)]);
+  const truncated = await post("7", "1", frame.subarray(0, frame.length - 1));
+  assert.is(truncated.status, 400);
+  assert.match(await truncated.text(), /VIGIE_ERR_RAFT_DECODE.*cut short/);
+  const garbled = Buffer.from(frame);
+  garbled[9] = 0xee; // the first message's type code
+  const bad = await post("7", "1", garbled);
+  assert.is(bad.status, 400);
+  assert.match(await bad.text(), /message\[0\] type: unknown code 238/);
+  const oversized = Buffer.alloc(8);
+  oversized.writeUInt32LE(0xffff_fff0, 0);
+  const huge = await post("7", "1", oversized);
+  assert.is(huge.status, 413);
+  assert.is(b.received.length, 1, "nothing more delivered");
   await b.transport.close();
 });
 

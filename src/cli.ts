@@ -118,7 +118,7 @@ export function buildProgram(): Command {
     .action(async (flags: { config: string; once?: boolean; dry?: boolean; logLevel: LogLevel }, command: Command) => {
       await execute(async () => {
         const { loadConfig } = await import("./config/load.js");
-        const { storeEndpointsOf } = await import("./config/schema.js");
+        const { storeEndpointsOf } = await import("./config/defaults.js");
         const loaded = await loadConfig(flags.config);
         const { createLogger } = await import("./log.js");
         const { runRender } = await import("./commands/render.js");

@@ -6,7 +6,8 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import type { Document, LineCounter, Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
-import { configSchema, type VigieConfig } from "./schema.js";
+import { configFromFlagsOnly } from "./flags-only.js";
+import type { VigieConfig } from "./schema.js";
 
 /** Config file size limit: a config is a few KiB; anything near this is a mistake (a binary, a log file). */
 const CONFIG_MAX_BYTES = 1024 * 1024;
@@ -115,8 +116,11 @@ function keyNodeAt({ yaml: { isMap, isPair, isScalar }, document }: ParsedFile, 
 /**
  * Validates a raw config object and throws one ConfigError listing every problem.
  * `source` maps an issue to "file:line:col" (or to the flag that set the field).
+ * The zod schemas are imported here, on first use: an agent started from flags alone that are all valid never
+ * needs them (see flags-only.ts).
  */
-function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => Location): VigieConfig {
+async function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => Location): Promise<VigieConfig> {
+  const { configSchema } = await import("./schema.js");
   const result = configSchema.safeParse(raw);
   if (result.success) return result.data;
   const problems = flatten(result.error.issues).map((issue) => {
@@ -182,7 +186,9 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
     const position = parsed.lineCounter.linePos(offset);
     return { text: `${file}:${position.line}:${position.col}`, flag: false, line: position.line, column: position.col };
   };
-  const config = validate({ ...raw, ...definedOverrides }, locate);
+  const config =
+    (parsed === undefined ? configFromFlagsOnly(definedOverrides) : undefined) ??
+    (await validate({ ...raw, ...definedOverrides }, locate));
   const baseDir = absoluteFile === undefined ? process.cwd() : dirname(absoluteFile);
   await checkTemplateSources(config, baseDir, locate);
   return { config, file: absoluteFile, baseDir };

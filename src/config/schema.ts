@@ -4,6 +4,10 @@
 import { z } from "zod";
 import { LOG_LEVELS } from "../log.js";
 import { parseDurationMs, parseFileMode, parseSignalName } from "../units.js";
+import { DEFAULT_LISTEN_PEER, DEFAULT_VOTERS } from "./defaults.js";
+
+// Kept importable from here too; they live in defaults.ts so that using them does not load zod.
+export { DEFAULT_LISTEN_CLIENT, storeEndpointsOf } from "./defaults.js";
 
 /** Wraps a unit parser so that its error message becomes a zod issue at the field's path. */
 function parsed<T>(parse: (text: string) => T) {
@@ -111,11 +115,11 @@ export const configSchema = z.strictObject({
   data_dir: z.string().min(1).optional(),
   /** Unset = the default (`DEFAULT_LISTEN_CLIENT`); kept unset so the client role knows it was not asked to listen. */
   listen_client: url.optional(),
-  listen_peer: url.default("http://127.0.0.1:2380"),
+  listen_peer: url.default(DEFAULT_LISTEN_PEER),
   /** `name=peerURL,name=peerURL` (a string, like etcd's flag) or a map of name → peer URL. */
   initial_cluster: z.union([z.string().min(1), z.record(z.string(), url)]).optional(),
   join: url.optional(),
-  voters: z.number().int().min(1).max(7).default(3),
+  voters: z.number().int().min(1).max(7).default(DEFAULT_VOTERS),
   store_endpoints: urlList.optional(),
   dev: z.boolean().default(false),
   log_level: z.enum(LOG_LEVELS).default("info"),
@@ -125,14 +129,6 @@ export const configSchema = z.strictObject({
 });
 
 export type VigieConfig = z.output<typeof configSchema>;
-
-/** Where an embedded replica serves the client API unless told otherwise (etcd's default port). */
-export const DEFAULT_LISTEN_CLIENT = "http://127.0.0.1:2379";
-
-/** The client URLs the sidecar and CLI use for this config: the remote store, or the local replica. */
-export function storeEndpointsOf(config: VigieConfig): string[] {
-  return config.store_endpoints ?? [config.listen_client ?? DEFAULT_LISTEN_CLIENT];
-}
 export type TemplateConfig = z.output<typeof templateSchema>;
 export type ReloadConfig = z.output<typeof reloadSchema>;
 export type ServiceConfig = z.output<typeof serviceSchema>;

@@ -1,5 +1,6 @@
-// Encodings at the core's edges: conf changes inside entries, and messages as JSON for an HTTP transport
-// (bytes as base64, since JSON has no byte strings). Decoding validates the shape and throws on bad input.
+// Encodings at the core's edges: conf changes inside entries (stored in the log: this format is on disk), and
+// messages as JSON (bytes as base64, since JSON has no byte strings) for tools and tests. Replicas exchange messages
+// in the binary frames of src/store/transport/frame.ts. Decoding validates the shape and throws on bad input.
 import { VigieError } from "../../errors.js";
 import type { ConfChange, ConfChangeType, Entry, Message, MessageType, Snapshot } from "./types.js";
 

@@ -13,6 +13,7 @@
 //              u32 dataBytes, data
 // Decoding checks every length against the bytes actually there (a count can never make it allocate more than
 // the frame holds), every enum, id and index; anything else is a RaftDecodeError naming the field.
+import assert from "node:assert";
 import { RaftDecodeError } from "../raft/codec.js";
 import type { Entry, EntryType, Message, MessageType, NodeId, Snapshot } from "../raft/types.js";
 
@@ -99,7 +100,7 @@ class Writer {
 
   message(m: Message): void {
     const code = MESSAGE_TYPE_CODES.get(m.type);
-    if (code === undefined) throw new TypeError(`raft message type ${m.type} has no wire code`);
+    if (code === undefined) assert.fail(`raft message type ${m.type} has no wire code`);
     this.u8(code);
     this.u8((m.reject ? FLAG_REJECT : 0) | (m.snapshot !== null ? FLAG_SNAPSHOT : 0));
     this.u64(m.from);
@@ -152,7 +153,7 @@ export function encodeFrame(messages: readonly Message[]): Buffer {
   writer.u8(FRAME_VERSION);
   writer.u32(messages.length);
   for (const m of messages) writer.message(m);
-  if (writer.offset !== size) throw new Error(`raft frame: wrote ${writer.offset} bytes, sized ${size}`);
+  assert.equal(writer.offset, size, "raft frame: bytes written differ from the size computed");
   return writer.buffer;
 }
 

@@ -99,7 +99,10 @@ export class PeerClient {
       return;
     }
     const { frames, oversized } = encodeFrames(coalesceAppends(batch), MAX_FRAME_BYTES);
-    this.droppedMessages += oversized;
+    if (oversized > 0) {
+      this.droppedMessages += oversized;
+      this.options.logger.warn({ peer: this.options.peerUrl, oversized }, "dropped messages larger than a frame");
+    }
     for (const frame of frames) stream.write(frame);
   }
 

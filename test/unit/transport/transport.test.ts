@@ -1,6 +1,9 @@
 // The peer transport on real loopback sockets: batches arrive in order, snapshots stream in chunks, another
 // cluster's traffic is refused, an unreachable peer is reported to the core.
 import { spawn } from "node:child_process";
+import { request } from "node:http";
+import { Writable } from "node:stream";
+import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
@@ -11,11 +14,15 @@ import {
   FROM_HEADER,
   MESSAGES_PATH,
   SNAPSHOT_PATH,
+  STREAM_PATH,
   snapshotHeader,
   TO_HEADER,
 } from "../../../src/store/transport/protocol.js";
 import { PeerTransport } from "../../../src/store/transport/transport.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
+
+/** Where a frame's first message's type code is: length prefix (4), version (1), message count (4). */
+const FRAME_TYPE_OFFSET = 9;
 
 function message(from: number, to: number, index: number, extra: Partial<Message> = {}): Message {
   return {
@@ -35,14 +42,14 @@ function message(from: number, to: number, index: number, extra: Partial<Message
   };
 }
 
-function endpoint(clusterId: number, memberId: number, removed = new Set<number>([666])) {
+function endpoint(clusterId: number, memberId: number, removed = new Set<number>([666]), logger = silentLogger()) {
   const received: Message[] = [];
   const unreachable: number[] = [];
   const snapshots: Array<[number, boolean]> = [];
   const transport = new PeerTransport({
     clusterId,
     memberId,
-    logger: silentLogger(),
+    logger,
     onMessages: (ms) => received.push(...ms),
     onUnreachable: (peer) => unreachable.push(peer),
     onSnapshotResult: (peer, ok) => snapshots.push([peer, ok]),
@@ -114,7 +121,7 @@ test("another cluster's requests and a removed member's are refused; bad frames 
   assert.is(truncated.status, 400);
   assert.match(await truncated.text(), /VIGIE_ERR_RAFT_DECODE.*cut short/);
   const garbled = Buffer.from(frame);
-  garbled[9] = 0xee; // the first message's type code
+  garbled[FRAME_TYPE_OFFSET] = 0xee;
   const bad = await post("7", "1", garbled);
   assert.is(bad.status, 400);
   assert.match(await bad.text(), /message\[0\] type: unknown code 238/);
@@ -123,6 +130,52 @@ test("another cluster's requests and a removed member's are refused; bad frames 
   const huge = await post("7", "1", oversized);
   assert.is(huge.status, 413);
   assert.is(b.received.length, 1, "nothing more delivered");
+  await b.transport.close();
+});
+
+test("a garbled frame on a stream is refused and logged, the stream closed; the frames before it were delivered", async () => {
+  const logged: Array<{ msg: string; err?: string }> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logged.push(JSON.parse(chunk.toString()) as { msg: string; err?: string });
+      done();
+    },
+  });
+  const b = endpoint(7, 2, new Set(), pino({ level: "warn" }, sink));
+  const urlB = new URL(await b.transport.listen("http://127.0.0.1:0"));
+  const garbled = encodeFrame([message(1, 2, 2)]);
+  garbled[FRAME_TYPE_OFFSET] = 0xee;
+  const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: urlB.hostname,
+        port: urlB.port,
+        path: STREAM_PATH,
+        method: "POST",
+        headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
+      },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () => resolve({ code: res.statusCode ?? 0, body }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    // The good frame is split across writes; the garbled one follows.
+    const good = encodeFrame([message(1, 2, 1)]);
+    req.write(good.subarray(0, 10));
+    setTimeout(() => {
+      req.write(Buffer.concat([good.subarray(10), garbled]));
+    }, 20);
+  });
+  assert.is(status.code, 400);
+  assert.match(status.body, /VIGIE_ERR_RAFT_DECODE/);
+  assert.equal(b.received, [message(1, 2, 1)]);
+  await waitFor("the refusal logged", async () => logged.some((l) => l.msg === "refused a peer stream; closing it"));
+  assert.match(logged.find((l) => l.msg === "refused a peer stream; closing it")?.err ?? "", /type: unknown code 238/);
   await b.transport.close();
 });
 

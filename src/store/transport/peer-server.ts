@@ -1,7 +1,8 @@
 // The receiving side of the peer protocol: an HTTP server on --listen-peer. It checks the cluster id and the
-// addressee of every request before reading the body, answers at once (204) and hands the messages to the driver's
-// inbox: the sender never waits for our fsync, only for the bytes to arrive.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+// addressee of every request before reading the body (or accepting a stream), answers at once (204) and hands the
+// messages to the driver's inbox: the sender never waits for our fsync, only for the bytes to arrive.
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "../../log.js";
 import { RaftDecodeError } from "../raft/codec.js";
 import type { Message, NodeId } from "../raft/types.js";
@@ -21,6 +22,7 @@ import {
   RPC_PATH_PREFIX,
   SNAPSHOT_PATH,
   STREAM_PATH,
+  STREAM_PROTOCOL,
   TO_HEADER,
 } from "./protocol.js";
 
@@ -41,11 +43,16 @@ export interface PeerServerOptions {
 export class PeerServer {
   private readonly server: Server;
   private refusedLoggedAtMs = 0;
+  /** Accepted message streams: upgraded sockets the HTTP server no longer closes for us. */
+  private readonly streams = new Set<Duplex>();
 
   constructor(private readonly options: PeerServerOptions) {
     this.server = createServer((request, response) => {
       this.handle(request, response).catch((error: unknown) => this.fail(response, error));
     });
+    this.server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.acceptStream(request, socket, head),
+    );
     this.server.keepAliveTimeout = 60_000;
     this.server.headersTimeout = 10_000;
     // Message streams live as long as the peers do: no whole-request deadline (Node's default is 5 minutes).
@@ -87,10 +94,8 @@ export class PeerServer {
       this.deliver(messages, from);
       return;
     }
-    if (path === STREAM_PATH) {
-      this.receiveStream(request, response, from);
-      return;
-    }
+    if (path === STREAM_PATH)
+      throw new PeerProtocolError(426, `${STREAM_PATH} is a stream: upgrade to ${STREAM_PROTOCOL}`);
     if (path === SNAPSHOT_PATH) {
       const body = await readBody(request, MAX_SNAPSHOT_BYTES);
       const message = parseSnapshotBody(body);
@@ -122,36 +127,51 @@ export class PeerServer {
   }
 
   /**
-   * Delivers each frame of a message stream as soon as it is complete, on the stack of the socket's read (no
-   * copy of a frame that arrived in one chunk). A bad frame ends the stream (the sender reconnects).
+   * A message stream: the request's headers are checked as any request's, then the connection becomes a plain byte
+   * stream of frames. Each frame is delivered as soon as it is complete, on the stack of the socket's read. A bad
+   * frame, or a sender removed meanwhile, closes the stream (the sender reconnects, or is refused at once).
    */
-  private receiveStream(request: IncomingMessage, response: ServerResponse, from: NodeId): void {
-    const refuse = (error: unknown) => {
-      const status = error instanceof PeerProtocolError ? error.statusCode : 400;
-      this.options.logger.warn({ from, err: (error as Error).message }, "refused a peer stream; closing it");
-      if (!response.headersSent) {
-        this.json(response, status, { error: { code: errorCode(error), message: (error as Error).message } });
+  private acceptStream(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on("error", (error: Error) => this.options.logger.debug({ err: error.message }, "peer stream error"));
+    let from: NodeId;
+    try {
+      if (request.url !== STREAM_PATH || request.headers.upgrade !== STREAM_PROTOCOL) {
+        throw new PeerProtocolError(404, `no stream ${request.url ?? ""} (upgrade ${request.headers.upgrade ?? ""})`);
       }
-      request.destroy();
-    };
+      from = this.checkSender(request);
+    } catch (error) {
+      const status = error instanceof PeerProtocolError ? error.statusCode : 400;
+      const body = JSON.stringify({ error: { code: errorCode(error), message: (error as Error).message } });
+      // Destroyed once the answer is out: an upgrade's socket is half-open-capable and nobody reads it here.
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\ncontent-type: application/json\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        () => socket.destroy(),
+      );
+      return;
+    }
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${STREAM_PROTOCOL}\r\n\r\n`);
+    this.streams.add(socket);
+    socket.once("close", () => this.streams.delete(socket));
+    // The sender ended its side (it is closing): end ours too.
+    socket.once("end", () => socket.end());
     const splitter = new FrameSplitter(MAX_FRAME_BYTES, (frame) => {
       const messages = decodeFrameBody(frame);
       // A stream lives as long as its sender: a member removed after it opened must not go on voting.
       this.refuseRemoved(from);
       this.deliver(messages, from);
     });
-    request.on("data", (chunk: Buffer) => {
-      if (request.destroyed) return;
+    const receive = (chunk: Buffer) => {
+      if (socket.destroyed) return;
       try {
         splitter.push(chunk);
       } catch (error) {
-        refuse(error);
+        this.options.logger.warn({ from, err: (error as Error).message }, "refused a peer stream; closing it");
+        socket.destroy();
       }
-    });
-    request.on("end", () => {
-      if (splitter.bufferedBytes > 0) refuse(new RaftDecodeError(`peer frame: stream ended inside a frame`));
-      else if (!response.headersSent) response.writeHead(204).end();
-    });
+    };
+    if (head.length > 0) receive(head);
+    socket.on("data", receive);
   }
 
   /** Hands over the messages addressed to this member by the sender the headers named (others are dropped). */
@@ -225,6 +245,8 @@ export class PeerServer {
   }
 
   async close(): Promise<void> {
+    for (const stream of this.streams) stream.destroy();
+    this.streams.clear();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }

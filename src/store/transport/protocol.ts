@@ -9,13 +9,14 @@ import { decodeFrameBody, encodeFrame, FRAME_PREFIX_BYTES } from "./frame.js";
 
 /** One request whose body is a sequence of frames: for tools and tests; replicas use the stream below. */
 export const MESSAGES_PATH = "/raft/v2/messages";
-/** A long-lived POST whose body streams frames, one per send (see PeerClient). */
+/** A long-lived stream of frames: a request to this path upgraded to STREAM_PROTOCOL (see PeerClient). */
 export const STREAM_PATH = "/raft/v2/stream";
+/** The `upgrade` token of a message stream. */
+export const STREAM_PROTOCOL = "vigie-raft-frames";
 /** One `snap` message in a frame, then the raw snapshot bytes. */
 export const SNAPSHOT_PATH = "/raft/v2/snapshot";
 export const RPC_PATH_PREFIX = "/raft/v1/rpc/";
 export const PROBE_PATH = "/raft/v1/probe";
-export const FRAMES_CONTENT_TYPE = "application/vnd.vigie.raft-frames";
 
 export const CLUSTER_HEADER = "x-vigie-cluster-id";
 export const FROM_HEADER = "x-vigie-from";

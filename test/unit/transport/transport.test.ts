@@ -1,7 +1,7 @@
 // The peer transport on real loopback sockets: batches arrive in order, snapshots stream in chunks, another
 // cluster's traffic is refused, an unreachable peer is reported to the core.
 import { spawn } from "node:child_process";
-import { request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { test } from "uvu";
@@ -15,6 +15,7 @@ import {
   MESSAGES_PATH,
   SNAPSHOT_PATH,
   STREAM_PATH,
+  STREAM_PROTOCOL,
   snapshotHeader,
   TO_HEADER,
 } from "../../../src/store/transport/protocol.js";
@@ -133,6 +134,32 @@ test("another cluster's requests and a removed member's are refused; bad frames 
   await b.transport.close();
 });
 
+/** Opens a message stream by hand (HTTP upgrade on a raw socket): the socket, the answer's head, its closing. */
+async function openRawStream(
+  url: URL,
+  headers: Record<string, string>,
+): Promise<{ socket: Socket; answer: string; closed: Promise<unknown> }> {
+  const socket = connect(Number(url.port), url.hostname);
+  const closed = new Promise((resolve) => socket.once("close", resolve));
+  await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
+  socket.write(
+    `GET ${STREAM_PATH} HTTP/1.1\r\nhost: ${url.host}\r\nconnection: upgrade\r\nupgrade: ${STREAM_PROTOCOL}\r\n${lines.join("")}\r\n`,
+  );
+  const answer = await new Promise<string>((resolve) => {
+    let text = "";
+    socket.on("data", function onData(chunk: Buffer) {
+      text += chunk.toString("latin1");
+      if (text.includes("\r\n\r\n")) {
+        socket.off("data", onData);
+        resolve(text);
+      }
+    });
+  });
+  socket.resume();
+  return { socket, answer, closed };
+}
+
 test("a garbled frame on a stream is refused and logged, the stream closed; the frames before it were delivered", async () => {
   const logged: Array<{ msg: string; err?: string }> = [];
   const sink = new Writable({
@@ -143,39 +170,46 @@ test("a garbled frame on a stream is refused and logged, the stream closed; the 
   });
   const b = endpoint(7, 2, new Set(), pino({ level: "warn" }, sink));
   const urlB = new URL(await b.transport.listen("http://127.0.0.1:0"));
+  const { socket, answer, closed } = await openRawStream(urlB, {
+    [CLUSTER_HEADER]: "7",
+    [FROM_HEADER]: "1",
+    [TO_HEADER]: "2",
+  });
+  assert.match(answer, /^HTTP\/1.1 101 /);
+  // The good frame is split across writes; the garbled one follows.
+  const good = encodeFrame([message(1, 2, 1)]);
   const garbled = encodeFrame([message(1, 2, 2)]);
   garbled[FRAME_TYPE_OFFSET] = 0xee;
-  const status = await new Promise<{ code: number; body: string }>((resolve, reject) => {
-    const req = request(
-      {
-        host: urlB.hostname,
-        port: urlB.port,
-        path: STREAM_PATH,
-        method: "POST",
-        headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
-      },
-      (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on("end", () => resolve({ code: res.statusCode ?? 0, body }));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    // The good frame is split across writes; the garbled one follows.
-    const good = encodeFrame([message(1, 2, 1)]);
-    req.write(good.subarray(0, 10));
-    setTimeout(() => {
-      req.write(Buffer.concat([good.subarray(10), garbled]));
-    }, 20);
-  });
-  assert.is(status.code, 400);
-  assert.match(status.body, /VIGIE_ERR_RAFT_DECODE/);
+  socket.write(good.subarray(0, 10));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  socket.write(Buffer.concat([good.subarray(10), garbled]));
+  await closed;
   assert.equal(b.received, [message(1, 2, 1)]);
   await waitFor("the refusal logged", async () => logged.some((l) => l.msg === "refused a peer stream; closing it"));
   assert.match(logged.find((l) => l.msg === "refused a peer stream; closing it")?.err ?? "", /type: unknown code 238/);
+  await b.transport.close();
+});
+
+test("a stream asked for by another cluster is answered 403 and closed before any frame is read", async () => {
+  const b = endpoint(7, 2);
+  const urlB = new URL(await b.transport.listen("http://127.0.0.1:0"));
+  const { socket, answer, closed } = await openRawStream(urlB, {
+    [CLUSTER_HEADER]: "8",
+    [FROM_HEADER]: "1",
+    [TO_HEADER]: "2",
+  });
+  assert.match(answer, /^HTTP\/1.1 403 /);
+  assert.match(answer, /cluster id mismatch/);
+  if (!socket.destroyed) socket.write(encodeFrame([message(1, 2, 1)]));
+  await closed;
+  assert.is(b.received.length, 0);
+  const plain = await fetch(`${urlB.origin}${STREAM_PATH}`, {
+    method: "POST",
+    body: encodeFrame([message(1, 2, 1)]),
+    headers: { [CLUSTER_HEADER]: "7", [FROM_HEADER]: "1", [TO_HEADER]: "2" },
+  });
+  assert.is(plain.status, 426, "a stream without the upgrade is refused");
+  assert.is(b.received.length, 0);
   await b.transport.close();
 });
 
@@ -267,11 +301,13 @@ test("an unreachable peer is reported and retried after a backoff", async () => 
   await b.transport.close();
 });
 
-/** A stand-in peer in its own process (its event loop runs while ours is blocked): prints when stream bytes arrive. */
+/** A stand-in peer in its own process (its event loop runs while ours is blocked): accepts the stream upgrade and
+ * prints when stream bytes arrive. */
 const ARRIVAL_RECORDER = `
-const server = require("node:http").createServer((req, res) => {
-  req.on("data", () => process.stdout.write("chunk " + Date.now() + "\\n"));
-  req.on("end", () => res.end());
+const server = require("node:http").createServer((req, res) => res.end());
+server.on("upgrade", (req, socket) => {
+  socket.write("HTTP/1.1 101 Switching Protocols\\r\\nconnection: upgrade\\r\\nupgrade: " + req.headers.upgrade + "\\r\\n\\r\\n");
+  socket.on("data", () => process.stdout.write("chunk " + Date.now() + "\\n"));
 });
 server.listen(0, "127.0.0.1", () => process.stdout.write("port " + server.address().port + "\\n"));
 `;

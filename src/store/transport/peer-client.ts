@@ -1,8 +1,7 @@
 // One remote peer as seen by the sender: a bounded queue of outgoing messages, one long-lived stream that carries
-// them (an HTTP connection upgraded to a plain byte stream of binary frames, one per call of Transport.send; order
-// kept, no round trip per batch),
-// and one undici Pool whose other connections carry snapshots (streamed in chunks) and leader-local calls.
-// A broken stream reports the peer unreachable and reconnects after a backoff.
+// them (an HTTP connection upgraded to a byte stream of binary frames, one frame per call of Transport.send; order
+// kept, no round trip per batch), and one undici Pool whose other connections carry snapshots (streamed in chunks)
+// and leader-local calls. A broken stream reports the peer unreachable and reconnects after a backoff.
 import { type Duplex, Readable } from "node:stream";
 import type { Logger } from "../../log.js";
 import type { Message, NodeId } from "../raft/types.js";
@@ -127,7 +126,8 @@ export class PeerClient {
    * One long-lived stream per peer, like etcd's stream transport: an HTTP request (cluster, sender and addressee in
    * its headers, checked by the peer before it accepts) upgraded to a plain TCP byte stream of frames. A frame is
    * then one socket write, with no chunked-encoding envelope to write and no HTTP body parser on the receiving side
-   * (measured: ~5 µs less CPU per message and side than a streamed POST body). It ends only on error.
+   * (a round-trip probe measured about a third less CPU per message, on both sides, than frames in a streamed POST
+   * body). It ends only on error.
    */
   private openStream(): void {
     if (this.connecting || this.stream !== undefined) return;
@@ -147,11 +147,13 @@ export class PeerClient {
           return;
         }
         this.stream = socket;
-        this.backoffMs = 0;
+        const openedAtMs = Date.now();
         const broken = (error: Error) => {
           if (this.stream !== socket) return;
           this.stream = undefined;
           socket.destroy();
+          // A stream that served a while starts the backoff afresh; one the peer closes at once keeps growing it.
+          if (Date.now() - openedAtMs >= this.options.backoffMaxMs) this.backoffMs = 0;
           this.fail(error);
         };
         socket.on("error", broken);

@@ -55,7 +55,8 @@ export class PeerServer {
     );
     this.server.keepAliveTimeout = 60_000;
     this.server.headersTimeout = 10_000;
-    // Message streams live as long as the peers do: no whole-request deadline (Node's default is 5 minutes).
+    // A large snapshot may upload for longer than Node's default whole-request deadline (5 minutes); its sender
+    // bounds it (snapshotTimeoutMs). Message streams are upgraded connections, outside these timeouts.
     this.server.requestTimeout = 0;
   }
 

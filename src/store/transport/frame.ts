@@ -192,7 +192,7 @@ export function encodeFrames(
  * message, which entry) is kept in counters, so that no string is built unless the input is bad.
  */
 class Reader {
-  offset: number;
+  private offset: number;
   private messageAt = -1;
   private entryAt = -1;
   constructor(
@@ -214,7 +214,7 @@ class Reader {
     return new RaftDecodeError(`${where} ${field}: ${problem}`);
   }
 
-  need(count: number, field: string): number {
+  private need(count: number, field: string): number {
     const at = this.offset;
     if (count > this.end - at) throw this.fail(field, `truncated (needs ${count} bytes, ${this.end - at} left)`);
     this.offset = at + count;
@@ -226,9 +226,13 @@ class Reader {
   }
 
   u32(field: string): number {
+    return this.u32At(this.need(4, field));
+  }
+
+  /** The u32 at `at`, whose bytes the caller checked are there. */
+  private u32At(at: number): number {
     const b = this.bytes;
-    const o = this.need(4, field);
-    return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16)) + b[o + 3]! * 0x100_0000;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x100_0000;
   }
 
   /** A u64 that must be a safe integer. */
@@ -359,12 +363,6 @@ class Reader {
       };
     }
     return entries;
-  }
-
-  /** A u32 at a place already checked by the first pass. */
-  private u32At(at: number): number {
-    const b = this.bytes;
-    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16)) + b[at + 3]! * 0x100_0000;
   }
 
   private snapshot(): Snapshot {

@@ -57,8 +57,9 @@
  *    the most up-to-date voter; it becomes a follower when that voter takes over. A removed member's process
  *    should linger until it sees another leader: in a 2 → 1 change the survivor may still need its vote.
  *
- * Messages and entries are plain objects (numbers, booleans, strings, arrays, `Uint8Array`); `codec.ts` turns
- * them into JSON and back (bytes as base64) for an HTTP transport.
+ * Messages and entries are plain objects (numbers, booleans, strings, arrays, `Uint8Array`). The peer transport
+ * sends them as binary frames (src/store/transport/frame.ts); `codec.ts` turns them into JSON and back (bytes as
+ * base64) for tools and tests.
  */
 
 /** A node id: a positive safe integer. The API layer prints ids as strings, like etcd. */
@@ -143,8 +144,8 @@ export type MessageType =
   | "transferLeader";
 
 /**
- * One wire message. Every field is always present (zero values when unused) so the shape is stable for JSON
- * and fast for the engine; only `snapshot` is null when absent.
+ * One wire message. Every field is always present (zero values when unused) so the shape is stable for the
+ * encoders and fast for the engine; only `snapshot` is null when absent.
  */
 export interface Message {
   readonly type: MessageType;

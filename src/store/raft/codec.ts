@@ -2,7 +2,15 @@
 // messages as JSON (bytes as base64, since JSON has no byte strings) for tools and tests. Replicas exchange messages
 // in the binary frames of src/store/transport/frame.ts. Decoding validates the shape and throws on bad input.
 import { VigieError } from "../../errors.js";
-import type { ConfChange, ConfChangeType, Entry, Message, MessageType, Snapshot } from "./types.js";
+import {
+  type ConfChange,
+  type ConfChangeType,
+  type Entry,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageType,
+  type Snapshot,
+} from "./types.js";
 
 /** Raised for a malformed message or conf change coming from outside. */
 export class RaftDecodeError extends VigieError {
@@ -12,22 +20,7 @@ export class RaftDecodeError extends VigieError {
 }
 
 const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ["addVoter", "addLearner", "promoteLearner", "removeNode"];
-const MESSAGE_TYPES: ReadonlySet<string> = new Set<MessageType>([
-  "prop",
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-]);
+const MESSAGE_TYPE_NAMES: ReadonlySet<string> = new Set<string>(MESSAGE_TYPES);
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -96,7 +89,7 @@ export function messageToJson(m: Message): unknown {
 export function messageFromJson(value: unknown): Message {
   if (typeof value !== "object" || value === null) throw new RaftDecodeError("message: not an object");
   const m = value as Record<string, unknown>;
-  if (typeof m.type !== "string" || !MESSAGE_TYPES.has(m.type))
+  if (typeof m.type !== "string" || !MESSAGE_TYPE_NAMES.has(m.type))
     throw new RaftDecodeError(`message type ${String(m.type)}`);
   for (const key of ["from", "to"] as const) if (!isNodeId(m[key])) throw new RaftDecodeError(`message.${key}`);
   for (const key of ["term", "logTerm", "index", "commit", "rejectHint"] as const) {

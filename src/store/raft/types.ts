@@ -144,6 +144,27 @@ export type MessageType =
   | "transferLeader";
 
 /**
+ * Every message type, in the order of their codes in the peer frames (src/store/transport/frame.ts): append new
+ * types at the end, never reorder (a code is wire format).
+ */
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  "prop",
+  "app",
+  "appResp",
+  "vote",
+  "voteResp",
+  "preVote",
+  "preVoteResp",
+  "heartbeat",
+  "heartbeatResp",
+  "snap",
+  "timeoutNow",
+  "readIndex",
+  "readIndexResp",
+  "transferLeader",
+];
+
+/**
  * One wire message. Every field is always present (zero values when unused) so the shape is stable for the
  * encoders and fast for the engine; only `snapshot` is null when absent.
  */

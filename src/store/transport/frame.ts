@@ -15,28 +15,20 @@
 // the frame holds), every enum, id and index; anything else is a RaftDecodeError naming the field.
 import assert from "node:assert";
 import { RaftDecodeError } from "../raft/codec.js";
-import type { Entry, EntryType, Message, MessageType, NodeId, Snapshot } from "../raft/types.js";
+import {
+  type Entry,
+  type EntryType,
+  MESSAGE_TYPES,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type Snapshot,
+} from "../raft/types.js";
 
 export const FRAME_VERSION = 1;
 /** The u32 body length in front of every frame. */
 export const FRAME_PREFIX_BYTES = 4;
 
-const MESSAGE_TYPES: readonly MessageType[] = [
-  "prop",
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-];
 const MESSAGE_TYPE_CODES = new Map<MessageType, number>(MESSAGE_TYPES.map((type, code) => [type, code]));
 const ENTRY_TYPES: readonly EntryType[] = ["normal", "confChange"];
 

@@ -4,7 +4,7 @@ import * as fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { encodeConfChange, RaftDecodeError } from "../../../src/store/raft/codec.js";
-import type { Entry, Message, MessageType } from "../../../src/store/raft/types.js";
+import { type Entry, MESSAGE_TYPES, type Message } from "../../../src/store/raft/types.js";
 import {
   decodeFrame,
   decodeFrameBody,
@@ -19,23 +19,6 @@ import {
   parseSnapshotBody,
   snapshotHeader,
 } from "../../../src/store/transport/protocol.js";
-
-const MESSAGE_TYPES: MessageType[] = [
-  "prop",
-  "app",
-  "appResp",
-  "vote",
-  "voteResp",
-  "preVote",
-  "preVoteResp",
-  "heartbeat",
-  "heartbeatResp",
-  "snap",
-  "timeoutNow",
-  "readIndex",
-  "readIndexResp",
-  "transferLeader",
-];
 
 const index = fc.oneof(fc.nat(1000), fc.constant(Number.MAX_SAFE_INTEGER), fc.maxSafeNat());
 const nodeId = fc.oneof(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }));

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=02 node --max-semi-space-size=1 --heap-growing-percent=100 --liftoff-only --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100 --liftoff-only --expose-gc
 // The `vigie` command line. This file only declares commands and flags; each command's work lives in
 // src/commands/<area>.ts, loaded on demand so that `vigie get` does not pay for the agent's start-up.
 // The shebang sets V8's heap sizing, which only takes effect when the process starts (README, "Memory"):
@@ -9,22 +9,11 @@
 //   (a leader loaded with 100,000 keys sat at 190 MB). 50% saved another 5-10 MB but cost ~12% more CPU per put.
 // - WebAssembly (undici's HTTP parser) stays in its baseline code: optimizing it left ~9 MB of compiler memory
 //   behind in some agents, for no measurable gain (client CPU per undici request was the same).
-// The shebang also gives glibc's malloc at most 2 arenas instead of 8 per core: each thread that allocates (V8's
-// compiler and GC helpers, libuv's file-system pool) otherwise gets an arena of its own, whose freed memory stays
-// resident (measured: -1.4 MB per agent with 10,000 keys). It is written `02` (octal 2 to glibc) so that vigie can
-// tell its own setting from one it was given, and keep it out of the programs it starts (see below).
-// `env -S` execs node in place: the pid a supervisor holds is node's own and signals reach vigie directly. The whole
-// line stays under 128 bytes, where older Linux kernels cut a shebang short.
+// `env -S` execs node in place: the pid a supervisor holds is node's own and signals reach vigie directly.
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { AgentFlags, ClientOptions } from "./commands/options.js";
 import { describeFailure, EXIT_USAGE } from "./errors.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
-
-/** The shebang's malloc setting: vigie's own, not for the programs it starts. */
-const SHEBANG_MALLOC_ARENA_MAX = "02";
-// The supervised app, checks and reload commands get the environment vigie was given, without the bin's malloc
-// setting (child processes inherit process.env, which this edits before anything is started).
-if (process.env.MALLOC_ARENA_MAX === SHEBANG_MALLOC_ARENA_MAX) delete process.env.MALLOC_ARENA_MAX;
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
 

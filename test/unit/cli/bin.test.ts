@@ -13,9 +13,7 @@ const MEMORY_FLAGS = ["--max-semi-space-size=1", "--heap-growing-percent=100", "
 test("dist/cli.js is executable and its shebang starts node with the memory flags", () => {
   accessSync(VIGIE_CLI, constants.X_OK);
   const firstLine = readFileSync(VIGIE_CLI, "utf8").split("\n", 1)[0];
-  assert.is(firstLine, `#!/usr/bin/env -S MALLOC_ARENA_MAX=02 node ${MEMORY_FLAGS.join(" ")}`);
-  // Longer shebang lines are cut short by Linux kernels before 5.1.
-  assert.ok(firstLine!.length <= 127, `the shebang is ${firstLine!.length} bytes long`);
+  assert.is(firstLine, `#!/usr/bin/env -S node ${MEMORY_FLAGS.join(" ")}`);
 });
 
 test("the executed bin is node itself with the flags, and SIGTERM ends it with exit code 0", async () => {
@@ -49,8 +47,6 @@ test("the executed bin is node itself with the flags, and SIGTERM ends it with e
     const argv = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0");
     assert.ok(/(^|\/)node[^/]*$/.test(argv[0] ?? ""), `pid ${child.pid} runs ${argv[0]}, not node`);
     assert.equal(argv.slice(1, 2 + MEMORY_FLAGS.length), [...MEMORY_FLAGS, VIGIE_CLI], `node argv ${argv.join(" ")}`);
-    const environment = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0");
-    assert.ok(environment.includes("MALLOC_ARENA_MAX=02"), "node started with the shebang's malloc setting");
     child.kill("SIGTERM");
     const ending = await exited;
     assert.equal(ending, { code: 0, signal: null }, stderr);

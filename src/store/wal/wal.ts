@@ -153,7 +153,19 @@ export class Wal {
       const segment = segments[i]!;
       const isLast = i === segments.length - 1;
       const content = await readFile(segment.path);
-      const scan = scanRecords(content, segment.path, isLast);
+      // The one before the newest may end in a torn seal (a crash while rotating): it is then unsealed, and
+      // repaired below like one whose seal never started.
+      const scan = scanRecords(content, segment.path, i >= segments.length - 2);
+      // A segment starts right after the last entry its predecessor held when it was created. Fewer entries there
+      // now means synced records were lost (zeroed blocks read as preallocated space end the records early).
+      if (i > 0 && state.lastIndex < segment.firstIndex - 1) {
+        const previous = segments[i - 1]!;
+        throw new WalCorruptError(
+          previous.path,
+          0,
+          `its entries end at ${state.lastIndex} but the next segment starts at entry ${segment.firstIndex}`,
+        );
+      }
       if (scan.torn) {
         log.warn({ file: segment.path, offset: scan.validBytes }, "truncating a torn record at the WAL's tail");
       }

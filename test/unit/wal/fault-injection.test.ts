@@ -213,14 +213,41 @@ test("a crash between creating the next segment and sealing the previous one rec
   const previousRecords = scanRecords(previous, previousName, false).records;
   const seal = previousRecords[previousRecords.length - 1]!;
   assert.is(seal.type, RecordType.Seal);
-  await truncate(previousPath, seal.offset);
+  // Its records, then the zeros the WAL had preallocated: the repair's seal goes where the records end.
+  await writeFile(previousPath, Buffer.concat([previous.subarray(0, seal.offset), Buffer.alloc(4096)]));
   const firstEntry = lastRecords.find((r) => r.type === RecordType.Entry)!;
   await truncate(lastPath(dir), firstEntry.offset);
   const first = await openOrError(dir);
   assert.not.instance(first, Error, String(first));
   assertEntries((first as WalReplay).entries, ENTRY_COUNT - entryRecordsInLast, "unsealed");
   const second = await openOrError(dir);
-  assert.not.instance(second, Error, "the repair (seal) is durable");
+  assert.not.instance(second, Error, `the repair (seal) is durable: ${String(second)}`);
+
+  // The same crash, the seal cut part-way through its write.
+  const torn = await freshCopy("torn-seal");
+  await writeFile(join(torn, "wal", previousName), previous.subarray(0, seal.offset + 5));
+  await truncate(lastPath(torn), firstEntry.offset);
+  const repaired = await openOrError(torn);
+  assert.not.instance(repaired, Error, String(repaired));
+  assertEntries((repaired as WalReplay).entries, ENTRY_COUNT - entryRecordsInLast, "torn seal");
+  assert.not.instance(await openOrError(torn), Error, "the repair of a torn seal is durable");
+});
+
+test("synced entries missing at the end of a segment are corruption even when zeros end its records", async () => {
+  const dir = await freshCopy("zeroed-entries");
+  const previousName = files[files.length - 2]!;
+  const previousPath = join(dir, "wal", previousName);
+  const previous = await readFile(previousPath);
+  const entries = scanRecords(previous, previousName, false).records.filter((r) => r.type === RecordType.Entry);
+  // Zeroed blocks from the third-to-last entry on (seal included), the newest segment back to its prelude.
+  previous.fill(0, entries.at(-3)!.offset);
+  await writeFile(previousPath, previous);
+  const firstEntry = lastRecords.find((r) => r.type === RecordType.Entry)!;
+  await truncate(lastPath(dir), firstEntry.offset);
+  const result = await openOrError(dir);
+  assert.instance(result, WalCorruptError);
+  assert.match((result as Error).message, previousName);
+  assert.match((result as Error).message, /entries end at \d+ but the next segment starts at entry \d+/);
 });
 
 test.run();

@@ -40,6 +40,8 @@ export interface PeerClientOptions {
 
 /** Bytes a peer's stream may hold unsent before new messages to it are dropped. */
 const MAX_STREAM_BUFFER_BYTES = 16 * 1024 * 1024;
+/** How long a closing stream may take to flush before its socket is destroyed. */
+const STREAM_CLOSE_GRACE_MS = 1000;
 
 export class PeerClient {
   private readonly pool: Pool;
@@ -274,7 +276,15 @@ export class PeerClient {
     this.queue = [];
     const stream = this.stream;
     this.stream = undefined;
-    stream?.end(() => stream.destroy());
+    if (stream !== undefined) {
+      // Ended politely, but a peer that stopped reading must not keep the socket until TCP gives up.
+      const timer = setTimeout(() => stream.destroy(), STREAM_CLOSE_GRACE_MS);
+      timer.unref();
+      stream.end(() => {
+        clearTimeout(timer);
+        stream.destroy();
+      });
+    }
     await this.pool.destroy();
   }
 }

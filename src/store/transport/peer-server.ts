@@ -86,7 +86,10 @@ export class PeerServer {
     if (path === MESSAGES_PATH) {
       const body = await readBody(request, MAX_FRAME_BYTES);
       const messages: Message[] = [];
-      const splitter = new FrameSplitter(MAX_FRAME_BYTES, (frame) => messages.push(...decodeFrameBody(frame)));
+      // A loop, not push(...): a frame may hold more messages than a call takes arguments.
+      const splitter = new FrameSplitter(MAX_FRAME_BYTES, (frame) => {
+        for (const m of decodeFrameBody(frame)) messages.push(m);
+      });
       splitter.push(body);
       if (splitter.bufferedBytes > 0)
         throw new RaftDecodeError(`peer frame: ${splitter.bufferedBytes} bytes cut short`);

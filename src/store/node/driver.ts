@@ -231,12 +231,13 @@ export class RaftDriver {
     let sentEarly = false;
     // A leader's Ready that only commits carries the commit notices for the followers: the clients waiting for
     // those entries are answered first (each notice is a socket write that wakes a peer, ~0.1 ms here), then the
-    // notices go out.
+    // notices go out. Not when a membership change commits: applying it may drop a peer the notice is for.
     const answerClientsFirst =
       this.raft.role === "leader" &&
       rd.entries.length === 0 &&
       rd.committedEntries.length > 0 &&
       rd.snapshot === null &&
+      rd.committedEntries.every((e) => e.type !== "confChange") &&
       rd.messages.every((m) => m.type === "app" || m.type === "heartbeat");
     if (
       !answerClientsFirst &&

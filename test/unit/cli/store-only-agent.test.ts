@@ -21,10 +21,13 @@ const UNDICI_INDEX = join(dirname(fileURLToPath(import.meta.url)), "../../../nod
 async function runAgent(dir: string, args: string[]): Promise<{ modules: string[]; health: unknown }> {
   const modulesFile = join(dir, `modules-${Math.random().toString(36).slice(2)}.txt`);
   const preload = join(dir, "list-modules.cjs");
+  // Written aside and renamed into place: a read never sees a list cut short by the next write.
   await writeFile(
     preload,
-    `setInterval(() => require("node:fs").writeFileSync(${JSON.stringify(modulesFile)}, ` +
-      `Object.keys(require.cache).join("\\n")), 50).unref();\n`,
+    `const fs = require("node:fs");\n` +
+      `setInterval(() => { fs.writeFileSync(${JSON.stringify(`${modulesFile}.tmp`)}, ` +
+      `Object.keys(require.cache).join("\\n")); ` +
+      `fs.renameSync(${JSON.stringify(`${modulesFile}.tmp`)}, ${JSON.stringify(modulesFile)}); }, 50).unref();\n`,
   );
   const clientUrl = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;

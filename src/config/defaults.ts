@@ -12,6 +12,9 @@ export const DEFAULT_LISTEN_PEER = "http://127.0.0.1:2380";
 /** How many voting members a cluster grows to unless told otherwise. */
 export const DEFAULT_VOTERS = 3;
 
+/** The most voting members a cluster may be asked to have. */
+export const MAX_VOTERS = 7;
+
 /** The client URLs the sidecar and CLI use for this config: the remote store, or the local replica. */
 export function storeEndpointsOf(config: VigieConfig): string[] {
   return config.store_endpoints ?? [config.listen_client ?? DEFAULT_LISTEN_CLIENT];

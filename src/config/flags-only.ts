@@ -6,11 +6,8 @@
 // makes it answer `undefined`, and the caller validates with zod, whose messages users and scripts rely on.
 // test/unit/config/flags-only.test.ts holds it to the zod schema's answers.
 import { LOG_LEVELS, type LogLevel } from "../log.js";
-import { DEFAULT_LISTEN_PEER, DEFAULT_VOTERS } from "./defaults.js";
+import { DEFAULT_LISTEN_PEER, DEFAULT_VOTERS, MAX_VOTERS } from "./defaults.js";
 import type { VigieConfig } from "./schema.js";
-
-/** The most members a cluster may be asked to have as voters (configSchema's `voters` bound). */
-const MAX_VOTERS = 7;
 
 /**
  * An http(s) URL as the schema's `url` accepts it (zod's URL check with the http protocol: surrounding

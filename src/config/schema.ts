@@ -4,10 +4,7 @@
 import { z } from "zod";
 import { LOG_LEVELS } from "../log.js";
 import { parseDurationMs, parseFileMode, parseSignalName } from "../units.js";
-import { DEFAULT_LISTEN_PEER, DEFAULT_VOTERS } from "./defaults.js";
-
-// Kept importable from here too; they live in defaults.ts so that using them does not load zod.
-export { DEFAULT_LISTEN_CLIENT, storeEndpointsOf } from "./defaults.js";
+import { DEFAULT_LISTEN_PEER, DEFAULT_VOTERS, MAX_VOTERS } from "./defaults.js";
 
 /** Wraps a unit parser so that its error message becomes a zod issue at the field's path. */
 function parsed<T>(parse: (text: string) => T) {
@@ -119,7 +116,7 @@ export const configSchema = z.strictObject({
   /** `name=peerURL,name=peerURL` (a string, like etcd's flag) or a map of name → peer URL. */
   initial_cluster: z.union([z.string().min(1), z.record(z.string(), url)]).optional(),
   join: url.optional(),
-  voters: z.number().int().min(1).max(7).default(DEFAULT_VOTERS),
+  voters: z.number().int().min(1).max(MAX_VOTERS).default(DEFAULT_VOTERS),
   store_endpoints: urlList.optional(),
   dev: z.boolean().default(false),
   log_level: z.enum(LOG_LEVELS).default("info"),

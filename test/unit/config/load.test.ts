@@ -3,8 +3,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { storeEndpointsOf } from "../../../src/config/defaults.js";
 import { loadConfig } from "../../../src/config/load.js";
-import { storeEndpointsOf } from "../../../src/config/schema.js";
 import { ConfigError } from "../../../src/errors.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures/config");

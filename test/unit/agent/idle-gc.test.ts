@@ -2,6 +2,9 @@
 // (entries applied or the loop busy), never for a heap that did not grow by a burst's worth, never so often that its
 // pauses take more than their share of the time; and the running version, with real timers and a real heap, does the
 // same.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -17,6 +20,7 @@ const POLICY: IdleGcPolicy = {
   maxPauseShare: 0.05,
 };
 const POLL_MS = 50;
+const CHILD = join(dirname(fileURLToPath(import.meta.url)), "idle-gc-child.ts");
 
 /**
  * Feeds `count` polls from `fromMs`, each with the given sample fields; returns the times the scheduler fired. Each
@@ -134,36 +138,13 @@ test("bursts separated by quiet: one collection per burst, never more than the p
 });
 
 test("running: a retained burst of Buffers, then quiet, makes exactly one double collection; none while busy", async () => {
-  let collections = 0;
-  let activity = 0;
-  const idle = startIdleGc({
-    logger: silentLogger(),
-    activity: () => activity,
-    // quietMs well above a work step (10 ms), so a loaded machine's late timers do not look like quiet.
-    policy: { burstBytes: 4 * MB, quietMs: 150, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
-    pollMs: 10,
-    collect: () => {
-      collections++;
-    },
-  });
-  const retained: Buffer[] = [];
-  try {
-    await sleep(50);
-    // Work: entries applied on every poll while external memory grows by 12 MB.
-    for (let i = 0; i < 12; i++) {
-      retained.push(Buffer.alloc(MB, i));
-      activity++;
-      await sleep(10);
-    }
-    assert.is(collections, 0, "no collection while entries are applied");
-    await sleep(600);
-    assert.is(collections, 2, "one collection (two full GCs) once quiet");
-    await sleep(300);
-    assert.is(collections, 2, "and only one");
-  } finally {
-    idle.stop();
-  }
-  assert.is(retained.length, 12);
+  const { stdout, stderr, code } = await runChild();
+  assert.is(code, 0, `child failed: ${stderr}`);
+  const result = JSON.parse(stdout) as { whileBusy: number; onceQuiet: number; later: number; retained: number };
+  assert.is(result.whileBusy, 0, "no collection while entries are applied");
+  assert.is(result.onceQuiet, 2, "one collection (two full GCs) once quiet");
+  assert.is(result.later, 2, "and only one");
+  assert.is(result.retained, 12);
 });
 
 test("running without a gc function (node started without --expose-gc): says so and never collects", async () => {
@@ -182,8 +163,21 @@ test("running without a gc function (node started without --expose-gc): says so 
   assert.match(lines[0]!, /"component":"idle-gc"/);
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/** Runs idle-gc-child.ts (see there why in a process of its own). */
+function runChild(): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ["--import", "tsx", CHILD], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    proc.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    proc.on("error", reject);
+    proc.on("exit", (code) => resolve({ stdout, stderr, code }));
+  });
 }
 
 test.run();

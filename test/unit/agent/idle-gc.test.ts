@@ -1,7 +1,7 @@
 // The idle collector: it collects once after a burst when the agent has gone quiet, never while work continues
 // (entries applied or the loop busy), never for a heap that did not grow by a burst's worth, never so often that its
-// pauses take more than their share of the time; and the running version, with real timers and a real heap, does the
-// same.
+// pauses take more than their share of the time; and the running version, with real timers and a real heap (in a
+// child process, see idle-gc-child.ts), does the same.
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,7 +9,6 @@ import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type IdleGcPolicy, IdleGcScheduler, startIdleGc } from "../../../src/agent/idle-gc.js";
-import { silentLogger } from "../../../src/log.js";
 
 const MB = 1024 * 1024;
 const POLICY: IdleGcPolicy = {

@@ -30,17 +30,24 @@ function expectLength(payload: Buffer, bytes: number, what: string, place: Paylo
   }
 }
 
-export function encodeEntry(entry: Entry): Buffer {
-  const out = Buffer.allocUnsafe(17 + entry.data.length);
-  writeU53(out, entry.term, 0);
-  writeU53(out, entry.index, 8);
-  out[16] = ENTRY_TYPES.indexOf(entry.type);
-  out.set(entry.data, 17);
-  return out;
+/** Term, index and type before an entry's data. */
+const ENTRY_HEADER_BYTES = 17;
+
+export function entryPayloadBytes(entry: Entry): number {
+  return ENTRY_HEADER_BYTES + entry.data.length;
 }
 
+/** Writes an entry's payload (entryPayloadBytes long) into `out` at `offset`. */
+export function writeEntry(entry: Entry, out: Buffer, offset: number): void {
+  writeU53(out, entry.term, offset);
+  writeU53(out, entry.index, offset + 8);
+  out[offset + 16] = ENTRY_TYPES.indexOf(entry.type);
+  out.set(entry.data, offset + ENTRY_HEADER_BYTES);
+}
+
+
 export function decodeEntry(payload: Buffer, place: PayloadPlace): Entry {
-  expectLength(payload, 17, "entry", place, true);
+  expectLength(payload, ENTRY_HEADER_BYTES, "entry", place, true);
   const type = ENTRY_TYPES[payload[16]!];
   if (type === undefined) throw new WalCorruptError(place.file, place.offset, `unknown entry type ${payload[16]}`);
   // Copy: the segment buffer is large and should not be kept alive by one entry.

@@ -33,14 +33,26 @@ const MAX_RECORD_TYPE = 5;
 
 /** Frames `payload` as one record. */
 export function encodeRecord(type: RecordTypeValue, payload: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(RECORD_OVERHEAD_BYTES + payload.length);
-  out.writeUInt32LE(payload.length, 0);
+  return encodeRecordWith(type, payload.length, (out, offset) => out.set(payload, offset));
+}
+
+/**
+ * Frames a payload of `payloadBytes` that `writePayload` writes in place at `offset`: the record is one buffer and
+ * the payload is never built apart and copied (an entry's record is as large as its data, written on every member).
+ */
+export function encodeRecordWith(
+  type: RecordTypeValue,
+  payloadBytes: number,
+  writePayload: (out: Buffer, offset: number) => void,
+): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_OVERHEAD_BYTES + payloadBytes);
+  out.writeUInt32LE(payloadBytes, 0);
   out[4] = type;
   out[5] = 0;
   out.writeUInt16LE(crc32c(out, 0, 0, 6) & 0xffff, 6);
-  out.set(payload, RECORD_HEADER_BYTES);
-  const crc = crc32c(payload, crc32c(out, 0, 4, 5));
-  out.writeUInt32LE(crc, RECORD_HEADER_BYTES + payload.length);
+  writePayload(out, RECORD_HEADER_BYTES);
+  const crc = crc32c(out, crc32c(out, 0, 4, 5), RECORD_HEADER_BYTES, RECORD_HEADER_BYTES + payloadBytes);
+  out.writeUInt32LE(crc, RECORD_HEADER_BYTES + payloadBytes);
   return out;
 }
 

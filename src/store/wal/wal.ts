@@ -15,8 +15,8 @@ import type { Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types
 import { SnapshotStore } from "../snapshot/snapshot-store.js";
 import { lockDirectory } from "./dir-lock.js";
 import { WalBusyError, WalClosedError, WalCorruptError, WalFailedError } from "./errors.js";
-import { encodeEntry, encodeHardState, encodeSeal, encodeSnapshotMetadata } from "./payloads.js";
-import { encodeRecord, RecordType, scanRecords } from "./record.js";
+import { encodeHardState, encodeSeal, encodeSnapshotMetadata, entryPayloadBytes, writeEntry } from "./payloads.js";
+import { encodeRecord, encodeRecordWith, RecordType, scanRecords } from "./record.js";
 import { EMPTY_HARD_STATE, ReplayState } from "./replay.js";
 import { createSegment, listSegments, type SegmentInfo, writeFully, writeFullySync } from "./segment-files.js";
 
@@ -255,7 +255,11 @@ export class Wal {
     const lastEntry = entries[entries.length - 1];
     if (lastEntry !== undefined && !this.closed && this.failure === null) this.acceptedLastIndex = lastEntry.index;
     const buffers: Buffer[] = [];
-    for (const entry of entries) buffers.push(encodeRecord(RecordType.Entry, encodeEntry(entry)));
+    for (const entry of entries) {
+      buffers.push(
+        encodeRecordWith(RecordType.Entry, entryPayloadBytes(entry), (out, offset) => writeEntry(entry, out, offset)),
+      );
+    }
     if (hardState !== null) buffers.push(encodeRecord(RecordType.HardState, encodeHardState(hardState)));
     return this.enqueue(buffers, lastEntry === undefined ? null : lastEntry.index, hardState, null);
   }

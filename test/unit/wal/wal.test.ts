@@ -9,7 +9,8 @@ import * as assert from "uvu/assert";
 import type { Entry } from "../../../src/store/raft/types.js";
 import { crc32c } from "../../../src/store/wal/crc32c.js";
 import { WalBusyError, WalClosedError } from "../../../src/store/wal/errors.js";
-import { scanRecords } from "../../../src/store/wal/record.js";
+import { decodeEntry, entryPayloadBytes, writeEntry } from "../../../src/store/wal/payloads.js";
+import { encodeRecord, encodeRecordWith, RecordType, scanRecords } from "../../../src/store/wal/record.js";
 import { Wal } from "../../../src/store/wal/wal.js";
 
 const dirs: string[] = [];
@@ -49,6 +50,27 @@ test("crc32c matches the standard check values", () => {
   assert.is(crc32c(ascending), 0x46dd794e);
   const text = Buffer.from("incremental checksums continue where the previous stopped");
   assert.is(crc32c(text.subarray(7), crc32c(text.subarray(0, 7))), crc32c(text));
+});
+
+test("an entry record written in place is the record of its payload, and scans back to the entry", () => {
+  for (const size of [0, 1, 7, 8, 100, 13_000]) {
+    const entry: Entry = {
+      term: 2 ** 40 + size,
+      index: 2 ** 33 + 5,
+      type: size % 2 === 0 ? "normal" : "confChange",
+      data: Uint8Array.from({ length: size }, (_, i) => (i * 31 + size) % 256),
+    };
+    const payload = Buffer.alloc(entryPayloadBytes(entry));
+    writeEntry(entry, payload, 0);
+    const inPlace = encodeRecordWith(RecordType.Entry, entryPayloadBytes(entry), (out, offset) =>
+      writeEntry(entry, out, offset),
+    );
+    assert.equal(inPlace, encodeRecord(RecordType.Entry, payload), `${size} bytes of data`);
+    const [record] = scanRecords(inPlace, "test.wal", true).records;
+    assert.ok(record !== undefined && record.type === RecordType.Entry);
+    const decoded = decodeEntry(record.payload, { file: "test.wal", offset: 0 });
+    assert.equal({ ...decoded, data: [...decoded.data] }, { ...entry, data: [...entry.data] });
+  }
 });
 
 test("a fresh WAL is empty; appended entries and hard state replay after reopen", async () => {

@@ -45,7 +45,6 @@ export function writeEntry(entry: Entry, out: Buffer, offset: number): void {
   out.set(entry.data, offset + ENTRY_HEADER_BYTES);
 }
 
-
 export function decodeEntry(payload: Buffer, place: PayloadPlace): Entry {
   expectLength(payload, ENTRY_HEADER_BYTES, "entry", place, true);
   const type = ENTRY_TYPES[payload[16]!];

@@ -2,7 +2,8 @@
 // loopback, driven by the same client (the etcd v3 JSON API). Prints sequential put latency, put throughput with 64
 // concurrent clients, linearizable range throughput, put -> watch event latency on a follower, unavailability after
 // kill -9 of the leader, and the resident memory of the largest member idle and holding 10,000 and 100,000 keys (with,
-// at 10,000, the file-backed part: the executable's pages); then vigie/etcd ratios.
+// at 10,000, the file-backed part: the executable's pages), and the members' CPU time per sequential put; then
+// vigie/etcd ratios.
 // Targets: put throughput >= 1.0x etcd, put p50 <= 1.0x, watch p99 <= 1.0x, unavailability <= 0.5x;
 // RSS <= 64 MB with 10,000 keys and <= 160 MB with 100,000 keys.
 import { readFileSync } from "node:fs";
@@ -48,6 +49,17 @@ function statusMb(pid: number | undefined, field: "VmRSS" | "RssFile"): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1]);
   return kb / 1024;
+}
+
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of
+ * 10 ms: USER_HZ is 100 on every Linux node runs on).
+ */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function rssMb(pid: number | undefined): number {
@@ -120,14 +132,19 @@ const latencyPhase: Phase = async (target, options, results) => {
   for (let i = 0; i < 200; i++) await sequential.put(`/warmup/${i}`, VALUE);
   const latencies: number[] = [];
   const puts = options.quick ? 200 : 1000;
+  // On 2 cores, three members and the client compete for the CPU during every put: the CPU each put costs the
+  // members shows in the latency tail.
+  const cpuBeforeMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
   for (let i = 0; i < puts; i++) {
     const started = performance.now();
     await sequential.put(`/seq/${i}`, VALUE);
     latencies.push(performance.now() - started);
   }
+  const cpuAfterMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
   latencies.sort((a, b) => a - b);
   results.set("put latency p50 (ms)", percentile(latencies, 50));
   results.set("put latency p99 (ms)", percentile(latencies, 99));
+  results.set("CPU per sequential put, 3 members (ms)", (cpuAfterMs - cpuBeforeMs) / puts);
 };
 
 /** 64 concurrent clients spread over every member (followers forward to the leader). */
@@ -241,6 +258,7 @@ const TARGETS: Record<string, { lowerIsBetter: boolean; ratioTarget?: string; ab
   "RSS with 100,000 keys (MB)": { lowerIsBetter: true, absolute: "<= 160 MB" },
   "put latency p50 (ms)": { lowerIsBetter: true, ratioTarget: "<= 1.0x" },
   "put latency p99 (ms)": { lowerIsBetter: true },
+  "CPU per sequential put, 3 members (ms)": { lowerIsBetter: true },
   "put throughput, 64 clients (/s)": { lowerIsBetter: false, ratioTarget: ">= 1.0x" },
   "linearizable range throughput, 64 clients (/s)": { lowerIsBetter: false },
   "put -> watch event on a follower p50 (ms)": { lowerIsBetter: true },

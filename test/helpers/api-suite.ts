@@ -12,6 +12,7 @@ import { defineEdgeChecks } from "./api-suite-edges.js";
 import { defineKvChecks } from "./api-suite-kv.js";
 import { defineMoreChecks } from "./api-suite-more.js";
 import { defineStreamChecks } from "./api-suite-streams.js";
+import { defineWatchEdgeChecks } from "./api-suite-watch-edges.js";
 
 export interface ApiTarget {
   url: string;
@@ -48,5 +49,6 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
   defineStreamChecks(context);
   defineMoreChecks(context);
   defineEdgeChecks(context);
+  defineWatchEdgeChecks(context);
   test.run();
 }

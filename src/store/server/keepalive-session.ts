@@ -2,6 +2,9 @@
 // answered by one `{"result": {header, ID, TTL}}` line, in order; the response ends when the request body ends
 // (etcd's gateway does the same). A lease that does not exist is answered with TTL 0, not an error (etcd too).
 // Messages are handled one at a time straight from the socket, so a client cannot queue unbounded work.
+// A message that does not decode fails the request (HTTP 500, code 2) when it is the first one; after that it ends
+// the stream normally, like the end of the body: etcd's gateway half-closes its gRPC stream, and etcd's keepalive
+// server returns on that.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../../log.js";
 import { LeaseNotFoundError } from "../mvcc/errors.js";
@@ -29,8 +32,24 @@ export async function serveKeepAlive(
     if (!response.headersSent) response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
     if (!response.write(`${JSON.stringify(message)}\n`)) await waitForDrain(response);
   };
+  let decodedAny = false;
+  /** Set by a malformed message after the first: the rest of the body is ignored and the response ends. */
+  let requestsEnded = false;
+  const decode = (text: string): number | undefined => {
+    try {
+      const id = decodeLeaseId(ProtoReader.ofBody(JSON.parse(text), "etcdserverpb.LeaseKeepAliveRequest"));
+      decodedAny = true;
+      return id;
+    } catch (error) {
+      if (!decodedAny) throw error;
+      requestsEnded = true;
+      return undefined;
+    }
+  };
   const renew = async (text: string) => {
-    const id = decodeLeaseId(ProtoReader.ofBody(JSON.parse(text), "etcdserverpb.LeaseKeepAliveRequest"));
+    if (requestsEnded) return;
+    const id = decode(text);
+    if (id === undefined) return;
     let out: JsonObject;
     try {
       const renewed = await replica.leaseKeepAlive(id);
@@ -48,14 +67,15 @@ export async function serveKeepAlive(
   try {
     try {
       for await (const chunk of request as AsyncIterable<Buffer>) {
-        for (const text of splitter.push(chunk)) await renew(text);
+        // After a malformed message the body is read to its end (leaving the loop would destroy the socket).
+        if (!requestsEnded) for (const text of splitter.push(chunk)) await renew(text);
         if (closed) return;
       }
-      for (const text of splitter.end()) await renew(text);
+      if (!requestsEnded) for (const text of splitter.end()) await renew(text);
     } catch (error) {
       if (!(error instanceof JsonStreamError)) throw error;
       for (const text of error.complete) await renew(text);
-      throw new GatewayError(Grpc.Unknown, error.message);
+      if (!decodedAny) throw new GatewayError(Grpc.Unknown, error.message);
     }
     if (!response.headersSent) response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
     response.end();

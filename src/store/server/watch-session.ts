@@ -1,12 +1,13 @@
 // One `/v3/watch` HTTP stream: the request body is a sequence of JSON messages (`create_request`,
 // `cancel_request`, `progress_request`), the response a chunked sequence of `{"result": WatchResponse}` lines.
-// Like etcd, watch ids are per stream and start at 0, the stream stays open after the request body ends, and a
-// malformed first message is answered with HTTP 500 and a code-2 error body (a later one ends the stream with a
-// grpc-gateway stream error line). Bounded: watchers per stream, message size, and output: a watcher is only read
-// when the socket has drained, so a slow client makes the hub cancel its watcher instead of growing memory here.
+// Like etcd 3.4's gateway: watch ids are per stream and start at 0, the stream stays open after the request body
+// ends, a first message that does not decode is answered with HTTP 500 and a code-2 error body, and a later one
+// only stops the reading of requests (the gateway half-closes its gRPC stream): the watchers already created keep
+// delivering. Bounded: watchers per stream, message size, and output: a watcher is only read when the socket has
+// drained, so a slow client makes the hub cancel its watcher instead of growing memory here.
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Logger } from "../../log.js";
-import type { WatchResponse } from "../mvcc/watch-types.js";
+import type { WatchCreateRequest, WatchResponse } from "../mvcc/watch-types.js";
 import type { Watcher } from "../mvcc/watcher.js";
 import type { Replica } from "../replica.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
@@ -21,14 +22,31 @@ export interface WatchSessionLimits {
   maxMessageChars: number;
 }
 
-/** etcd 3.4 answers a progress_request with this watch id (meaning "all watchers of the stream"). */
-const PROGRESS_WATCH_ID = -1;
+/** etcd 3.4 answers a progress_request, and a create it refuses, with this watch id. */
+const STREAM_WATCH_ID = -1;
+
+/** A decoded request message (decoding is separate from acting: only a decoding failure stops the reading). */
+type StreamRequest =
+  | { kind: "create"; create: WatchCreateRequest; watchId: number }
+  | { kind: "cancel"; watchId: number }
+  | { kind: "progress" }
+  | { kind: "none" };
+
+/**
+ * A stream-local watch id in use: the hub watcher, or RETIRED for a watcher the server cancelled because its start
+ * revision was compacted. etcd keeps such an id registered until the client cancels it: a cancel_request for it is
+ * still answered, and the id cannot be chosen again meanwhile.
+ */
+const RETIRED = null;
 
 export class WatchSession {
-  /** Stream-local id -> hub watcher (null: a watch on the empty key, which etcd accepts and never fires). */
-  private readonly watchers = new Map<number, Watcher | null>();
+  private readonly watchers = new Map<number, Watcher | typeof RETIRED>();
   private nextLocalId = 0;
   private closed = false;
+  /** A message decoded: from then on a malformed one no longer fails the stream. */
+  private decodedAny = false;
+  /** Set by a malformed message after the first: the rest of the request body is read and ignored. */
+  private requestsEnded = false;
   private drained: Promise<void> | undefined;
   private markFinished: () => void = () => {};
   /** Resolves once the stream is over (client gone, error, or server closing). */
@@ -57,14 +75,16 @@ export class WatchSession {
     const splitter = new JsonValueSplitter(this.limits.maxMessageChars);
     try {
       for await (const chunk of this.request as AsyncIterable<Buffer>) {
-        for (const text of splitter.push(chunk)) this.handleMessage(text);
+        // After a malformed message the body is still read (the client may go on writing) but not parsed.
+        if (!this.requestsEnded) for (const text of splitter.push(chunk)) this.handleMessage(text);
+        // Checked after each chunk: a stream that failed must not wait for a body its client may never end.
         if (this.closed) return;
       }
-      for (const text of splitter.end()) this.handleMessage(text);
+      if (!this.requestsEnded) for (const text of splitter.end()) this.handleMessage(text);
     } catch (error) {
       if (error instanceof JsonStreamError) {
         for (const text of error.complete) this.handleMessage(text);
-        this.fail(new GatewayError(Grpc.Unknown, error.message));
+        this.rejectMessage(error.message);
       } else if (!this.closed) {
         this.fail(toGatewayError(error).error);
       }
@@ -73,15 +93,21 @@ export class WatchSession {
   }
 
   private handleMessage(text: string): void {
-    if (this.closed) return;
+    if (this.closed || this.requestsEnded) return;
+    let request: StreamRequest;
     try {
-      const message = ProtoReader.ofBody(JSON.parse(text), "etcdserverpb.WatchRequest");
-      const create = message.message("create_request", "etcdserverpb.WatchCreateRequest");
-      const cancel = message.message("cancel_request", "etcdserverpb.WatchCancelRequest");
-      const progress = message.message("progress_request", "etcdserverpb.WatchProgressRequest");
-      if (create !== undefined) this.create(create);
-      else if (cancel !== undefined) this.cancel(cancel.int64("watch_id"));
-      else if (progress !== undefined) this.send(this.result({}, PROGRESS_WATCH_ID, this.replica.kv.revision));
+      request = decodeStreamRequest(text);
+    } catch (error) {
+      const mapped = toGatewayError(error);
+      if (mapped.unexpected) this.logger.error({ err: error }, "watch request failed to decode");
+      this.rejectMessage(mapped.error.message);
+      return;
+    }
+    this.decodedAny = true;
+    try {
+      if (request.kind === "create") this.create(request.create, request.watchId);
+      else if (request.kind === "cancel") this.cancel(request.watchId);
+      else if (request.kind === "progress") this.send(this.result({}, STREAM_WATCH_ID, this.replica.kv.revision));
       // etcd: a message with no request in it is ignored.
     } catch (error) {
       const mapped = toGatewayError(error);
@@ -91,8 +117,27 @@ export class WatchSession {
     }
   }
 
-  private create(reader: ProtoReader): void {
-    const request = decodeWatchCreateRequest(reader);
+  /**
+   * A message that is not valid JSON or not a WatchRequest. etcd's gateway fails the HTTP request when it is the
+   * first message (HTTP 500, code 2); after that it only stops forwarding requests: no error line, the stream stays.
+   */
+  private rejectMessage(message: string): void {
+    if (!this.decodedAny) this.fail(new GatewayError(Grpc.Unknown, message));
+    else this.requestsEnded = true;
+  }
+
+  private create(request: WatchCreateRequest, requested: number): void {
+    const revision = this.replica.kv.revision;
+    // etcd serves a watch on the empty key as one on "\0" (the smallest key; ["", end) is ["\0", end) too).
+    if (request.key.length === 0) request.key = new Uint8Array([0]);
+    const end = request.range_end;
+    // etcd refuses a range that selects nothing (end <= key; an end of "\0" means "every key >= key").
+    if (end !== undefined && end.length > 0 && !(end.length === 1 && end[0] === 0)) {
+      if (Buffer.compare(request.key, end) >= 0) {
+        this.send(this.refused("mvcc: watcher range is empty", revision));
+        return;
+      }
+    }
     if (this.watchers.size >= this.limits.maxWatchersPerStream) {
       throw new GatewayError(
         Grpc.ResourceExhausted,
@@ -100,15 +145,8 @@ export class WatchSession {
       );
     }
     // etcd: a client may choose the id (any non-zero int64); otherwise the stream's next free one from 0.
-    const requested = reader.int64("watch_id");
     if (requested !== 0 && this.watchers.has(requested)) {
-      this.send(
-        this.result(
-          { created: true, canceled: true, cancel_reason: "mvcc: duplicate watch ID provided on the WatchStream" },
-          -1,
-          this.replica.kv.revision,
-        ),
-      );
+      this.send(this.refused("mvcc: duplicate watch ID provided on the WatchStream", revision));
       return;
     }
     let localId = requested;
@@ -116,14 +154,6 @@ export class WatchSession {
       while (this.watchers.has(this.nextLocalId)) this.nextLocalId++;
       localId = this.nextLocalId++;
     }
-    if (request.key.length === 0 && (request.range_end?.length ?? 0) === 0) {
-      // etcd accepts a watch on the empty key (no key can be empty, so it never fires).
-      this.watchers.set(localId, null);
-      this.send(this.result({ created: true }, localId, this.replica.kv.revision));
-      return;
-    }
-    // ["", end) and ["\0", end) select the same keys (no key is empty); the hub wants a non-empty start.
-    if (request.key.length === 0) request.key = new Uint8Array([0]);
     const watcher = this.replica.kv.watch(request);
     this.watchers.set(localId, watcher);
     this.onWatchersChanged(1);
@@ -133,10 +163,15 @@ export class WatchSession {
     void this.pump(localId, watcher);
   }
 
+  /** etcd's answer to a create it refuses: created and canceled at once, watch id -1, the reason. */
+  private refused(reason: string, revision: number): JsonObject {
+    return this.result({ created: true, canceled: true, cancel_reason: reason }, STREAM_WATCH_ID, revision);
+  }
+
   private cancel(localId: number): void {
     const watcher = this.watchers.get(localId);
     if (watcher === undefined) return; // etcd: cancelling an unknown id is silently ignored
-    if (watcher === null) {
+    if (watcher === RETIRED) {
       this.watchers.delete(localId);
       this.send(this.result({ canceled: true }, localId, this.replica.kv.revision));
       return;
@@ -146,13 +181,17 @@ export class WatchSession {
 
   /** Copies one watcher's responses to the socket, waiting for the socket to drain between writes. */
   private async pump(localId: number, watcher: Watcher): Promise<void> {
+    let retire = false;
     try {
       for (;;) {
         if (this.drained !== undefined) await this.drained;
         const response = await watcher.next();
         if (response === null || this.closed) break;
         this.send(this.encode(response, localId));
-        if (response.canceled) break;
+        if (response.canceled) {
+          retire = response.compact_revision > 0;
+          break;
+        }
       }
     } catch (error) {
       this.logger.error({ err: error }, "watch stream failed");
@@ -160,7 +199,8 @@ export class WatchSession {
     } finally {
       watcher.cancel();
       if (this.watchers.get(localId) === watcher) {
-        this.watchers.delete(localId);
+        if (retire) this.watchers.set(localId, RETIRED);
+        else this.watchers.delete(localId);
         this.onWatchersChanged(-1);
       }
     }
@@ -233,6 +273,20 @@ export class WatchSession {
     if (!this.response.writableEnded) this.response.end();
     this.markFinished();
   }
+}
+
+/** Decodes one request message (throws the gateway's decoding error). */
+function decodeStreamRequest(text: string): StreamRequest {
+  const message = ProtoReader.ofBody(JSON.parse(text), "etcdserverpb.WatchRequest");
+  const create = message.message("create_request", "etcdserverpb.WatchCreateRequest");
+  const cancel = message.message("cancel_request", "etcdserverpb.WatchCancelRequest");
+  const progress = message.message("progress_request", "etcdserverpb.WatchProgressRequest");
+  if (create !== undefined) {
+    return { kind: "create", create: decodeWatchCreateRequest(create), watchId: create.int64("watch_id") };
+  }
+  if (cancel !== undefined) return { kind: "cancel", watchId: cancel.int64("watch_id") };
+  if (progress !== undefined) return { kind: "progress" };
+  return { kind: "none" };
 }
 
 /** grpc-gateway v1's shape for an error after a stream's headers were sent. */

@@ -8,6 +8,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { call } from "./api-client.js";
 import { b64 } from "./api-expect.js";
+import { defineCheckOrderChecks } from "./api-suite-checks.js";
 import { defineEdgeChecks } from "./api-suite-edges.js";
 import { defineKvChecks } from "./api-suite-kv.js";
 import { defineMoreChecks } from "./api-suite-more.js";
@@ -50,5 +51,6 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
   defineMoreChecks(context);
   defineEdgeChecks(context);
   defineWatchEdgeChecks(context);
+  defineCheckOrderChecks(context); // compacts the store at its current revision: last
   test.run();
 }

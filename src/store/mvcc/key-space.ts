@@ -22,7 +22,10 @@ export interface KeyRevision {
 /** A key's kept revisions (the snapshot format's unit). */
 export interface KeyHistory {
   readonly key: string;
-  /** Ascending by `mod`; at most one entry per revision. */
+  /**
+   * Ascending by `mod`. Usually one entry per revision; a txn that puts a key and deletes it with a range_end of
+   * "\0" (etcd's duplicate check lets that pass) leaves several entries of one revision, in the order written.
+   */
   readonly revisions: KeyRevision[];
 }
 
@@ -82,7 +85,11 @@ export class KeySpace {
   put(key: string, value: string, lease: number, revision: number): KeyRevision {
     const entry = this.index.get(key);
     const previous = entry === undefined ? undefined : latestOf(entry);
-    assert(previous === undefined || previous.mod < revision, "two changes of one key in one revision");
+    // In one revision a put may follow only a delete (see KeyHistory): two puts of a key are a duplicate key.
+    assert(
+      previous === undefined || previous.mod < revision || previous.value === null,
+      "two puts of one key in one revision",
+    );
     const live = previous !== undefined && previous.value !== null ? previous : undefined;
     const record: KeyRevision = {
       key,
@@ -101,7 +108,7 @@ export class KeySpace {
     const entry = this.index.get(key);
     assert(entry !== undefined, "delete of an unknown key");
     const previous = latestOf(entry);
-    assert(previous.value !== null && previous.mod < revision, "delete of a dead key");
+    assert(previous.value !== null && previous.mod <= revision, "delete of a dead key");
     const tombstone: KeyRevision = { key, mod: revision, create: 0, version: 0, lease: 0, value: null };
     this.append(entry, tombstone);
     return tombstone;
@@ -167,7 +174,9 @@ export class KeySpace {
       const keepFrom = upperBound(revisions, revision) - 1;
       if (keepFrom < 0) return entry;
       const atCompaction = revisions[keepFrom]!;
-      const dropCount = atCompaction.value === null && atCompaction.mod < revision ? keepFrom + 1 : keepFrom;
+      let dropCount = atCompaction.value === null && atCompaction.mod < revision ? keepFrom + 1 : keepFrom;
+      // The event log keeps every change of revision `revision`: keep all of this key's entries of it too.
+      while (dropCount > 0 && revisions[dropCount - 1]!.mod === revision) dropCount--;
       if (dropCount === 0) return entry;
       return entryFor(entry.key, revisions.slice(dropCount));
     });

@@ -250,14 +250,16 @@ export class KvStore {
       case "range":
         return this.range(command.request);
       case "put":
-        this.ops.checkPut(command.request, current);
+        this.ops.checkPut(command.request, current, true);
         return this.write((batch) => this.ops.put(command.request, batch));
       case "deleteRange":
         if (command.request.key.length === 0) throw new KeyNotProvidedError();
         return this.write((batch) => this.ops.deleteRange(command.request, batch));
       case "txn":
         checkTxnShape(command.request);
-        return this.write((batch) => this.ops.txn(command.request, batch, this.ops.planTxn(command.request, current)));
+        return this.write((batch) =>
+          this.ops.txn(command.request, batch, this.ops.planTxn(command.request, current, this.firstRevision())),
+        );
       case "compaction":
         return this.compact(command.request);
       case "leaseGrant":
@@ -280,11 +282,15 @@ export class KvStore {
     return response;
   }
 
+  /** etcd's first revision kept (FirstRev): -1 until the first compaction, then the compacted revision. */
+  private firstRevision(): number {
+    const neverCompacted = this.space.compactRevision === 0 && !this.compactedAtZero;
+    return neverCompacted ? -1 : this.space.compactRevision;
+  }
+
   /** etcd's rule: at or below the last compaction -> compacted (even for 0 and negative), above current -> future. */
   private compact(request: CompactionRequest): CompactionResponse {
-    const neverCompacted = this.space.compactRevision === 0 && !this.compactedAtZero;
-    const compactedUpTo = neverCompacted ? -1 : this.space.compactRevision;
-    if (request.revision <= compactedUpTo) throw new CompactedError(this.space.compactRevision);
+    if (request.revision <= this.firstRevision()) throw new CompactedError(this.space.compactRevision);
     if (request.revision > this.space.currentRevision) throw new FutureRevisionError();
     if (request.revision === 0) this.compactedAtZero = true;
     else this.space.compact(request.revision);

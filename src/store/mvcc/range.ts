@@ -15,10 +15,17 @@ export function resolveReadRevision(space: KeySpace, requested: number | undefin
   return revision;
 }
 
-/** Throws the error etcd would answer for this range request, without reading anything. */
-export function checkRange(space: KeySpace, request: RangeRequest, current: number): void {
+/**
+ * etcd's check of a range inside a txn (checkRequestRange), stricter than a plain range's: any revision but 0
+ * below the first revision kept (`firstRevision`: -1 on a store never compacted) is "compacted", so a negative
+ * revision, which a plain range reads as "current", fails in a txn once the store was compacted.
+ */
+export function checkTxnRange(space: KeySpace, request: RangeRequest, current: number, firstRevision: number): void {
   if (request.key.length === 0) throw new KeyNotProvidedError();
-  resolveReadRevision(space, request.revision, current);
+  const revision = request.revision ?? 0;
+  if (revision === 0) return;
+  if (revision > current) throw new FutureRevisionError();
+  if (revision < firstRevision) throw new CompactedError(space.compactRevision);
 }
 
 /**
@@ -78,20 +85,21 @@ function effectiveSortOrder(request: RangeRequest): "NONE" | "ASCEND" | "DESCEND
   return order;
 }
 
+// etcd applies a filter whenever its field is non-zero: a negative max_* prunes every kv, a negative min_* none.
 function hasRevisionFilters(r: RangeRequest): boolean {
   return (
-    (r.min_mod_revision ?? 0) > 0 ||
-    (r.max_mod_revision ?? 0) > 0 ||
-    (r.min_create_revision ?? 0) > 0 ||
-    (r.max_create_revision ?? 0) > 0
+    (r.min_mod_revision ?? 0) !== 0 ||
+    (r.max_mod_revision ?? 0) !== 0 ||
+    (r.min_create_revision ?? 0) !== 0 ||
+    (r.max_create_revision ?? 0) !== 0
   );
 }
 
 function passesFilters(r: RangeRequest, kv: KeyRevision): boolean {
-  if ((r.min_mod_revision ?? 0) > 0 && kv.mod < r.min_mod_revision!) return false;
-  if ((r.max_mod_revision ?? 0) > 0 && kv.mod > r.max_mod_revision!) return false;
-  if ((r.min_create_revision ?? 0) > 0 && kv.create < r.min_create_revision!) return false;
-  if ((r.max_create_revision ?? 0) > 0 && kv.create > r.max_create_revision!) return false;
+  if ((r.min_mod_revision ?? 0) !== 0 && kv.mod < r.min_mod_revision!) return false;
+  if ((r.max_mod_revision ?? 0) !== 0 && kv.mod > r.max_mod_revision!) return false;
+  if ((r.min_create_revision ?? 0) !== 0 && kv.create < r.min_create_revision!) return false;
+  if ((r.max_create_revision ?? 0) !== 0 && kv.create > r.max_create_revision!) return false;
   return true;
 }
 

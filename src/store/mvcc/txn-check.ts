@@ -93,7 +93,11 @@ function checkIntervals(ops: readonly RequestOp[]): { puts: Set<string>; dels: I
     if (!("request_delete_range" in op)) continue;
     const del = op.request_delete_range;
     if (del.key.length === 0) throw new KeyNotProvidedError();
-    dels.push({ start: toBinaryKey(del.key), end: toBinaryRangeEnd(del.key, del.range_end) });
+    const end = toBinaryRangeEnd(del.key, del.range_end);
+    // etcd's duplicate check takes range_end literally: "\0" (which deletes everything from key on) makes the
+    // interval [key, "\0"), empty, so it never conflicts with a put, although the delete does remove that key.
+    if (end === null) continue;
+    dels.push({ start: toBinaryKey(del.key), end });
   }
   const puts = new Set<string>();
   for (const op of ops) {

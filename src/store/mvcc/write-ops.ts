@@ -23,7 +23,7 @@ import {
 import type { KeyRevision, KeySpace } from "./key-space.js";
 import { keyValueOf } from "./kv-convert.js";
 import type { LeaseTable } from "./leases.js";
-import { checkRange, runRange } from "./range.js";
+import { checkTxnRange, runRange } from "./range.js";
 import { toBinaryKey, toBinaryRangeEnd } from "./ranges.js";
 import { evaluateCompare } from "./txn-check.js";
 
@@ -53,34 +53,48 @@ export class WriteOps {
    * Decides every branch of a txn (nested ones included) against the state BEFORE it runs, as etcd does, and
    * checks the ops on the chosen paths. Returns the decisions in execution order, for `txn` to follow: a nested
    * compare is never re-evaluated against the txn's own writes, so what was checked is what runs.
+   * etcd checks in two passes over the chosen ops, every put first and then every range, so when a txn holds a
+   * bad put and a bad range, the put's error wins wherever it sits.
    */
-  planTxn(txn: TxnRequest, atRevision: number): boolean[] {
+  planTxn(txn: TxnRequest, atRevision: number, firstRevision: number): boolean[] {
     const decisions: boolean[] = [];
-    this.planInto(txn, atRevision, decisions);
+    const chosen: RequestOp[] = [];
+    this.planInto(txn, atRevision, decisions, chosen);
+    for (const op of chosen) if ("request_put" in op) this.checkPut(op.request_put, atRevision);
+    for (const op of chosen) {
+      if ("request_range" in op) checkTxnRange(this.space, op.request_range, atRevision, firstRevision);
+    }
     return decisions;
   }
 
-  private planInto(txn: TxnRequest, atRevision: number, decisions: boolean[]): void {
+  /** Records the branch decisions and the ops (nested txns flattened) that will run, in execution order. */
+  private planInto(txn: TxnRequest, atRevision: number, decisions: boolean[], chosen: RequestOp[]): void {
     const succeeded = this.chooseBranch(txn, atRevision);
     decisions.push(succeeded);
     for (const op of (succeeded ? txn.success : txn.failure) ?? []) {
-      if ("request_range" in op) checkRange(this.space, op.request_range, atRevision);
-      else if ("request_put" in op) this.checkPut(op.request_put, atRevision);
-      else if ("request_delete_range" in op) {
-        if (op.request_delete_range.key.length === 0) throw new KeyNotProvidedError();
-      } else this.planInto(op.request_txn, atRevision, decisions);
+      if ("request_txn" in op) this.planInto(op.request_txn, atRevision, decisions, chosen);
+      else if ("request_delete_range" in op && op.request_delete_range.key.length === 0) {
+        throw new KeyNotProvidedError();
+      } else chosen.push(op);
     }
   }
 
-  checkPut(request: PutRequest, atRevision: number): void {
+  /**
+   * The checks a put must pass before anything is written. etcd orders the last two differently by context: a
+   * top-level put looks its lease up before it reads the previous key (`topLevel`), a put inside a txn
+   * (checkRequestPut) reads the previous key first; a request failing both gets a different error in each case.
+   */
+  checkPut(request: PutRequest, atRevision: number, topLevel = false): void {
     if (request.key.length === 0) throw new KeyNotProvidedError();
     const lease = request.lease ?? 0;
     if (request.ignore_value && (request.value?.length ?? 0) > 0) throw new ValueProvidedError();
     if (request.ignore_lease && lease !== 0) throw new LeaseProvidedError();
+    const leaseMissing = lease !== 0 && this.leases.get(lease) === undefined;
+    if (topLevel && leaseMissing) throw new LeaseNotFoundError();
     if (request.ignore_value || request.ignore_lease) {
       if (this.space.get(toBinaryKey(request.key), atRevision) === undefined) throw new KeyNotFoundError();
     }
-    if (lease !== 0 && this.leases.get(lease) === undefined) throw new LeaseNotFoundError();
+    if (leaseMissing) throw new LeaseNotFoundError();
   }
 
   chooseBranch(txn: TxnRequest, atRevision: number): boolean {

@@ -36,7 +36,13 @@ function keyRequired(key: Uint8Array): void {
 }
 
 export function decodeRangeRequest(reader: ProtoReader): RangeRequest {
-  const request: RangeRequest = {
+  const request = readRangeRequest(reader);
+  checkRangeRequest(request);
+  return request;
+}
+
+function readRangeRequest(reader: ProtoReader): RangeRequest {
+  return {
     key: reader.bytes("key"),
     range_end: reader.bytes("range_end"),
     limit: reader.int64("limit"),
@@ -51,12 +57,20 @@ export function decodeRangeRequest(reader: ProtoReader): RangeRequest {
     min_create_revision: reader.int64("min_create_revision"),
     max_create_revision: reader.int64("max_create_revision"),
   };
+}
+
+function checkRangeRequest(request: RangeRequest): void {
   keyRequired(request.key);
-  return request;
 }
 
 export function decodePutRequest(reader: ProtoReader): PutRequest {
-  const request: PutRequest = {
+  const request = readPutRequest(reader);
+  checkPutRequest(request);
+  return request;
+}
+
+function readPutRequest(reader: ProtoReader): PutRequest {
+  return {
     key: reader.bytes("key"),
     value: reader.bytes("value"),
     lease: reader.int64("lease"),
@@ -64,6 +78,9 @@ export function decodePutRequest(reader: ProtoReader): PutRequest {
     ignore_value: reader.bool("ignore_value"),
     ignore_lease: reader.bool("ignore_lease"),
   };
+}
+
+function checkPutRequest(request: PutRequest): void {
   keyRequired(request.key);
   // etcd validates these at the API layer, before the proposal.
   if (request.ignore_value === true && request.value!.length > 0) {
@@ -72,27 +89,25 @@ export function decodePutRequest(reader: ProtoReader): PutRequest {
   if (request.ignore_lease === true && request.lease !== 0) {
     throw new GatewayError(Grpc.InvalidArgument, "etcdserver: lease is provided");
   }
-  return request;
 }
 
 export function decodeDeleteRangeRequest(reader: ProtoReader): DeleteRangeRequest {
-  const request: DeleteRangeRequest = {
-    key: reader.bytes("key"),
-    range_end: reader.bytes("range_end"),
-    prev_kv: reader.bool("prev_kv"),
-  };
+  const request = readDeleteRangeRequest(reader);
   keyRequired(request.key);
   return request;
 }
 
-function decodeCompare(reader: ProtoReader): Compare {
+function readDeleteRangeRequest(reader: ProtoReader): DeleteRangeRequest {
+  return { key: reader.bytes("key"), range_end: reader.bytes("range_end"), prev_kv: reader.bool("prev_kv") };
+}
+
+function readCompare(reader: ProtoReader): Compare {
   const compare: Compare = {
     result: reader.enumValue("result", COMPARE_RESULTS, "etcdserverpb.Compare_CompareResult"),
     target: reader.enumValue("target", COMPARE_TARGETS, "etcdserverpb.Compare_CompareTarget"),
     key: reader.bytes("key"),
     range_end: reader.bytes("range_end"),
   };
-  keyRequired(compare.key);
   // The oneof target_union: whichever field is present (the one matching `target` is the one compared).
   if (reader.raw("version") !== undefined) compare.version = reader.int64("version");
   if (reader.raw("create_revision") !== undefined) compare.create_revision = reader.int64("create_revision");
@@ -102,31 +117,58 @@ function decodeCompare(reader: ProtoReader): Compare {
   return compare;
 }
 
-function decodeRequestOp(reader: ProtoReader): RequestOp {
+/** A txn as read from JSON, before etcd's checks: an op with no request set is `undefined`. */
+interface ReadTxn {
+  compare: Compare[];
+  success: Array<ReadOp | undefined>;
+  failure: Array<ReadOp | undefined>;
+}
+type ReadOp = Exclude<RequestOp, { request_txn: TxnRequest }> | { request_txn: ReadTxn };
+
+function readRequestOp(reader: ProtoReader): ReadOp | undefined {
   const range = reader.message("request_range", "etcdserverpb.RangeRequest");
-  if (range !== undefined) return { request_range: decodeRangeRequest(range) };
+  if (range !== undefined) return { request_range: readRangeRequest(range) };
   const put = reader.message("request_put", "etcdserverpb.PutRequest");
-  if (put !== undefined) return { request_put: decodePutRequest(put) };
+  if (put !== undefined) return { request_put: readPutRequest(put) };
   const del = reader.message("request_delete_range", "etcdserverpb.DeleteRangeRequest");
-  if (del !== undefined) return { request_delete_range: decodeDeleteRangeRequest(del) };
+  if (del !== undefined) return { request_delete_range: readDeleteRangeRequest(del) };
   const txn = reader.message("request_txn", "etcdserverpb.TxnRequest");
-  if (txn !== undefined) return { request_txn: decodeTxnRequest(txn) };
-  // An op with no request set: etcd's checkRequestOp refuses it the same way.
-  throw new GatewayError(Grpc.InvalidArgument, "etcdserver: key is not provided");
+  if (txn !== undefined) return { request_txn: readTxnRequest(txn) };
+  return undefined;
+}
+
+function readTxnRequest(reader: ProtoReader): ReadTxn {
+  return {
+    compare: reader.messages("compare", "etcdserverpb.Compare").map(readCompare),
+    success: reader.messages("success", "etcdserverpb.RequestOp").map(readRequestOp),
+    failure: reader.messages("failure", "etcdserverpb.RequestOp").map(readRequestOp),
+  };
+}
+
+/**
+ * etcd's checkTxnRequest, run after the whole body parsed (so a JSON error anywhere wins over these): the op
+ * count (a nested txn may hold only what its parent's count leaves of the limit), compare keys, then each op of
+ * success and of failure in order. An op with no request set is "key not found", as etcd answers it.
+ */
+function checkTxnRequest(txn: ReadTxn, maxOps: number): TxnRequest {
+  const opCount = Math.max(txn.compare.length, txn.success.length, txn.failure.length);
+  if (opCount > maxOps) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: too many operations in txn request");
+  for (const compare of txn.compare) keyRequired(compare.key);
+  const checkOp = (op: ReadOp | undefined): RequestOp => {
+    if (op === undefined) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: key not found");
+    if ("request_range" in op) checkRangeRequest(op.request_range);
+    else if ("request_put" in op) checkPutRequest(op.request_put);
+    else if ("request_delete_range" in op) keyRequired(op.request_delete_range.key);
+    else return { request_txn: checkTxnRequest(op.request_txn, maxOps - opCount) };
+    return op;
+  };
+  const success = txn.success.map(checkOp);
+  const failure = txn.failure.map(checkOp);
+  return { compare: txn.compare, success, failure };
 }
 
 export function decodeTxnRequest(reader: ProtoReader): TxnRequest {
-  const compare = reader.messages("compare", "etcdserverpb.Compare");
-  const success = reader.messages("success", "etcdserverpb.RequestOp");
-  const failure = reader.messages("failure", "etcdserverpb.RequestOp");
-  if (compare.length > MAX_TXN_OPS || success.length > MAX_TXN_OPS || failure.length > MAX_TXN_OPS) {
-    throw new GatewayError(Grpc.InvalidArgument, "etcdserver: too many operations in txn request");
-  }
-  return {
-    compare: compare.map(decodeCompare),
-    success: success.map(decodeRequestOp),
-    failure: failure.map(decodeRequestOp),
-  };
+  return checkTxnRequest(readTxnRequest(reader), MAX_TXN_OPS);
 }
 
 export function decodeCompactionRequest(reader: ProtoReader): CompactionRequest {

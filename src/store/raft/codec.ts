@@ -96,6 +96,7 @@ export function messageFromJson(value: unknown): Message {
     if (!isIndex(m[key])) throw new RaftDecodeError(`message.${key}`);
   }
   if (typeof m.reject !== "boolean") throw new RaftDecodeError("message.reject");
+  if (typeof m.commitNotice !== "boolean") throw new RaftDecodeError("message.commitNotice");
   if (typeof m.context !== "string") throw new RaftDecodeError("message.context");
   if (!Array.isArray(m.entries)) throw new RaftDecodeError("message.entries");
   const entries = m.entries.map((e, i) => entryFromJson(e, `message.entries[${i}]`));
@@ -112,6 +113,7 @@ export function messageFromJson(value: unknown): Message {
     rejectHint: m.rejectHint as number,
     context: m.context,
     snapshot: m.snapshot === null || m.snapshot === undefined ? null : snapshotFromJson(m.snapshot),
+    commitNotice: m.commitNotice,
   };
 }
 

@@ -67,13 +67,14 @@ export class FollowerState {
   }
   handleAppend(m: Message): void {
     const n = this.node;
+    // An accepted commit notice goes unanswered (see Message.commitNotice); a rejected one is answered.
     if (m.index < n.log.committed) {
-      n.sendWith(n.message("appResp", m.from), n.log.committed, "");
+      if (!m.commitNotice) n.sendWith(n.message("appResp", m.from), n.log.committed, "");
       return;
     }
     const lastNew = n.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== null) {
-      n.sendWith(n.message("appResp", m.from), lastNew, "");
+      if (!m.commitNotice) n.sendWith(n.message("appResp", m.from), lastNew, "");
       return;
     }
     // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.

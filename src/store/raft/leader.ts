@@ -237,7 +237,7 @@ export class LeaderState {
       pr.becomeProbe();
       pr.becomeReplicate();
     } else if (pr.state === "replicate") pr.inflights.freeLE(m.index);
-    if (this.maybeCommit()) this.broadcastAppend();
+    if (this.maybeCommit()) this.broadcastCommit();
     else if (wasPaused) this.maybeSendAppend(m.from, true);
     // Pipelining: fill the in-flight window.
     while (this.maybeSendAppend(m.from, false)) {}
@@ -328,6 +328,12 @@ export class LeaderState {
     for (const id of n.progress.keys()) if (id !== n.id) this.maybeSendAppend(id, true);
   }
 
+  /** After a commit: each peer gets what it lacks, or else a commit notice (see Message.commitNotice). */
+  private broadcastCommit(): void {
+    const n = this.node;
+    for (const id of n.progress.keys()) if (id !== n.id) this.maybeSendAppend(id, true, true);
+  }
+
   broadcastHeartbeat(): void {
     const n = this.node;
     const context = this.reads.length > 0 ? String(this.round) : "";
@@ -340,8 +346,12 @@ export class LeaderState {
     }
   }
 
-  /** Sends the next append (or a snapshot) to a peer unless flow control pauses it. Returns whether it sent. */
-  maybeSendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  /**
+   * Sends the next append (or a snapshot) to a peer unless flow control pauses it. Returns whether it sent. An empty
+   * append to a peer in "replicate" is a commit notice when `commitNotice` (only after a commit: an empty append
+   * sent to find out where a peer is, after a heartbeat answer, must be answered).
+   */
+  maybeSendAppend(to: NodeId, sendIfEmpty: boolean, commitNotice = false): boolean {
     const n = this.node;
     const pr = n.progress.get(to);
     if (pr === undefined || pr.isPaused()) return false;
@@ -366,6 +376,7 @@ export class LeaderState {
     m.logTerm = prevTerm;
     m.entries = entries;
     m.commit = n.log.committed;
+    m.commitNotice = commitNotice && entries.length === 0 && pr.state === "replicate";
     n.sendWith(m, prevIndex, "");
     if (pr.state === "replicate" && entries.length > 0) {
       let bytes = 0;

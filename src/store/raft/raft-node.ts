@@ -89,6 +89,7 @@ function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number)
     rejectHint: 0,
     context: "",
     snapshot: null,
+    commitNotice: false,
   };
 }
 
@@ -108,6 +109,7 @@ function forwarded(m: Message, from: NodeId, to: NodeId): Message {
     rejectHint: m.rejectHint,
     context: m.context,
     snapshot: m.snapshot,
+    commitNotice: m.commitNotice,
   };
 }
 

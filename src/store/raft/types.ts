@@ -181,6 +181,15 @@ export interface Message {
   readonly rejectHint: number;
   readonly context: string;
   readonly snapshot: Snapshot | null;
+  /**
+   * An empty `app` a leader sends right after it committed, only to carry the new commit index to a follower it
+   * replicates to optimistically (progress "replicate"): the follower applies it and answers only when it rejects
+   * the append. Its acceptance would tell the leader an index it already knows, or learns from the append before
+   * it; answering cost every member one more message per commit (one write per follower, two reads and steps on
+   * the leader, next to the client's following request). Every other append is answered, so a lost answer is
+   * still found out through heartbeats and probes.
+   */
+  readonly commitNotice: boolean;
 }
 
 /** "A read with `context` may be served once `index` is applied" (ReadIndex, Raft thesis §6.4). */

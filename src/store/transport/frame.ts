@@ -5,7 +5,7 @@
 // All integers little-endian. A u64 is written as its low then high 32-bit halves and must be a safe integer.
 //   frame    = u32 bodyBytes, body                              (bodyBytes <= the receiver's limit)
 //   body     = u8 version (FRAME_VERSION), u32 messageCount, message * messageCount
-//   message  = u8 type, u8 flags (1 = reject, 2 = has snapshot),
+//   message  = u8 type, u8 flags (1 = reject, 2 = has snapshot, 4 = commit notice),
 //              u64 from, u64 to, u64 term, u64 logTerm, u64 index, u64 commit, u64 rejectHint,
 //              u32 contextBytes, context (UTF-8), u32 entryCount, entry * entryCount, [snapshot]
 //   entry    = u8 type (0 normal, 1 confChange), u64 term, u64 index, u32 dataBytes, data
@@ -34,6 +34,7 @@ const ENTRY_TYPES: readonly EntryType[] = ["normal", "confChange"];
 
 const FLAG_REJECT = 1;
 const FLAG_SNAPSHOT = 2;
+const FLAG_COMMIT_NOTICE = 4;
 const BODY_HEADER_BYTES = 1 + 4;
 const MESSAGE_FIXED_BYTES = 1 + 1 + 7 * 8 + 4 + 4;
 const ENTRY_FIXED_BYTES = 1 + 8 + 8 + 4;
@@ -94,7 +95,11 @@ class Writer {
     const code = MESSAGE_TYPE_CODES.get(m.type);
     if (code === undefined) assert.fail(`raft message type ${m.type} has no wire code`);
     this.u8(code);
-    this.u8((m.reject ? FLAG_REJECT : 0) | (m.snapshot !== null ? FLAG_SNAPSHOT : 0));
+    this.u8(
+      (m.reject ? FLAG_REJECT : 0) |
+        (m.snapshot !== null ? FLAG_SNAPSHOT : 0) |
+        (m.commitNotice ? FLAG_COMMIT_NOTICE : 0),
+    );
     this.u64(m.from);
     this.u64(m.to);
     this.u64(m.term);
@@ -284,7 +289,9 @@ class Reader {
     const type = MESSAGE_TYPES[code];
     if (type === undefined) throw this.fail("type", `unknown code ${code}`);
     const flags = this.u8("flags");
-    if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT)) !== 0) throw this.fail("flags", `unknown bits in ${flags}`);
+    if ((flags & ~(FLAG_REJECT | FLAG_SNAPSHOT | FLAG_COMMIT_NOTICE)) !== 0) {
+      throw this.fail("flags", `unknown bits in ${flags}`);
+    }
     const from = this.nodeId("from");
     const to = this.nodeId("to");
     const term = this.u64("term");
@@ -308,6 +315,7 @@ class Reader {
       rejectHint,
       context,
       snapshot,
+      commitNotice: (flags & FLAG_COMMIT_NOTICE) !== 0,
     };
   }
 

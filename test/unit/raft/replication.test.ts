@@ -99,6 +99,80 @@ test("restart: term, vote, log and membership come back from storage; applied en
   assert.is(replay.length, before.log.committed, "with applied=0 every committed entry is handed out again");
 });
 
+test("after a commit, followers in replicate get a commit notice: applied, never answered", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  c.tickAll(2);
+  const sent: Message[] = [];
+  c.dropIf = (m) => {
+    sent.push(m);
+    return false;
+  };
+  c.propose(1, "x");
+  const notices = sent.filter((m) => m.type === "app" && m.commitNotice);
+  assert.equal(
+    notices.map((m) => [m.to, m.entries.length]),
+    [
+      [2, 0],
+      [3, 0],
+    ],
+  );
+  // Without the notices nothing tells the followers about the commit before the next heartbeat.
+  assert.equal(c.appliedData(2), ["x"]);
+  assert.equal(c.appliedData(3), ["x"]);
+  // Each follower answered the append carrying the entry, and nothing else.
+  for (const follower of [2, 3]) {
+    const answers = sent.filter((m) => m.type === "appResp" && m.from === follower);
+    assert.equal(
+      answers.map((m) => m.index),
+      [c.raft(1).log.lastIndex()],
+      `answers of ${follower}`,
+    );
+  }
+});
+
+test("a commit notice the follower cannot accept is answered, and the leader repairs the follower's log", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  c.tickAll(2);
+  // Node 3 loses the append carrying the entry; the commit notice after it asks for an index it does not have.
+  let lost = 0;
+  const rejects: Message[] = [];
+  c.dropIf = (m) => {
+    if (m.type === "appResp" && m.from === 3 && m.reject) rejects.push(m);
+    if (m.type === "app" && m.to === 3 && m.entries.length > 0 && lost === 0) {
+      lost++;
+      return true;
+    }
+    return false;
+  };
+  c.propose(1, "y");
+  assert.is(rejects.length, 1, "the notice was refused, and the refusal answered");
+  assert.equal(c.appliedData(3), ["y"], "the leader resent the entry, then the commit");
+});
+
+test("an append sent to find where a peer is (after a heartbeat answer) is answered, not a commit notice", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  c.tickAll(2);
+  // Node 2's answer to the entry is lost: the leader commits with node 3, and its view of node 2 stays behind.
+  let lost = 0;
+  c.dropIf = (m) => {
+    if (m.type === "appResp" && m.from === 2 && lost === 0) {
+      lost++;
+      return true;
+    }
+    return false;
+  };
+  c.propose(1, "z");
+  const last = c.raft(1).log.lastIndex();
+  assert.is(c.raft(1).status().progress.get(2)?.match, last - 1, "the leader does not know node 2 has the entry");
+  c.dropIf = () => false;
+  // The next heartbeat's answer makes the leader send an empty append; node 2's answer to it repairs the view.
+  c.tickAll(1);
+  assert.is(c.raft(1).status().progress.get(2)?.match, last);
+});
+
 test("codec: messages and conf changes survive JSON, bad input is a RaftDecodeError", () => {
   const cc = { type: "addLearner" as const, nodeId: 9, context: bytes("http://127.0.0.1:2380") };
   assert.equal(decodeConfChange(encodeConfChange(cc)), cc);
@@ -115,6 +189,7 @@ test("codec: messages and conf changes survive JSON, bad input is a RaftDecodeEr
     rejectHint: 0,
     context: "",
     snapshot: { metadata: { index: 5, term: 2, confState: { voters: [1, 2], learners: [3] } }, data: bytes("s") },
+    commitNotice: true,
   };
   assert.equal(messageFromJson(JSON.parse(JSON.stringify(messageToJson(m)))), m);
   assert.throws(() => messageFromJson({ ...(messageToJson(m) as object), from: -1 }), isDecodeError);

@@ -20,6 +20,7 @@ function app(to: number, index: number, logTerm: number, entries: Entry[], commi
     rejectHint: 0,
     context: "",
     snapshot: null,
+    commitNotice: false,
   };
 }
 

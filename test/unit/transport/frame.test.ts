@@ -67,6 +67,7 @@ const message: fc.Arbitrary<Message> = fc.record({
   rejectHint: index,
   context: fc.oneof(fc.constant(""), fc.string(), fc.string({ unit: "grapheme" })),
   snapshot: fc.option(snapshot, { nil: null }),
+  commitNotice: fc.boolean(),
 });
 
 function append(entries: number, dataBytes = 100): Message {
@@ -88,6 +89,7 @@ function append(entries: number, dataBytes = 100): Message {
     rejectHint: 0,
     context: "",
     snapshot: null,
+    commitNotice: false,
   };
 }
 
@@ -175,7 +177,7 @@ test("bad fields are named: version, type codes, ids, flags, integers over 2^53,
     ["version", (b) => b.writeUInt8(9, 0), /peer frame version 9/],
     ["message count", (b) => b.writeUInt32LE(1000, 1), /message count: 1000 cannot fit/],
     ["message type", (b) => b.writeUInt8(14, 5), /message\[0\] type: unknown code 14/],
-    ["flags", (b) => b.writeUInt8(4, 6), /message\[0\] flags: unknown bits in 4/],
+    ["flags", (b) => b.writeUInt8(8, 6), /message\[0\] flags: unknown bits in 8/],
     ["from 0", (b) => b.writeUInt32LE(0, 7), /message\[0\] from: 0 is not a member id/],
     ["to over 2^53", (b) => b.writeUInt32LE(0x20_0000, 19), /message\[0\] to: over 2\^53/],
     ["entry count", (b) => b.writeUInt32LE(0xffff_ffff, 67), /message\[0\] entry count: 4294967295 cannot fit/],

@@ -27,6 +27,7 @@ function append(index: number): Message {
     rejectHint: 0,
     context: "",
     snapshot: null,
+    commitNotice: false,
   };
 }
 

@@ -39,6 +39,7 @@ function message(from: number, to: number, index: number, extra: Partial<Message
     rejectHint: 0,
     context: "",
     snapshot: null,
+    commitNotice: false,
     ...extra,
   };
 }

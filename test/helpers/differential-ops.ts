@@ -56,6 +56,8 @@ export interface CompareSpec {
   target: number;
   /** The compared number (version, revision relative to the run, or lease ref index) or value index. */
   operand: number;
+  /** Send the operand in a field other than the target's (etcd then compares against 0 / ""). */
+  wrongField?: boolean;
 }
 export type TxnChild = RangeOp | PutOp | DeleteOp | TxnOp;
 export interface TxnOp {
@@ -155,13 +157,17 @@ const deleteOp: fc.Arbitrary<DeleteOp> = fc.record(
   { op: fc.constant("delete" as const), key, end: rangeEnd, prevKv: fc.boolean() },
   { requiredKeys: ["op", "key", "end"] },
 );
-const compareSpec: fc.Arbitrary<CompareSpec> = fc.record({
-  key,
-  end: fc.oneof({ weight: 3, arbitrary: fc.constant({ kind: "none" } as const) }, { weight: 1, arbitrary: rangeEnd }),
-  result: fc.integer({ min: 0, max: 3 }),
-  target: fc.integer({ min: 0, max: 4 }),
-  operand: fc.integer({ min: -1, max: 8 }),
-});
+const compareSpec: fc.Arbitrary<CompareSpec> = fc.record(
+  {
+    key,
+    end: fc.oneof({ weight: 3, arbitrary: fc.constant({ kind: "none" } as const) }, { weight: 1, arbitrary: rangeEnd }),
+    result: fc.integer({ min: 0, max: 3 }),
+    target: fc.integer({ min: 0, max: 4 }),
+    operand: fc.integer({ min: -1, max: 8 }),
+    wrongField: fc.constantFrom(false, false, false, true),
+  },
+  { requiredKeys: ["key", "end", "result", "target", "operand"] },
+);
 const leafOp: fc.Arbitrary<TxnChild> = fc.oneof(rangeOp, putOp, deleteOp);
 const txnOf = (child: fc.Arbitrary<TxnChild>): fc.Arbitrary<TxnOp> =>
   fc.record({
@@ -187,7 +193,7 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       op: fc.constant("grant" as const),
-      ttl: fc.constantFrom(0, 1, 5, 300, 9_000_000_001),
+      ttl: fc.constantFrom(-5, 0, 1, 5, 300, 9_000_000_000, 9_000_000_001),
       id: fc.constantFrom(0, 0, 1, 2),
     }),
   },

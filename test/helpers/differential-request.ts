@@ -155,7 +155,9 @@ export class RequestBuilder {
     };
     const end = this.rangeEnd(spec.key, spec.end);
     if (end !== undefined) this.set(body, "range_end", b64(end));
-    switch (COMPARE_TARGETS[spec.target]) {
+    // With wrongField the operand goes in the next target's field: the compared one is then absent.
+    const field = COMPARE_TARGETS[(spec.target + (spec.wrongField === true ? 1 : 0)) % COMPARE_TARGETS.length];
+    switch (field) {
       case "VERSION":
         this.set(body, "version", this.int(spec.operand));
         break;

@@ -17,11 +17,24 @@ class ScanError extends Error {
   }
 }
 
-function quoteChar(c: string): string {
+const GO_ESCAPES: Record<string, string> = {
+  "\\": "\\\\",
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\x07": "\\a",
+  "\b": "\\b",
+  "\f": "\\f",
+  "\v": "\\v",
+};
+
+/** A character as Go quotes it in a syntax error (strconv.Quote inside single quotes: `'x'`, `'\n'`, `'\\'`). */
+export function quoteChar(c: string): string {
   if (c === "'") return "'\\''";
-  if (c === "\n") return "'\\n'";
-  if (c === "\r") return "'\\r'";
-  if (c === "\t") return "'\\t'";
+  const escaped = GO_ESCAPES[c];
+  if (escaped !== undefined) return `'${escaped}'`;
+  const code = c.charCodeAt(0);
+  if (code < 0x20 || code === 0x7f) return `'\\x${code.toString(16).padStart(2, "0")}'`;
   return `'${c}'`;
 }
 

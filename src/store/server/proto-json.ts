@@ -5,6 +5,7 @@
 // Out: fields in proto order, int64 as decimal strings, bytes as base64, and every field at its default value
 //     (0, false, "", empty list) omitted.
 import { invalidArgument } from "./errors.js";
+import { quoteChar, scanJsonValue, skipJsonSpace } from "./json-scan.js";
 
 export type JsonObject = Record<string, unknown>;
 
@@ -78,11 +79,9 @@ export function decodeInt64(value: unknown, unsigned = false): number {
     return cannotUnmarshal(value, goType);
   }
   if (typeof value === "string") {
-    if (text === "") throw invalidArgument("unexpected end of JSON input");
-    const first = text[0]!;
-    if (!(first === "-" || (first >= "0" && first <= "9"))) {
-      throw invalidArgument(`invalid character '${first}' looking for beginning of value`);
-    }
+    const token = quotedNumberToken(value, goType);
+    if (token === undefined) return 0;
+    text = token;
   }
   const big = /^-?\d+$/.test(text) ? BigInt(text) : undefined;
   const [min, max] = unsigned ? [0n, UINT64_MAX] : [INT64_MIN, INT64_MAX];
@@ -92,6 +91,30 @@ export function decodeInt64(value: unknown, unsigned = false): number {
   if (big > BigInt(Number.MAX_SAFE_INTEGER)) return Number.MAX_SAFE_INTEGER;
   if (big < BigInt(Number.MIN_SAFE_INTEGER)) return Number.MIN_SAFE_INTEGER;
   return Number(big);
+}
+
+/**
+ * The number inside a quoted int64, found as etcd finds it: gogo jsonpb strips the quotes and hands the rest to
+ * Go's json.Unmarshal, so whitespace around the number is fine, "null" is 0 (undefined here), and anything else
+ * gets the error Go's decoder gives for that text as a whole JSON document ("05": '5' after top-level value).
+ */
+function quotedNumberToken(value: string, goType: string): string | undefined {
+  // Go sees the raw bytes between the quotes: a character JSON must escape arrived as an escape sequence, and
+  // Go's scan stops at its backslash.
+  const raw = value.replace(/["\\\u0000-\u001f]/g, "\\");
+  // Go's decoder steps one space at the end of the input: "-" fails as "' ' in numeric literal", not as EOF.
+  const scanned = scanJsonValue(`${raw} `);
+  if (!scanned.ok) throw invalidArgument(scanned.eof ? "unexpected end of JSON input" : scanned.message);
+  const after = skipJsonSpace(raw, scanned.end);
+  if (after < raw.length) throw invalidArgument(`invalid character ${quoteChar(raw[after]!)} after top-level value`);
+  const token = raw.slice(skipJsonSpace(raw, 0), scanned.end);
+  const first = token[0];
+  if (first === "n") return undefined;
+  if (first === '"') return cannotUnmarshal("", goType);
+  if (first === "t" || first === "f") return cannotUnmarshal(true, goType);
+  if (first === "{") return cannotUnmarshal({}, goType);
+  if (first === "[") return cannotUnmarshal([], goType);
+  return token;
 }
 
 /** Reads one JSON object (a proto message) field by field. */

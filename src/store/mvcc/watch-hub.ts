@@ -48,7 +48,11 @@ export class WatchHub {
     const end = toBinaryRangeEnd(request.key, request.range_end);
     const filters = request.filters ?? [];
     const current = this.space.currentRevision;
-    const start = (request.start_revision ?? 0) > 0 ? request.start_revision! : current + 1;
+    const requested = request.start_revision ?? 0;
+    // etcd: 0 means "from the next change"; a negative start below etcd's compact revision (-1 before the first
+    // compaction) is cancelled as compacted (by fill); -1 on a store never compacted starts from the next change.
+    const compactedNegative = requested < 0 && requested < this.etcdCompactRevision();
+    const start = requested > 0 || compactedNegative ? requested : current + 1;
     const watcher = new Watcher(
       {
         id,
@@ -175,8 +179,9 @@ export class WatchHub {
   /** Pulls the next batch of history for an unsynced watcher (called when its consumer wants more). */
   private fill(watcher: Watcher): void {
     while (this.unsynced.has(watcher) && !watcher.closed && watcher.queuedResponses === 0) {
-      if (watcher.nextRevision < this.space.compactRevision) {
-        watcher.cancelCompacted(this.response(watcher, NO_EVENTS), this.space.compactRevision);
+      const compactRevision = this.etcdCompactRevision();
+      if (watcher.nextRevision < compactRevision) {
+        watcher.cancelCompacted(this.response(watcher, NO_EVENTS), compactRevision);
         return;
       }
       const batch = this.space.eventsFrom(watcher.nextRevision, this.limits.replayBatchEvents);
@@ -193,6 +198,15 @@ export class WatchHub {
       const kept = watcher.filter(events);
       if (kept.length > 0) watcher.push(this.response(watcher, kept), kept.length);
     }
+  }
+
+  /**
+   * etcd's compact revision as its watchers compare with it: -1 until the first compaction. Only a negative start
+   * revision can be below -1 (etcd then cancels it with compact_revision -1). A compaction at revision 0, which
+   * etcd allows once, is not seen here (the key space keeps 0): such a watcher gets -1 instead of 0.
+   */
+  private etcdCompactRevision(): number {
+    return this.space.compactRevision > 0 ? this.space.compactRevision : -1;
   }
 
   private eventOf(change: KeyRevision, prevKv: boolean): WatchEvent {

@@ -189,7 +189,7 @@ export class WatchSession {
         if (response === null || this.closed) break;
         this.send(this.encode(response, localId));
         if (response.canceled) {
-          retire = response.compact_revision > 0;
+          retire = response.compact_revision !== 0;
           break;
         }
       }
@@ -209,7 +209,7 @@ export class WatchSession {
   private encode(response: WatchResponse, localId: number): JsonObject {
     // etcd: the cancel for a compacted start revision has NO revision in its header; other messages carry
     // the store revision when they were produced (a client cancel: the current one).
-    const compacted = response.canceled && response.compact_revision > 0;
+    const compacted = response.canceled && response.compact_revision !== 0;
     const revision = compacted ? undefined : response.header.revision || this.replica.kv.revision;
     const result = this.result(
       {

@@ -178,4 +178,59 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
     });
     watch.close();
   });
+
+  check("watch: fragment splits a response of 2 MiB or more (etcd: max-request-bytes + 512 KiB)", async (url) => {
+    const base = await currentRevision(url);
+    // Two events of ~2,097,000 bytes in all (below 2 MiB: one message) and two of ~2,097,600 (above: split).
+    const sizes: Array<[string, number]> = [
+      [`${p}fa/1`, 1_048_400],
+      [`${p}fa/2`, 1_048_400],
+      [`${p}fb/1`, 1_048_700],
+      [`${p}fb/2`, 1_048_700],
+    ];
+    for (const [key, size] of sizes) {
+      const answer = await call(url, "/v3/kv/put", { key: b64(key), value: b64("x".repeat(size)) });
+      assert.is(answer.status, 200, answer.text.slice(0, 300));
+    }
+    const watch = new StreamSession(url, "/v3/watch");
+    const from = String(base + 1);
+    watch.send(
+      lines([
+        { create_request: { key: b64(`${p}fa/`), range_end: b64(`${p}fa0`), start_revision: from, fragment: true } },
+        { create_request: { key: b64(`${p}fb/`), range_end: b64(`${p}fb0`), start_revision: from, fragment: true } },
+      ]),
+    );
+    watch.finish();
+    // The two watchers' messages may interleave (etcd): each watcher's are in order.
+    const byWatcher: Record<string, unknown[]> = {};
+    for (let i = 0; i < 5; i++) {
+      const { result } = (await watch.next(20_000)) as { result: Record<string, unknown> };
+      const events = (result.events as Array<{ kv: { key: string; mod_revision: string } }> | undefined) ?? [];
+      const id = String(result.watch_id ?? "0");
+      byWatcher[id] = [
+        ...(byWatcher[id] ?? []),
+        {
+          created: result.created,
+          fragment: result.fragment,
+          revision: (result.header as { revision?: string }).revision,
+          events: events.map((event) => `${Buffer.from(event.kv.key, "base64")}@${event.kv.mod_revision}`),
+        },
+      ];
+    }
+    const at = (index: number) => `${sizes[index]![0]}@${base + index + 1}`;
+    const now = String(base + 4);
+    assert.equal(byWatcher, {
+      "0": [
+        { created: true, fragment: undefined, revision: now, events: [] },
+        { created: undefined, fragment: undefined, revision: now, events: [at(0), at(1)] },
+      ],
+      "1": [
+        { created: true, fragment: undefined, revision: now, events: [] },
+        { created: undefined, fragment: true, revision: now, events: [at(2)] },
+        { created: undefined, fragment: undefined, revision: now, events: [at(3)] },
+      ],
+    });
+    watch.close();
+    await call(url, "/v3/kv/deleterange", { key: b64(`${p}fa/`), range_end: b64(`${p}fc`) });
+  });
 }

@@ -7,6 +7,7 @@
 // drained, so a slow client makes the hub cancel its watcher instead of growing memory here.
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
 import type { Logger } from "../../log.js";
+import { MAX_REQUEST_BYTES } from "../mvcc/index.js";
 import type { WatchCreateRequest, WatchResponse } from "../mvcc/watch-types.js";
 import type { Watcher } from "../mvcc/watcher.js";
 import type { Replica } from "../replica.js";
@@ -15,6 +16,7 @@ import { CORS_HEADERS, sendGatewayError } from "./http-io.js";
 import { JsonStreamError, JsonValueSplitter } from "./json-scan.js";
 import { decodeWatchCreateRequest, encodeHeader, encodeWatchEvent } from "./kv-codec.js";
 import { type JsonObject, ProtoReader, putBool, putInt, putList, putString } from "./proto-json.js";
+import { fragmentWatchResponse } from "./watch-fragment.js";
 
 export interface WatchSessionLimits {
   maxWatchersPerStream: number;
@@ -25,9 +27,12 @@ export interface WatchSessionLimits {
 /** etcd 3.4 answers a progress_request, and a create it refuses, with this watch id. */
 const STREAM_WATCH_ID = -1;
 
+/** etcd's watch server fragments at max-request-bytes plus its gRPC overhead allowance (observed: 2 MiB). */
+const FRAGMENT_LIMIT_BYTES = MAX_REQUEST_BYTES + 512 * 1024;
+
 /** A decoded request message (decoding is separate from acting: only a decoding failure stops the reading). */
 type StreamRequest =
-  | { kind: "create"; create: WatchCreateRequest; watchId: number }
+  | { kind: "create"; create: WatchCreateRequest; watchId: number; fragment: boolean }
   | { kind: "cancel"; watchId: number }
   | { kind: "progress" }
   | { kind: "none" };
@@ -105,7 +110,7 @@ export class WatchSession {
     }
     this.decodedAny = true;
     try {
-      if (request.kind === "create") this.create(request.create, request.watchId);
+      if (request.kind === "create") this.create(request.create, request.watchId, request.fragment);
       else if (request.kind === "cancel") this.cancel(request.watchId);
       else if (request.kind === "progress") this.send(this.result({}, STREAM_WATCH_ID, this.replica.kv.revision));
       // etcd: a message with no request in it is ignored.
@@ -126,7 +131,7 @@ export class WatchSession {
     else this.requestsEnded = true;
   }
 
-  private create(request: WatchCreateRequest, requested: number): void {
+  private create(request: WatchCreateRequest, requested: number, fragment: boolean): void {
     const revision = this.replica.kv.revision;
     // etcd serves a watch on the empty key as one on "\0" (the smallest key; ["", end) is ["\0", end) too).
     if (request.key.length === 0) request.key = new Uint8Array([0]);
@@ -160,7 +165,7 @@ export class WatchSession {
     // The `created` answer goes out now, so it precedes anything answered for the stream's next messages.
     const created = watcher.tryNext();
     if (created !== undefined) this.send(this.encode(created, localId));
-    void this.pump(localId, watcher);
+    void this.pump(localId, watcher, fragment);
   }
 
   /** etcd's answer to a create it refuses: created and canceled at once, watch id -1, the reason. */
@@ -180,14 +185,19 @@ export class WatchSession {
   }
 
   /** Copies one watcher's responses to the socket, waiting for the socket to drain between writes. */
-  private async pump(localId: number, watcher: Watcher): Promise<void> {
+  private async pump(localId: number, watcher: Watcher, fragment: boolean): Promise<void> {
     let retire = false;
     try {
       for (;;) {
         if (this.drained !== undefined) await this.drained;
         const response = await watcher.next();
         if (response === null || this.closed) break;
-        this.send(this.encode(response, localId));
+        if (fragment && response.events.length > 1) {
+          const pieces = fragmentWatchResponse(response, this.replica.header(), localId, FRAGMENT_LIMIT_BYTES);
+          for (const piece of pieces) this.send(this.encode(piece.response, localId, piece.fragment));
+        } else {
+          this.send(this.encode(response, localId));
+        }
         if (response.canceled) {
           retire = response.compact_revision !== 0;
           break;
@@ -206,7 +216,7 @@ export class WatchSession {
     }
   }
 
-  private encode(response: WatchResponse, localId: number): JsonObject {
+  private encode(response: WatchResponse, localId: number, fragment = false): JsonObject {
     // etcd: the cancel for a compacted start revision has NO revision in its header; other messages carry
     // the store revision when they were produced (a client cancel: the current one).
     const compacted = response.canceled && response.compact_revision !== 0;
@@ -221,6 +231,8 @@ export class WatchSession {
       localId,
       revision,
     );
+    // etcd's field order: fragment (7) is declared before events (11).
+    putBool(result.result as JsonObject, "fragment", fragment);
     putList(result.result as JsonObject, "events", response.events, encodeWatchEvent);
     return result;
   }
@@ -282,7 +294,12 @@ function decodeStreamRequest(text: string): StreamRequest {
   const cancel = message.message("cancel_request", "etcdserverpb.WatchCancelRequest");
   const progress = message.message("progress_request", "etcdserverpb.WatchProgressRequest");
   if (create !== undefined) {
-    return { kind: "create", create: decodeWatchCreateRequest(create), watchId: create.int64("watch_id") };
+    return {
+      kind: "create",
+      create: decodeWatchCreateRequest(create),
+      watchId: create.int64("watch_id"),
+      fragment: create.bool("fragment"),
+    };
   }
   if (cancel !== undefined) return { kind: "cancel", watchId: cancel.int64("watch_id") };
   if (progress !== undefined) return { kind: "progress" };

@@ -118,12 +118,16 @@ export interface Targets {
   vigie: string;
 }
 
+/** How many requests got which answer, by path and status ("/v3/kv/txn 200"): shows what a seed exercised. */
+export type AnswerCounts = Map<string, number>;
+
 /** Applies `ops` to both targets; the first answer that differs is returned. */
 export async function runSequence(
   targets: Targets,
   ops: readonly Op[],
   prefix: string,
   leaseIdBase: number,
+  counts: AnswerCounts = new Map(),
 ): Promise<Discrepancy | undefined> {
   const etcdRun = await startRun(targets.etcd, prefix, leaseIdBase);
   const vigieRun = await startRun(targets.vigie, prefix, leaseIdBase);
@@ -137,6 +141,8 @@ export async function runSequence(
     const etcdNormal = normalizeAnswer(etcdAnswer.json ?? etcdAnswer.text, etcdRun);
     const vigieNormal = normalizeAnswer(vigieAnswer.json ?? vigieAnswer.text, vigieRun);
     alignRemainingTtl(etcdNormal, vigieNormal);
+    const counted = `${etcdRequest.path} ${etcdAnswer.status}`;
+    counts.set(counted, (counts.get(counted) ?? 0) + 1);
     const sameStatus = etcdAnswer.status === vigieAnswer.status;
     if (sameStatus && isDeepStrictEqual(etcdNormal, vigieNormal)) continue;
     return {

@@ -12,13 +12,19 @@ import * as assert from "uvu/assert";
 import type { ApiTarget } from "../helpers/api-suite.js";
 import type { Op } from "../helpers/differential-ops.js";
 import { sequenceArbitrary } from "../helpers/differential-ops.js";
-import { type Discrepancy, describeDiscrepancy, runSequence, type Targets } from "../helpers/differential-run.js";
+import {
+  type AnswerCounts,
+  type Discrepancy,
+  describeDiscrepancy,
+  runSequence,
+  type Targets,
+} from "../helpers/differential-run.js";
 import { type EtcdProcess, startEtcd } from "../helpers/etcd.js";
 import { requireTools } from "../helpers/require-tool.js";
 import { startDevAgent } from "../helpers/vigie-agent.js";
 
 const DEFAULT_SEED = 20261126;
-const DEFAULT_RUNS = 60;
+const DEFAULT_RUNS = 200;
 const seed = Number(process.env.VIGIE_DIFF_SEED ?? DEFAULT_SEED);
 const numRuns = Number(process.env.VIGIE_DIFF_RUNS ?? DEFAULT_RUNS);
 const replayPath = process.env.VIGIE_DIFF_PATH;
@@ -28,10 +34,20 @@ let vigie: ApiTarget | undefined;
 /** Every execution (shrinking included) writes under a fresh prefix that sorts after all earlier ones. */
 let runCounter = 0;
 
+const counts: AnswerCounts = new Map();
+
 async function execute(targets: Targets, ops: readonly Op[]): Promise<Discrepancy | undefined> {
   runCounter++;
   const prefix = `/diff/${String(runCounter).padStart(6, "0")}/`;
-  return await runSequence(targets, ops, prefix, 1_000_000 + runCounter * 10);
+  return await runSequence(targets, ops, prefix, 1_000_000 + runCounter * 10, counts);
+}
+
+/** "txn 200: 412, txn 400: 37, ..." (etcd's statuses): what the runs exercised. */
+function describeCounts(): string {
+  return [...counts.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([what, n]) => `${what.replace(/^\/v3\//, "")}: ${n}`)
+    .join(", ");
 }
 
 test.before(async () => {
@@ -59,6 +75,7 @@ test("random KV/txn/compaction/lease sequences: vigie answers exactly like etcd 
     ...(replayPath === undefined ? {} : { path: replayPath }),
   });
   console.log(`differential-kv: ${details.numRuns} runs (seed ${seed}) in ${Date.now() - started} ms`);
+  console.log(`differential-kv: answers by path and status: ${describeCounts()}`);
   if (!details.failed) return;
   const ops = details.counterexample?.[0] ?? [];
   // Replay the shrunk sequence once more on fresh prefixes: its report is the one printed.

@@ -233,4 +233,33 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
     watch.close();
     await call(url, "/v3/kv/deleterange", { key: b64(`${p}fa/`), range_end: b64(`${p}fc`) });
   });
+
+  check(
+    "watch: history comes in batches of up to 1000 revisions, not events (10 txns of 128 puts: one message)",
+    async (url) => {
+      const base = await currentRevision(url);
+      for (let txn = 0; txn < 10; txn++) {
+        const success = Array.from({ length: 128 }, (_, j) => ({
+          request_put: { key: b64(`${p}bt/${String(j).padStart(3, "0")}`), value: b64(String(txn)) },
+        }));
+        const answer = await call(url, "/v3/kv/txn", { success });
+        assert.is(answer.status, 200, answer.text.slice(0, 300));
+      }
+      const watch = new StreamSession(url, "/v3/watch");
+      watch.send({
+        create_request: { key: b64(`${p}bt/`), range_end: b64(`${p}bt0`), start_revision: String(base + 1) },
+      });
+      watch.finish();
+      assert.equal(normalize(await watch.next()), { result: { header: header(base + 10), created: true } });
+      const history = (await watch.next()) as { result: { header: { revision: string }; events: unknown[] } };
+      assert.equal(
+        { revision: history.result.header.revision, events: history.result.events.length },
+        { revision: String(base + 10), events: 1280 },
+        "every event of the 10 revisions in one message",
+      );
+      assert.is(await watch.quiet(300), undefined, "and nothing more");
+      watch.close();
+      await call(url, "/v3/kv/deleterange", { key: b64(`${p}bt/`), range_end: b64(`${p}bt0`) });
+    },
+  );
 }

@@ -176,7 +176,12 @@ export class WatchHub {
     watcher.push(this.response(watcher, kept, header), kept.length);
   }
 
-  /** Pulls the next batch of history for an unsynced watcher (called when its consumer wants more). */
+  /**
+   * Pulls the next batch of history for an unsynced watcher (called when its consumer wants more). Like etcd, a
+   * batch holds the watcher's events of at most `replayBatchRevisions` revisions (counted before the NOPUT/NODELETE
+   * filters, as etcd does); the scan goes on through revisions with no event for the watcher. The log is read
+   * `replayBatchEvents` at a time.
+   */
   private fill(watcher: Watcher): void {
     while (this.unsynced.has(watcher) && !watcher.closed && watcher.queuedResponses === 0) {
       const compactRevision = this.etcdCompactRevision();
@@ -184,14 +189,35 @@ export class WatchHub {
         watcher.cancelCompacted(this.response(watcher, NO_EVENTS), compactRevision);
         return;
       }
-      const batch = this.space.eventsFrom(watcher.nextRevision, this.limits.replayBatchEvents);
-      const last = batch[batch.length - 1];
       const events: WatchEvent[] = [];
-      for (const change of batch) {
-        if (watcher.accepts(change)) events.push(this.eventOf(change, watcher.options.prevKv));
+      let revisions = 0;
+      let lastRevision = 0;
+      let next = watcher.nextRevision;
+      for (let full = false; !full; ) {
+        const batch = this.space.eventsFrom(next, this.limits.replayBatchEvents);
+        const last = batch[batch.length - 1];
+        if (last === undefined) {
+          next = this.space.currentRevision + 1;
+          break;
+        }
+        for (const change of batch) {
+          if (!watcher.accepts(change)) continue;
+          if (change.mod !== lastRevision) {
+            if (revisions === this.limits.replayBatchRevisions) {
+              // The batch is full: the next one starts with this revision.
+              full = true;
+              next = change.mod;
+              break;
+            }
+            revisions++;
+            lastRevision = change.mod;
+          }
+          events.push(this.eventOf(change, watcher.options.prevKv));
+        }
+        if (!full) next = last.mod + 1;
       }
-      watcher.nextRevision = last === undefined ? this.space.currentRevision + 1 : last.mod + 1;
-      if (watcher.nextRevision > this.space.currentRevision) {
+      watcher.nextRevision = next;
+      if (next > this.space.currentRevision) {
         this.unsynced.delete(watcher);
         this.addSynced(watcher);
       }

@@ -42,8 +42,10 @@ export interface WatchResponse {
 export interface WatchLimits {
   /** A watcher whose consumer lags by more than this many undelivered events is cancelled (never stalls the store). */
   maxPendingEvents: number;
-  /** Max events taken from history per message while catching up (whole revisions may exceed it). */
+  /** Events read from the history log at a time while catching up (whole revisions may exceed it). */
   replayBatchEvents: number;
+  /** Max revisions (with an event for the watcher) per history message: etcd's watchBatchMaxRevs, 1000. */
+  replayBatchRevisions: number;
   /** Max concurrent watchers in one hub. */
   maxWatchers: number;
 }
@@ -51,5 +53,6 @@ export interface WatchLimits {
 export const DEFAULT_WATCH_LIMITS: WatchLimits = {
   maxPendingEvents: 10_000,
   replayBatchEvents: 1_000,
+  replayBatchRevisions: 1_000,
   maxWatchers: 100_000,
 };

@@ -25,20 +25,27 @@ export function defineApiSuite(name: string, start: () => Promise<ApiTarget | un
   let url = "";
   let base = 0;
   /** Runs the body only when the target started (the vigie file skips, loudly, while the agent is missing). */
+  /** Why the target did not start: uvu 0.5 swallows a before hook's error (0 checks run, exit 0), so each check throws it. */
+  let startError: unknown;
   const check = (title: string, body: (url: string) => Promise<void>) =>
     test(title, async (context) => {
+      if (startError !== undefined) throw startError;
       if (context.target === undefined) return;
       await body(url);
     });
 
   test.before(async (context) => {
-    context.target = await start();
-    if (context.target === undefined) return;
-    url = context.target.url;
-    const answer = await call(url, "/v3/kv/range", { key: b64("/none") });
-    const revision = (answer.json?.header as { revision?: string } | undefined)?.revision;
-    assert.match(String(revision), /^\d+$/, `the target answers a range: ${answer.text}`);
-    base = Number(revision);
+    try {
+      context.target = await start();
+      if (context.target === undefined) return;
+      url = context.target.url;
+      const answer = await call(url, "/v3/kv/range", { key: b64("/none") });
+      const revision = (answer.json?.header as { revision?: string } | undefined)?.revision;
+      assert.match(String(revision), /^\d+$/, `the target answers a range: ${answer.text}`);
+      base = Number(revision);
+    } catch (error) {
+      startError = error;
+    }
   });
   test.after(async (context) => {
     await context.target?.stop();

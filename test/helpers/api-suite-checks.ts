@@ -25,6 +25,8 @@ function lastKv(value: string, create: number, mod: number, version: number): Re
   return out;
 }
 
+const MAP_ERROR = (kind: string) => `json: cannot unmarshal ${kind} into Go value of type map[string]json.RawMessage`;
+
 const LEASE_NOT_FOUND = "etcdserver: requested lease not found";
 
 export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
@@ -120,6 +122,44 @@ export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
       "invalid character '\\\\' looking for beginning of object key string",
       "a backslash is quoted as Go quotes it",
     );
+  });
+
+  check("an int64 given as a JSON number is read from its text; bytes may be a JSON array of numbers", async (url) => {
+    const c = await currentRevision(url);
+    const none = b64(`${q}none`);
+    const range = (extra: string) => rawCall(url, "/v3/kv/range", `{"key":"${none}"${extra}}`);
+    expectOk(await range(',"limit":-0'), { header: header(c) }, "limit -0");
+    expectOk(await range(',"limit":9223372036854775807'), { header: header(c) }, "limit 2^63-1 as a number");
+    const refused: Array<[string, string]> = [
+      [',"limit":1e2', "json: cannot unmarshal number 1e2 into Go value of type int64"],
+      [',"limit":1.0', "json: cannot unmarshal number 1.0 into Go value of type int64"],
+      [',"limit":9223372036854775808', "json: cannot unmarshal number 9223372036854775808 into Go value of type int64"],
+      [',"range_end":1e2', "json: cannot unmarshal number into Go value of type []uint8"],
+      [',"serializable":1.0', "json: cannot unmarshal number into Go value of type bool"],
+      [',"range_end":[256]', "json: cannot unmarshal number 256 into Go value of type uint8"],
+      [',"range_end":[1e2]', "json: cannot unmarshal number 1e2 into Go value of type uint8"],
+      [',"range_end":[97,"x",300]', "json: cannot unmarshal string into Go value of type uint8"],
+      [',"range_end":[{}]', "json: cannot unmarshal object into Go value of type uint8"],
+    ];
+    for (const [extra, message] of refused) expectError(await range(extra), 400, 3, message, extra);
+    expectError(await rawCall(url, "/v3/kv/range", "1e2"), 400, 3, MAP_ERROR("number"), "a number body");
+    // etcd: Go decodes a JSON array of numbers into []byte, one byte each; null is a zero byte.
+    const bytes = [...Buffer.from(`${q}arr`)];
+    expectOk(
+      await rawCall(url, "/v3/kv/put", `{"key":${JSON.stringify(bytes)},"value":[0,null,255]}`),
+      { header: header(c + 1) },
+      "put with an array key and value",
+    );
+    expectOk(
+      await call(url, "/v3/kv/range", { key: b64(`${q}arr`) }),
+      {
+        header: header(c + 1),
+        kvs: [{ ...kv(`${q}arr`, "", c + 1, c + 1, 1), value: Buffer.from([0, 0, 255]).toString("base64") }],
+        count: "1",
+      },
+      "the array key holds the array value",
+    );
+    expectError(await rawCall(url, "/v3/kv/range", '{"key":[]}'), 400, 3, "etcdserver: key is not provided", "[]");
   });
 
   check("a lease granted with an id beyond 2^53 gets exactly that id or an error, never another id", async (url) => {

@@ -3,6 +3,7 @@
 // can be sent to a real etcd and to vigie. Revisions are relative to the run's starting revision and leases are
 // named by their order of grant; `toRequest` turns an op into the concrete path and body for one target.
 import fc from "fast-check";
+import { mistypeArbitrary } from "./differential-mistype.js";
 
 /** Key suffixes under the run's prefix: the prefix itself, nested prefixes, a sibling, a 0xff byte. */
 export const KEY_SUFFIXES = ["", "a", "a/", "a/b", "ab", "\xff"] as const;
@@ -89,6 +90,13 @@ export interface TimeToLiveOp {
 export interface LeasesOp {
   op: "leases";
 }
+/** A valid op's body with one field given a value of another type (differential-mistype.ts). */
+export interface MistypeOp {
+  op: "mistype";
+  inner: Op;
+  pick: number;
+  value: number;
+}
 export interface MalformedOp {
   op: "malformed";
   which: number;
@@ -103,7 +111,8 @@ export type Op =
   | RevokeOp
   | TimeToLiveOp
   | LeasesOp
-  | MalformedOp;
+  | MalformedOp
+  | MistypeOp;
 
 const key = fc.integer({ min: 0, max: KEY_SUFFIXES.length - 1 });
 const rangeEnd: fc.Arbitrary<RangeEndSpec> = fc.oneof(
@@ -187,7 +196,7 @@ const txnOp = txnOf(fc.oneof({ weight: 5, arbitrary: leafOp }, { weight: 1, arbi
 
 export const MALFORMED_COUNT = 16;
 
-export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+const validOpArbitrary: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: putOp },
   { weight: 6, arbitrary: rangeOp },
   { weight: 3, arbitrary: deleteOp },
@@ -210,6 +219,16 @@ export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.integer({ min: 0, max: MALFORMED_COUNT - 1 }).map((which) => ({ op: "malformed" as const, which })),
+  },
+);
+
+export const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 10, arbitrary: validOpArbitrary },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(validOpArbitrary, mistypeArbitrary)
+      .map(([inner, { pick, value }]): Op => ({ op: "mistype", inner, pick, value })),
   },
 );
 

@@ -2,6 +2,8 @@
 // keys under the run's prefix, revisions made absolute from the target's starting revision, leases resolved to the
 // ids that target granted. The wire spelling varies with the op's position (snake_case or lowerCamel names, int64
 // as strings or numbers, enums by name or number), which etcd's gateway accepts in every combination.
+
+import { mistypeBody } from "./differential-mistype.js";
 import type { CompareSpec, LeaseRef, Op, RangeEndSpec, RevSpec, TxnChild } from "./differential-ops.js";
 import { KEY_SUFFIXES, VALUES } from "./differential-ops.js";
 
@@ -224,6 +226,10 @@ export class RequestBuilder {
         return json("/v3/lease/leases", {});
       case "malformed":
         return this.malformed(op.which);
+      case "mistype": {
+        const inner = this.request(op.inner);
+        return { path: inner.path, body: mistypeBody(inner.body, op.pick, op.value) };
+      }
     }
   }
 

@@ -115,8 +115,9 @@ function alignRemainingTtl(etcd: unknown, vigie: unknown): void {
   if (Math.abs(Number(e.TTL) - Number(v.TTL)) <= 1) v.TTL = e.TTL;
 }
 
-function recordGrant(op: Op, answer: RawAnswer, run: TargetRun): void {
-  if (op.op === "grant" && answer.status === 200 && typeof answer.json?.ID === "string")
+/** A granted lease (by any op that reached /v3/lease/grant, a malformed one too) gets the next lease name. */
+function recordGrant(path: string, answer: RawAnswer, run: TargetRun): void {
+  if (path === "/v3/lease/grant" && answer.status === 200 && typeof answer.json?.ID === "string")
     run.leases.push(answer.json.ID);
 }
 
@@ -143,8 +144,8 @@ export async function runSequence(
     const vigieRequest = new RequestBuilder(vigieRun, styleFor(index)).request(op);
     const etcdAnswer = await send(targets.etcd, etcdRequest.path, etcdRequest.body);
     const vigieAnswer = await send(targets.vigie, vigieRequest.path, vigieRequest.body);
-    recordGrant(op, etcdAnswer, etcdRun);
-    recordGrant(op, vigieAnswer, vigieRun);
+    recordGrant(etcdRequest.path, etcdAnswer, etcdRun);
+    recordGrant(vigieRequest.path, vigieAnswer, vigieRun);
     const etcdNormal = normalizeAnswer(etcdAnswer.json ?? etcdAnswer.text, etcdRun);
     const vigieNormal = normalizeAnswer(vigieAnswer.json ?? vigieAnswer.text, vigieRun);
     alignRemainingTtl(etcdNormal, vigieNormal);

@@ -11,17 +11,27 @@ import type {
 } from "../mvcc/commands.js";
 import type { MemberInfo, ReplicaStatus } from "../replica.js";
 import { GatewayError, Grpc } from "./errors.js";
-import { type JsonObject, type ProtoReader, putBool, putBytes, putInt, putList, putString } from "./proto-json.js";
+import {
+  type JsonObject,
+  type ProtoReader,
+  putBool,
+  putBytes,
+  putInt,
+  putList,
+  putString,
+  RawNumber,
+} from "./proto-json.js";
 
 export function decodeLeaseGrantRequest(reader: ProtoReader): LeaseGrantRequest {
   const request = { TTL: reader.int64("TTL"), ID: reader.int64("ID") };
   // int64 fields beyond 2^53 are clamped (proto-json.ts): harmless for a lookup (no lease has such an id), but a
   // grant would create a lease under another id than asked. vigie's lease ids stop at 2^53-1: say so instead.
-  const asked = reader.raw("ID");
-  if (request.ID === Number.MAX_SAFE_INTEGER && String(asked) !== String(Number.MAX_SAFE_INTEGER)) {
+  const raw = reader.raw("ID");
+  const asked = raw instanceof RawNumber ? raw.text : String(raw).trim();
+  if (request.ID === Number.MAX_SAFE_INTEGER && asked !== String(Number.MAX_SAFE_INTEGER)) {
     throw new GatewayError(
       Grpc.InvalidArgument,
-      `etcdserver: invalid lease ID ${String(asked)}: vigie's lease ids are at most ${Number.MAX_SAFE_INTEGER}`,
+      `etcdserver: invalid lease ID ${asked}: vigie's lease ids are at most ${Number.MAX_SAFE_INTEGER}`,
     );
   }
   return request;

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { GatewayError, Grpc } from "./errors.js";
 import { scanJsonValue, skipJsonSpace } from "./json-scan.js";
+import { markNumberText } from "./proto-json.js";
 
 /**
  * etcd's gRPC server refuses any message above max-request-bytes (1.5 MiB) + 512 KiB of overhead before the
@@ -80,10 +81,25 @@ export function readBody(request: IncomingMessage, maxBytes: number): Promise<Bu
 export function parseFirstJsonValue(text: string): unknown {
   const start = skipJsonSpace(text, 0);
   if (start === text.length) return null;
-  const scanned = scanJsonValue(text, start);
+  const numbers: Array<[number, number]> = [];
+  const scanned = scanJsonValue(text, start, numbers);
   if (!scanned.ok) throw new GatewayError(Grpc.InvalidArgument, scanned.message);
-  return JSON.parse(text.slice(start, scanned.end));
+  // Go reads a number from its text: "1e2", "1.0" and "-0" are no int64 for it, and an integer beyond 2^53 keeps
+  // every digit. JSON.parse would turn them into 100, 1, 0 and a rounded double, so those few tokens reach the
+  // reader as marked strings carrying their text (proto-json.ts); plain integers stay numbers (the common case).
+  const inexact = numbers.filter(([from, to]) => !EXACT_INTEGER.test(text.slice(from, to)));
+  if (inexact.length === 0) return JSON.parse(text.slice(start, scanned.end));
+  let rebuilt = "";
+  let copied = start;
+  for (const [from, to] of inexact) {
+    rebuilt += text.slice(copied, from) + JSON.stringify(markNumberText(text.slice(from, to)));
+    copied = to;
+  }
+  return JSON.parse(rebuilt + text.slice(copied, scanned.end));
 }
+
+/** Integers a double holds exactly whatever their digits (at most 15), other than "-0". */
+const EXACT_INTEGER = /^(0|-?[1-9]\d{0,14})$/;
 
 /** etcd's gateway answers CORS preflights and sets these on every response. */
 export const CORS_HEADERS = {

@@ -46,9 +46,12 @@ function isSpace(c: string | undefined): boolean {
   return c === " " || c === "\t" || c === "\n" || c === "\r";
 }
 
-/** Scans one JSON value starting at `start` (leading whitespace allowed). Never throws. */
-export function scanJsonValue(text: string, start = 0): ScanResult {
-  const scanner = new Scanner(text);
+/**
+ * Scans one JSON value starting at `start` (leading whitespace allowed). Never throws. When `numbers` is given,
+ * the [start, end) of every number token is appended to it.
+ */
+export function scanJsonValue(text: string, start = 0, numbers?: Array<[number, number]>): ScanResult {
+  const scanner = new Scanner(text, numbers);
   try {
     scanner.position = start;
     scanner.skipSpace();
@@ -73,7 +76,10 @@ const MAX_DEPTH = 1_000;
 class Scanner {
   position = 0;
   private depth = 0;
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    private readonly numbers?: Array<[number, number]>,
+  ) {}
 
   private peek(): string {
     const c = this.text[this.position];
@@ -172,6 +178,12 @@ class Scanner {
   }
 
   private number(): void {
+    const start = this.position;
+    this.numberToken();
+    this.numbers?.push([start, this.position]);
+  }
+
+  private numberToken(): void {
     if (this.peek() === "-") this.position++;
     const first = this.peek();
     if (first === "0") this.position++;

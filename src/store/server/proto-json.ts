@@ -9,6 +9,30 @@ import { quoteChar, scanJsonValue, skipJsonSpace } from "./json-scan.js";
 
 export type JsonObject = Record<string, unknown>;
 
+/** A JSON number a double cannot hold as Go reads it ("1e2", "1.0", "-0", 2^63-1): its text, from http-io.ts. */
+export class RawNumber {
+  constructor(readonly text: string) {}
+}
+
+/** Marks a number's text as a JSON string; random per process, so no client string can pass for one. */
+const NUMBER_MARK = `\u0000number-${Math.random().toString(36).slice(2)}:`;
+
+export function markNumberText(text: string): string {
+  return NUMBER_MARK + text;
+}
+
+/** A JSON object (a message), as opposed to an array, a RawNumber or a scalar. */
+function isJsonObject(value: unknown): boolean {
+  return value !== null && typeof value === "object" && !Array.isArray(value) && !(value instanceof RawNumber);
+}
+
+/** A decoded JSON value with marked number texts turned into RawNumber. */
+function unmark(value: unknown): unknown {
+  return typeof value === "string" && value.startsWith(NUMBER_MARK)
+    ? new RawNumber(value.slice(NUMBER_MARK.length))
+    : value;
+}
+
 /** protoc's JSON name: `prev_kv` -> `prevKv`; names without `_` (`ID`, `TTL`, `peerURLs`) are unchanged. */
 export function lowerCamel(protoName: string): string {
   return protoName.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -17,6 +41,7 @@ export function lowerCamel(protoName: string): string {
 /** Go's name for a JSON value's kind, as used in `json: cannot unmarshal <kind> into Go value of type T`. */
 function jsonKind(value: unknown): string {
   if (Array.isArray(value)) return "array";
+  if (value instanceof RawNumber) return "number";
   if (typeof value === "object") return "object";
   return typeof value; // string | number | boolean
 }
@@ -71,7 +96,9 @@ const UINT64_MAX = 2n ** 64n - 1n;
 export function decodeInt64(value: unknown, unsigned = false): number {
   const goType = unsigned ? "uint64" : "int64";
   let text: string;
-  if (typeof value === "number") {
+  if (value instanceof RawNumber) {
+    text = value.text;
+  } else if (typeof value === "number") {
     text = String(value);
   } else if (typeof value === "string") {
     text = value;
@@ -117,6 +144,29 @@ function quotedNumberToken(value: string, goType: string): string | undefined {
   return token;
 }
 
+/**
+ * Go decodes a JSON array into []byte element by element (`[97]` is "a", `[null]` one zero byte); a bad element
+ * does not stop it, and the first one's error is the answer.
+ */
+function bytesOfArray(items: readonly unknown[]): Buffer {
+  const out = Buffer.alloc(items.length);
+  let firstError: Error | undefined;
+  for (const [index, item] of items.entries()) {
+    if (item === null) continue;
+    const text = item instanceof RawNumber ? item.text : typeof item === "number" ? String(item) : undefined;
+    try {
+      if (text === undefined) cannotUnmarshal(item, "uint8");
+      else if (!/^\d+$/.test(text) || Number(text) > 255) {
+        throw invalidArgument(`json: cannot unmarshal number ${text} into Go value of type uint8`);
+      } else out[index] = Number(text);
+    } catch (error) {
+      firstError ??= error as Error;
+    }
+  }
+  if (firstError !== undefined) throw firstError;
+  return out;
+}
+
 /** Reads one JSON object (a proto message) field by field. */
 export class ProtoReader {
   constructor(
@@ -126,9 +176,10 @@ export class ProtoReader {
   ) {}
 
   /** Wraps a decoded top-level body; anything but an object is refused like Go's decoder refuses it. */
-  static ofBody(value: unknown, goName: string): ProtoReader {
+  static ofBody(body: unknown, goName: string): ProtoReader {
+    const value = unmark(body);
     if (value === null || value === undefined) return new ProtoReader({}, goName);
-    if (typeof value !== "object" || Array.isArray(value)) {
+    if (!isJsonObject(value)) {
       return cannotUnmarshal(value, "map[string]json.RawMessage");
     }
     return new ProtoReader(value as JsonObject, goName);
@@ -136,14 +187,15 @@ export class ProtoReader {
 
   raw(protoName: string): unknown {
     const direct = this.object[protoName];
-    if (direct !== undefined && direct !== null) return direct;
+    if (direct !== undefined && direct !== null) return unmark(direct);
     const camel = this.object[lowerCamel(protoName)];
-    return camel === null ? undefined : camel;
+    return camel === null ? undefined : unmark(camel);
   }
 
   bytes(protoName: string): Buffer {
     const value = this.raw(protoName);
     if (value === undefined) return Buffer.alloc(0);
+    if (Array.isArray(value)) return bytesOfArray(value.map(unmark));
     if (typeof value !== "string") return cannotUnmarshal(value, "[]uint8");
     return decodeBase64(value);
   }
@@ -198,14 +250,14 @@ export class ProtoReader {
   message(protoName: string, goName: string): ProtoReader | undefined {
     const value = this.raw(protoName);
     if (value === undefined) return undefined;
-    if (typeof value !== "object" || Array.isArray(value)) return cannotUnmarshal(value, "map[string]json.RawMessage");
+    if (!isJsonObject(value)) return cannotUnmarshal(value, "map[string]json.RawMessage");
     return new ProtoReader(value as JsonObject, goName);
   }
 
   messages(protoName: string, goName: string): ProtoReader[] {
     return this.list(protoName).map((item) => {
       if (item === null) return new ProtoReader({}, goName);
-      if (typeof item !== "object" || Array.isArray(item)) return cannotUnmarshal(item, "map[string]json.RawMessage");
+      if (!isJsonObject(item)) return cannotUnmarshal(item, "map[string]json.RawMessage");
       return new ProtoReader(item as JsonObject, goName);
     });
   }
@@ -214,7 +266,7 @@ export class ProtoReader {
     const value = this.raw(protoName);
     if (value === undefined) return [];
     if (!Array.isArray(value)) return cannotUnmarshal(value, "[]json.RawMessage");
-    return value;
+    return value.map(unmark);
   }
 }
 

@@ -149,7 +149,7 @@ async function write(url: string, op: WriteOp, names: RunNames, base: number): P
     case "put":
       answer = await call(url, "/v3/kv/put", {
         key: key(op.key),
-        value: b64(op.value),
+        ...(op.ignoreValue ? { ignore_value: true } : { value: b64(op.value) }),
         ...(op.lease ? { lease: names.leaseId } : {}),
       });
       break;
@@ -161,10 +161,11 @@ async function write(url: string, op: WriteOp, names: RunNames, base: number): P
       break;
     case "txn":
       answer = await call(url, "/v3/kv/txn", {
-        success: [
-          ...op.puts.map((name) => ({ request_put: { key: key(name), value: b64(op.value) } })),
-          ...op.deletes.map((name) => ({ request_delete_range: { key: key(name) } })),
-        ],
+        success: op.ops.map((one) =>
+          one.delete
+            ? { request_delete_range: { key: key(one.key) } }
+            : { request_put: { key: key(one.key), value: b64(op.value) } },
+        ),
       });
       break;
     case "revoke":

@@ -15,9 +15,10 @@ export const KEY_NAMES = ["a", "a/x", "a/y", "b", "b/z", "c"] as const;
 export type KeyName = (typeof KEY_NAMES)[number];
 
 export type WriteOp =
-  | { op: "put"; key: KeyName; value: string; lease?: true }
+  | { op: "put"; key: KeyName; value: string; lease?: true; ignoreValue?: true }
   | { op: "delete"; key: KeyName; prefix?: true }
-  | { op: "txn"; puts: KeyName[]; deletes: KeyName[]; value: string }
+  /** The ops in this order; keys distinct (etcd refuses a txn that writes one key twice: both must say so). */
+  | { op: "txn"; ops: Array<{ key: KeyName; delete?: true }>; value: string }
   | { op: "revoke" }
   | { op: "compact"; at: number };
 
@@ -81,6 +82,15 @@ const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ op: fc.constant("put" as const), key: keyName, value, lease: fc.constant(true as const) }),
   },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("put" as const),
+      key: keyName,
+      value,
+      ignoreValue: fc.constant(true as const),
+    }),
+  },
   { weight: 2, arbitrary: fc.record({ op: fc.constant("delete" as const), key: keyName }) },
   {
     weight: 1,
@@ -88,14 +98,14 @@ const writeOp: fc.Arbitrary<WriteOp> = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc.uniqueArray(keyName, { minLength: 2, maxLength: 4 }).chain((keys) =>
-      fc.record({
-        op: fc.constant("txn" as const),
-        puts: fc.constant(keys.slice(0, Math.ceil(keys.length / 2))),
-        deletes: fc.constant(keys.slice(Math.ceil(keys.length / 2))),
-        value,
-      }),
-    ),
+    arbitrary: fc.record({
+      op: fc.constant("txn" as const),
+      ops: fc.uniqueArray(
+        fc.oneof(fc.record({ key: keyName }), fc.record({ key: keyName, delete: fc.constant(true as const) })),
+        { minLength: 2, maxLength: 4, selector: (op) => op.key },
+      ),
+      value,
+    }),
   },
   { weight: 1, arbitrary: fc.constant({ op: "revoke" as const }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("compact" as const), at: fc.integer({ min: 0, max: 8 }) }) },

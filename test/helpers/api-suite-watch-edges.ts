@@ -262,4 +262,24 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
       await call(url, "/v3/kv/deleterange", { key: b64(`${p}bt/`), range_end: b64(`${p}bt0`) });
     },
   );
+
+  check("streams: the 200 answer carries Grpc-Metadata-Content-Type like etcd's gateway", async (url) => {
+    const keepalive = await fetch(`${url}/v3/lease/keepalive`, { method: "POST", body: '{"ID":"7999"}' });
+    await keepalive.text();
+    const watch = await fetch(`${url}/v3/watch`, {
+      method: "POST",
+      body: JSON.stringify({ create_request: { key: b64(`${p}h`) } }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    const headersOf = (response: Response) => ({
+      status: response.status,
+      type: response.headers.get("content-type"),
+      grpc: response.headers.get("grpc-metadata-content-type"),
+      origin: response.headers.get("access-control-allow-origin"),
+    });
+    const expected = { status: 200, type: "application/json", grpc: "application/grpc", origin: "*" };
+    assert.equal(headersOf(keepalive), expected, "keepalive");
+    assert.equal(headersOf(watch), expected, "watch");
+    await watch.body?.cancel();
+  });
 }

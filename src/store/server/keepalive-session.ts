@@ -11,11 +11,11 @@ import { LeaseNotFoundError } from "../mvcc/errors.js";
 import type { Replica } from "../replica.js";
 import { decodeLeaseId, encodeLeaseKeepAliveResponse } from "./admin-codec.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
-import { CORS_HEADERS, sendGatewayError } from "./http-io.js";
+import { sendGatewayError } from "./http-io.js";
 import { JsonStreamError, JsonValueSplitter } from "./json-scan.js";
 import { encodeHeader } from "./kv-codec.js";
 import { type JsonObject, ProtoReader } from "./proto-json.js";
-import { streamErrorLine, waitForDrain } from "./watch-session.js";
+import { STREAM_HEADERS, streamErrorLine, waitForDrain } from "./watch-session.js";
 
 export async function serveKeepAlive(
   replica: Replica,
@@ -29,7 +29,7 @@ export async function serveKeepAlive(
     closed = true;
   });
   const send = async (message: JsonObject) => {
-    if (!response.headersSent) response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
+    if (!response.headersSent) response.writeHead(200, STREAM_HEADERS);
     if (!response.write(`${JSON.stringify(message)}\n`)) await waitForDrain(response);
   };
   let decodedAny = false;
@@ -77,7 +77,7 @@ export async function serveKeepAlive(
       for (const text of error.complete) await renew(text);
       if (!decodedAny) throw new GatewayError(Grpc.Unknown, error.message);
     }
-    if (!response.headersSent) response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
+    if (!response.headersSent) response.writeHead(200, STREAM_HEADERS);
     response.end();
   } catch (error) {
     if (closed) return;

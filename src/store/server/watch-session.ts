@@ -257,7 +257,7 @@ export class WatchSession {
   private send(message: JsonObject): void {
     if (this.closed) return;
     if (!this.response.headersSent) {
-      this.response.writeHead(200, { ...CORS_HEADERS, "content-type": "application/json" });
+      this.response.writeHead(200, STREAM_HEADERS);
     }
     const ok = this.response.write(`${JSON.stringify(message)}\n`);
     if (!ok && this.drained === undefined) {
@@ -305,6 +305,16 @@ function decodeStreamRequest(text: string): StreamRequest {
   if (progress !== undefined) return { kind: "progress" };
   return { kind: "none" };
 }
+
+/**
+ * The headers of a stream's 200 answer. etcd's gateway also passes on its gRPC backend's content type as
+ * `Grpc-Metadata-Content-Type` (an error answered before the stream started has no such header, here neither).
+ */
+export const STREAM_HEADERS = {
+  ...CORS_HEADERS,
+  "content-type": "application/json",
+  "grpc-metadata-content-type": "application/grpc",
+} as const;
 
 /** grpc-gateway v1's shape for an error after a stream's headers were sent. */
 export function streamErrorLine(error: GatewayError): JsonObject {

@@ -426,9 +426,12 @@ export class RaftNode {
         this.becomeFollower(m.term, NONE);
       }
     } else if (m.term < this.term) {
-      if ((this.config.checkQuorum || this.config.preVote) && (m.type === "heartbeat" || m.type === "app")) {
-        // A stale leader (e.g. behind a healed partition) learns our term and steps down; otherwise with pre-vote
-        // or check-quorum it could keep us from ever electing... and it would never find out.
+      if (m.type === "heartbeat" || m.type === "app") {
+        // A stale leader (e.g. behind a healed partition) learns our term and steps down (Raft §5.1). Always, not
+        // only with pre-vote or check-quorum (etcd's choice, which counts on our vote requests reaching it): a
+        // voter whose configuration is stale may not count that leader as a voter and never ask it for a vote,
+        // while the leader needs it for its quorum; both would then wait forever. A member is sent no appends once
+        // its removal is applied, so this answer gives a removed one no new way to disrupt the cluster.
         this.send(this.message("appResp", m.from));
       } else if (m.type === "preVote") {
         const resp = this.message("preVoteResp", m.from);

@@ -178,8 +178,19 @@ export function decodeCompactionRequest(reader: ProtoReader): CompactionRequest 
 export function decodeWatchCreateRequest(reader: ProtoReader): WatchCreateRequest {
   const filterValues = reader.raw("filters");
   const filters: WatchFilter[] = [];
+  if (filterValues !== undefined && filterValues !== null && !Array.isArray(filterValues)) {
+    // etcd (observed): a repeated field given anything but a list fails to decode.
+    const kind =
+      typeof filterValues === "object" ? "object" : typeof filterValues === "boolean" ? "bool" : typeof filterValues;
+    throw new GatewayError(
+      Grpc.InvalidArgument,
+      `json: cannot unmarshal ${kind} into Go value of type []json.RawMessage`,
+    );
+  }
   if (Array.isArray(filterValues)) {
-    filterValues.forEach((_value, index) => {
+    filterValues.forEach((value, index) => {
+      // etcd ignores a filter number it does not know (observed: [2] watches everything).
+      if (typeof value === "number" && Number.isInteger(value) && value >= WATCH_FILTERS.length) return;
       const one = new ProtoReader({ f: filterValues[index] }, "etcdserverpb.WatchCreateRequest");
       filters.push(one.enumValue("f", WATCH_FILTERS, "etcdserverpb.WatchCreateRequest_FilterType"));
     });

@@ -282,4 +282,52 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
     assert.equal(headersOf(watch), expected, "watch");
     await watch.body?.cancel();
   });
+
+  check("watch: filters: an unknown number is ignored, null is NOPUT, a non-list fails to decode", async (url) => {
+    const base = await currentRevision(url);
+    const watch = new StreamSession(url, "/v3/watch");
+    watch.send(
+      lines([
+        { create_request: { key: b64(`${p}fl`), filters: [2, null] } },
+        { create_request: { key: b64(`${p}fl`), filters: [7] } },
+      ]),
+    );
+    watch.finish();
+    const got: unknown[] = [];
+    for (let i = 0; i < 2; i++) got.push(normalize(await watch.next()));
+    await call(url, "/v3/kv/put", { key: b64(`${p}fl`), value: b64("1") }); // base + 1, after both creates
+    got.push(normalize(await watch.next()));
+    assert.equal(got, [
+      { result: { header: header(base), created: true } },
+      { result: { header: header(base), watch_id: "1", created: true } },
+      {
+        result: {
+          header: header(base + 1),
+          watch_id: "1",
+          events: [{ kv: kv(`${p}fl`, "1", base + 1, base + 1, 1) }],
+        },
+      },
+    ]);
+    assert.is(await watch.quiet(300), undefined, "nothing for the NOPUT watcher");
+    watch.close();
+
+    for (const [filters, kind] of [
+      [1, "number"],
+      [true, "bool"],
+      [{}, "object"],
+    ] as const) {
+      const message = `json: cannot unmarshal ${kind} into Go value of type []json.RawMessage`;
+      assert.equal(
+        await rawCallWatch(url, JSON.stringify({ create_request: { key: b64(`${p}fl`), filters } })),
+        { status: 500, body: { error: message, message, code: 2 } },
+        `filters: ${JSON.stringify(filters)}`,
+      );
+    }
+  });
+}
+
+/** A watch request whose body fails at once: its status and error body. */
+async function rawCallWatch(url: string, body: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${url}/v3/watch`, { method: "POST", body, signal: AbortSignal.timeout(5_000) });
+  return { status: response.status, body: JSON.parse(await response.text()) };
 }

@@ -162,6 +162,20 @@ export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
     expectError(await rawCall(url, "/v3/kv/range", '{"key":[]}'), 400, 3, "etcdserver: key is not provided", "[]");
   });
 
+  check("a field given in both spellings: the lowerCamel one wins, even when it is null", async (url) => {
+    const c = await currentRevision(url);
+    const key = b64(`${q}both`);
+    await call(url, "/v3/kv/put", { key, value: b64("1") }); // c+1
+    const put = (flags: string) => rawCall(url, "/v3/kv/put", `{"key":"${key}","value":"${b64("2")}",${flags}}`);
+    expectOk(await put('"prev_kv":true,"prevKv":false'), { header: header(c + 2) }, "prevKv false wins");
+    expectOk(await put('"prevKv":null,"prev_kv":true'), { header: header(c + 3) }, "prevKv null wins");
+    expectOk(
+      await put('"prev_kv":false,"prevKv":true'),
+      { header: header(c + 4), prev_kv: kv(`${q}both`, "2", c + 1, c + 3, 3) },
+      "prevKv true wins",
+    );
+  });
+
   check("a lease granted with an id beyond 2^53 gets exactly that id or an error, never another id", async (url) => {
     const asked = "9223372036854775807";
     const answer = await call(url, "/v3/lease/grant", { TTL: "60", ID: asked });

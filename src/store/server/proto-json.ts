@@ -185,11 +185,12 @@ export class ProtoReader {
     return new ProtoReader(value as JsonObject, goName);
   }
 
+  /** A field's JSON value; etcd's jsonpb favours the lowerCamel spelling when both are given, even a null one. */
   raw(protoName: string): unknown {
-    const direct = this.object[protoName];
-    if (direct !== undefined && direct !== null) return unmark(direct);
-    const camel = this.object[lowerCamel(protoName)];
-    return camel === null ? undefined : unmark(camel);
+    const camelName = lowerCamel(protoName);
+    const name = camelName !== protoName && Object.hasOwn(this.object, camelName) ? camelName : protoName;
+    const value = Object.hasOwn(this.object, name) ? this.object[name] : undefined;
+    return value === null ? undefined : unmark(value);
   }
 
   bytes(protoName: string): Buffer {

@@ -179,7 +179,14 @@ export function decodeWatchCreateRequest(reader: ProtoReader): WatchCreateReques
   const filterValues = reader.raw("filters");
   const filters: WatchFilter[] = [];
   if (filterValues !== undefined && filterValues !== null && !Array.isArray(filterValues)) {
-    // etcd (observed): a repeated field given anything but a list fails to decode.
+    // etcd (observed): a repeated field given anything but a list fails to decode; a string is taken for an enum
+    // name by its JSON decoder, which then cannot store it in a list.
+    if (typeof filterValues === "string") {
+      throw new GatewayError(
+        Grpc.InvalidArgument,
+        'invalid target "slice" for enum etcdserverpb.WatchCreateRequest_FilterType',
+      );
+    }
     const kind =
       typeof filterValues === "object" ? "object" : typeof filterValues === "boolean" ? "bool" : typeof filterValues;
     throw new GatewayError(

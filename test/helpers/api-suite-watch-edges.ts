@@ -315,8 +315,12 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
       [1, "number"],
       [true, "bool"],
       [{}, "object"],
+      ["NOPUT", "string"],
     ] as const) {
-      const message = `json: cannot unmarshal ${kind} into Go value of type []json.RawMessage`;
+      const message =
+        kind === "string"
+          ? 'invalid target "slice" for enum etcdserverpb.WatchCreateRequest_FilterType'
+          : `json: cannot unmarshal ${kind} into Go value of type []json.RawMessage`;
       assert.equal(
         await rawCallWatch(url, JSON.stringify({ create_request: { key: b64(`${p}fl`), filters } })),
         { status: 500, body: { error: message, message, code: 2 } },

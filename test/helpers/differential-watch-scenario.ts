@@ -40,7 +40,8 @@ export interface CreateMessage {
   range: RangeKind;
   start: StartKind;
   prevKv?: true;
-  filters?: Array<"NOPUT" | "NODELETE" | 0 | 1>;
+  /** Names, numbers (2 is no filter etcd knows: ignored) or null (the default: NOPUT). */
+  filters?: Array<"NOPUT" | "NODELETE" | 0 | 1 | 2 | null>;
   progressNotify?: true;
   fragment?: true;
   watchId?: number;
@@ -69,6 +70,7 @@ export const MALFORMED = [
   '{"create_request":{"key":"YQ==","filters":["NOPE"]}}',
   '{"create_request":{"key":"YQ==","start_revision":"x"}}',
   '{"cancel_request":{"watch_id":true}}',
+  '{"create_request":{"key":"YQ==","filters":"NOPUT"}}',
   "[]",
   '{"create_request":',
 ] as const;
@@ -135,7 +137,14 @@ const create: fc.Arbitrary<CreateMessage> = fc.record(
     range,
     start,
     prevKv: fc.constant(true as const),
-    filters: fc.constantFrom<Array<"NOPUT" | "NODELETE" | 0 | 1>>(["NOPUT"], ["NODELETE"], [1], [0, "NODELETE"]),
+    filters: fc.constantFrom<Array<"NOPUT" | "NODELETE" | 0 | 1 | 2 | null>>(
+      ["NOPUT"],
+      ["NODELETE"],
+      [1],
+      [0, "NODELETE"],
+      [2],
+      [null, 2],
+    ),
     progressNotify: fc.constant(true as const),
     fragment: fc.constant(true as const),
     watchId: fc.constantFrom(0, 1, 2, 7, -3),

@@ -135,6 +135,10 @@ export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
       [',"limit":1.0', "json: cannot unmarshal number 1.0 into Go value of type int64"],
       [',"limit":9223372036854775808', "json: cannot unmarshal number 9223372036854775808 into Go value of type int64"],
       [',"range_end":1e2', "json: cannot unmarshal number into Go value of type []uint8"],
+      [
+        ',"sort_order":1.0',
+        "json: cannot unmarshal number 1.0 into Go value of type etcdserverpb.RangeRequest_SortOrder",
+      ],
       [',"serializable":1.0', "json: cannot unmarshal number into Go value of type bool"],
       [',"range_end":[256]', "json: cannot unmarshal number 256 into Go value of type uint8"],
       [',"range_end":[1e2]', "json: cannot unmarshal number 1e2 into Go value of type uint8"],

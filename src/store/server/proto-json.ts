@@ -234,6 +234,12 @@ export class ProtoReader {
   enumValue<T extends string>(protoName: string, names: readonly T[], enumGoName: string): T {
     const value = this.raw(protoName);
     if (value === undefined) return names[0]!;
+    if (value instanceof RawNumber || (typeof value === "number" && !Number.isInteger(value))) {
+      // Go reads an enum number into an int32: "-0" is 0, anything else that is no plain integer is refused.
+      const text = value instanceof RawNumber ? value.text : String(value);
+      if (text === "-0") return names[0]!;
+      throw invalidArgument(`json: cannot unmarshal number ${text} into Go value of type ${enumGoName}`);
+    }
     if (typeof value === "number" && Number.isInteger(value)) {
       const name = names[value];
       // Go accepts any number for an open proto3 enum; vigie refuses those it cannot represent.

@@ -124,6 +124,7 @@ function sortRevisions(items: KeyRevision[], target: string, order: "ASCEND" | "
     default:
       compare = byKey;
   }
-  // Stable sort: ties keep key order, as etcd's sort.Stable does.
+  // Stable sort: ties keep key order. etcd uses Go's sort.Sort, which is stable only up to 12 kvs (insertion
+  // sort); beyond that its order of ties is an accident of the algorithm, which vigie does not try to copy.
   items.sort((a, b) => direction * compare(a, b));
 }

@@ -25,7 +25,7 @@ uvu.on("exit", (code, signal) => {
     process.exit(1);
   }
   if (code !== 0) process.exit(code ?? 1);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colour codes uvu prints.
+  // Without the colour codes uvu prints on a terminal.
   const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
   const count = (label: string) => Number(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m").exec(plain)?.[1]);
   const total = count("Total");

@@ -4,8 +4,8 @@
 // differential test (test/integration/differential-kv.test.ts) and confirmed by hand on etcd 3.4.23. This section
 // compacts the store, so it runs last.
 import * as assert from "uvu/assert";
-import { call, rawCall } from "./api-client.js";
-import { b64, expectError, expectOk, header, kv, type SuiteContext } from "./api-expect.js";
+import { call, rawCall, StreamSession } from "./api-client.js";
+import { b64, expectError, expectOk, header, kv, normalize, type SuiteContext } from "./api-expect.js";
 
 async function currentRevision(url: string): Promise<number> {
   const now = await call(url, "/v3/kv/range", { key: b64("/none") });
@@ -302,4 +302,29 @@ export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
       );
     },
   );
+
+  check("watch prev_kv: a key deleted and created again in one txn; the creation has none", async (url) => {
+    const key = Buffer.concat([lastKeyBytes, Buffer.from("-w")]).toString("base64");
+    const c = await currentRevision(url);
+    await call(url, "/v3/kv/put", { key, value: b64("old") }); // c+1
+    const watch = new StreamSession(url, "/v3/watch");
+    watch.send({ create_request: { key, start_revision: String(c + 2), prev_kv: true } });
+    watch.finish();
+    assert.equal(normalize(await watch.next()), { result: { header: header(c + 1), created: true } });
+    const old = { key, create_revision: String(c + 1), mod_revision: String(c + 1), version: "1", value: b64("old") };
+    await call(url, "/v3/kv/txn", {
+      success: [{ request_delete_range: { key, range_end: b64("\0") } }, { request_put: { key, value: b64("new") } }],
+    }); // c+2
+    assert.equal(normalize(await watch.next()), {
+      result: {
+        header: header(c + 2),
+        events: [
+          { type: "DELETE", kv: { key, mod_revision: String(c + 2) }, prev_kv: old },
+          // etcd: a creation (create_revision == mod_revision) never carries prev_kv.
+          { kv: { key, create_revision: String(c + 2), mod_revision: String(c + 2), version: "1", value: b64("new") } },
+        ],
+      },
+    });
+    watch.close();
+  });
 }

@@ -131,6 +131,9 @@ export class KeySpace {
 
   /** The live revision just before `record` (a watch event's prev_kv), if still kept. */
   previousOf(record: KeyRevision): KeyRevision | undefined {
+    // etcd gives a creation (a put with create === mod) no prev_kv, even when a txn deleted the key (range_end
+    // "\0") and created it again in one revision, so that the key was live at the revision before.
+    if (record.value !== null && record.create === record.mod) return undefined;
     const entry = this.index.get(record.key);
     if (entry === undefined) return undefined;
     if (!(entry instanceof RevisionList)) {

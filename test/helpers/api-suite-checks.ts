@@ -327,4 +327,19 @@ export function defineCheckOrderChecks({ check, p }: SuiteContext): void {
     });
     watch.close();
   });
+
+  check("lease list: soonest expiry first", async (url) => {
+    const grants: Array<[string, string]> = [
+      ["8301", "300"],
+      ["8901", "5"],
+      ["8601", "100"],
+    ];
+    for (const [ID, TTL] of grants) await call(url, "/v3/lease/grant", { ID, TTL });
+    const list = await call(url, "/v3/lease/leases", {});
+    const ours = ((list.json?.leases as Array<{ ID: string }> | undefined) ?? [])
+      .map((lease) => lease.ID)
+      .filter((id) => grants.some(([ID]) => ID === id));
+    assert.equal(ours, ["8901", "8601", "8301"], list.text);
+    for (const [ID] of grants) await call(url, "/v3/lease/revoke", { ID });
+  });
 }

@@ -79,8 +79,8 @@ function relativeRevision(value: unknown, run: TargetRun): unknown {
 export function normalizeAnswer(value: unknown, run: TargetRun, path = ""): unknown {
   if (Array.isArray(value)) {
     const items = value.map((item) => normalizeAnswer(item, run, path));
-    // etcd lists a lease's keys and the leases in map or expiry order: compare them as sets.
-    if (path === "keys" || path === "leases") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
+    // etcd lists a lease's keys in map order (random): compare them as a set. Leases come by expiry on both.
+    if (path === "keys") items.sort((a, b) => (JSON.stringify(a) < JSON.stringify(b) ? -1 : 1));
     return items;
   }
   if (value === null || typeof value !== "object") return value;

@@ -176,8 +176,10 @@ export class KvStore {
     return { header: this.header(), ID: lease.id, TTL: ttl, grantedTTL: lease.ttlSeconds, keys };
   }
 
+  /** etcd lists leases by expiry, soonest first (ties and non-leaders, whose deadlines are all Infinity: by id). */
   leaseList(): LeaseLeasesResponse {
-    return { header: this.header(), leases: this.leases.list().map((l) => ({ ID: l.id })) };
+    const leases = this.leases.list().sort((a, b) => a.expiryMs - b.expiryMs || a.id - b.id);
+    return { header: this.header(), leases: leases.map((l) => ({ ID: l.id })) };
   }
 
   /** Leases the leader should revoke now (propose a `leaseRevoke` for each). Empty on non-leaders. */

@@ -433,8 +433,11 @@ export class RaftNode {
         // while the leader needs it for its quorum; both would then wait forever. A member is sent no appends once
         // its removal is applied, so this answer gives a removed one no new way to disrupt the cluster.
         this.send(this.message("appResp", m.from));
-      } else if (m.type === "preVote") {
-        const resp = this.message("preVoteResp", m.from);
+      } else if (m.type === "preVote" || m.type === "vote") {
+        // Refused with our term, so the candidate catches up (Raft §5.1). For a vote too, not only a pre-vote: a
+        // voter with a stale configuration may never send that candidate a vote request of its own (the only
+        // other way it would learn our term) while the candidate needs our vote; neither could ever win.
+        const resp = this.message(m.type === "vote" ? "voteResp" : "preVoteResp", m.from);
         resp.reject = true;
         this.send(resp);
       }

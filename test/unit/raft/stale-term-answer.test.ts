@@ -59,4 +59,35 @@ test("a stale append or heartbeat is answered with the current term even without
   }
 });
 
+test("a candidate behind a voter's term learns it from the refused vote, then wins (no pre-vote)", () => {
+  // Found by the simulator (seed 2002918): node 6 needs node 5's vote (voters {5, 6} to it). Node 5 has a stale
+  // configuration ({1, 4, 5}: it never learned node 6 was added), a shorter log and a higher term, and campaigns
+  // in vain towards nodes that are gone. Its vote requests never reach node 6, and node 6's, of a lower term, were
+  // dropped without a word: neither could ever win.
+  const c = new Cluster([]);
+  const options = { preVote: false, checkQuorum: true };
+  c.add(6, config(6, [5, 6], { ...options, applied: 3 }), storageWith([1, 1, 1], 1, 0, 3));
+  c.add(5, config(5, [1, 4, 5], { ...options, applied: 1 }), storageWith([1], 5, 0, 1));
+  for (let i = 0; i < 300 && c.leaders().length === 0; i++) c.tickAll(1);
+  assert.equal(c.leaders(), [6]);
+  c.propose(6, "x");
+  c.tickAll(3);
+  assert.equal(c.appliedData(5), ["t1i2", "t1i3", "x"], "node 5 caught up with node 6's log");
+});
+
+test("a vote request of a stale term is refused with the current term", () => {
+  const c = new Cluster([1, 2, 3], { preVote: false });
+  c.elect(1);
+  c.tickAll(2);
+  const term = c.raft(2).term;
+  const request = { ...c.raft(3).message("vote", 2), term: term - 1, index: 100, logTerm: term };
+  c.raft(2).step(request);
+  const answers = c.raft(2).msgs.splice(0);
+  assert.equal(
+    answers.map((a) => [a.type, a.to, a.term, a.reject]),
+    [["voteResp", 3, term, true]],
+  );
+  assert.is(c.raft(2).vote, 1, "the vote of the current term stands");
+});
+
 test.run();

@@ -9,6 +9,7 @@ export interface RawAnswer {
   text: string;
   /** The parsed body, or undefined when it is not JSON (404 pages are text). */
   json: Record<string, unknown> | undefined;
+  headers: Headers;
 }
 
 export async function rawCall(
@@ -25,7 +26,13 @@ export async function rawCall(
   } catch {
     json = undefined;
   }
-  return { status: response.status, contentType: response.headers.get("content-type") ?? "", text, json };
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type") ?? "",
+    text,
+    json,
+    headers: response.headers,
+  };
 }
 
 export async function call(baseUrl: string, path: string, body: unknown): Promise<RawAnswer> {

@@ -209,6 +209,17 @@ export function defineKvChecks({ check, rev, p }: SuiteContext): void {
     assert.is(missing.status, 404, "unknown path");
     const wrongMethod = await rawCall(url, "/v3/kv/range", undefined, "GET");
     assert.is(wrongMethod.status, 405, "GET on a POST-only path");
+    // etcd: its gateway writes these two pages with Go's http.Error, and passes its gRPC backend's content type on
+    // with a unary answer that succeeded.
+    for (const [what, answer] of [
+      ["404", missing],
+      ["405", wrongMethod],
+    ] as const) {
+      assert.is(answer.contentType, "text/plain; charset=utf-8", `${what} content type`);
+      assert.is(answer.headers.get("x-content-type-options"), "nosniff", `${what} nosniff`);
+      assert.is(answer.headers.get("access-control-allow-origin"), "*", `${what} CORS`);
+    }
+    assert.is(ignored.headers.get("grpc-metadata-content-type"), "application/grpc", "a unary 200's gRPC metadata");
     // Request size: etcd refuses a request above 1.5 MiB (--max-request-bytes) with InvalidArgument, and one above
     // 2 MiB (the gRPC receive limit: 1.5 MiB + 512 KiB) already in the gateway with ResourceExhausted (HTTP 429).
     const tooLarge = await call(url, "/v3/kv/put", {

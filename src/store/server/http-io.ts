@@ -108,17 +108,37 @@ export const CORS_HEADERS = {
   "access-control-allow-origin": "*",
 } as const;
 
-export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+/**
+ * On an answer that came from etcd's gRPC backend (a unary call that succeeded, a stream's 200), its gateway also
+ * passes on the backend's content type.
+ */
+export const GRPC_METADATA_HEADERS = { "grpc-metadata-content-type": "application/grpc" } as const;
+
+/** On the plain-text 404 and 405 pages, which etcd's gateway writes with Go's http.Error. */
+export const PLAIN_ERROR_HEADERS = { "x-content-type-options": "nosniff" } as const;
+
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  extra: Readonly<Record<string, string>> = {},
+): void {
   const text = JSON.stringify(body);
   response.writeHead(status, {
     ...CORS_HEADERS,
     "content-type": "application/json",
+    ...extra,
     "content-length": Buffer.byteLength(text),
   });
   response.end(text);
 }
 
-export function sendText(response: ServerResponse, status: number, text: string, extra: Record<string, string> = {}) {
+export function sendText(
+  response: ServerResponse,
+  status: number,
+  text: string,
+  extra: Readonly<Record<string, string>> = {},
+) {
   response.writeHead(status, {
     ...CORS_HEADERS,
     "content-type": "text/plain; charset=utf-8",

@@ -17,7 +17,16 @@ import {
 } from "../../metrics.js";
 import type { Replica } from "../replica.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
-import { MAX_JSON_BODY_BYTES, parseFirstJsonValue, readBody, sendGatewayError, sendJson, sendText } from "./http-io.js";
+import {
+  GRPC_METADATA_HEADERS,
+  MAX_JSON_BODY_BYTES,
+  PLAIN_ERROR_HEADERS,
+  parseFirstJsonValue,
+  readBody,
+  sendGatewayError,
+  sendJson,
+  sendText,
+} from "./http-io.js";
 import { serveKeepAlive } from "./keepalive-session.js";
 import { UNARY_PATHS, unaryHandler } from "./unary-routes.js";
 import { WatchSession } from "./watch-session.js";
@@ -131,7 +140,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
         throw error;
       }
       const answer = await handler(replica, parseFirstJsonValue(body.toString("utf8")));
-      sendJson(response, 200, answer);
+      sendJson(response, 200, answer, GRPC_METADATA_HEADERS);
     } catch (error) {
       const mapped = toGatewayError(error);
       if (mapped.unexpected) logger.error({ err: error, path }, "request failed unexpectedly");
@@ -189,9 +198,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     }
     const isUnary = unaryHandler(path) !== undefined;
     const isStream = path === "/v3/watch" || path === "/v3/lease/keepalive";
-    if (!isUnary && !isStream) return sendText(response, 404, "Not Found\n");
+    if (!isUnary && !isStream) return sendText(response, 404, "Not Found\n", PLAIN_ERROR_HEADERS);
     if (method === "OPTIONS") return sendText(response, 200, "");
-    if (method !== "POST") return sendText(response, 405, "Method Not Allowed\n");
+    if (method !== "POST") return sendText(response, 405, "Method Not Allowed\n", PLAIN_ERROR_HEADERS);
     if (isStream) return await handleStream(path, request, response);
     return await handleUnary(path, request, response);
   };

@@ -12,7 +12,7 @@ import type { WatchCreateRequest, WatchResponse } from "../mvcc/watch-types.js";
 import type { Watcher } from "../mvcc/watcher.js";
 import type { Replica } from "../replica.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
-import { CORS_HEADERS, sendGatewayError } from "./http-io.js";
+import { CORS_HEADERS, GRPC_METADATA_HEADERS, sendGatewayError } from "./http-io.js";
 import { JsonStreamError, JsonValueSplitter } from "./json-scan.js";
 import { decodeWatchCreateRequest, encodeHeader, encodeWatchEvent } from "./kv-codec.js";
 import { type JsonObject, ProtoReader, putBool, putInt, putList, putString } from "./proto-json.js";
@@ -313,7 +313,7 @@ function decodeStreamRequest(text: string): StreamRequest {
 export const STREAM_HEADERS = {
   ...CORS_HEADERS,
   "content-type": "application/json",
-  "grpc-metadata-content-type": "application/grpc",
+  ...GRPC_METADATA_HEADERS,
 } as const;
 
 /** grpc-gateway v1's shape for an error after a stream's headers were sent. */

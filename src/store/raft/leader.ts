@@ -56,7 +56,11 @@ export class LeaderState {
     n.heartbeatElapsed++;
     if (n.electionElapsed >= n.config.electionTick) {
       n.electionElapsed = 0;
-      if (n.config.checkQuorum && !this.quorumActive()) {
+      // Not for a leader that removed itself: until it has handed over, it may be the only one that knows its
+      // removal is committed; were it to step down, a remaining voter could keep needing its vote, which it
+      // refuses when its log is longer, and it may no longer campaign: nobody could ever lead. It stays (refusing
+      // proposals) until it hears of a newer term.
+      if (n.config.checkQuorum && !this.quorumActive() && n.voters.has(n.id)) {
         // Partitioned from a majority: step down so clients go elsewhere instead of waiting on us.
         n.becomeFollower(n.term, NONE);
         return;

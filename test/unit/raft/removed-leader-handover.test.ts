@@ -1,0 +1,58 @@
+// A leader that removed itself must stay until it handed over, even when it hears from no voter for a while.
+// Found by the simulator (seed 3007532, 20,000-seed run of 2026-11-26): voters {3, 5}, leader 3 removes itself and
+// the link 3 → 5 fails. Node 5 acknowledges the removal, node 3 commits and applies it, having appended one more
+// entry in between; check-quorum then made node 3 step down (node 5 had not been heard from). Nobody could lead:
+// node 5 never learned that the removal was committed, so it still needed node 3's vote, and node 3, whose log is
+// longer, refused it and could not campaign itself (it is no longer a voter).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { ConfChange, Message } from "../../../src/store/raft/index.js";
+import { bytes, Cluster } from "./harness.js";
+
+const removeNode = (nodeId: number): ConfChange => ({ type: "removeNode", nodeId, context: new Uint8Array(0) });
+
+test("a removed leader cut off from the last voter does not step down on check-quorum; it hands over later", () => {
+  const c = new Cluster([1, 2], { preVote: true, checkQuorum: true });
+  c.elect(1);
+  c.propose(1, "before");
+  c.tickAll(2);
+  // The append carrying the removal reaches node 2; from then on nothing from node 1 does.
+  const acks: Message[] = [];
+  let removalSent = false;
+  c.dropIf = (m) => {
+    if (m.from === 1 && m.to === 2) {
+      if (!removalSent && m.type === "app" && m.entries.some((e) => e.type === "confChange")) {
+        removalSent = true;
+        return false;
+      }
+      return true;
+    }
+    if (m.from === 2 && m.type === "appResp" && !m.reject && acks.length === 0) {
+      acks.push(m);
+      return true;
+    }
+    return false;
+  };
+  c.raft(1).proposeConfChange(removeNode(1));
+  c.deliver();
+  assert.is(acks.length, 1, "node 2 acknowledged the removal");
+  // Node 1 commits the removal; before applying it, it accepts one more entry that node 2 never gets.
+  c.raft(1).step(acks[0]!);
+  c.raft(1).propose(bytes("late"));
+  c.drain(1);
+  assert.equal(c.raft(1).status().voters, [2], "node 1 applied its own removal");
+  assert.is(c.raft(2).log.committed < c.raft(1).log.committed, true, "node 2 does not know the removal committed");
+  assert.ok(c.raft(1).log.lastIndex() > c.raft(2).log.lastIndex());
+  // Several election timeouts without hearing from node 2's side of things.
+  for (let i = 0; i < 50; i++) c.tickAll(1);
+  c.dropIf = () => false;
+  for (let i = 0; i < 200 && c.raft(2).role !== "leader"; i++) c.tickAll(1);
+  assert.is(c.raft(2).role, "leader", "node 2 leads");
+  assert.equal(c.raft(2).status().voters, [2]);
+  c.tickAll(3);
+  assert.is(c.raft(1).role, "follower");
+  c.propose(2, "after");
+  assert.equal(c.appliedData(2), ["before", "late", "after"]);
+});
+
+test.run();

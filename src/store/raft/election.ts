@@ -27,6 +27,14 @@ export class ElectionState {
     } else {
       const resp = n.message(respType, m.from);
       resp.reject = true;
+      // Our commit index as (index, term): a candidate holding that very entry may commit up to it (Log Matching
+      // makes its prefix ours). A removed member that refuses its vote (its log is longer) may be the only one that
+      // knows its removal is committed; the candidate, once it applies it, no longer needs that vote.
+      const commitTerm = n.log.term(n.log.committed);
+      if (commitTerm !== null) {
+        resp.index = n.log.committed;
+        resp.logTerm = commitTerm;
+      }
       n.send(resp);
     }
   }
@@ -42,6 +50,7 @@ export class ElectionState {
         return;
       case "voteResp":
       case "preVoteResp": {
+        if (m.reject && m.index > n.log.committed && n.log.matchTerm(m.index, m.logTerm)) n.log.commitTo(m.index);
         if (m.type !== myVoteResp) return;
         if (m.reject && m.type === "preVoteResp") n.counters.preVoteRejections++;
         if (!n.voters.has(m.from) || n.votes.has(m.from)) return;

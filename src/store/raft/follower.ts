@@ -67,14 +67,16 @@ export class FollowerState {
   }
   handleAppend(m: Message): void {
     const n = this.node;
-    // An accepted commit notice goes unanswered (see Message.commitNotice); a rejected one is answered.
+    // An accepted commit notice goes unanswered (see Message.commitNotice); a rejected one is answered. Only an
+    // empty one: entries are always acknowledged, whatever the flag says (the leader never sets it on them).
+    const silent = m.commitNotice && m.entries.length === 0;
     if (m.index < n.log.committed) {
-      if (!m.commitNotice) n.sendWith(n.message("appResp", m.from), n.log.committed, "");
+      if (!silent) n.sendWith(n.message("appResp", m.from), n.log.committed, "");
       return;
     }
     const lastNew = n.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
     if (lastNew !== null) {
-      if (!m.commitNotice) n.sendWith(n.message("appResp", m.from), lastNew, "");
+      if (!silent) n.sendWith(n.message("appResp", m.from), lastNew, "");
       return;
     }
     // Conflict hint (fast backtracking): the last index at or below the probe whose term is <= the probe's term.

@@ -173,6 +173,36 @@ test("an append sent to find where a peer is (after a heartbeat answer) is answe
   assert.is(c.raft(1).status().progress.get(2)?.match, last);
 });
 
+test("a follower answers an append carrying entries even if it is flagged as a commit notice", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  c.tickAll(2);
+  const leader = c.raft(1);
+  const last = leader.log.lastIndex();
+  const flagged: Message = {
+    type: "app",
+    from: 1,
+    to: 2,
+    term: leader.term,
+    logTerm: leader.log.term(last) ?? 0,
+    index: last,
+    entries: [{ term: leader.term, index: last + 1, type: "normal", data: bytes("w") }],
+    commit: leader.log.committed,
+    reject: false,
+    rejectHint: 0,
+    context: "",
+    snapshot: null,
+    commitNotice: true,
+  };
+  c.queue = [];
+  c.raft(2).step(flagged);
+  c.drain(2);
+  assert.equal(
+    c.queue.filter((m) => m.type === "appResp").map((m) => [m.from, m.index, m.reject]),
+    [[2, last + 1, false]],
+  );
+});
+
 test("codec: messages and conf changes survive JSON, bad input is a RaftDecodeError", () => {
   const cc = { type: "addLearner" as const, nodeId: 9, context: bytes("http://127.0.0.1:2380") };
   assert.equal(decodeConfChange(encodeConfChange(cc)), cc);

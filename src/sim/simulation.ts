@@ -135,10 +135,8 @@ export class Simulation implements NodeObserver {
         minDelayTicks: p.minDelayTicks,
         maxDelayTicks: p.maxDelayTicks,
       },
-      (m) => {
-        // The snapshot sender's transport learns that the transfer failed.
-        if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: false });
-      },
+      // The snapshot sender's transport learns that the transfer failed.
+      (m) => this.reportSnapshotSent(m, false),
     );
     const keys = Array.from({ length: p.keys }, (_, i) => `k${i}`);
     this.clients = new Clients(
@@ -234,8 +232,18 @@ export class Simulation implements NodeObserver {
     }
   }
 
-  crashed(_node: NodeId, raft: RaftNode): void {
+  crashed(node: NodeId, raft: RaftNode): void {
     this.addCounters(raft);
+    // A snapshot still waiting in the dead process's socket buffer was not delivered: the sender's POST fails.
+    for (const m of this.nodes.get(node)?.inbox ?? []) this.reportSnapshotSent(m, false);
+  }
+
+  /**
+   * Every snapshot transfer ends with an outcome for its sender, as the real transport's POST always does: answered,
+   * refused, reset or timed out. (The core keeps a peer in "snapshot" state, sending it nothing else, until then.)
+   */
+  private reportSnapshotSent(m: Message, ok: boolean): void {
+    if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok });
   }
 
   private addCounters(raft: RaftNode): void {
@@ -309,17 +317,19 @@ export class Simulation implements NodeObserver {
     for (const m of this.network.takeDue(this.now)) {
       const target = this.nodes.get(m.to);
       if (target === undefined || target.raft === null) {
-        if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: false });
+        this.reportSnapshotSent(m, false);
         continue;
       }
       if (target.pausedUntil > this.now) {
+        // A paused process answers once it resumes (see resume); a full socket buffer refuses the transfer.
         if (target.inbox.length < MAX_INBOX_MESSAGES) target.inbox.push(m);
+        else this.reportSnapshotSent(m, false);
         continue;
       }
       this.trace.mix(m.term, m.index, m.from * 64 + m.to, m.entries.length);
       target.raft.step(m);
       target.drain();
-      if (m.type === "snap") this.snapshotReports.push({ from: m.from, to: m.to, ok: true });
+      this.reportSnapshotSent(m, true);
     }
   }
 
@@ -328,10 +338,15 @@ export class Simulation implements NodeObserver {
     const inbox = node.inbox;
     node.inbox = [];
     this.log(`node ${node.id} resumes with ${inbox.length} buffered messages`);
-    for (const m of inbox) {
-      if (node.raft === null) return;
+    for (const [i, m] of inbox.entries()) {
+      if (node.raft === null) {
+        // It crashed while catching up: what it had not read yet was never delivered.
+        for (const lost of inbox.slice(i)) this.reportSnapshotSent(lost, false);
+        return;
+      }
       node.raft.step(m);
       node.drain();
+      this.reportSnapshotSent(m, true);
     }
   }
 
@@ -341,7 +356,12 @@ export class Simulation implements NodeObserver {
     this.snapshotReports = [];
     for (const r of reports) {
       const sender = this.nodes.get(r.from);
-      if (sender?.raft == null || sender.pausedUntil > this.now) continue;
+      // A sender that crashed forgot the transfer; a paused one hears the outcome once it runs again.
+      if (sender?.raft == null) continue;
+      if (sender.pausedUntil > this.now) {
+        this.snapshotReports.push(r);
+        continue;
+      }
       sender.raft.reportSnapshot(r.to, r.ok);
       sender.drain();
     }

@@ -240,14 +240,7 @@ test("flow control: answers to entries lost while notices flow; the heartbeat an
 
 test("leadership transfer to a follower whose last answer was lost (it only got a notice since) completes", () => {
   const c = cluster();
-  let lost = 0;
-  c.dropIf = (m) => {
-    if (m.type === "appResp" && m.from === 2 && lost === 0) {
-      lost++;
-      return true;
-    }
-    return false;
-  };
+  c.loseFirst((m) => m.type === "appResp" && m.from === 2);
   c.propose(1, "x");
   const last = c.raft(1).log.lastIndex();
   assert.is(c.raft(1).status().progress.get(2)?.match, last - 1, "the leader does not know node 2 has x");

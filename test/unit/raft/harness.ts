@@ -67,6 +67,16 @@ export class Cluster {
   isolated = new Set<NodeId>();
   /** Extra loss rule for scripted scenarios (e.g. "drop appends carrying term-4 entries"). */
   dropIf: (m: Message) => boolean = () => false;
+  /** Loses the first message in flight that `matches` (one lost answer, say), and nothing else. */
+  loseFirst(matches: (m: Message) => boolean): void {
+    let lost = false;
+    this.dropIf = (m) => {
+      if (lost || !matches(m)) return false;
+      lost = true;
+      return true;
+    };
+  }
+
   /** Rewrites a message in flight (e.g. strips entries to model a partial delivery). */
   rewrite: (m: Message) => Message = (m) => m;
 

@@ -11,12 +11,16 @@ import { bytes, Cluster, config } from "./harness.js";
 
 const removeNode = (nodeId: number): ConfChange => ({ type: "removeNode", nodeId, context: new Uint8Array(0) });
 
-test("a removed leader cut off from the last voter does not step down on check-quorum; it hands over later", () => {
+/**
+ * Voters {1, 2}, leader 1. The append carrying node 1's removal reaches node 2, and from then on nothing from node 1
+ * does; node 2's acknowledgement is held back and handed to node 1, which commits its removal and, before applying
+ * it, accepts one more entry ("late") that node 2 never gets.
+ */
+function removedLeaderCutOff(): Cluster {
   const c = new Cluster([1, 2], { preVote: true, checkQuorum: true });
   c.elect(1);
   c.propose(1, "before");
   c.tickAll(2);
-  // The append carrying the removal reaches node 2; from then on nothing from node 1 does.
   const acks: Message[] = [];
   let removalSent = false;
   c.dropIf = (m) => {
@@ -36,10 +40,14 @@ test("a removed leader cut off from the last voter does not step down on check-q
   c.raft(1).proposeConfChange(removeNode(1));
   c.deliver();
   assert.is(acks.length, 1, "node 2 acknowledged the removal");
-  // Node 1 commits the removal; before applying it, it accepts one more entry that node 2 never gets.
   c.raft(1).step(acks[0]!);
   c.raft(1).propose(bytes("late"));
   c.drain(1);
+  return c;
+}
+
+test("a removed leader cut off from the last voter does not step down on check-quorum; it hands over later", () => {
+  const c = removedLeaderCutOff();
   assert.equal(c.raft(1).status().voters, [2], "node 1 applied its own removal");
   assert.is(c.raft(2).log.committed < c.raft(1).log.committed, true, "node 2 does not know the removal committed");
   assert.ok(c.raft(1).log.lastIndex() > c.raft(2).log.lastIndex());
@@ -59,31 +67,7 @@ test("a removed leader that restarted refuses its vote but tells the candidate i
   // Found by the simulator (seed 7000321): the same stall when the removed leader crashes and restarts as a
   // follower before handing over. Its refusal now carries its commit index; the candidate holds that entry,
   // commits and applies the removal, and then needs no other vote.
-  const c = new Cluster([1, 2], { preVote: true, checkQuorum: true });
-  c.elect(1);
-  c.propose(1, "before");
-  c.tickAll(2);
-  const acks: Message[] = [];
-  let removalSent = false;
-  c.dropIf = (m) => {
-    if (m.from === 1 && m.to === 2) {
-      if (!removalSent && m.type === "app" && m.entries.some((e) => e.type === "confChange")) {
-        removalSent = true;
-        return false;
-      }
-      return true;
-    }
-    if (m.from === 2 && m.type === "appResp" && !m.reject && acks.length === 0) {
-      acks.push(m);
-      return true;
-    }
-    return false;
-  };
-  c.raft(1).proposeConfChange(removeNode(1));
-  c.deliver();
-  c.raft(1).step(acks[0]!);
-  c.raft(1).propose(bytes("late"));
-  c.drain(1);
+  const c = removedLeaderCutOff();
   assert.equal(c.raft(1).status().voters, [2]);
   // Node 1 crashes and restarts from its disk: a follower that is not a voter, with the longer log.
   const node1 = c.get(1);

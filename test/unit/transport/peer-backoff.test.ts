@@ -6,30 +6,12 @@ import type { Socket } from "node:net";
 import pino from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { Message } from "../../../src/store/raft/types.js";
 import { PeerClient } from "../../../src/store/transport/peer-client.js";
 import { waitFor } from "../../helpers/ports.js";
+import { appendMessage } from "./append-message.js";
 
 const BACKOFF_MIN_MS = 20;
 const BACKOFF_MAX_MS = 160;
-
-function append(index: number): Message {
-  return {
-    type: "app",
-    from: 1,
-    to: 2,
-    term: 1,
-    logTerm: 1,
-    index,
-    entries: [],
-    commit: index,
-    reject: false,
-    rejectHint: 0,
-    context: "",
-    snapshot: null,
-    commitNotice: false,
-  };
-}
 
 /** A stand-in peer that accepts stream upgrades and either closes each at once or keeps it until told. */
 async function standInPeer(): Promise<{ url: string; server: Server; mode: { closeAtOnce: boolean }; open: Socket[] }> {
@@ -79,7 +61,7 @@ test("a peer closing each stream at once doubles the wait up to the maximum; a s
   let index = 0;
   const sendUntil = (what: string, done: () => boolean) =>
     waitFor(what, async () => {
-      client.enqueue(append(index++));
+      client.enqueue(appendMessage(1, 2, index++, { entries: [] }));
       client.flush();
       await new Promise((resolve) => setTimeout(resolve, 5));
       return done();

@@ -21,28 +21,10 @@ import {
 } from "../../../src/store/transport/protocol.js";
 import { PeerTransport } from "../../../src/store/transport/transport.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
+import { appendMessage as message } from "./append-message.js";
 
 /** Where a frame's first message's type code is: length prefix (4), version (1), message count (4). */
 const FRAME_TYPE_OFFSET = 9;
-
-function message(from: number, to: number, index: number, extra: Partial<Message> = {}): Message {
-  return {
-    type: "app",
-    from,
-    to,
-    term: 1,
-    logTerm: index === 0 ? 0 : 1,
-    index,
-    entries: [{ term: 1, index: index + 1, type: "normal", data: new Uint8Array([index % 256, 1, 2]) }],
-    commit: index,
-    reject: false,
-    rejectHint: 0,
-    context: "",
-    snapshot: null,
-    commitNotice: false,
-    ...extra,
-  };
-}
 
 function endpoint(clusterId: number, memberId: number, removed = new Set<number>([666]), logger = silentLogger()) {
   const received: Message[] = [];

@@ -58,6 +58,27 @@ export class KeySpace {
   currentRevision = 1;
   /** Revisions below this are gone; reads at or above it are served. 0 = never compacted. */
   compactRevision = 0;
+  /**
+   * A compaction at revision 0 succeeded (possible only on a store never compacted). etcd starts with compaction
+   * revision -1: the first `compaction {revision: 0}` succeeds and later ones are "compacted"; `compactRevision`
+   * starts at 0, so this flag tells the two apart. Not in snapshots: a member restored from one taken in between
+   * answers a second `revision: 0` compaction with success instead of "compacted" (both leave the store unchanged).
+   */
+  private compactedAtZero = false;
+
+  /**
+   * etcd's compaction revision, as its compaction, txn range checks and watchers compare with it: -1 until the first
+   * compaction (one at revision 0 included), then the compacted revision.
+   */
+  get etcdCompactRevision(): number {
+    return this.compactRevision === 0 && !this.compactedAtZero ? -1 : this.compactRevision;
+  }
+
+  /** The one compaction at revision 0 etcd allows: it removes nothing (see compactedAtZero). */
+  compactAtZero(): void {
+    assert(this.etcdCompactRevision === -1, "compaction at 0 after a compaction");
+    this.compactedAtZero = true;
+  }
 
   /** The live revision of `key` at `atRevision`, or undefined when absent/deleted then. */
   get(key: string, atRevision: number): KeyRevision | undefined {
@@ -205,6 +226,7 @@ export class KeySpace {
   }): void {
     this.currentRevision = state.currentRevision;
     this.compactRevision = state.compactRevision;
+    this.compactedAtZero = false;
     const entries: IndexEntry[] = [];
     for (const history of state.histories) {
       const entry = entryFor(history.key, history.revisions);

@@ -53,13 +53,6 @@ export class KvStore {
   private readonly ops: WriteOps;
   private readonly clock: () => number;
   private applied = 0;
-  /**
-   * A compaction at revision 0 succeeded (possible only on a store never compacted). etcd starts with compaction
-   * revision -1: the first `compaction {revision: 0}` succeeds and later ones are "compacted"; the key space here
-   * starts at 0, so this flag tells the two apart. Not in snapshots: a member restored from one taken in between
-   * answers a second `revision: 0` compaction with success instead of "compacted" (both leave the store unchanged).
-   */
-  private compactedAtZero = false;
 
   constructor(options: Partial<KvStoreOptions> = {}) {
     this.clock = options.clock ?? (() => performance.now());
@@ -219,7 +212,6 @@ export class KvStore {
     const state = decodeSnapshot(data);
     const previousRevision = this.space.currentRevision;
     this.space.load(state);
-    this.compactedAtZero = false;
     const leaseKeys = new Map<number, string[]>();
     for (const history of state.histories) {
       const last = history.revisions[history.revisions.length - 1];
@@ -259,9 +251,7 @@ export class KvStore {
         return this.write((batch) => this.ops.deleteRange(command.request, batch));
       case "txn":
         checkTxnShape(command.request);
-        return this.write((batch) =>
-          this.ops.txn(command.request, batch, this.ops.planTxn(command.request, current, this.firstRevision())),
-        );
+        return this.write((batch) => this.ops.txn(command.request, batch, this.ops.planTxn(command.request, current)));
       case "compaction":
         return this.compact(command.request);
       case "leaseGrant":
@@ -284,17 +274,11 @@ export class KvStore {
     return response;
   }
 
-  /** etcd's first revision kept (FirstRev): -1 until the first compaction, then the compacted revision. */
-  private firstRevision(): number {
-    const neverCompacted = this.space.compactRevision === 0 && !this.compactedAtZero;
-    return neverCompacted ? -1 : this.space.compactRevision;
-  }
-
   /** etcd's rule: at or below the last compaction -> compacted (even for 0 and negative), above current -> future. */
   private compact(request: CompactionRequest): CompactionResponse {
-    if (request.revision <= this.firstRevision()) throw new CompactedError(this.space.compactRevision);
+    if (request.revision <= this.space.etcdCompactRevision) throw new CompactedError(this.space.compactRevision);
     if (request.revision > this.space.currentRevision) throw new FutureRevisionError();
-    if (request.revision === 0) this.compactedAtZero = true;
+    if (request.revision === 0) this.space.compactAtZero();
     else this.space.compact(request.revision);
     return { header: this.header() };
   }

@@ -17,15 +17,15 @@ export function resolveReadRevision(space: KeySpace, requested: number | undefin
 
 /**
  * etcd's check of a range inside a txn (checkRequestRange), stricter than a plain range's: any revision but 0
- * below the first revision kept (`firstRevision`: -1 on a store never compacted) is "compacted", so a negative
- * revision, which a plain range reads as "current", fails in a txn once the store was compacted.
+ * below etcd's compaction revision (-1 on a store never compacted) is "compacted", so a negative revision, which a
+ * plain range reads as "current", fails in a txn once the store was compacted.
  */
-export function checkTxnRange(space: KeySpace, request: RangeRequest, current: number, firstRevision: number): void {
+export function checkTxnRange(space: KeySpace, request: RangeRequest, current: number): void {
   if (request.key.length === 0) throw new KeyNotProvidedError();
   const revision = request.revision ?? 0;
   if (revision === 0) return;
   if (revision > current) throw new FutureRevisionError();
-  if (revision < firstRevision) throw new CompactedError(space.compactRevision);
+  if (revision < space.etcdCompactRevision) throw new CompactedError(space.compactRevision);
 }
 
 /**

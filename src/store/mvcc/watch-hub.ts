@@ -228,8 +228,9 @@ export class WatchHub {
 
   /**
    * etcd's compact revision as its watchers compare with it: -1 until the first compaction. Only a negative start
-   * revision can be below -1 (etcd then cancels it with compact_revision -1). A compaction at revision 0, which
-   * etcd allows once, is not seen here (the key space keeps 0): such a watcher gets -1 instead of 0.
+   * revision can be below -1 (etcd then cancels it with compact_revision -1). Unlike KeySpace.etcdCompactRevision,
+   * a compaction at revision 0 is not counted: after one, etcd answers such a watch with an empty response and
+   * does not cancel it, which vigie does not copy; the watch is cancelled with -1 as before it.
    */
   private etcdCompactRevision(): number {
     return this.space.compactRevision > 0 ? this.space.compactRevision : -1;

@@ -56,13 +56,13 @@ export class WriteOps {
    * etcd checks in two passes over the chosen ops, every put first and then every range, so when a txn holds a
    * bad put and a bad range, the put's error wins wherever it sits.
    */
-  planTxn(txn: TxnRequest, atRevision: number, firstRevision: number): boolean[] {
+  planTxn(txn: TxnRequest, atRevision: number): boolean[] {
     const decisions: boolean[] = [];
     const chosen: RequestOp[] = [];
     this.planInto(txn, atRevision, decisions, chosen);
     for (const op of chosen) if ("request_put" in op) this.checkPut(op.request_put, atRevision);
     for (const op of chosen) {
-      if ("request_range" in op) checkTxnRange(this.space, op.request_range, atRevision, firstRevision);
+      if ("request_range" in op) checkTxnRange(this.space, op.request_range, atRevision);
     }
     return decisions;
   }

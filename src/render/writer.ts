@@ -1,6 +1,7 @@
 // Putting a rendered file in place safely: stage it next to the destination, let `check` judge the staged copy,
 // then swap it in atomically (rename) or overwrite in place (bind-mounted single files), fsyncing file and directory
-// so a crash leaves either the old or the new file, never a torn one. Nothing happens when the bytes are unchanged.
+// so a crash leaves either the old or the new file, never a torn one. Unchanged bytes are not rewritten (only a mode or
+// owner the config sets is applied); a rewrite keeps the mode and owner the config does not set.
 // The file operations are synchronous on purpose: config files are small, and each async call is a thread-pool
 // round trip that, under load, costs more than the write itself (put → file latency is what this code is judged on).
 // Only the check command is asynchronous, and the staged file's flush when there is a check: it runs in the thread
@@ -8,6 +9,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import {
+  chmodSync,
+  chownSync,
   close,
   closeSync,
   copyFileSync,
@@ -22,6 +25,8 @@ import {
   openSync,
   readFileSync,
   renameSync,
+  type Stats,
+  statSync,
   unlinkSync,
   writeSync,
 } from "node:fs";
@@ -90,12 +95,20 @@ export async function writeRendered(
       cause: error,
     });
   }
-  if (previous?.equals(content)) return { changed: false };
+  const configuresMetadata = spec.mode !== undefined || spec.owner !== undefined || spec.group !== undefined;
+  if (previous?.equals(content) && !configuresMetadata) return { changed: false };
+  // Only now (a change, or metadata to compare): an unchanged file without mode/owner/group costs no stat.
+  const current = previous === undefined ? undefined : statIfExists(spec);
+  if (previous?.equals(content)) {
+    if (current !== undefined) applyConfiguredMetadata(spec, current);
+    return { changed: false };
+  }
+  const metadata = wantedMetadata(spec, current);
   const needsStage = spec.write === "rename" || spec.check !== undefined;
   // Only a staged file that is renamed into place must be on disk first; one staged for the check alone (in-place
   // writes) is removed afterwards. With a check, the flush waits for the check, alongside it.
   const flush: Flush = spec.write !== "rename" ? "none" : spec.check === undefined ? "now" : "alongside";
-  const staged = needsStage ? stage(spec, content, flush) : undefined;
+  const staged = needsStage ? stage(spec, content, flush, metadata) : undefined;
   try {
     if (spec.check !== undefined && staged !== undefined) await checkAndFlush(spec, staged);
     if (spec.backup && previous !== undefined) writeBackup(spec, previous);
@@ -162,20 +175,19 @@ interface Staged {
   fullSync: boolean;
 }
 
-function stage(spec: WriteSpec, content: Buffer, flush: Flush): Staged {
+function stage(spec: WriteSpec, content: Buffer, flush: Flush, metadata: Metadata): Staged {
   const directory = dirname(spec.destination);
   const path = join(directory, `.${basename(spec.destination)}.vigie-${randomBytes(6).toString("hex")}.tmp`);
   let fd: number | undefined;
   try {
-    fd = openCreatingDirectory(path, spec.mode ?? 0o644);
+    fd = openCreatingDirectory(path, metadata.mode ?? 0o644);
     writeAll(fd, content);
     // The umask may have narrowed the mode given to open(); set it exactly.
-    if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
-    const ids = ownership(spec);
-    if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
+    if (metadata.mode !== undefined) fchmodSync(fd, metadata.mode);
+    setOwnership(fd, metadata);
     // Data and size must reach the disk before the rename. fdatasync suffices unless mode or ownership were set,
     // which must be durable too (an unchanged file is not rewritten after a restart, so a lost chown would stay).
-    const fullSync = ids !== undefined || spec.mode !== undefined;
+    const fullSync = metadata.ids !== undefined || metadata.mode !== undefined;
     if (flush === "alongside") return { path, fd, fullSync };
     if (flush === "now") {
       if (fullSync) fsyncSync(fd);
@@ -255,6 +267,7 @@ function overwriteInPlace(spec: WriteSpec, content: Buffer, previous: Buffer | u
   const fd = openSync(spec.destination, "w", spec.mode ?? 0o644);
   try {
     writeAll(fd, content);
+    // The inode is kept, and with it its mode and owner: only what the config sets changes.
     if (spec.mode !== undefined) fchmodSync(fd, spec.mode);
     const ids = ownership(spec);
     if (ids !== undefined) fchownSync(fd, ids.uid, ids.gid);
@@ -298,6 +311,66 @@ function syncDirectoryNow(directory: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+function statIfExists(spec: WriteSpec): Stats | undefined {
+  try {
+    return statSync(spec.destination);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new WriteFailedError(spec.name, `cannot stat ${spec.destination}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Mode and ownership the new file gets; `idsRequired` is false when the ids are only carried over. */
+interface Metadata {
+  mode: number | undefined;
+  ids: { uid: number; gid: number } | undefined;
+  idsRequired: boolean;
+}
+
+/**
+ * What the config sets, and for what it does not set, what the file in place has: a rename makes a new inode, which
+ * would otherwise turn a 0600 root-owned secret into a 0644 file owned by whoever runs vigie (consul-template keeps
+ * them too). A destination that is a symlink is replaced by a regular file with its target's mode, as
+ * consul-template does: following the link would let whoever can write the directory redirect the write.
+ */
+function wantedMetadata(spec: WriteSpec, current: Stats | undefined): Metadata {
+  const configured = ownership(spec);
+  const mode = spec.mode ?? (current === undefined ? undefined : current.mode & 0o7777);
+  if (current === undefined) return { mode, ids: configured, idsRequired: true };
+  const uid = configured !== undefined && configured.uid !== -1 ? configured.uid : current.uid;
+  const gid = configured !== undefined && configured.gid !== -1 ? configured.gid : current.gid;
+  return { mode, ids: { uid, gid }, idsRequired: configured !== undefined };
+}
+
+/** Carried-over ids are best effort (only root may give a file away, as consul-template); configured ones are not. */
+function setOwnership(fd: number, metadata: Metadata): void {
+  if (metadata.ids === undefined) return;
+  try {
+    fchownSync(fd, metadata.ids.uid, metadata.ids.gid);
+  } catch (error) {
+    if (metadata.idsRequired || (error as NodeJS.ErrnoException).code !== "EPERM") throw error;
+  }
+}
+
+/** The bytes are right, but a mode/owner/group added to the config must still apply (without a rewrite or reload). */
+function applyConfiguredMetadata(spec: WriteSpec, current: Stats): void {
+  try {
+    if (spec.mode !== undefined && (current.mode & 0o7777) !== spec.mode) chmodSync(spec.destination, spec.mode);
+    const ids = ownership(spec);
+    if (ids === undefined) return;
+    const uid = ids.uid === -1 ? current.uid : ids.uid;
+    const gid = ids.gid === -1 ? current.gid : ids.gid;
+    if (uid !== current.uid || gid !== current.gid) chownSync(spec.destination, uid, gid);
+  } catch (error) {
+    if (error instanceof WriteFailedError) throw error;
+    throw new WriteFailedError(spec.name, `cannot set mode/owner of ${spec.destination}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

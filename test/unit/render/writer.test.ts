@@ -1,6 +1,6 @@
 // Writing rendered files: atomic rename, unchanged bytes untouched, check on the staged copy, backup, in-place.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "uvu";
@@ -165,4 +165,53 @@ for (const destination of process.argv.slice(2)) {
   assert.equal((await readdir(dir)).sort(), ["app.conf", "efbig.mts"]);
 });
 
+test("without mode/owner/group in the config, a rewrite keeps the file's own (a 0600 secret stays 0600)", async () => {
+  const destination = join(dir, "out.conf");
+  await writeFile(destination, "old\n");
+  await chmod(destination, 0o600);
+  // Changing the owner needs root; unprivileged runs check the mode alone.
+  const privileged = process.geteuid?.() === 0;
+  if (privileged) await chown(destination, 65534, 65533);
+  for (const write of ["rename", "in-place"] as const) {
+    const outcome = await writeRendered(spec({ write, check: ["true", "{{src}}"] }), Buffer.from(`new ${write}\n`));
+    assert.ok(outcome.changed);
+    const info = await stat(destination);
+    assert.is(info.mode & 0o7777, 0o600, write);
+    if (privileged) assert.equal([info.uid, info.gid], [65534, 65533], write);
+  }
+  // A file that did not exist gets the default 0644 (less the umask), owned by whoever runs vigie.
+  await writeRendered(spec({ destination: join(dir, "fresh.conf") }), Buffer.from("x"));
+  assert.is((await stat(join(dir, "fresh.conf"))).mode & 0o022, 0);
+});
+
+test("a mode or owner set in the config applies to a file whose bytes are already right, without rewriting it", async () => {
+  const destination = join(dir, "out.conf");
+  await writeRendered(spec(), Buffer.from("same\n"));
+  const before = await stat(destination);
+  const outcome = await writeRendered(spec({ mode: 0o640 }), Buffer.from("same\n"));
+  assert.equal(outcome, { changed: false });
+  const after = await stat(destination);
+  assert.is(after.mode & 0o7777, 0o640);
+  assert.is(after.ino, before.ino);
+  if (process.geteuid?.() === 0) {
+    await writeRendered(spec({ mode: 0o640, owner: 65534, group: "65533" }), Buffer.from("same\n"));
+    const owned = await stat(destination);
+    assert.equal([owned.uid, owned.gid, owned.ino], [65534, 65533, before.ino]);
+  }
+});
+
+test("a destination that is a symlink is replaced by a regular file and its target left alone, like consul-template", async () => {
+  const target = join(dir, "target.conf");
+  const destination = join(dir, "out.conf");
+  await writeFile(target, "target\n");
+  await symlink(target, destination);
+  // Same bytes through the link: nothing to do, the link stays.
+  assert.equal(await writeRendered(spec(), Buffer.from("target\n")), { changed: false });
+  assert.ok((await lstat(destination)).isSymbolicLink());
+  const outcome = await writeRendered(spec(), Buffer.from("new\n"));
+  assert.ok(outcome.changed && outcome.previous?.toString() === "target\n");
+  assert.ok((await lstat(destination)).isFile());
+  assert.is(await readFile(destination, "utf8"), "new\n");
+  assert.is(await readFile(target, "utf8"), "target\n");
+});
 test.run();

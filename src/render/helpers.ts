@@ -155,11 +155,12 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
   ls(...args) {
     const { values, options } = splitArgs(args);
     const prefix = directory(stringArg("ls", values[0], options));
-    return readPrefix(prefix).filter((entry) => !entry.name.includes("/"));
+    return readPrefix(prefix).filter((entry) => entry.name !== "" && !entry.name.includes("/"));
   },
   tree(...args) {
     const { values, options } = splitArgs(args);
-    return readPrefix(directory(stringArg("tree", values[0], options)));
+    // The directory's own key (`/s/`, a "folder" key some tools write) is not one of its children.
+    return readPrefix(directory(stringArg("tree", values[0], options))).filter((entry) => entry.name !== "");
   },
   service(...args) {
     const { values, options } = splitArgs(args);

@@ -54,6 +54,12 @@ test("ls lists direct children, tree everything, both sorted with full key and n
   assert.is(tree.output, "/s/a|a;/s/b|b;/s/d/x|d/x;");
 });
 
+test("ls and tree leave out the listed directory's own key (a 'folder' key like /s/), as consul-template", () => {
+  const data = { "/s/": "folder", "/s/a": "1", "/s/d/": "sub", "/s/d/x": "2" };
+  assert.is(render('{{#each (ls "/s")}}[{{name}}={{value}}]{{/each}}', data).output, "[a=1]");
+  assert.is(render('{{#each (tree "/s")}}[{{name}}={{value}}]{{/each}}', data).output, "[a=1][d/=sub][d/x=2]");
+});
+
 test("service returns passing instances sorted by id and skips malformed ones", () => {
   const instance = (port: number, health: string) =>
     JSON.stringify({ address: `127.0.0.1:${port}`, host: "127.0.0.1", port, tags: ["v1"], meta: { az: "a" }, health });

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../config/load.js";
 import type { VigieConfig } from "../config/schema.js";
 import { syncDirectory } from "../directory-sync.js";
-import { StoreUnavailableError } from "../errors.js";
+import { ConfigError, StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
 import { ExecSupervisor } from "../reload/exec.js";
@@ -171,7 +171,13 @@ class SidecarRuntime implements Sidecar {
 
   /** Installs a template list (at start or after a config change), compiles it and renders everything. */
   private async applyTemplates(config: VigieConfig): Promise<void> {
+    // Both throw ConfigError before anything changes: at start the agent refuses to run, later the running config stays.
     const runtimes = buildRuntimes(config.templates, this.options.baseDir);
+    config.templates.forEach((template, index) => {
+      if (template.reload !== undefined && "exec" in template.reload && this.exec === undefined) {
+        throw new ConfigError(`templates[${index}].reload: exec: true needs an exec: section (the application to run)`);
+      }
+    });
     for (const runtime of runtimes) {
       if (!(await runtime.compile())) this.reportFailure(runtime, "compile", runtime.compileError!);
       const check = runtime.config.check;
@@ -207,7 +213,6 @@ class SidecarRuntime implements Sidecar {
       try {
         const loaded = await loadConfig(path);
         const fields = startOnlyChanges(this.fileConfig, loaded.config);
-        this.fileConfig = loaded.config;
         if (fields.length > 0) {
           // Only templates: apply live; the store, the replica, services and exec are set up once at start.
           this.log.warn(
@@ -217,6 +222,8 @@ class SidecarRuntime implements Sidecar {
         }
         this.log.info({ file: path, templates: loaded.config.templates.length }, "config changed; applying it");
         await this.applyTemplates(loaded.config);
+        // Only once applied: a refused file is not what runs, so the next edit is compared with what does.
+        this.fileConfig = loaded.config;
       } catch (error) {
         this.log.error(
           { file: path, error: (error as Error).message },

@@ -2,10 +2,10 @@
 // from "the data changed" to "the new file is in place": render from the mirror (loading anything not loaded yet,
 // so nothing is rendered from partial data), then stage, check and write.
 import { readFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { resolveFromConfig } from "../config/load.js";
 import type { TemplateConfig } from "../config/schema.js";
-import { VigieError } from "../errors.js";
+import { ConfigError, VigieError } from "../errors.js";
 import type { ChangedFile } from "../reload/reloader.js";
 import { Dependencies } from "../render/reader.js";
 import {
@@ -164,13 +164,28 @@ export class TemplateRuntime {
   }
 }
 
-/** Names for logs and metrics: `name` when given, else the source's base name; duplicates get `#2`, `#3`. */
+/**
+ * Names for logs and metrics: `name` when given, else the source's base name; duplicates get `#2`, `#3`.
+ * Throws ConfigError when two templates share a destination: each would overwrite the other's file on every change
+ * (and reload the application each time), which consul-template allows and nobody wants.
+ */
 export function buildRuntimes(templates: readonly TemplateConfig[], baseDir: string): TemplateRuntime[] {
   const seen = new Map<string, number>();
-  return templates.map((config) => {
+  const destinations = new Map<string, number>();
+  return templates.map((config, index) => {
     const base = config.name ?? basename(config.source);
     const count = (seen.get(base) ?? 0) + 1;
     seen.set(base, count);
-    return new TemplateRuntime(config, baseDir, count === 1 ? base : `${base}#${count}`);
+    const runtime = new TemplateRuntime(config, baseDir, count === 1 ? base : `${base}#${count}`);
+    // Normalized (`a/./b`, `a//b`); two paths to one file through a symlink are not caught.
+    const destination = resolve(runtime.spec.destination);
+    const first = destinations.get(destination);
+    if (first !== undefined) {
+      throw new ConfigError(
+        `templates[${index}].destination: ${destination} is already the destination of templates[${first}]`,
+      );
+    }
+    destinations.set(destination, index);
+    return runtime;
   });
 }

@@ -1,0 +1,76 @@
+// The configured templates as the sidecar and `vigie render` build them: names for logs, and the mistakes in a
+// template list that no single template's schema can see (two templates writing one file), refused up front.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { configSchema } from "../../../src/config/schema.js";
+import { ConfigError } from "../../../src/errors.js";
+import { silentLogger } from "../../../src/log.js";
+import { MetricsRegistry } from "../../../src/metrics.js";
+import { startSidecar } from "../../../src/sidecar/sidecar.js";
+import { buildRuntimes } from "../../../src/sidecar/template-runtime.js";
+
+function templates(list: unknown[]) {
+  return configSchema.parse({ templates: list }).templates;
+}
+
+test("names: the source's base name, or name; duplicates numbered", () => {
+  const runtimes = buildRuntimes(
+    templates([
+      { source: "a.hbs", destination: "/tmp/x/1" },
+      { source: "other/a.hbs", destination: "/tmp/x/2" },
+      { source: "b.hbs", destination: "/tmp/x/3", name: "bee" },
+    ]),
+    "/etc/vigie",
+  );
+  assert.equal(
+    runtimes.map((r) => [r.name, r.sourcePath, r.spec.destination]),
+    [
+      ["a.hbs", "/etc/vigie/a.hbs", "/tmp/x/1"],
+      ["a.hbs#2", "/etc/vigie/other/a.hbs", "/tmp/x/2"],
+      ["bee", "/etc/vigie/b.hbs", "/tmp/x/3"],
+    ],
+  );
+});
+
+test("two templates with one destination are refused, naming both (they would overwrite each other forever)", () => {
+  try {
+    buildRuntimes(
+      templates([
+        { source: "a.hbs", destination: "out/app.conf" },
+        { source: "b.hbs", destination: "/srv/ok.conf" },
+        { source: "c.hbs", destination: "/etc/vigie/./out/app.conf" },
+      ]),
+      "/etc/vigie",
+    );
+    assert.unreachable("a shared destination must be refused");
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.match(
+      (error as Error).message,
+      "templates[2].destination: /etc/vigie/out/app.conf is already the destination of templates[0]",
+    );
+  }
+});
+
+test("reload { exec: true } without an exec: section is refused when the sidecar starts, not at the first reload", async () => {
+  const config = configSchema.parse({
+    templates: [{ source: "/dev/null", destination: "/tmp/vigie-never-written", reload: { exec: true } }],
+  });
+  try {
+    const sidecar = await startSidecar({
+      config,
+      configFile: undefined,
+      baseDir: "/tmp",
+      endpoints: ["http://127.0.0.1:9"],
+      logger: silentLogger(),
+      metrics: new MetricsRegistry(),
+    });
+    await sidecar.stop();
+    assert.unreachable("the sidecar must refuse the config");
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.match((error as Error).message, "templates[0].reload: exec: true needs an exec: section");
+  }
+});
+
+test.run();

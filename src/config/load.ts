@@ -8,6 +8,7 @@ import type { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { configFromFlagsOnly } from "./flags-only.js";
 import type { VigieConfig } from "./schema.js";
+import { closestField, knownFieldsAt } from "./suggest.js";
 
 /** Config file size limit: a config is a few KiB; anything near this is a mistake (a binary, a log file). */
 const CONFIG_MAX_BYTES = 1024 * 1024;
@@ -71,11 +72,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message.replace(/^Invalid input: /, "");
 }
 
+/** How much of a wrong value a message quotes: enough to recognise it, not a whole pasted file. */
+const QUOTED_VALUE_MAX_CHARS = 60;
+
 function typeName(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "a list";
   if (typeof value === "object") return "a map";
-  return `${typeof value} ${JSON.stringify(value)}`;
+  const text = JSON.stringify(value) ?? String(value);
+  const quoted = text.length > QUOTED_VALUE_MAX_CHARS ? `${text.slice(0, QUOTED_VALUE_MAX_CHARS)}...` : text;
+  return `${typeof value} ${quoted}`;
 }
 
 /**
@@ -121,18 +127,25 @@ function keyNodeAt({ yaml: { isMap, isPair, isScalar }, document }: ParsedFile, 
  */
 async function validate(raw: unknown, locate: (path: Path, unknownField: boolean) => Location): Promise<VigieConfig> {
   const { configSchema } = await import("./schema.js");
-  const result = configSchema.safeParse(raw);
+  // reportInput: a value of the wrong type is then told apart from a missing one ("expected number, got string").
+  const result = configSchema.safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
   const problems = flatten(result.error.issues).map((issue) => {
     const where = locate(issue.path, issue.message === "unknown field");
     const field = formatPath(issue.path);
-    const message = issue.message === "unknown field" ? `unknown field "${String(issue.path.at(-1))}"` : issue.message;
+    const message = issue.message === "unknown field" ? unknownFieldMessage(configSchema, issue.path) : issue.message;
     const text = field === "" || where.flag ? message : `${field}: ${message}`;
     return { where, text: where.text === "" ? text : `${where.text}: ${text}` };
   });
   // Flags first, then in file order, so the list reads top to bottom like the file.
   problems.sort((a, b) => a.where.line - b.where.line || a.where.column - b.where.column);
   throw new ConfigError(problems.map((problem) => problem.text).join("\n"));
+}
+
+function unknownFieldMessage(schema: z.core.$ZodType, path: Path): string {
+  const unknown = String(path.at(-1));
+  const meant = closestField(unknown, knownFieldsAt(schema, path.slice(0, -1)));
+  return meant === undefined ? `unknown field "${unknown}"` : `unknown field "${unknown}" (did you mean "${meant}"?)`;
 }
 
 /** Where a problem is: `file:line:col`, `flag --x`, or nothing known; line/column order the report. */

@@ -1,4 +1,6 @@
 // The config loader's error messages are part of the user interface: these tests pin the exact text users see.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { test } from "uvu";
@@ -9,6 +11,18 @@ import { ConfigError } from "../../../src/errors.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures/config");
 const fixture = (name: string) => join(fixtures, name);
+
+/** Writes `lines` to a fresh YAML file and returns the loader's error message for it. */
+async function yamlError(lines: string[], overrides = {}): Promise<{ file: string; message: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-config-"));
+  const file = join(dir, "vigie.yaml");
+  try {
+    await writeFile(file, `${lines.join("\n")}\n`);
+    return { file, message: await configError(file, overrides) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function configError(file: string, overrides = {}): Promise<string> {
   try {
@@ -54,8 +68,46 @@ test("an unknown field is an error at the key itself", async () => {
   assert.is(
     await configError(fixture("unknown-field.yaml")),
     `${fixture("unknown-field.yaml")}:2:5: templates[0].destination: is required\n` +
-      `${fixture("unknown-field.yaml")}:3:5: templates[0].destinaton: unknown field "destinaton"`,
+      `${fixture("unknown-field.yaml")}:3:5: templates[0].destinaton: unknown field "destinaton" (did you mean "destination"?)`,
   );
+});
+
+test("a flag's name written in the file, or a typo, suggests the field meant; a stranger gets no guess", async () => {
+  const { file, message } = await yamlError([
+    "data-dir: /var/lib/vigie",
+    "logLevel: debug",
+    "voter: 3",
+    "services:",
+    "  - name: web",
+    "    address: 127.0.0.1:80",
+    "    check: { htpp: 'http://127.0.0.1:80/' }",
+    "colour: blue",
+  ]);
+  assert.is(
+    message,
+    [
+      `${file}:1:1: data-dir: unknown field "data-dir" (did you mean "data_dir"?)`,
+      `${file}:2:1: logLevel: unknown field "logLevel" (did you mean "log_level"?)`,
+      `${file}:3:1: voter: unknown field "voter" (did you mean "voters"?)`,
+      `${file}:7:12: services[0].check: needs exactly one of http, tcp or exec`,
+      `${file}:7:14: services[0].check.htpp: unknown field "htpp" (did you mean "http"?)`,
+      `${file}:8:1: colour: unknown field "colour"`,
+    ].join("\n"),
+  );
+});
+
+test("a value of the wrong type says what it got, not that it is missing", async () => {
+  const { file, message } = await yamlError(['voters: "3"', "dev: yes", `name: ${"x".repeat(100)}`, "join: [a]"]);
+  assert.is(
+    message,
+    [
+      `${file}:1:9: voters: expected number, got string "3"`,
+      `${file}:2:6: dev: expected boolean, got string "yes"`,
+      `${file}:4:7: join: expected string, got a list`,
+    ].join("\n"),
+  );
+  const long = await yamlError([`voters: "${"9".repeat(100)}"`]);
+  assert.is(long.message, `${long.file}:1:9: voters: expected number, got string "${"9".repeat(59)}...`);
 });
 
 test("a bad duration says what a good one looks like", async () => {

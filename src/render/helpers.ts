@@ -2,6 +2,7 @@
 // (`activeRender`) instead of being threaded through Handlebars' data frames, where a template could reach it.
 // Every read goes through `readKey`/`readPrefix`, which record the dependency before answering.
 import assert from "node:assert/strict";
+import { isUtf8 } from "node:buffer";
 import type { HelperOptions } from "handlebars";
 import { MissingKeyError, type SourceLocation, TemplateRenderError } from "./errors.js";
 import type { Dependencies, Entry, KeyReader } from "./reader.js";
@@ -54,6 +55,16 @@ function stringArg(helper: string, value: unknown, options: HelperOptions | unde
   return fail(options, `${helper}: expected a non-empty string, got ${JSON.stringify(value)}`);
 }
 
+/**
+ * Templates render text. Bytes that are not UTF-8 would come out as replacement characters (consul-template copies
+ * them raw; a JavaScript string cannot), so reading such a value fails and the previous file stays.
+ */
+function refuseBinary(key: string, options: HelperOptions | undefined): void {
+  if (current().reader.notText?.(key) === true) {
+    fail(options, `key "${key}": the value is not UTF-8 text, and templates render text`);
+  }
+}
+
 /** Reads one key; `undefined` when absent. A not-yet-loaded key is recorded and read as absent. */
 function readKey(key: string): string | undefined {
   const render = current();
@@ -63,6 +74,19 @@ function readKey(key: string): string | undefined {
     return undefined;
   }
   return render.reader.getKey(key);
+}
+
+/** A key's value for the template; `exists` reads with readKey alone (it shows no value). */
+function readValue(key: string, options: HelperOptions | undefined): string | undefined {
+  const value = readKey(key);
+  if (value !== undefined) refuseBinary(key, options);
+  return value;
+}
+
+/** The entries a listing helper hands to the template, none of them binary. */
+function listed(entries: readonly Entry[], options: HelperOptions | undefined): readonly Entry[] {
+  if (current().reader.notText !== undefined) for (const entry of entries) refuseBinary(entry.key, options);
+  return entries;
 }
 
 function readPrefix(prefix: string): readonly Entry[] {
@@ -134,7 +158,7 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
       return (this as { key: unknown }).key;
     }
     const key = stringArg("key", values[0], options);
-    const value = readKey(key);
+    const value = readValue(key, options);
     if (value === undefined) {
       const render = current();
       // Not loaded yet: the render is discarded anyway, so do not report a missing key.
@@ -145,7 +169,7 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
   },
   keyOrDefault(...args) {
     const { values, options } = splitArgs(args);
-    const value = readKey(stringArg("keyOrDefault", values[0], options));
+    const value = readValue(stringArg("keyOrDefault", values[0], options), options);
     return value ?? (values[1] === undefined ? "" : String(values[1]));
   },
   exists(...args) {
@@ -155,12 +179,19 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
   ls(...args) {
     const { values, options } = splitArgs(args);
     const prefix = directory(stringArg("ls", values[0], options));
-    return readPrefix(prefix).filter((entry) => entry.name !== "" && !entry.name.includes("/"));
+    return listed(
+      readPrefix(prefix).filter((entry) => entry.name !== "" && !entry.name.includes("/")),
+      options,
+    );
   },
   tree(...args) {
     const { values, options } = splitArgs(args);
     // The directory's own key (`/s/`, a "folder" key some tools write) is not one of its children.
-    return readPrefix(directory(stringArg("tree", values[0], options))).filter((entry) => entry.name !== "");
+    const entries = readPrefix(directory(stringArg("tree", values[0], options)));
+    return listed(
+      entries.filter((entry) => entry.name !== ""),
+      options,
+    );
   },
   service(...args) {
     const { values, options } = splitArgs(args);
@@ -236,6 +267,8 @@ export const helpers: Record<string, (this: unknown, ...args: unknown[]) => unkn
   base64Decode(...args) {
     const { values, options } = splitArgs(args);
     if (typeof values[0] !== "string") fail(options, "base64Decode: expected a string");
-    return Buffer.from(values[0] as string, "base64").toString("utf8");
+    const bytes = Buffer.from(values[0] as string, "base64");
+    if (!isUtf8(bytes)) fail(options, "base64Decode: the decoded bytes are not UTF-8 text, and templates render text");
+    return bytes.toString("utf8");
   },
 };

@@ -20,6 +20,8 @@ export interface KeyReader {
   getKey(key: string): string | undefined;
   /** Every key under `prefix`, sorted by key. Only meaningful when `hasPrefix(prefix)`. */
   getPrefix(prefix: string): readonly Entry[];
+  /** Whether the key's value is not UTF-8 text (its string then holds replacement characters). */
+  notText?(key: string): boolean;
   /** Parsed-value cache for the `service` helper: the same value string parses once, not once per render. */
   parseCached?(value: string): unknown;
 }

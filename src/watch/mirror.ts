@@ -2,11 +2,20 @@
 // Every read of a render comes from here, synchronously, so all of one render's reads see the same revision
 // (`revision`), and a render costs no network round trip.
 import assert from "node:assert/strict";
+import { isUtf8 } from "node:buffer";
 import type { Entry, KeyReader } from "../render/reader.js";
 
 interface Stored {
   value: string;
   modRevision: number;
+  /** The bytes are not valid UTF-8: `value` holds replacement characters, which no template may render. */
+  notText?: boolean;
+}
+
+/** A stored value from the store's bytes; bytes that are not UTF-8 are marked rather than silently altered. */
+export function storedFrom(bytes: Buffer, modRevision: number): Stored {
+  const value = bytes.toString("utf8");
+  return isUtf8(bytes) ? { value, modRevision } : { value, modRevision, notText: true };
 }
 
 /** Parsed JSON values kept for the `service` helper; bounded, since values come and go. */
@@ -54,6 +63,10 @@ export class StoreMirror implements KeyReader {
 
   getKey(key: string): string | undefined {
     return this.values.get(key)?.value;
+  }
+
+  notText(key: string): boolean {
+    return this.values.get(key)?.notText === true;
   }
 
   getPrefix(prefix: string): readonly Entry[] {
@@ -108,7 +121,7 @@ export class StoreMirror implements KeyReader {
    * Applies a put (value) or delete (undefined) at `modRevision`. Returns whether the visible value changed.
    * Events at or below the mirror's revision are already reflected (they were part of a load) and are skipped.
    */
-  apply(key: string, value: string | undefined, modRevision: number): boolean {
+  apply(key: string, value: string | undefined, modRevision: number, notText = false): boolean {
     if (modRevision <= this.revision || !this.covers(key)) return false;
     const before = this.values.get(key);
     if (value === undefined) {
@@ -117,8 +130,8 @@ export class StoreMirror implements KeyReader {
       this.touchPrefixes(key, false);
       return true;
     }
-    this.set(key, { value, modRevision });
-    return before?.value !== value;
+    this.set(key, notText ? { value, modRevision, notText } : { value, modRevision });
+    return before?.value !== value || (before.notText === true) !== notText;
   }
 
   /** Takes over everything `other` loaded (a scratch mirror filled by a load that completed as a whole). */

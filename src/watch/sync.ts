@@ -6,7 +6,7 @@ import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Gauge, MetricsRegistry } from "../metrics.js";
 import { EtcdError, prefixEnd, type StoreClient, type WatchResponse, type WatchStream } from "../store/client.js";
-import { StoreMirror } from "./mirror.js";
+import { StoreMirror, storedFrom } from "./mirror.js";
 
 const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
@@ -154,7 +154,7 @@ export class StoreSync {
         const result = await this.client.range(key, atRevision(revision));
         revision ??= result.header.revision;
         const kv = result.kvs[0];
-        mirror.loadKey(key, kv && { value: kv.value.toString("utf8"), modRevision: kv.modRevision });
+        mirror.loadKey(key, kv && storedFrom(kv.value, kv.modRevision));
       }),
       ...prefixes.map((prefix) => async () => {
         const result = await this.client.range(prefix, { prefix: true, ...atRevision(revision) });
@@ -162,10 +162,7 @@ export class StoreSync {
         if (result.more) throw new StoreUnavailableError(`prefix ${prefix}: the store truncated the answer`);
         mirror.loadPrefix(
           prefix,
-          result.kvs.map((kv) => [
-            kv.key.toString("utf8"),
-            { value: kv.value.toString("utf8"), modRevision: kv.modRevision },
-          ]),
+          result.kvs.map((kv) => [kv.key.toString("utf8"), storedFrom(kv.value, kv.modRevision)]),
         );
       }),
     ];
@@ -386,8 +383,8 @@ export class StoreSync {
       const modRevision = event.kv.modRevision;
       if (modRevision <= this.mirror.revision) continue;
       const key = event.kv.key.toString("utf8");
-      const value = event.type === "PUT" ? event.kv.value.toString("utf8") : undefined;
-      if (this.mirror.apply(key, value, modRevision)) changed.add(key);
+      const stored = event.type === "PUT" ? storedFrom(event.kv.value, modRevision) : undefined;
+      if (this.mirror.apply(key, stored?.value, modRevision, stored?.notText === true)) changed.add(key);
       if (modRevision > revision) revision = modRevision;
     }
     this.eventsApplied.inc(response.events.length);

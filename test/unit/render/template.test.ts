@@ -6,10 +6,11 @@ import type { Entry, KeyReader } from "../../../src/render/reader.js";
 import { compileTemplate, renderTemplate } from "../../../src/render/template.js";
 
 /** A reader over a plain map, with an optional set of "loaded" prefixes to simulate data still loading. */
-function reader(data: Record<string, string>, revision = 7, loaded?: string[]): KeyReader {
+function reader(data: Record<string, string>, revision = 7, loaded?: string[], binary: string[] = []): KeyReader {
   const isLoaded = (key: string) => loaded === undefined || loaded.some((p) => key.startsWith(p));
   return {
     revision,
+    notText: (key) => binary.includes(key),
     hasKey: isLoaded,
     hasPrefix: isLoaded,
     getKey: (key) => data[key],
@@ -87,6 +88,34 @@ test("service leaves out instances whose id or host could inject config, and bra
   };
   const result = render('{{#each (service "api")}}{{id}} {{address}};{{/each}}', data);
   assert.is(result.output, "ok [::1]:8080;");
+});
+
+test("a value that is not UTF-8 text fails the render naming the key, instead of rendering replacement characters", () => {
+  const data = { "/bin": "a\ufffd", "/dir/bin": "\ufffd", "/dir/ok": "fine", "/deep/x/bin": "\ufffd" };
+  const run = (source: string) =>
+    renderTemplate(compileTemplate("t.hbs", source), reader(data, 7, undefined, ["/bin", "/dir/bin", "/deep/x/bin"]));
+  for (const source of [
+    '{{key "/bin"}}',
+    '\n {{keyOrDefault "/bin" "d"}}',
+    '{{#each (ls "/dir")}}{{/each}}',
+    '{{#each (tree "/deep")}}{{/each}}',
+  ]) {
+    assert.throws(
+      () => run(source),
+      (e: unknown) =>
+        e instanceof TemplateRenderError &&
+        /"\/(dir\/|deep\/x\/)?bin": the value is not UTF-8 text/.test((e as Error).message),
+      source,
+    );
+  }
+  // Only reading the value fails: existence, and a listing that leaves the key out, still render.
+  assert.is(run('{{exists "/bin"}} {{#each (ls "/deep")}}x{{/each}}').output, "true ");
+  assert.throws(
+    () => run('{{base64Decode "Yf9i"}}'),
+    (e: unknown) =>
+      e instanceof TemplateRenderError &&
+      /base64Decode: the decoded bytes are not UTF-8 text/.test((e as Error).message),
+  );
 });
 
 test("phpString makes a single-quoted PHP literal", () => {

@@ -50,6 +50,20 @@ test("events update values and listings; old and uncovered events are ignored", 
   assert.is(m.getKey("/db/absent"), "now");
 });
 
+test("a value that is not UTF-8 text is marked, and going from binary to text (same decoded string) is a change", () => {
+  const m = mirror();
+  assert.not.ok(m.notText("/db/master"));
+  m.loadKey("/bin", { value: "a\ufffd", modRevision: 2, notText: true });
+  assert.ok(m.notText("/bin"));
+  assert.ok(m.apply("/svc/c", "\ufffd", 6, true));
+  assert.ok(m.notText("/svc/c"));
+  // The same replacement characters, now really in the text: the template's answer changes (it no longer fails).
+  assert.ok(m.apply("/svc/c", "\ufffd", 7, false));
+  assert.not.ok(m.notText("/svc/c"));
+  assert.ok(m.apply("/svc/c", undefined, 8));
+  assert.not.ok(m.notText("/svc/c"));
+});
+
 test("listing a sub-prefix of a loaded prefix filters it", () => {
   const m = mirror();
   m.apply("/svc/sub/x", "9", 6);

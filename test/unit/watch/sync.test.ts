@@ -79,6 +79,25 @@ t("loads keys and prefixes at one revision and applies later events", async () =
   }
 });
 
+t("values that are not UTF-8 text are marked as such, whether loaded or delivered by the watch", async () => {
+  const s = await setup("/s9");
+  const binary = Buffer.from([0x61, 0xff, 0xfe, 0x62]);
+  try {
+    await direct.put("/s9/bin", binary);
+    await direct.put("/s9/svc/bin", binary);
+    await s.sync.load(["/s9/bin", "/s9/a"], ["/s9/svc/"]);
+    assert.ok(s.sync.mirror.notText("/s9/bin") && s.sync.mirror.notText("/s9/svc/bin"));
+    assert.not.ok(s.sync.mirror.notText("/s9/a") || s.sync.mirror.notText("/s9/svc/x"));
+    await direct.put("/s9/a", binary);
+    await waitFor("the event", async () => s.sync.mirror.notText("/s9/a"));
+    await direct.put("/s9/bin", "text now");
+    await waitFor("the second event", async () => !s.sync.mirror.notText("/s9/bin"));
+    assert.is(s.sync.mirror.getKey("/s9/bin"), "text now");
+  } finally {
+    await s.close();
+  }
+});
+
 t("a write between the range requests of one load is not seen: every read is at the first one's revision", async () => {
   await direct.put("/s7/a", "1");
   await direct.put("/s7/svc/x", "x1");

@@ -63,6 +63,8 @@ export const templateSchema = z.strictObject({
   owner: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
   group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
   check: argv.optional(),
+  /** How long `check` may run before it is killed and the new file refused. */
+  check_timeout: durationMs.default(30_000),
   reload: reloadSchema.optional(),
   wait: z.strictObject({ min: durationMs.default(0), max: durationMs.default(0) }).optional(),
   /** Keep the previous file as `<destination>.bak` on every change. */

@@ -54,6 +54,7 @@ export class TemplateRuntime {
       owner: config.owner,
       group: config.group,
       check: config.check,
+      checkTimeoutMs: config.check_timeout,
       backup: config.backup,
       write: config.write,
     };

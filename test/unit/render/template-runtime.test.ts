@@ -32,6 +32,18 @@ test("names: the source's base name, or name; duplicates numbered", () => {
   );
 });
 
+test("check_timeout bounds the check (default 30s, like consul-template's command timeout)", () => {
+  const [withTimeout, byDefault] = buildRuntimes(
+    templates([
+      { source: "a.hbs", destination: "/tmp/x/1", check: ["nginx", "-t", "-c", "{{src}}"], check_timeout: "2s" },
+      { source: "b.hbs", destination: "/tmp/x/2", check: ["true"] },
+    ]),
+    "/etc/vigie",
+  );
+  assert.is(withTimeout?.spec.checkTimeoutMs, 2_000);
+  assert.is(byDefault?.spec.checkTimeoutMs, 30_000);
+});
+
 test("two templates with one destination are refused, naming both (they would overwrite each other forever)", () => {
   try {
     buildRuntimes(

@@ -86,10 +86,29 @@ test("with a check, the stage is flushed alongside it: mode kept, no descriptor 
     if (i % 2 === 0) assert.equal(outcome, { changed: true, previous: Buffer.from(`ok ${i - 2 || 0}\n`) });
     else assert.instance(outcome, CheckFailedError);
   }
+  // The check's pipes are closed by libuv on a later turn of the loop (handle close is asynchronous); let it run so
+  // that only a leaked staged-file descriptor can make the counts differ (seen once under load without this).
+  await new Promise((resolveTurn) => setTimeout(resolveTurn, 20));
   assert.is(await openFds(), before, "every staged file's descriptor is closed");
   assert.is(await readFile(join(dir, "out.conf"), "utf8"), "ok 20\n");
   assert.is((await stat(join(dir, "out.conf"))).mode & 0o777, 0o600);
   assert.equal(await readdir(dir), ["out.conf"], "no staged file left behind");
+});
+
+test("a check that hangs is killed after its timeout; the previous file stays and the stage is removed", async () => {
+  const destination = join(dir, "out.conf");
+  await writeFile(destination, "old\n");
+  const started = performance.now();
+  try {
+    await writeRendered(spec({ check: ["sleep", "30"], checkTimeoutMs: 200 }), Buffer.from("new\n"));
+    assert.unreachable("a hanging check must fail");
+  } catch (error) {
+    assert.instance(error, CheckFailedError);
+    assert.match((error as Error).message, "timed out after 200 ms");
+  }
+  assert.ok(performance.now() - started < 5_000);
+  assert.is(await readFile(destination, "utf8"), "old\n");
+  assert.equal(await readdir(dir), ["out.conf"]);
 });
 
 test("a check program that does not exist fails clearly", async () => {

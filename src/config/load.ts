@@ -7,6 +7,7 @@ import type { Document, LineCounter, Node } from "yaml";
 import type { z } from "zod";
 import { ConfigError } from "../errors.js";
 import { configFromFlagsOnly } from "./flags-only.js";
+import { checkRoles } from "./roles.js";
 import type { VigieConfig } from "./schema.js";
 import { closestField, knownFieldsAt } from "./suggest.js";
 
@@ -202,6 +203,11 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
   const config =
     (parsed === undefined ? configFromFlagsOnly(definedOverrides) : undefined) ??
     (await validate({ ...raw, ...definedOverrides }, locate));
+  checkRoles(config, {
+    where: (field) => locate([field], false).text,
+    byFlag: (field) => field in definedOverrides,
+    given: (field) => field in definedOverrides || field in raw,
+  });
   const baseDir = absoluteFile === undefined ? process.cwd() : dirname(absoluteFile);
   await checkTemplateSources(config, baseDir, locate);
   return { config, file: absoluteFile, baseDir };

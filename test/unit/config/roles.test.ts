@@ -1,0 +1,167 @@
+// The agent's role settings checked against each other before anything starts: conflicting bootstrap flags (etcd
+// refuses them too), URLs a server cannot listen on, and an --initial-cluster that does not describe this member.
+// Each message names the flag, or the file line that set the value, as users see it.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { type ConfigOverrides, loadConfig } from "../../../src/config/load.js";
+import { listenUrlProblem } from "../../../src/config/roles.js";
+import { ConfigError } from "../../../src/errors.js";
+
+async function flagError(overrides: ConfigOverrides): Promise<string> {
+  try {
+    await loadConfig(undefined, overrides);
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error(`${JSON.stringify(overrides)} loaded without error`);
+}
+
+async function withFile<T>(lines: string[], use: (file: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-roles-"));
+  try {
+    const file = join(dir, "vigie.yaml");
+    await writeFile(file, `${lines.join("\n")}\n`);
+    return await use(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const PEER_A = "http://127.0.0.1:2380";
+const PEER_B = "http://127.0.0.1:2381";
+
+test("--dev excludes every other way to find a store", async () => {
+  assert.is(
+    await flagError({ dev: true, initial_cluster: `a=${PEER_A},b=${PEER_B}` }),
+    "flag --initial-cluster: --dev and --initial-cluster exclude each other: --dev runs a single node of its own",
+  );
+  assert.is(
+    await flagError({ dev: true, join: "http://127.0.0.1:2379" }),
+    "flag --join: --dev and --join exclude each other: --dev runs a single node of its own",
+  );
+  assert.is(
+    await flagError({ dev: true, store_endpoints: "http://127.0.0.1:2379" }),
+    "flag --store-endpoints: --dev and --store-endpoints exclude each other: " +
+      "--dev starts an embedded store, --store-endpoints uses a remote one",
+  );
+});
+
+test("a member founds a cluster or joins one, and a client keeps no replica", async () => {
+  assert.is(
+    await flagError({ join: "http://127.0.0.1:2379", initial_cluster: `a=${PEER_A}`, name: "a" }),
+    "flag --initial-cluster: --join and --initial-cluster exclude each other: " +
+      "a new member either founds a cluster (--initial-cluster) or joins a running one (--join)",
+  );
+  assert.is(
+    await flagError({ store_endpoints: "http://127.0.0.1:2379", join: "http://127.0.0.1:2379" }),
+    "flag --join: --store-endpoints and --join exclude each other: " +
+      "with --store-endpoints the agent is a client and keeps no replica",
+  );
+});
+
+test("in a file, the conflict is reported at the line, with the file's names", async () => {
+  await withFile(["dev: true", "initial_cluster:", `  a: ${PEER_A}`], async (file) => {
+    assert.is(
+      await loadConfig(file).then(
+        () => "loaded",
+        (error: Error) => error.message,
+      ),
+      `${file}:3:3: initial_cluster: dev and initial_cluster exclude each other: dev runs a single node of its own`,
+    );
+  });
+  // A flag and a file setting: each named as the user wrote it.
+  await withFile([`store_endpoints: http://127.0.0.1:2379`], async (file) => {
+    const message = await loadConfig(file, { join: "http://127.0.0.1:2379" }).then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    assert.is(
+      message,
+      "flag --join: store_endpoints and --join exclude each other: " +
+        "with store_endpoints the agent is a client and keeps no replica",
+    );
+  });
+});
+
+test("a URL to listen on: plain http, a port, no path", () => {
+  assert.is(listenUrlProblem("http://127.0.0.1:2379"), undefined);
+  assert.is(listenUrlProblem("http://127.0.0.1:2379/"), undefined);
+  assert.is(listenUrlProblem("http://[::1]:0"), undefined);
+  assert.is(listenUrlProblem("http://127.0.0.1:80"), undefined);
+  assert.is(
+    listenUrlProblem("https://127.0.0.1:2379"),
+    "https://127.0.0.1:2379: vigie serves plain http only (no TLS): use http://, or put a TLS proxy in front",
+  );
+  assert.is(
+    listenUrlProblem("http://127.0.0.1:2379/v3"),
+    "http://127.0.0.1:2379/v3: a URL to listen on must not have a path, like http://127.0.0.1:2379",
+  );
+  assert.is(listenUrlProblem("http://127.0.0.1"), "http://127.0.0.1: needs a port, like http://127.0.0.1:2379");
+});
+
+test("listen URLs are checked where they are set; a client-role agent's unused peer URL is not", async () => {
+  assert.is(
+    await flagError({ listen_client: "https://127.0.0.1:2379", listen_peer: "http://127.0.0.1:2380/raft" }),
+    "flag --listen-client: https://127.0.0.1:2379: vigie serves plain http only (no TLS): use http://, or put a TLS proxy in front\n" +
+      "flag --listen-peer: http://127.0.0.1:2380/raft: a URL to listen on must not have a path, like http://127.0.0.1:2380",
+  );
+  const client = await loadConfig(undefined, {
+    store_endpoints: "https://etcd.example:2379",
+    listen_peer: "https://127.0.0.1:2380",
+  });
+  assert.equal(client.config.store_endpoints, ["https://etcd.example:2379"], "remote stores may use https");
+});
+
+test("the client API and the peers need a port each, the default one included", async () => {
+  assert.is(
+    await flagError({ listen_client: "http://127.0.0.1:2381", listen_peer: "http://127.0.0.1:2381" }),
+    "flag --listen-peer: the same address as --listen-client: the client API and the peers each need their own port",
+  );
+  assert.is(
+    await flagError({ listen_peer: "http://127.0.0.1:2379" }),
+    "flag --listen-peer: the same address as --listen-client (its default): " +
+      "the client API and the peers each need their own port",
+  );
+  assert.is(
+    await flagError({ listen_client: "http://127.0.0.1:2380" }),
+    "flag --listen-client: the same address as --listen-peer (its default): " +
+      "the client API and the peers each need their own port",
+  );
+  // Port 0 is "any free port": two of them never clash.
+  await loadConfig(undefined, { listen_client: "http://127.0.0.1:0", listen_peer: "http://127.0.0.1:0" });
+});
+
+test("--initial-cluster must describe this member as it listens, before the data dir is touched", async () => {
+  assert.is(
+    await flagError({ initial_cluster: `a=${PEER_A},b=${PEER_B}` }),
+    `flag --initial-cluster: does not list this member: its name is the host name "${hostname()}" ` +
+      "(no --name given); listed: a, b",
+  );
+  assert.is(
+    await flagError({ initial_cluster: `a=${PEER_A},b=${PEER_B}`, name: "b" }),
+    `flag --initial-cluster: gives "b" the peer URL ${PEER_B}, but --listen-peer is ${PEER_A}`,
+  );
+  assert.is(
+    await flagError({ initial_cluster: `a=${PEER_A},b`, name: "a" }),
+    'flag --initial-cluster: "b" is not name=peerURL',
+  );
+  await withFile(["name: c", "initial_cluster:", `  a: ${PEER_A}`, `  a2: ${PEER_B}`], async (file) => {
+    const message = await loadConfig(file).then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    assert.is(message, `${file}:3:3: initial_cluster: does not list this member: its name is "c"; listed: a, a2`);
+  });
+  const good = await loadConfig(undefined, {
+    initial_cluster: `a=${PEER_A},b=${PEER_B}`,
+    name: "b",
+    listen_peer: PEER_B,
+  });
+  assert.is(good.config.initial_cluster, `a=${PEER_A},b=${PEER_B}`);
+});
+
+test.run();

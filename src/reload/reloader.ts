@@ -14,6 +14,8 @@ export interface ChangedFile {
   template: string;
   reload: ReloadConfig | undefined;
   restore: () => Promise<void>;
+  /** The file did not exist before: there is nothing to put back, so a failed reload command keeps it. */
+  created?: boolean;
 }
 
 export interface ReloadOutcome {
@@ -21,6 +23,8 @@ export interface ReloadOutcome {
   templates: string[];
   ok: boolean;
   error?: string;
+  /** Templates whose previous file was put back after the reload command failed: their render is to be retried. */
+  restored?: string[];
 }
 
 /** A stable identity for a reload target: equal configs mean the same application. */
@@ -75,22 +79,28 @@ export class Reloader {
       this.failures.inc();
       const message = (error as Error).message;
       if ("command" in reload) {
-        // The application refused the new files: put the old ones back so what is on disk is what it runs.
+        // The application refused the new files: put the old ones back so what is on disk is what it runs. A file
+        // that did not exist is kept: removing it cannot help, and would leave an application that starts later
+        // (the command failed because it is not running yet) without its config.
         const restoreErrors: string[] = [];
+        const restored: string[] = [];
+        const kept = files.filter((file) => file.created === true).map((file) => file.template);
         for (const file of files) {
-          await file.restore().catch((restoreError: unknown) => {
-            restoreErrors.push(`${file.template}: ${(restoreError as Error).message}`);
-          });
+          if (file.created === true) continue;
+          await file.restore().then(
+            () => restored.push(file.template),
+            (restoreError: unknown) => restoreErrors.push(`${file.template}: ${(restoreError as Error).message}`),
+          );
         }
         this.logger.error(
-          { target, templates, reloadError: message, restoreErrors },
+          { target, templates, reloadError: message, restored, kept, restoreErrors },
           restoreErrors.length === 0
-            ? "reload command failed; previous files restored"
+            ? "reload command failed; previous files restored, render retried later"
             : "reload command failed and restoring the previous files failed too",
         );
-      } else {
-        this.logger.error({ target, templates, reloadError: message }, "reload failed; files stay written");
+        return { target, templates, ok: false, error: message, restored };
       }
+      this.logger.error({ target, templates, reloadError: message }, "reload failed; files stay written");
       return { target, templates, ok: false, error: message };
     }
   }

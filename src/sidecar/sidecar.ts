@@ -11,7 +11,7 @@ import { ConfigError, StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Histogram, MetricsRegistry } from "../metrics.js";
 import { ExecSupervisor } from "../reload/exec.js";
-import { type ChangedFile, Reloader } from "../reload/reloader.js";
+import { type ChangedFile, Reloader, type ReloadOutcome } from "../reload/reloader.js";
 import { StoreClient } from "../store/client.js";
 import { QuiescenceScheduler } from "../watch/scheduler.js";
 import { StoreSync } from "../watch/sync.js";
@@ -60,6 +60,12 @@ export interface Sidecar {
 /** Retry delay after the store could not be read for a render (doubles up to the max). */
 const STORE_RETRY_MIN_MS = 200;
 const STORE_RETRY_MAX_MS = 5_000;
+/**
+ * Retry delay after a reload command failed and the previous file was put back (doubles up to the max): the render
+ * is retried without waiting for the next change, so the files converge once the application accepts them again.
+ */
+const RELOAD_RETRY_MIN_MS = 1_000;
+const RELOAD_RETRY_MAX_MS = 60_000;
 
 class SidecarRuntime implements Sidecar {
   private templates: TemplateRuntime[] = [];
@@ -78,6 +84,7 @@ class SidecarRuntime implements Sidecar {
   private readonly directorySyncs = new Set<Promise<void>>();
   private readonly waiting = new Set<string>();
   private readonly retryDelayMs = new Map<string, number>();
+  private readonly reloadRetryDelayMs = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
   /**
@@ -294,8 +301,25 @@ class SidecarRuntime implements Sidecar {
     }
     if (this.firstPending.size === 0) this.resolveFirstRender();
     // Even when stopping: a file written without its reload would stay unapplied after a restart (it is unchanged).
-    if (changed.length > 0) await this.reloader.reloadBatch(changed);
+    if (changed.length > 0) this.afterReloads(await this.reloader.reloadBatch(changed));
     for (const directory of directories) this.syncDirectoryLater(directory);
+  }
+
+  /** Templates whose files were put back after a failed reload command render again later, with backoff. */
+  private afterReloads(outcomes: readonly ReloadOutcome[]): void {
+    for (const outcome of outcomes) {
+      if (outcome.ok) {
+        for (const name of outcome.templates) this.reloadRetryDelayMs.delete(name);
+        continue;
+      }
+      for (const name of outcome.restored ?? []) {
+        const template = this.templates.find((t) => t.name === name);
+        if (template === undefined) continue;
+        const delayMs = this.reloadRetryDelayMs.get(name) ?? RELOAD_RETRY_MIN_MS;
+        this.reloadRetryDelayMs.set(name, Math.min(delayMs * 2, RELOAD_RETRY_MAX_MS));
+        this.retryAfter(template, delayMs);
+      }
+    }
   }
 
   /**
@@ -338,9 +362,13 @@ class SidecarRuntime implements Sidecar {
   }
 
   private retryLater(template: TemplateRuntime): void {
-    if (this.stopped) return;
     const delayMs = this.retryDelayMs.get(template.name) ?? STORE_RETRY_MIN_MS;
     this.retryDelayMs.set(template.name, Math.min(delayMs * 2, STORE_RETRY_MAX_MS));
+    this.retryAfter(template, delayMs);
+  }
+
+  private retryAfter(template: TemplateRuntime, delayMs: number): void {
+    if (this.stopped) return;
     const timer = setTimeout(() => {
       this.retryTimers.delete(timer);
       this.scheduler.trigger(template.name, undefined);

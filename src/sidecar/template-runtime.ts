@@ -156,6 +156,7 @@ export class TemplateRuntime {
           template: this.name,
           reload: this.config.reload,
           restore: async () => await restorePrevious(this.spec, previous),
+          created: previous === undefined,
         },
       };
     } catch (error) {

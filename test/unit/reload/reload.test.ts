@@ -68,8 +68,8 @@ test("process match: exactly one match is signalled, zero or several refused", a
   assert.match((several as Error).message, "2 processes match");
 });
 
-function changed(template: string, reload: ChangedFile["reload"], restored: string[]): ChangedFile {
-  return { template, reload, restore: async () => void restored.push(template) };
+function changed(template: string, reload: ChangedFile["reload"], restored: string[], created = false): ChangedFile {
+  return { template, reload, restore: async () => void restored.push(template), created };
 }
 
 test("a batch reloads each target once, after all its files", async () => {
@@ -105,9 +105,17 @@ test("a failed reload command restores its files; a command that works does not"
   assert.not.ok(failed[0]?.ok);
   assert.match(failed[0]?.error ?? "", "exit 3: nope");
   assert.equal(restored, ["x", "y"]);
+  assert.equal(failed[0]?.restored, ["x", "y"]);
+  // A file that did not exist before has nothing to go back to: it is kept, and not listed as restored.
+  const fresh = await reloader.reloadBatch([
+    changed("new", { command: ["false"], timeout: 5000 }, restored, true),
+    changed("old", { command: ["false"], timeout: 5000 }, restored),
+  ]);
+  assert.equal(fresh[0]?.restored, ["old"]);
+  assert.equal(restored, ["x", "y", "old"]);
   const slow = await reloader.reloadBatch([changed("z", { command: ["sleep", "5"], timeout: 100 }, restored)]);
   assert.match(slow[0]?.error ?? "", "timed out after 100 ms");
-  assert.match(metrics.render(), /vigie_reload_failures_total 2/);
+  assert.match(metrics.render(), /vigie_reload_failures_total 3/);
 });
 
 test("a failed signal keeps the files (only commands restore)", async () => {

@@ -1,0 +1,76 @@
+// A reload command that fails, against a real etcd: the file it was meant to load is put back, and the render is
+// retried with backoff until the command works again, without waiting for another change in the store; a file
+// that did not exist before is kept (deleting a config file cannot help an application that refused a reload).
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { createHarness, type Harness, sharedStore } from "../fixtures/sidecar/harness.js";
+import { waitFor } from "../helpers/ports.js";
+import { requireTools } from "../helpers/require-tool.js";
+
+const tools = requireTools("sidecar reload failures", "etcd");
+const test = suite("sidecar reload failures");
+let h: Harness;
+const store = sharedStore(test, "etcd", tools !== undefined);
+
+test.before.each(async () => {
+  if (tools) h = await createHarness("etcd", store());
+});
+test.after.each(async () => {
+  if (tools) await h.cleanup();
+});
+
+function t(name: string, body: () => Promise<void>) {
+  test(name, async () => {
+    if (tools) await body();
+  });
+}
+
+/** A reload command that fails while `gate` exists and otherwise appends the file's content to `log`. */
+async function reloadScript(): Promise<{ script: string; gate: string; log: string }> {
+  const gate = join(h.dir, "reload-fails");
+  const log = join(h.dir, "reloads.log");
+  const script = join(h.dir, "reload.sh");
+  const destination = join(h.dir, "app.conf");
+  await writeFile(
+    script,
+    `#!/bin/sh\n[ -e "${gate}" ] && { echo "application refused the file" >&2; exit 1; }\ncat "${destination}" >> "${log}"\n`,
+    { mode: 0o755 },
+  );
+  return { script, gate, log };
+}
+
+t("after a failed reload put the previous file back, the render is retried until the command works", async () => {
+  const { script, gate, log } = await reloadScript();
+  await writeFile(join(h.dir, "app.hbs"), 'v={{key "/app/v"}}\n');
+  await h.client.put("/app/v", "1");
+  const sidecar = await h.start({
+    templates: [{ source: "app.hbs", destination: "app.conf", reload: { command: [script], timeout: "5s" } }],
+  });
+  const path = join(h.dir, "app.conf");
+  await waitFor("the first reload", async () => (await readFile(log, "utf8").catch(() => "")) === "v=1\n");
+  await writeFile(gate, "");
+  await h.client.put("/app/v", "2");
+  await waitFor("the failed reload", async () => /vigie_reload_failures_total 1/.test(h.metrics.render()));
+  assert.is(await readFile(path, "utf8"), "v=1\n", "the file the application runs is back");
+  // The application accepts files again; nothing changes in the store, yet the new file arrives and is loaded.
+  await rm(gate);
+  await waitFor("the retried reload", async () => (await readFile(log, "utf8")) === "v=1\nv=2\n", 8_000);
+  assert.is(await readFile(path, "utf8"), "v=2\n");
+  assert.ok(sidecar.status().healthy);
+});
+
+t("a reload command that fails after the first render keeps the new file: there was none to put back", async () => {
+  const { script, gate } = await reloadScript();
+  await writeFile(gate, "");
+  await writeFile(join(h.dir, "app.hbs"), 'v={{key "/app/v"}}\n');
+  await h.client.put("/app/v", "1");
+  await h.start({
+    templates: [{ source: "app.hbs", destination: "app.conf", reload: { command: [script], timeout: "5s" } }],
+  });
+  await waitFor("the failed reload", async () => /vigie_reload_failures_total 1/.test(h.metrics.render()));
+  assert.is(await readFile(join(h.dir, "app.conf"), "utf8"), "v=1\n");
+});
+
+test.run();

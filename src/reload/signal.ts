@@ -9,6 +9,8 @@ import { ReloadFailedError } from "./errors.js";
 
 /** A pidfile holds a pid and a newline; anything much larger is not a pidfile. */
 const PIDFILE_MAX_BYTES = 64;
+/** The largest pid Linux can hand out (pid_max's ceiling, 2^22); a larger number is not a pid. */
+const PID_MAX = 4_194_304;
 
 /** The command line of `pid` (Linux /proc; ps-list elsewhere), or undefined when the process is gone. */
 export async function commandLineOf(pid: number): Promise<string | undefined> {
@@ -32,7 +34,7 @@ export async function readPidfile(pidfile: string, target: string): Promise<numb
     if (error instanceof ReloadFailedError) throw error;
     throw new ReloadFailedError(target, `cannot read pidfile ${pidfile}: ${(error as Error).message}`);
   }
-  if (!/^\d+$/.test(text) || Number(text) <= 1) {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > PID_MAX) {
     throw new ReloadFailedError(
       target,
       `pidfile ${pidfile} does not hold a pid (${JSON.stringify(text.slice(0, 20))})`,
@@ -57,6 +59,12 @@ export async function signalPidfile(
 ): Promise<number> {
   const target = `${signal} to pidfile ${pidfile}`;
   const pid = await readPidfile(pidfile, target);
+  // A pidfile naming vigie (a mix-up with its own pidfile) would make it signal itself: SIGHUP ends a Node process.
+  if (pid === process.pid) throw new ReloadFailedError(target, `pid ${pid} is vigie itself; not signalling it`);
+  // In a container the application may be pid 1; on a host pid 1 is init. Only a matching command line tells.
+  if (pid === 1 && processMatch === undefined) {
+    throw new ReloadFailedError(target, "pid 1 is the init process; set process: to confirm it is the application");
+  }
   if (!isProcessAlive(pid)) throw new ReloadFailedError(target, `process ${pid} is not running (stale pidfile)`);
   if (processMatch !== undefined) {
     const commandLine = await commandLineOf(pid);

@@ -53,6 +53,22 @@ test("pidfile: missing, garbage and stale pidfiles are refused", async () => {
   await gone.stop();
   const stale = await signalPidfile("SIGHUP", join(dir, "gone.pid"), undefined).catch((e: unknown) => e);
   assert.match((stale as Error).message, "stale pidfile");
+  await writeFile(join(dir, "huge.pid"), "99999999999999999999\n");
+  const huge = await signalPidfile("SIGHUP", join(dir, "huge.pid"), undefined).catch((e: unknown) => e);
+  assert.match((huge as Error).message, "does not hold a pid");
+});
+
+test("pidfile: vigie's own pid is refused (a SIGHUP it does not handle would end the agent)", async () => {
+  await writeFile(join(dir, "self.pid"), `${process.pid}\n`);
+  const self = await signalPidfile("SIGHUP", join(dir, "self.pid"), undefined).catch((e: unknown) => e);
+  assert.instance(self, ReloadFailedError);
+  assert.match((self as Error).message, `pid ${process.pid} is vigie itself`);
+  // Pid 1 (the application, in some containers) only with a command line that confirms it.
+  await writeFile(join(dir, "init.pid"), "1\n");
+  const init = await signalPidfile("SIGHUP", join(dir, "init.pid"), undefined).catch((e: unknown) => e);
+  assert.match((init as Error).message, "pid 1 is the init process; set process:");
+  const notApp = await signalPidfile("SIGHUP", join(dir, "init.pid"), "no-such-app-xyz").catch((e: unknown) => e);
+  assert.match((notApp as Error).message, 'does not contain "no-such-app-xyz"');
 });
 
 test("process match: exactly one match is signalled, zero or several refused", async () => {

@@ -15,6 +15,7 @@ import type { Sidecar } from "../sidecar/sidecar.js";
 import type { StoreClient } from "../store/client.js";
 import type { RunningReplica } from "../store/node.js";
 import type { ApiServer } from "../store/server/server.js";
+import { checkDataDir } from "./data-dir.js";
 import { startIdleGc } from "./idle-gc.js";
 
 export interface AgentOptions {
@@ -81,6 +82,13 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
   // No cluster flags: a single-member cluster, like etcd started with no flags.
   const initialCluster =
     config.join === undefined ? (config.initial_cluster ?? { [name]: config.listen_peer }) : undefined;
+  if (devDir === undefined) {
+    const label =
+      config.data_dir === undefined
+        ? `data dir ${dataDir} (the default, <name>.vigie in the current directory; choose one with --data-dir)`
+        : `--data-dir ${config.data_dir}`;
+    await checkDataDir(dataDir, label);
+  }
   let replica: RunningReplica | undefined;
   try {
     // Loaded here, not at the top: a client-role agent (--store-endpoints) never loads the replica (Raft, WAL, MVCC,

@@ -23,6 +23,9 @@ export function overridesFromFlags(flags: AgentFlags) {
   };
 }
 
+/** Any long period: the timer only holds the event loop open, its callback does nothing. */
+const KEEP_RUNNING_INTERVAL_MS = 1 << 30;
+
 type Ending =
   | { kind: "signal"; signal: NodeJS.Signals }
   | { kind: "app-exited"; code: number }
@@ -44,10 +47,16 @@ export async function runAgent(flags: AgentFlags): Promise<number> {
     metrics: new MetricsRegistry(),
     onFatal: (error) => endAgent({ kind: "fatal", error }),
   });
+  // The agent runs until told to stop, even when nothing of its own keeps node's event loop busy: a client-role agent
+  // with no --listen-client, templates or services has no socket or timer, and node used to exit at once (code 13,
+  // "unsettled top-level await") without a word.
+  // Set only once started: a failed start must still let the process exit with its error.
+  const keepRunning = setInterval(() => {}, KEEP_RUNNING_INTERVAL_MS);
   agent.sidecar.execExit?.then((code) => endAgent({ kind: "app-exited", code }));
   logger.info({ endpoints: agent.endpoints, config: loaded.file }, "agent running");
 
   const ending = await ended;
+  clearInterval(keepRunning);
   if (ending.kind === "fatal") logger.fatal({ err: ending.error }, "stopping: a part of the agent failed");
   else if (ending.kind === "signal") logger.info({ signal: ending.signal }, "stopping: deregistering services first");
   else logger.info({ code: ending.code }, "stopping: the application exited");

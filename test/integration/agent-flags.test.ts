@@ -132,6 +132,36 @@ test("every agent setting can come from the YAML file; a flag wins over it", asy
   assert.is(await stop(agent), 0, agent.output());
 });
 
+/** Starts `vigie agent ARGS` and waits until its client API at `clientUrl` reports healthy. */
+async function startHealthy(args: string[], clientUrl: string): Promise<Agent> {
+  const agent = startAgent([...args, "--listen-client", clientUrl], dir);
+  await waitFor(
+    `health of ${clientUrl}`,
+    async () => {
+      if (agent.child.exitCode !== null) throw new Error(`agent exited: ${agent.output()}`);
+      return (await fetch(`${clientUrl}/health`)).status === 200;
+    },
+    15_000,
+  );
+  return agent;
+}
+
+test("a restart whose --initial-cluster describes another cluster than the data dir's is warned about", async () => {
+  const client = `http://127.0.0.1:${await freePort()}`;
+  const peer = `http://127.0.0.1:${await freePort()}`;
+  const other = `http://127.0.0.1:${await freePort()}`;
+  const base = ["--name", "a", "--data-dir", join(dir, "restart-data"), "--listen-peer", peer, "--log-level", "warn"];
+  const first = await startHealthy([...base, "--initial-cluster", `a=${peer}`], client);
+  assert.is(await stop(first), 0, first.output());
+  const same = await startHealthy([...base, "--initial-cluster", `a=${peer}`], client);
+  assert.is(await stop(same), 0, same.output());
+  assert.not.match(same.output(), "another cluster", "the same flags: no warning");
+  // Like etcd, a restart ignores --initial-cluster; here it names a cluster of two the data dir never was.
+  const changed = await startHealthy([...base, "--initial-cluster", `a=${peer},b=${other}`], client);
+  assert.is(await stop(changed), 0, changed.output());
+  assert.match(changed.output(), /"level":40,.*"msg":"the data dir belongs to another cluster than --initial-cluster/);
+});
+
 test("a client-role agent with nothing else to do runs until SIGTERM", async () => {
   // No --listen-client, no templates, no services: nothing of its own keeps node busy. It used to exit at once with
   // node's code 13 and no message.

@@ -55,6 +55,7 @@ export async function resolveIdentity(
     if (options.join !== undefined || options.initialCluster !== undefined) {
       options.logger.info("data dir already initialized: --initial-cluster/--join ignored, restarting from it");
     }
+    warnIfAnotherCluster(options, existing);
     return { identity: existing, fresh: false };
   }
   // A log without an identity cannot be trusted to belong to the member we are about to create.
@@ -84,6 +85,22 @@ export async function resolveIdentity(
   }
   await writeIdentity(options.dataDir, identity);
   return { identity, fresh: true };
+}
+
+/**
+ * A restart ignores --initial-cluster (like etcd), but one that describes another cluster than the data dir's is
+ * most likely a data dir left from an earlier cluster, or flags meant for another member: said loudly, since this
+ * member will then talk only to the peers its data dir knows.
+ */
+function warnIfAnotherCluster(options: BootstrapOptions, existing: MemberIdentity): void {
+  if (options.initialCluster === undefined || options.join !== undefined) return;
+  const described = deriveClusterId(parseInitialCluster(options.initialCluster));
+  if (described === existing.clusterId) return;
+  options.logger.warn(
+    { dataDir: options.dataDir, dataDirCluster: existing.clusterId.toString(16), flagCluster: described.toString(16) },
+    "the data dir belongs to another cluster than --initial-cluster describes: restarting as a member of the data " +
+      "dir's cluster. To found the cluster --initial-cluster describes, start this member from an empty data dir",
+  );
 }
 
 function staticIdentity(name: string, peerUrl: string, initial: InitialCluster): MemberIdentity {

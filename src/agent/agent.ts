@@ -165,12 +165,17 @@ async function startRemoteStore(options: AgentOptions, sidecar: () => Sidecar | 
     const health = healthRoute([], sidecar);
     const metrics = options.metrics;
     const created = createServer((request, response) => {
-      if (request.method === "GET" && request.url === "/health") return health(request, response);
-      if (request.method === "GET" && request.url === "/metrics") {
-        response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-        return response.end(metrics.render());
+      // Routed like the embedded replica's client API: by path (a query string does not matter), GET only.
+      const path = URL.parse(request.url ?? "/", "http://localhost")?.pathname;
+      if (path !== "/health" && path !== "/metrics") {
+        return response.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
       }
-      response.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
+      if (request.method !== "GET") {
+        return response.writeHead(405, { "content-type": "text/plain", allow: "GET" }).end("Method Not Allowed\n");
+      }
+      if (path === "/health") return health(request, response);
+      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
+      return response.end(metrics.render());
     });
     const url = new URL(config.listen_client);
     await new Promise<void>((resolve, reject) => {

@@ -170,6 +170,17 @@ test("a client-role agent with nothing else to do runs until SIGTERM", async () 
   await new Promise((resolve) => setTimeout(resolve, 500));
   assert.is(agent.child.exitCode, null, `still running: ${agent.output()}`);
   assert.is(await stop(agent), 0, agent.output());
+
+  // With --listen-client it serves /health and /metrics, routed like the embedded replica's API.
+  const client = `http://127.0.0.1:${await freePort()}`;
+  const served = startAgent(["--store-endpoints", "http://127.0.0.1:1", "--listen-client", client], dir);
+  const health = await waitFor("client-role /health", async () => fetch(`${client}/health?verbose=1`), 10_000);
+  assert.equal([health.status, await health.text()], [200, '{"health":"true"}']);
+  assert.is((await fetch(`${client}/metrics?x=1`)).status, 200);
+  const post = await fetch(`${client}/health`, { method: "POST" });
+  assert.equal([post.status, post.headers.get("allow")], [405, "GET"]);
+  assert.is((await fetch(`${client}/v3/kv/range`, { method: "POST", body: "{}" })).status, 404);
+  assert.is(await stop(served), 0, served.output());
 });
 
 test("each usual mistake ends the agent with a clear message and a non-zero exit", async () => {

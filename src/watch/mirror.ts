@@ -152,9 +152,9 @@ export class StoreMirror implements KeyReader {
   }
 
   /** Drops everything: used before a full resync, with the old content kept by the caller to diff against. */
-  snapshotValues(): Map<string, string> {
-    const copy = new Map<string, string>();
-    for (const [key, stored] of this.values) copy.set(key, stored.value);
+  snapshotValues(): Map<string, { value: string; notText: boolean }> {
+    const copy = new Map<string, { value: string; notText: boolean }>();
+    for (const [key, stored] of this.values) copy.set(key, { value: stored.value, notText: stored.notText === true });
     return copy;
   }
 

@@ -186,7 +186,11 @@ export class StoreSync {
     const before = this.mirror.snapshotValues();
     const after = fresh.snapshotValues();
     const changed = new Set<string>();
-    for (const [key, value] of after) if (before.get(key) !== value) changed.add(key);
+    for (const [key, value] of after) {
+      // A binary value and text with the same replacement characters differ: one fails the render, one does not.
+      const old = before.get(key);
+      if (old?.value !== value.value || old.notText !== value.notText) changed.add(key);
+    }
     for (const key of before.keys()) if (!after.has(key)) changed.add(key);
     this.mirror.clear();
     this.mirror.absorb(fresh);

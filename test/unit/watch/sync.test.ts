@@ -190,16 +190,20 @@ t("after a compaction it resyncs and reports only the keys whose values changed"
   const s = await setup("/s4");
   try {
     await direct.put("/s4/svc/y", "y1");
-    await s.sync.load(["/s4/a"], ["/s4/svc/"]);
+    await direct.put("/s4/bin", Buffer.from([0xff]));
+    await s.sync.load(["/s4/a", "/s4/bin"], ["/s4/svc/"]);
     await s.proxy.cut();
     await direct.put("/s4/a", "1"); // same value: not a change
     await direct.put("/s4/svc/y", "y2");
     await direct.deleteRange("/s4/svc/x");
+    // The replacement character as text: decodes like the binary value did, but now renders.
+    await direct.put("/s4/bin", "\ufffd");
     const last = await direct.put("/s4/unrelated", "u");
     await direct.compact(last.header.revision);
     await s.proxy.open();
     await waitFor("the resync", async () => s.changes.length > 0, 5000);
-    assert.equal(s.changes, [["/s4/svc/x", "/s4/svc/y"]]);
+    assert.equal(s.changes, [["/s4/bin", "/s4/svc/x", "/s4/svc/y"]]);
+    assert.not.ok(s.sync.mirror.notText("/s4/bin"));
     assert.ok(s.sync.mirror.revision >= last.header.revision);
     assert.match(s.metrics.render(), /vigie_watch_resyncs_total 1/);
     // Events after the resync flow again.

@@ -4,12 +4,20 @@
 // conflict is reported before anything listens or touches the data dir, at the flag or file line that set it.
 import { hostname } from "node:os";
 import { ConfigError } from "../errors.js";
-import { parseInitialCluster } from "../store/cluster/ids.js";
+import { NAME_PATTERN, parseInitialCluster } from "../store/cluster/ids.js";
 import { DEFAULT_LISTEN_CLIENT } from "./defaults.js";
 import type { VigieConfig } from "./schema.js";
 
 /** The agent settings, by their name in the config file. */
-type AgentField = "dev" | "initial_cluster" | "join" | "store_endpoints" | "listen_client" | "listen_peer" | "name";
+type AgentField =
+  | "dev"
+  | "initial_cluster"
+  | "join"
+  | "store_endpoints"
+  | "listen_client"
+  | "listen_peer"
+  | "name"
+  | "voters";
 
 /** How a field's problem is reported: where it was set (`flag --x`, `file:line:col`) and whether by a flag. */
 export interface FieldSource {
@@ -25,6 +33,7 @@ export interface FieldSource {
 const EXCLUSIONS: ReadonlyArray<{ first: AgentField; second: AgentField; why: string }> = [
   { first: "dev", second: "initial_cluster", why: "dev runs a single node of its own" },
   { first: "dev", second: "join", why: "dev runs a single node of its own" },
+  { first: "dev", second: "voters", why: "dev runs a single node of its own, the only voter" },
   { first: "dev", second: "store_endpoints", why: "dev starts an embedded store, store_endpoints uses a remote one" },
   {
     first: "join",
@@ -44,7 +53,9 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
   // A field set in the file is named as written there; one set by a flag, or left at its default, by its flag.
   const named = (field: AgentField) =>
     source.byFlag(field) || !source.given(field) ? `--${field.replaceAll("_", "-")}` : field;
-  const isSet = (field: AgentField) => (field === "dev" ? config.dev : config[field] !== undefined);
+  // voters always has a value (its default): it conflicts only when the user gave it.
+  const isSet = (field: AgentField) =>
+    field === "dev" ? config.dev : field === "voters" ? source.given(field) : config[field] !== undefined;
   const problems: string[] = [];
   const report = (field: AgentField, message: string) => {
     const where = source.where(field);
@@ -53,7 +64,7 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
 
   for (const { first, second, why } of EXCLUSIONS) {
     if (!isSet(first) || !isSet(second)) continue;
-    const reason = why.replace(/\b(dev|initial_cluster|join|store_endpoints)\b/g, (field) =>
+    const reason = why.replace(/\b(dev|initial_cluster|join|store_endpoints|voters)\b/g, (field) =>
       named(field as AgentField),
     );
     report(second, `${named(first)} and ${named(second)} exclude each other: ${reason}`);
@@ -77,7 +88,14 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
       const otherText = `${named(other)}${source.given(other) ? "" : " (its default)"}`;
       report(field, `the same address as ${otherText}: the client API and the peers each need their own port`);
     }
-    if (config.initial_cluster !== undefined && config.join === undefined && !config.dev && !peerProblem) {
+    const name = config.name ?? hostname();
+    const nameOk = NAME_PATTERN.test(name);
+    if (!nameOk) {
+      const rule = "a member name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+      if (source.given("name")) report("name", `"${name}" cannot be a member name: ${rule}`);
+      else problems.push(`this host's name "${name}" cannot be a member name (${rule}): choose one with --name`);
+    }
+    if (config.initial_cluster !== undefined && config.join === undefined && !config.dev && !peerProblem && nameOk) {
       const problem = initialClusterProblem(config, named);
       if (problem) report("initial_cluster", problem);
     }

@@ -10,7 +10,8 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 /** A name=peerURL map, in the order the user wrote it. */
 export type InitialCluster = ReadonlyArray<{ name: string; peerUrl: string }>;
 
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** A member name: what --name and --initial-cluster accept (it travels in URLs, logs and ids). */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** Parses `--initial-cluster` (`a=http://h:2380,b=...`) or its YAML map form; errors name the flag and the part. */
 export function parseInitialCluster(value: string | Record<string, string>): InitialCluster {

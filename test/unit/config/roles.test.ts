@@ -50,6 +50,31 @@ test("--dev excludes every other way to find a store", async () => {
   );
 });
 
+test("--dev has one voter: --voters with it is refused, its default is not", async () => {
+  assert.is(
+    await flagError({ dev: true, voters: 5 }),
+    "flag --voters: --dev and --voters exclude each other: --dev runs a single node of its own, the only voter",
+  );
+  await loadConfig(undefined, { dev: true });
+});
+
+test("a member name is checked as a name, not blamed on --initial-cluster", async () => {
+  assert.is(
+    await flagError({ name: "a b" }),
+    `flag --name: "a b" cannot be a member name: a member name is 1 to 64 letters, digits, '.', '_' or '-', ` +
+      "starting with a letter or digit",
+  );
+  await withFile(["name: web/1"], async (file) => {
+    const message = await loadConfig(file).then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    assert.match(message, `${file}:1:7: name: "web/1" cannot be a member name`);
+  });
+  // A client keeps no replica: its name is never a member's.
+  await loadConfig(undefined, { name: "web 1", store_endpoints: "http://127.0.0.1:2379" });
+});
+
 test("a member founds a cluster or joins one, and a client keeps no replica", async () => {
   assert.is(
     await flagError({ join: "http://127.0.0.1:2379", initial_cluster: `a=${PEER_A}`, name: "a" }),

@@ -53,9 +53,12 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
   // A field set in the file is named as written there; one set by a flag, or left at its default, by its flag.
   const named = (field: AgentField) =>
     source.byFlag(field) || !source.given(field) ? `--${field.replaceAll("_", "-")}` : field;
-  // voters always has a value (its default): it conflicts only when the user gave it.
-  const isSet = (field: AgentField) =>
-    field === "dev" ? config.dev : field === "voters" ? source.given(field) : config[field] !== undefined;
+  // voters always has a value (its default): it conflicts only when the user gave it, and other than --dev's 1.
+  const isSet = (field: AgentField) => {
+    if (field === "dev") return config.dev;
+    if (field === "voters") return source.given(field) && config.voters !== 1;
+    return config[field] !== undefined;
+  };
   const problems: string[] = [];
   const report = (field: AgentField, message: string) => {
     const where = source.where(field);

@@ -50,12 +50,13 @@ test("--dev excludes every other way to find a store", async () => {
   );
 });
 
-test("--dev has one voter: --voters with it is refused, its default is not", async () => {
+test("--dev has one voter: another --voters with it is refused, its default and 1 are not", async () => {
   assert.is(
     await flagError({ dev: true, voters: 5 }),
     "flag --voters: --dev and --voters exclude each other: --dev runs a single node of its own, the only voter",
   );
   await loadConfig(undefined, { dev: true });
+  await loadConfig(undefined, { dev: true, voters: 1 });
 });
 
 test("a member name is checked as a name, not blamed on --initial-cluster", async () => {

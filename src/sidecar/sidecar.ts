@@ -4,6 +4,7 @@
 // Batches run one at a time; changes that arrive meanwhile form the next batch. A failure in any step keeps the
 // previous file, is logged with the template's name and reason, counted, and retried on the next change.
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { loadConfig } from "../config/load.js";
 import type { VigieConfig } from "../config/schema.js";
 import { syncDirectory } from "../directory-sync.js";
@@ -87,6 +88,9 @@ class SidecarRuntime implements Sidecar {
   private readonly reloadRetryDelayMs = new Map<string, number>();
   private readonly retryTimers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  /** Exec mode: whether the application was started (once every destination was in place). */
+  private appStarted = false;
+  private appWaitLogged = false;
   /**
    * The config file as last read (without command-line overrides): what a changed file is compared with to tell
    * which start-only fields the user edited. Flags override the file, so options.config would differ on every change.
@@ -136,14 +140,28 @@ class SidecarRuntime implements Sidecar {
       );
     }
     await this.applyTemplates(this.options.config);
-    // Like consul-template: the application starts once every template has been rendered (or failed) once, so it
-    // reads complete files at start-up and is not signalled during its own initialisation.
+    if (this.exec !== undefined) void this.firstRender.then(() => this.startAppWhenFilesReady());
+  }
+
+  /**
+   * Like consul-template: the application starts once every template has been rendered once and every destination
+   * is in place (rendered now, or kept from an earlier run when its render fails), so it reads complete files at
+   * start-up and is not signalled during its own initialisation. A destination still missing (a key not written
+   * yet, a store not reachable) holds it back until a later render writes it; each batch calls this again.
+   */
+  private startAppWhenFilesReady(): void {
     const exec = this.exec;
-    if (exec !== undefined) {
-      void this.firstRender.then(() => {
-        if (!this.stopped) exec.start({ forwardSignals: this.options.forwardSignals ?? true });
-      });
+    if (exec === undefined || this.appStarted || this.stopped || this.firstPending.size > 0) return;
+    const missing = this.templates.filter((t) => !existsSync(t.spec.destination)).map((t) => t.name);
+    if (missing.length > 0) {
+      if (!this.appWaitLogged) {
+        this.appWaitLogged = true;
+        this.log.warn({ templates: missing }, "the application starts once these templates have rendered");
+      }
+      return;
     }
+    this.appStarted = true;
+    exec.start({ forwardSignals: this.options.forwardSignals ?? true });
   }
 
   status(): SidecarStatus {
@@ -302,6 +320,8 @@ class SidecarRuntime implements Sidecar {
     if (this.firstPending.size === 0) this.resolveFirstRender();
     // Even when stopping: a file written without its reload would stay unapplied after a restart (it is unchanged).
     if (changed.length > 0) this.afterReloads(await this.reloader.reloadBatch(changed));
+    // After the reloads: an application started now reads these files, and must not get their reload signal.
+    this.startAppWhenFilesReady();
     for (const directory of directories) this.syncDirectoryLater(directory);
   }
 

@@ -1,6 +1,7 @@
-// A reload command that fails, against a real etcd: the file it was meant to load is put back, and the render is
-// retried with backoff until the command works again, without waiting for another change in the store; a file
-// that did not exist before is kept (deleting a config file cannot help an application that refused a reload).
+// Telling the application, against a real etcd. A reload command that fails: the file it was meant to load is put
+// back, and the render is retried with backoff until the command works again, without waiting for another change in
+// the store; a file that did not exist before is kept (deleting a config file cannot help an application that
+// refused a reload). Exec mode: the application starts only once every template's file is in place.
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { suite } from "uvu";
@@ -71,6 +72,28 @@ t("a reload command that fails after the first render keeps the new file: there 
   });
   await waitFor("the failed reload", async () => /vigie_reload_failures_total 1/.test(h.metrics.render()));
   assert.is(await readFile(join(h.dir, "app.conf"), "utf8"), "v=1\n");
+});
+
+t("exec: the application starts once every destination is in place, not before (like consul-template)", async () => {
+  const started = join(h.dir, "started.txt");
+  await writeFile(join(h.dir, "a.hbs"), 'a={{key "/app/a"}}\n');
+  await writeFile(join(h.dir, "b.hbs"), 'b={{key "/app/b"}}\n');
+  // b.out is there from an earlier run: its failing render keeps it, and it does not hold the application back.
+  await writeFile(join(h.dir, "b.out"), "b=earlier\n");
+  const script = `cat "${join(h.dir, "a.out")}" "${join(h.dir, "b.out")}" > "${started}"; exec sleep 30`;
+  const sidecar = await h.start({
+    exec: { command: ["sh", "-c", script], restart: false },
+    templates: [
+      { source: "a.hbs", destination: "a.out", reload: { exec: true } },
+      { source: "b.hbs", destination: "b.out", reload: { exec: true } },
+    ],
+  });
+  await sidecar.firstRender;
+  await new Promise((resolveWait) => setTimeout(resolveWait, 300));
+  assert.is(await readFile(started, "utf8").catch(() => "not started"), "not started", "a.out is missing");
+  await h.client.put("/app/a", "1");
+  await waitFor("the application", async () => (await readFile(started, "utf8").catch(() => "")) !== "");
+  assert.is(await readFile(started, "utf8"), "a=1\nb=earlier\n");
 });
 
 test.run();

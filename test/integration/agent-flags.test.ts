@@ -4,14 +4,16 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { VIGIE_CLI } from "../helpers/cluster.js";
+import { startEtcd } from "../helpers/etcd.js";
 import { freePort, waitFor } from "../helpers/ports.js";
-import { findExecutable } from "../helpers/require-tool.js";
+import { findExecutable, requireTools } from "../helpers/require-tool.js";
 
 interface Agent {
   child: ChildProcess;
@@ -240,6 +242,54 @@ test("each usual mistake ends the agent with a clear message and a non-zero exit
     assert.not.ok(existsSync(join(dir, "joiner", "member.json")), "a failed join leaves no identity behind");
   } finally {
     await new Promise((resolve) => busy.close(resolve));
+  }
+});
+
+test("--join refuses an etcd cluster before adding itself there, and a web server in one line", async () => {
+  const tools = requireTools("agent-flags --join etcd", "etcd");
+  if (!tools) return;
+  const etcd = await startEtcd();
+  const page = createHttpServer((_request, response) => {
+    response
+      .writeHead(501, { "content-type": "text/html" })
+      .end("<!DOCTYPE HTML>\n<html>\n<p>Unsupported</p>\n</html>\n");
+  });
+  await new Promise<void>((resolve) => page.listen(0, "127.0.0.1", resolve));
+  const pageUrl = `http://127.0.0.1:${(page.address() as { port: number }).port}`;
+  try {
+    const listen = async () => [
+      "--listen-client",
+      `http://127.0.0.1:${await freePort()}`,
+      "--listen-peer",
+      `http://127.0.0.1:${await freePort()}`,
+    ];
+    const joined = await agentFails(
+      ["--name", "j", "--data-dir", join(dir, "join-etcd"), "--join", etcd.clientUrl, ...(await listen())],
+      dir,
+    );
+    assert.is(joined.code, 1, joined.output);
+    assert.match(joined.output, `vigie: --join ${etcd.clientUrl}: the cluster there is not a vigie cluster (`);
+    assert.match(joined.output, "start the agent with --store-endpoints instead\n");
+    const list = (await (
+      await fetch(`${etcd.clientUrl}/v3/cluster/member/list`, { method: "POST", body: "{}" })
+    ).json()) as {
+      members: unknown[];
+    };
+    assert.is(list.members.length, 1, "no learner was added to etcd's cluster");
+
+    const web = await agentFails(
+      ["--name", "w", "--data-dir", join(dir, "join-web"), "--join", pageUrl, ...(await listen())],
+      dir,
+    );
+    assert.is(web.code, 1, web.output);
+    assert.is(
+      web.output,
+      `vigie: --join ${pageUrl}: cannot list the cluster's members: ` +
+        "/v3/cluster/member/list: HTTP 501 with a body that is not JSON: <!DOCTYPE HTML>\n",
+    );
+  } finally {
+    await new Promise((resolve) => page.close(resolve));
+    await etcd.stop();
   }
 });
 

@@ -10,7 +10,7 @@ import { PROBE_PATH } from "../transport/protocol.js";
 import { Pool } from "../undici-pool.js";
 import { IDENTITY_FILE, IdentityFileError, type MemberIdentity, readIdentity, writeIdentity } from "./identity.js";
 import { deriveClusterId, deriveMemberId, type InitialCluster, normalizePeerUrl, parseInitialCluster } from "./ids.js";
-import { joinCluster } from "./join.js";
+import { joinCluster, type PeerKind } from "./join.js";
 
 export interface BootstrapOptions {
   name: string;
@@ -74,6 +74,7 @@ export async function resolveIdentity(
       name: options.name,
       peerUrl: options.peerUrl,
       logger: options.logger,
+      probePeer: peerKind,
     });
   } else {
     const initial =
@@ -153,6 +154,16 @@ async function getProbe(peerUrl: string): Promise<ProbeAnswer | undefined> {
     return (await response.body.json()) as ProbeAnswer;
   } finally {
     await pool.destroy();
+  }
+}
+
+/** Whether a vigie member serves `peerUrl` (its probe answers with a cluster id), another server, or nobody. */
+async function peerKind(peerUrl: string): Promise<PeerKind> {
+  try {
+    const answer = await getProbe(peerUrl);
+    return answer !== undefined && typeof answer.clusterId === "number" ? "vigie" : "other";
+  } catch {
+    return "unreachable";
   }
 }
 

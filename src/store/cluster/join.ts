@@ -17,11 +17,52 @@ function toMemberInfo(m: { id: string; name: string; peerUrls: string[]; clientU
   return { ID: Number(m.id), name: m.name, peerURLs: m.peerUrls, clientURLs: m.clientUrls, isLearner: m.isLearner };
 }
 
+/**
+ * What a member's peer URL answers to vigie's peer probe: `vigie` (a vigie peer), `other` (an HTTP server that is not
+ * one: etcd answers 404), or `unreachable`.
+ */
+export type PeerKind = "vigie" | "other" | "unreachable";
+
+/** The first line of an error, without a server's HTML page that some answers carry after it. */
+function firstLine(error: unknown): string {
+  return ((error as Error).message ?? String(error)).split("\n")[0]!.trim();
+}
+
+/**
+ * Refuses, before asking to be added, a cluster that is not vigie: an etcd cluster lists and adds members through
+ * the same API, and a learner added there would stay in etcd's member list, dead, forever (its peers speak etcd's
+ * protobuf Raft). A vigie cluster has ids that are safe integers and members that answer vigie's peer probe.
+ */
+async function refuseIfNotVigie(
+  joinUrl: string,
+  clusterId: string,
+  members: ReadonlyArray<{ name: string; peerUrls: string[] }>,
+  probePeer: (peerUrl: string) => Promise<PeerKind>,
+): Promise<void> {
+  const notVigie = (why: string) =>
+    new JoinError(
+      `--join ${joinUrl}: the cluster there is not a vigie cluster (${why}; an etcd cluster?): a vigie replica ` +
+        "cannot join it. To use an etcd cluster as the store, start the agent with --store-endpoints instead",
+    );
+  if (!Number.isSafeInteger(Number(clusterId)) || Number(clusterId) <= 0) {
+    throw notVigie(`its cluster id ${clusterId} is not one vigie makes`);
+  }
+  const peerUrls = members.filter((m) => m.name !== "").flatMap((m) => m.peerUrls);
+  const kinds = await Promise.all(peerUrls.map((url) => probePeer(url)));
+  // Peers out of reach decide nothing (a vigie cluster may have members down); a peer that answers as another
+  // server does, unless another one answered as vigie.
+  if (!kinds.includes("vigie") && kinds.includes("other")) {
+    throw notVigie("its members' peer URLs do not answer vigie's peer protocol");
+  }
+}
+
 export async function joinCluster(options: {
   joinUrl: string;
   name: string;
   peerUrl: string;
   logger: Logger;
+  /** Asks a peer URL whether a vigie member serves it (bootstrap's probe). */
+  probePeer: (peerUrl: string) => Promise<PeerKind>;
 }): Promise<MemberIdentity> {
   const client = new StoreClient({ endpoints: [options.joinUrl], requestTimeoutMs: 10_000, connectionsPerEndpoint: 1 });
   try {
@@ -29,10 +70,11 @@ export async function joinCluster(options: {
     try {
       list = await client.memberList();
     } catch (error) {
-      throw new JoinError(`--join ${options.joinUrl}: cannot list the cluster's members: ${(error as Error).message}`, {
+      throw new JoinError(`--join ${options.joinUrl}: cannot list the cluster's members: ${firstLine(error)}`, {
         cause: error,
       });
     }
+    await refuseIfNotVigie(options.joinUrl, list.header.clusterId, list.members, options.probePeer);
     const sameName = list.members.find((m) => m.name === options.name);
     if (sameName !== undefined) {
       throw new JoinError(
@@ -62,7 +104,7 @@ export async function joinCluster(options: {
     try {
       added = await client.memberAdd([options.peerUrl], true);
     } catch (error) {
-      throw new JoinError(`--join ${options.joinUrl}: member add failed: ${(error as Error).message}`, {
+      throw new JoinError(`--join ${options.joinUrl}: member add failed: ${firstLine(error)}`, {
         cause: error,
       });
     }

@@ -18,12 +18,20 @@ function parsed<T>(parse: (text: string) => T) {
   });
 }
 
+/**
+ * The longest duration a setting may have: node's timers hold at most 2^31-1 ms (24.8 days) and fire after 1 ms
+ * when asked for more, so `interval: 1000h` would have run a health check every millisecond. 596h is under it.
+ */
+const DURATION_MAX_MS = 596 * 3_600_000;
+
 /** Durations carry a unit (`250ms`, `10s`); a bare number is ambiguous, so only `0` is accepted without one. */
 const durationMs = z.union([z.string(), z.number()]).transform((value, ctx): number => {
   if (value === 0) return 0;
   try {
     if (typeof value === "number") throw new Error(`duration ${value} needs a unit (ms, s, m or h), like "${value}s"`);
-    return parseDurationMs(value);
+    const ms = parseDurationMs(value);
+    if (ms > DURATION_MAX_MS) throw new Error(`duration "${value}" is too long: at most 596h`);
+    return ms;
   } catch (error) {
     ctx.addIssue({ code: "custom", message: (error as Error).message });
     return z.NEVER;

@@ -118,6 +118,17 @@ test("a bad duration says what a good one looks like", async () => {
   );
 });
 
+test("a duration longer than node's timers can wait is refused (it would fire after 1 ms)", async () => {
+  const { file, message } = await yamlError([
+    "services:",
+    "  - name: web",
+    "    address: 127.0.0.1:80",
+    "    check: { http: 'http://127.0.0.1:80/', interval: 1000h }",
+    "    ttl: 596h",
+  ]);
+  assert.is(message, `${file}:4:54: services[0].check.interval: duration "1000h" is too long: at most 596h`);
+});
+
 test("a misspelt signal is reported at its line with the field path", async () => {
   assert.is(
     await configError(fixture("bad-signal.yaml")),

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { isUtf8 } from "node:buffer";
 import type { HelperOptions } from "handlebars";
 import { MissingKeyError, type SourceLocation, TemplateRenderError } from "./errors.js";
-import type { Dependencies, Entry, KeyReader } from "./reader.js";
+import { type Dependencies, type Entry, INSTANCE_ID_MAX_CHARS, type KeyReader } from "./reader.js";
 
 interface ActiveRender {
   template: string;
@@ -118,7 +118,7 @@ export interface ServiceInstance {
  * Ids and hosts end up verbatim in nginx/haproxy configs: anything beyond these characters (spaces, `;`, newlines)
  * could inject directives, so such an instance is left out instead.
  */
-const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const SAFE_ID = new RegExp(`^[A-Za-z0-9._-]{1,${INSTANCE_ID_MAX_CHARS}}$`);
 const SAFE_HOST = /^[A-Za-z0-9._:-]{1,255}$/;
 
 function toInstance(name: string, id: string, parsed: unknown): ServiceInstance | undefined {

@@ -1,6 +1,12 @@
 // What a template can read, and the record of what it read. The watch layer implements `KeyReader` over its
 // in-memory mirror of the store; the render layer only sees this interface, so rendering stays synchronous and fast.
 
+/**
+ * The longest service instance id the `service` helper accepts (ids land verbatim in nginx/haproxy configs); the
+ * agent refuses to register a longer one. Here, in a module without dependencies, so both sides can import it.
+ */
+export const INSTANCE_ID_MAX_CHARS = 128;
+
 /** One key under a prefix, as the `ls` and `tree` helpers return it. */
 export interface Entry {
   /** The full key, e.g. `/services/web/web-1`. */

@@ -9,6 +9,7 @@ import type { ServiceConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { MetricsRegistry } from "../metrics.js";
+import { INSTANCE_ID_MAX_CHARS } from "../render/reader.js";
 import { splitHostPort } from "./checks.js";
 import { instanceId } from "./instance.js";
 import { registerServiceMetrics } from "./metrics.js";
@@ -72,7 +73,14 @@ function validateServices(services: ServiceConfig[]): void {
     } catch (error) {
       throw new ConfigError(`services[${index}].address: ${(error as Error).message}`);
     }
-    const key = `${service.name}/${instanceId(service)}`;
+    const id = instanceId(service);
+    if (id.length > INSTANCE_ID_MAX_CHARS) {
+      throw new ConfigError(
+        `services[${index}]: instance id "${id}" is longer than ${INSTANCE_ID_MAX_CHARS} characters; give a shorter id ` +
+          "(templates leave such instances out)",
+      );
+    }
+    const key = `${service.name}/${id}`;
     const previous = seen.get(key);
     if (previous !== undefined) {
       throw new ConfigError(

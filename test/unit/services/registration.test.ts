@@ -370,4 +370,20 @@ registration("two instances with the same id are refused before anything starts"
   );
 });
 
+registration(
+  "an id longer than templates accept is refused, not registered and silently left out of them",
+  async (context) => {
+    if (!tools) return;
+    const name = `web-${"x".repeat(120)}`;
+    assert.throws(
+      () => run(context, [service({ name, address: "127.0.0.1:8081" })]),
+      /services\[0\]: instance id "web-x+-127\.0\.0\.1-8081" is longer than 128 characters/,
+    );
+    assert.throws(
+      () => run(context, [service({ name: "web", id: "i".repeat(129), address: "127.0.0.1:8081" })]),
+      /services\[0\]: instance id "i+" is longer than 128 characters; give a shorter id/,
+    );
+  },
+);
+
 registration.run();

@@ -219,7 +219,12 @@ async function readConfigText(absoluteFile: string, shownName: string): Promise<
     bytes = await readFile(absoluteFile);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "file not found" : code === "EACCES" ? "permission denied" : String(error);
+    const reasons: Record<string, string> = {
+      ENOENT: "file not found",
+      EACCES: "permission denied",
+      EISDIR: "it is a directory, not a file",
+    };
+    const reason = (code === undefined ? undefined : reasons[code]) ?? (error as Error).message;
     throw new ConfigError(`${shownName}: cannot read config: ${reason}`, { cause: error });
   }
   if (bytes.length > CONFIG_MAX_BYTES) {

@@ -169,6 +169,7 @@ test("a missing config file is a clear error", async () => {
     await configError("/nonexistent/vigie.yaml"),
     "/nonexistent/vigie.yaml: cannot read config: file not found",
   );
+  assert.is(await configError(fixtures), `${fixtures}: cannot read config: it is a directory, not a file`);
 });
 
 test("no file and no flags gives the defaults", async () => {

@@ -2,7 +2,8 @@
 //   store events → StoreSync (mirror) → which templates read the changed keys → QuiescenceScheduler
 //   → one batch: render each from the mirror, stage/check/write → Reloader (once per target) → metrics and logs.
 // Batches run one at a time; changes that arrive meanwhile form the next batch. A failure in any step keeps the
-// previous file, is logged with the template's name and reason, counted, and retried on the next change.
+// previous file, is logged with the template's name and reason, counted, and retried on the next change (a store
+// that could not be read, or a reload command that refused the file, also after a backoff).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { loadConfig } from "../config/load.js";
@@ -196,7 +197,8 @@ class SidecarRuntime implements Sidecar {
 
   /** Installs a template list (at start or after a config change), compiles it and renders everything. */
   private async applyTemplates(config: VigieConfig): Promise<void> {
-    // Both throw ConfigError before anything changes: at start the agent refuses to run, later the running config stays.
+    // Both throw ConfigError before anything changes: at start the agent refuses to run; later, the running config
+    // stays.
     const runtimes = buildRuntimes(config.templates, this.options.baseDir);
     config.templates.forEach((template, index) => {
       if (template.reload !== undefined && "exec" in template.reload && this.exec === undefined) {

@@ -3,6 +3,7 @@
 // registrations, both of which talk to the store only through the etcd v3 JSON API.
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_LISTEN_CLIENT } from "../config/defaults.js";
@@ -82,6 +83,13 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
   // No cluster flags: a single-member cluster, like etcd started with no flags.
   const initialCluster =
     config.join === undefined ? (config.initial_cluster ?? { [name]: config.listen_peer }) : undefined;
+  const urlsByFlag = { "--listen-client": clientUrl, "--listen-peer": config.listen_peer };
+  try {
+    await checkPortsFree(urlsByFlag);
+  } catch (error) {
+    if (devDir) await rm(devDir, { recursive: true, force: true });
+    throw explainListenError(error, urlsByFlag);
+  }
   if (devDir === undefined) {
     const label =
       config.data_dir === undefined
@@ -136,7 +144,24 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
   } catch (error) {
     await replica?.close();
     if (devDir) await rm(devDir, { recursive: true, force: true });
-    throw explainListenError(error, { "--listen-client": clientUrl, "--listen-peer": config.listen_peer });
+    throw explainListenError(error, urlsByFlag);
+  }
+}
+
+/**
+ * Binds each address for a moment before the replica starts: the replica settles its identity first (a joiner asks
+ * the cluster to add it, and writes its data dir), so a port found busy only afterwards left an unstarted learner in
+ * the cluster and a data dir bound to a peer URL it could not serve. Port 0 (any free port) cannot be busy.
+ */
+async function checkPortsFree(urlsByFlag: Record<string, string>): Promise<void> {
+  for (const url of new Set(Object.values(urlsByFlag))) {
+    const { port, hostname: host } = new URL(url);
+    if (port === "0") continue;
+    const probe = createNetServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.listen(Number(port || 80), host.replace(/^\[|\]$/g, ""), () => probe.close(() => resolve()));
+    });
   }
 }
 

@@ -164,6 +164,32 @@ test("a restart whose --initial-cluster describes another cluster than the data 
   assert.match(changed.output(), /"level":40,.*"msg":"the data dir belongs to another cluster than --initial-cluster/);
 });
 
+test("a joiner whose peer port is busy fails before the cluster adds it", async () => {
+  const seedClient = `http://127.0.0.1:${await freePort()}`;
+  const seedPeer = `http://127.0.0.1:${await freePort()}`;
+  const seed = await startHealthy(["--dev", "--listen-peer", seedPeer, "--log-level", "warn"], seedClient);
+  const busy: Server = createServer();
+  await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
+  const busyPeer = `http://127.0.0.1:${(busy.address() as { port: number }).port}`;
+  try {
+    const args = ["--name", "late", "--data-dir", join(dir, "late-data"), "--join", seedClient];
+    args.push("--listen-client", `http://127.0.0.1:${await freePort()}`, "--listen-peer", busyPeer);
+    const joiner = await agentFails([...args, "--log-level", "warn"], dir);
+    assert.is(joiner.code, 1, joiner.output);
+    assert.is(joiner.output, `vigie: cannot listen on --listen-peer ${busyPeer}: the address is already in use\n`);
+    const list = (await (
+      await fetch(`${seedClient}/v3/cluster/member/list`, { method: "POST", body: "{}" })
+    ).json()) as {
+      members: unknown[];
+    };
+    assert.is(list.members.length, 1, "no unstarted learner left in the cluster");
+    assert.not.ok(existsSync(join(dir, "late-data", "member.json")), "no identity bound to the busy peer URL");
+  } finally {
+    await new Promise((resolve) => busy.close(resolve));
+    await stop(seed);
+  }
+});
+
 test("a client-role agent with nothing else to do runs until SIGTERM", async () => {
   // No --listen-client, no templates, no services: nothing of its own keeps node busy. It used to exit at once with
   // node's code 13 and no message.

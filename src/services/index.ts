@@ -65,9 +65,20 @@ export function startServices(options: StartServicesOptions): RunningServices {
   };
 }
 
+/** A check run more often than this is a busy loop (0 ran checks back to back), not a health check. */
+const CHECK_INTERVAL_MIN_MS = 10;
+
 function validateServices(services: ServiceConfig[]): void {
   const seen = new Map<string, number>();
   services.forEach((service, index) => {
+    // The schema accepts any duration; these would crash an assertion or spin, so they are config errors here.
+    if (service.ttl <= 0) throw new ConfigError(`services[${index}].ttl: must be more than 0`);
+    if (service.check !== undefined && service.check.timeout <= 0) {
+      throw new ConfigError(`services[${index}].check.timeout: must be more than 0`);
+    }
+    if (service.check !== undefined && service.check.interval < CHECK_INTERVAL_MIN_MS) {
+      throw new ConfigError(`services[${index}].check.interval: must be at least ${CHECK_INTERVAL_MIN_MS} ms`);
+    }
     try {
       splitHostPort(service.address);
     } catch (error) {

@@ -386,4 +386,19 @@ registration(
   },
 );
 
+registration(
+  "a ttl, check timeout or check interval of 0 is a config error, not a crash or a busy loop",
+  async (context) => {
+    if (!tools) return;
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ ttl: 0 }, /services\[0\]\.ttl: must be more than 0/],
+      [{ check: { tcp: "127.0.0.1:9", timeout: 0 } }, /services\[0\]\.check\.timeout: must be more than 0/],
+      [{ check: { tcp: "127.0.0.1:9", interval: 0 } }, /services\[0\]\.check\.interval: must be at least 10 ms/],
+    ];
+    for (const [fields, message] of cases) {
+      assert.throws(() => run(context, [service({ name: "web", address: "127.0.0.1:8081", ...fields })]), message);
+    }
+  },
+);
+
 registration.run();

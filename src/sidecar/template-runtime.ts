@@ -178,6 +178,11 @@ export function buildRuntimes(templates: readonly TemplateConfig[], baseDir: str
     const base = config.name ?? basename(config.source);
     const count = (seen.get(base) ?? 0) + 1;
     seen.set(base, count);
+    // The schema accepts any duration; a timeout of 0 would fail every check or reload, so it is a config error.
+    if (config.check_timeout <= 0) throw new ConfigError(`templates[${index}].check_timeout: must be more than 0`);
+    if (config.reload !== undefined && "command" in config.reload && config.reload.timeout <= 0) {
+      throw new ConfigError(`templates[${index}].reload.timeout: must be more than 0`);
+    }
     const runtime = new TemplateRuntime(config, baseDir, count === 1 ? base : `${base}#${count}`);
     // Normalized (`a/./b`, `a//b`); two paths to one file through a symlink are not caught.
     const destination = resolve(runtime.spec.destination);

@@ -44,6 +44,18 @@ test("check_timeout bounds the check (default 30s, like consul-template's comman
   assert.is(byDefault?.spec.checkTimeoutMs, 30_000);
 });
 
+test("a check_timeout or reload command timeout of 0 is refused (every check or reload would time out at once)", () => {
+  for (const [fields, message] of [
+    [{ check: ["true"], check_timeout: 0 }, "templates[0].check_timeout: must be more than 0"],
+    [{ reload: { command: ["true"], timeout: 0 } }, "templates[0].reload.timeout: must be more than 0"],
+  ] as const) {
+    assert.throws(
+      () => buildRuntimes(templates([{ source: "a.hbs", destination: "/tmp/x/1", ...fields }]), "/etc/vigie"),
+      (error: unknown) => error instanceof ConfigError && (error as Error).message === message,
+    );
+  }
+});
+
 test("two templates with one destination are refused, naming both (they would overwrite each other forever)", () => {
   try {
     buildRuntimes(

@@ -10,47 +10,28 @@
 // - WebAssembly (undici's HTTP parser) stays in its baseline code: optimizing it left ~9 MB of compiler memory
 //   behind in some agents, for no measurable gain (client CPU per undici request was the same).
 // `env -S` execs node in place: the pid a supervisor holds is node's own and signals reach vigie directly.
-import { Command, InvalidArgumentError, Option } from "commander";
-import type { AgentFlags, ClientOptions } from "./commands/options.js";
+import { Command, Option } from "commander";
+import {
+  type AgentFlags,
+  type ClientOptions,
+  parseDuration,
+  parseEndpoints,
+  parseWholeNumber,
+} from "./commands/options.js";
 import { describeFailure, EXIT_USAGE } from "./errors.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
 
-function parseInteger(flag: string) {
-  return (text: string): number => {
-    if (!/^-?\d+$/.test(text)) throw new InvalidArgumentError(`${flag} expects a whole number, got "${text}"`);
-    return Number(text);
-  };
-}
-
-function parseEndpoints(text: string): string[] {
-  const endpoints = text
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => part !== "");
-  for (const endpoint of endpoints) {
-    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
-      throw new InvalidArgumentError(`"${endpoint}" is not an endpoint URL like http://127.0.0.1:2379`);
-    }
-  }
-  if (endpoints.length === 0) throw new InvalidArgumentError("needs at least one URL");
-  return endpoints;
-}
-
 interface GlobalClientFlags {
   endpoints: string[];
-  writeOut: "table" | "json";
-  commandTimeout: string;
+  writeOut: ClientOptions["writeOut"];
+  commandTimeout: number;
 }
 
 function clientOptions(command: Command): ClientOptions {
   const flags = command.optsWithGlobals<GlobalClientFlags>();
-  const timeout = /^(\d+)(ms|s)$/.exec(flags.commandTimeout);
-  if (!timeout)
-    throw new InvalidArgumentError(`--command-timeout expects a duration like 5s, got "${flags.commandTimeout}"`);
-  const timeoutMs = Number(timeout[1]) * (timeout[2] === "s" ? 1000 : 1);
-  return { endpoints: flags.endpoints, writeOut: flags.writeOut, timeoutMs };
+  return { endpoints: flags.endpoints, writeOut: flags.writeOut, timeoutMs: flags.commandTimeout };
 }
 
 /** Runs a command's work and turns its outcome (exit code or typed error) into the process exit code. */
@@ -86,8 +67,16 @@ export function buildProgram(): Command {
         .default([DEFAULT_ENDPOINT], DEFAULT_ENDPOINT)
         .argParser(parseEndpoints),
     )
-    .addOption(new Option("-w, --write-out <format>", "output format").choices(["table", "json"]).default("table"))
-    .option("--command-timeout <duration>", "timeout of each request to the store", "5s");
+    .addOption(
+      new Option("-w, --write-out <format>", "output format (simple: etcdctl's name for the default)")
+        .choices(["table", "json", "simple"])
+        .default("table"),
+    )
+    .addOption(
+      new Option("--command-timeout <duration>", "timeout of each request to the store (like 5s, 1m, 500ms)")
+        .default(5_000, "5s")
+        .argParser(parseDuration("--command-timeout")),
+    );
 
   program
     .command("agent")
@@ -99,7 +88,7 @@ export function buildProgram(): Command {
     .option("--listen-peer <url>", "peer (Raft) URL (default http://127.0.0.1:2380)")
     .option("--initial-cluster <list>", "static bootstrap: name=peerURL,name=peerURL,...")
     .option("--join <clientURL>", "join a running cluster as a learner through any member's client URL")
-    .option("--voters <n>", "how many voting members the cluster should have (1-7)", parseInteger("--voters"))
+    .option("--voters <n>", "how many voting members the cluster should have (1-7)", parseWholeNumber("--voters"))
     .option("--store-endpoints <urls>", "client role: no local replica, use this vigie or etcd cluster")
     .option("--dev", "single node; its data in a temporary directory removed on exit (unless --data-dir is given)")
     .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS))
@@ -141,9 +130,13 @@ export function buildProgram(): Command {
     .description("read a key (or every key under a prefix)")
     .option("--prefix", "read every key that starts with KEY")
     .option("--keys-only", "print keys without values")
-    .option("--limit <n>", "at most this many keys", parseInteger("--limit"))
-    .option("--rev <n>", "read at this revision", parseInteger("--rev"))
-    .option("--consistency <mode>", "l (linearizable) or s (serializable, served by the local member)", "l")
+    .option("--limit <n>", "at most this many keys (0: no limit)", parseWholeNumber("--limit", 0))
+    .option("--rev <n>", "read at this revision (0: the latest)", parseWholeNumber("--rev", 0))
+    .addOption(
+      new Option("--consistency <mode>", "l (linearizable) or s (serializable, served by the local member)")
+        .choices(["l", "s"])
+        .default("l"),
+    )
     .action(
       async (
         key: string,
@@ -165,16 +158,18 @@ export function buildProgram(): Command {
     );
 
   program
-    .command("put <key> <value>")
-    .description("write a value")
+    .command("put <key> [value]")
+    .description("write a value (read from standard input when VALUE is not given, like etcdctl)")
     .option("--lease <id>", "attach the key to this lease (hex ID, as printed by `vigie lease grant`)")
     .option("--prev-kv", "print the previous value")
-    .action(async (key: string, value: string, flags: { lease?: string; prevKv?: boolean }, command: Command) => {
-      const { runPut } = await import("./commands/kv.js");
-      await execute(() =>
-        runPut(key, value, { ...clientOptions(command), lease: flags.lease, prevKv: flags.prevKv === true }),
-      );
-    });
+    .action(
+      async (key: string, value: string | undefined, flags: { lease?: string; prevKv?: boolean }, command: Command) => {
+        const { runPut } = await import("./commands/kv.js");
+        await execute(() =>
+          runPut(key, value, { ...clientOptions(command), lease: flags.lease, prevKv: flags.prevKv === true }),
+        );
+      },
+    );
 
   program
     .command("del <key>")
@@ -192,7 +187,7 @@ export function buildProgram(): Command {
     .command("watch <key>")
     .description("print changes to a key (or prefix) as they happen, until interrupted")
     .option("--prefix", "watch every key that starts with KEY")
-    .option("--rev <n>", "start from this revision (replays history)", parseInteger("--rev"))
+    .option("--rev <n>", "start from this revision (replays history)", parseWholeNumber("--rev", 0))
     .option("--prev-kv", "print the previous value with each event")
     .action(async (key: string, flags: { prefix?: boolean; rev?: number; prevKv?: boolean }, command: Command) => {
       const { runWatch } = await import("./commands/kv.js");
@@ -223,6 +218,7 @@ export function buildProgram(): Command {
     });
   lease
     .command("keepalive <id>")
+    .alias("keep-alive") // etcdctl's spelling
     .description("keep a lease alive until interrupted")
     .action(async (id: string, _flags: unknown, command: Command) => {
       const { runLease } = await import("./commands/lease.js");

@@ -1,5 +1,5 @@
 // `vigie member list|add|remove|promote` and `vigie status`. Member IDs are hex, like etcdctl prints them.
-import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
+import { EXIT_FAILURE, EXIT_OK, StoreUnavailableError, UsageError } from "../errors.js";
 import type { Member, StatusResult } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
 import { formatTable, headerJson, hexToId, idToHex, printLine, rawNumber, toJson, withStore } from "./output.js";
@@ -36,6 +36,9 @@ export async function runMember(
     const result = await withStore(options, (client) => client.memberList());
     if (options.writeOut === "json") {
       printLine(toJson({ header: headerJson(result.header), members: result.members.map(memberJson) }));
+    } else if (options.writeOut === "simple") {
+      // etcdctl's default: one comma-separated line per member, for scripts that cut fields.
+      for (const member of result.members) printLine(memberRow(member).join(", "));
     } else {
       printLine(formatTable(MEMBER_HEADERS, result.members.map(memberRow)));
     }
@@ -62,8 +65,10 @@ export async function runMember(
   }
   const [hexId] = args;
   if (hexId === undefined) throw new UsageError(`member ${action} expects a member ID`);
-  const id = hexToId(hexId, `member ${action}`);
-  const result = await withStore(options, (client) =>
+  const id = hexToId(hexId, `member ${action}`, "member");
+  // Only the leader knows whether a learner has caught up: a promote sent to a follower could skip that check.
+  const target = action === "promote" ? { ...options, endpoints: [await leaderEndpoint(options)] } : options;
+  const result = await withStore(target, (client) =>
     action === "remove" ? client.memberRemove(id) : client.memberPromote(id),
   );
   if (options.writeOut === "json") {
@@ -73,6 +78,21 @@ export async function runMember(
     printLine(`Member ${idToHex(id)} ${verb} cluster ${idToHex(result.header.clusterId)}`);
   }
   return EXIT_OK;
+}
+
+/** The client URL of the current leader, asked of any endpoint that answers (its status names the leader). */
+async function leaderEndpoint(options: ClientOptions): Promise<string> {
+  const { leader, members } = await withStore(options, async (client) => ({
+    leader: (await client.status()).leader,
+    members: (await client.memberList()).members,
+  }));
+  const endpoint = members.find((member) => member.id === leader)?.clientUrls[0];
+  if (leader === "0" || endpoint === undefined) {
+    throw new StoreUnavailableError(
+      leader === "0" ? "the cluster has no leader now" : `the leader ${idToHex(leader)} has no client URL`,
+    );
+  }
+  return endpoint;
 }
 
 interface StatusRow {

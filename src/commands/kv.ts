@@ -1,16 +1,79 @@
 // `vigie get | put | del | watch`: key-value commands against any member of the cluster (or etcd).
 // Simple output is etcdctl's: one line with the key, one with the value; `-w json` prints etcd-like JSON.
-import { EXIT_FAILURE, EXIT_OK, StoreUnavailableError } from "../errors.js";
+// Keys and values are bytes, not text: they are printed as stored, and read from the command line as the kernel
+// passed them (Node decodes argv as UTF-8 and would turn other bytes into U+FFFD).
+import { readFileSync } from "node:fs";
+import { EXIT_FAILURE, EXIT_OK, StoreUnavailableError, UsageError } from "../errors.js";
 import { isConnectionError, type KeyValue, type WatchResponse } from "../store/client.js";
 import type { DelOptions, GetOptions, PutOptions, WatchOptions } from "./options.js";
-import { headerJson, hexToId, keyValueJson, printLine, rawNumber, toJson, withStore } from "./output.js";
+import {
+  dieOfSignal,
+  headerJson,
+  hexToId,
+  keyValueJson,
+  printBytesLine,
+  printLine,
+  toJson,
+  withStore,
+} from "./output.js";
+
+/** etcd's request limit: a value read from stdin beyond it could never be stored, so reading stops there. */
+const STDIN_VALUE_MAX_BYTES = 1.5 * 1024 * 1024;
 
 function printKeyValue(kv: KeyValue, keysOnly = false): void {
-  printLine(kv.key.toString("utf8"));
-  if (!keysOnly) printLine(kv.value.toString("utf8"));
+  printBytesLine(kv.key);
+  if (!keysOnly) printBytesLine(kv.value);
 }
 
-export async function runGet(key: string, options: GetOptions): Promise<number> {
+/**
+ * The bytes of a command-line argument. Node replaced any byte sequence that is not UTF-8 with U+FFFD, so such an
+ * argument is looked up in /proc/self/cmdline (Linux), whose entries are the raw bytes the program was given.
+ */
+export function argumentBytes(text: string): Buffer {
+  const decoded = Buffer.from(text, "utf8");
+  if (!text.includes("\uFFFD")) return decoded;
+  let raw: Buffer[];
+  try {
+    const cmdline = readFileSync("/proc/self/cmdline");
+    raw = [];
+    for (let start = 0; start < cmdline.length; ) {
+      const end = cmdline.indexOf(0, start);
+      raw.push(cmdline.subarray(start, end === -1 ? cmdline.length : end));
+      start = end === -1 ? cmdline.length : end + 1;
+    }
+  } catch {
+    return decoded; // no /proc: the decoded text is all there is
+  }
+  const candidates = raw.filter((bytes) => bytes.toString("utf8") === text);
+  const first = candidates[0];
+  if (first === undefined) return decoded;
+  if (candidates.some((bytes) => !bytes.equals(first))) {
+    throw new UsageError(
+      `two arguments decode to "${text}" but differ in their bytes: give the value on standard input instead`,
+    );
+  }
+  return first;
+}
+
+/** `put KEY` without VALUE reads the value from standard input, byte for byte (a trailing newline is kept). */
+async function readValueFromStdin(): Promise<Buffer> {
+  const missing = "put needs VALUE, as an argument or on standard input";
+  if (process.stdin.isTTY) throw new UsageError(missing);
+  const chunks: Buffer[] = [];
+  let sizeBytes = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    sizeBytes += chunk.length;
+    if (sizeBytes > STDIN_VALUE_MAX_BYTES) {
+      throw new UsageError(`put: the value on standard input is larger than ${STDIN_VALUE_MAX_BYTES} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  if (sizeBytes === 0) throw new UsageError(missing);
+  return Buffer.concat(chunks);
+}
+
+export async function runGet(keyText: string, options: GetOptions): Promise<number> {
+  const key = argumentBytes(keyText);
   const result = await withStore(options, (client) =>
     client.range(key, {
       prefix: options.prefix,
@@ -32,8 +95,10 @@ export async function runGet(key: string, options: GetOptions): Promise<number> 
   return EXIT_OK;
 }
 
-export async function runPut(key: string, value: string, options: PutOptions): Promise<number> {
-  const lease = options.lease === undefined ? undefined : hexToId(options.lease, "--lease");
+export async function runPut(keyText: string, valueText: string | undefined, options: PutOptions): Promise<number> {
+  const lease = options.lease === undefined ? undefined : hexToId(options.lease, "--lease", "lease");
+  const key = argumentBytes(keyText);
+  const value = valueText === undefined ? await readValueFromStdin() : argumentBytes(valueText);
   const result = await withStore(options, (client) =>
     client.put(key, value, { prevKv: options.prevKv, ...(lease === undefined ? {} : { lease }) }),
   );
@@ -48,7 +113,8 @@ export async function runPut(key: string, value: string, options: PutOptions): P
   return EXIT_OK;
 }
 
-export async function runDel(key: string, options: DelOptions): Promise<number> {
+export async function runDel(keyText: string, options: DelOptions): Promise<number> {
+  const key = argumentBytes(keyText);
   const result = await withStore(options, (client) =>
     client.deleteRange(key, { prefix: options.prefix, prevKv: options.prevKv }),
   );
@@ -64,34 +130,39 @@ export async function runDel(key: string, options: DelOptions): Promise<number> 
   return EXIT_OK;
 }
 
+/** One watch response as etcdctl prints it (clientv3's WatchResponse: no watch id; an event's type first). */
 function watchResponseJson(response: WatchResponse): Record<string, unknown> {
-  const out: Record<string, unknown> = { Header: headerJson(response.header) };
-  out.Events = response.events.map((event) => {
-    const item: Record<string, unknown> = { kv: keyValueJson(event.kv) };
-    if (event.type === "DELETE") item.type = 1;
+  const events = response.events.map((event) => {
+    const item: Record<string, unknown> = event.type === "DELETE" ? { type: 1 } : {};
+    item.kv = keyValueJson(event.kv);
     if (event.prevKv !== undefined) item.prev_kv = keyValueJson(event.prevKv);
     return item;
   });
-  out.CompactRevision = response.compactRevision;
-  out.Canceled = response.canceled;
-  out.Created = response.created;
-  out.watch_id = rawNumber(response.watchId);
-  return out;
+  return {
+    Header: headerJson(response.header),
+    Events: events,
+    CompactRevision: response.compactRevision,
+    Canceled: response.canceled,
+    Created: response.created,
+  };
 }
 
 /**
- * Prints events until SIGINT/SIGTERM (exit 0). If the member goes away the watch resumes on the next endpoint
- * from the revision after the last one printed, so no event is shown twice or lost.
+ * Prints events until SIGINT/SIGTERM, then dies of that signal like etcdctl. If the member goes away the watch
+ * resumes on the next endpoint from the revision after the last one printed, so no event is shown twice or lost.
  */
-export async function runWatch(key: string, options: WatchOptions): Promise<number> {
-  let stopped = false;
+export async function runWatch(keyText: string, options: WatchOptions): Promise<number> {
+  const key = argumentBytes(keyText);
+  let stopped: "SIGINT" | "SIGTERM" | undefined;
   let current: { cancel(): void } | undefined;
-  const stop = () => {
-    stopped = true;
+  const stop = (signal: "SIGINT" | "SIGTERM") => {
+    stopped = signal;
     current?.cancel();
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const onInterrupt = () => stop("SIGINT");
+  const onTerminate = () => stop("SIGTERM");
+  process.once("SIGINT", onInterrupt);
+  process.once("SIGTERM", onTerminate);
   let nextRevision = options.rev;
   const printWatch = async (stream: AsyncIterable<WatchResponse>): Promise<number> => {
     for await (const response of stream) {
@@ -117,7 +188,7 @@ export async function runWatch(key: string, options: WatchOptions): Promise<numb
     }
     return EXIT_OK;
   };
-  try {
+  const watchUntilStopped = async (): Promise<number> => {
     for (let attempt = 0; !stopped; attempt++) {
       try {
         const outcome = await withStore(options, async (client) => {
@@ -148,8 +219,16 @@ export async function runWatch(key: string, options: WatchOptions): Promise<numb
       }
     }
     return EXIT_OK;
+  };
+  let outcome: number;
+  try {
+    outcome = await watchUntilStopped();
+  } catch (error) {
+    if (stopped === undefined) throw error;
+    outcome = EXIT_OK; // failed while stopping: the signal decides how the command ends
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
   }
+  return stopped === undefined ? outcome : dieOfSignal(stopped);
 }

@@ -1,7 +1,7 @@
 // `vigie lease grant TTL | revoke ID | keepalive ID`. IDs are printed and read in hex, like etcdctl.
 import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
 import type { ClientOptions } from "./options.js";
-import { headerJson, hexToId, idToHex, printLine, rawNumber, toJson, withStore } from "./output.js";
+import { dieOfSignal, headerJson, hexToId, idToHex, leaseJson, printLine, toJson, withStore } from "./output.js";
 
 /** Largest TTL etcd accepts (seconds). */
 const MAX_TTL_SECONDS = 9_000_000_000;
@@ -19,7 +19,7 @@ export async function runLease(
   options: ClientOptions,
 ): Promise<number> {
   if (action === "grant") return await grant(parseTtl(argument), options);
-  const id = hexToId(argument, `lease ${action}`);
+  const id = hexToId(argument, `lease ${action}`, "lease");
   if (action === "revoke") return await revoke(id, options);
   return await keepAlive(id, options);
 }
@@ -27,7 +27,7 @@ export async function runLease(
 async function grant(ttlSeconds: number, options: ClientOptions): Promise<number> {
   const result = await withStore(options, (client) => client.leaseGrant(ttlSeconds));
   if (options.writeOut === "json") {
-    printLine(toJson({ header: headerJson(result.header), ID: rawNumber(result.id), TTL: result.ttlSeconds }));
+    printLine(toJson(leaseJson(result.header, result.id, result.ttlSeconds)));
   } else {
     printLine(`lease ${idToHex(result.id)} granted with TTL(${result.ttlSeconds}s)`);
   }
@@ -42,27 +42,31 @@ async function revoke(id: string, options: ClientOptions): Promise<number> {
 }
 
 /**
- * Renews the lease every third of its TTL until SIGINT/SIGTERM (exit 0), or until the store says it is gone
- * (TTL 0: expired or revoked; exit 1).
+ * Renews the lease every third of its TTL until SIGINT/SIGTERM (then dies of that signal, like etcdctl), or until
+ * the store says it is gone (TTL 0: expired or revoked; exit 1).
  */
 async function keepAlive(id: string, options: ClientOptions): Promise<number> {
-  let stopped = false;
+  let stopped: "SIGINT" | "SIGTERM" | undefined;
   let wake: (() => void) | undefined;
-  const stop = () => {
-    stopped = true;
+  const stop = (signal: "SIGINT" | "SIGTERM") => {
+    stopped = signal;
     wake?.();
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const onInterrupt = () => stop("SIGINT");
+  const onTerminate = () => stop("SIGTERM");
+  process.once("SIGINT", onInterrupt);
+  process.once("SIGTERM", onTerminate);
+  let outcome = EXIT_OK;
   try {
     while (!stopped) {
       const result = await withStore(options, (client) => client.leaseKeepAliveOnce(id));
       if (result.ttlSeconds <= 0) {
         process.stderr.write(`vigie: lease ${idToHex(id)} expired or revoked\n`);
-        return EXIT_FAILURE;
+        outcome = EXIT_FAILURE;
+        break;
       }
       if (options.writeOut === "json") {
-        printLine(toJson({ header: headerJson(result.header), ID: rawNumber(result.id), TTL: result.ttlSeconds }));
+        printLine(toJson(leaseJson(result.header, result.id, result.ttlSeconds)));
       } else {
         printLine(`lease ${idToHex(id)} keepalived with TTL(${result.ttlSeconds})`);
       }
@@ -75,9 +79,11 @@ async function keepAlive(id: string, options: ClientOptions): Promise<number> {
         };
       });
     }
-    return EXIT_OK;
+  } catch (error) {
+    if (stopped === undefined) throw error;
   } finally {
-    process.off("SIGINT", stop);
-    process.off("SIGTERM", stop);
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
   }
+  return stopped === undefined ? outcome : dieOfSignal(stopped);
 }

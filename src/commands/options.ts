@@ -1,11 +1,16 @@
-// Option types shared by the CLI (src/cli.ts) and the command modules, so each command's signature is explicit.
+// Option types shared by the CLI (src/cli.ts) and the command modules, so each command's signature is explicit,
+// and the parsers of the client flags: they accept what etcdctl 3.4 accepts and refuse the rest naming the flag.
+import { InvalidArgumentError } from "commander";
 import type { LogLevel } from "../log.js";
 
 /** Options every client command takes: which cluster, and how to print. */
 export interface ClientOptions {
   endpoints: string[];
-  /** `table` for people (default), `json` for scripts. */
-  writeOut: "table" | "json";
+  /**
+   * `table` for people (default), `json` for scripts. `simple` is etcdctl's default name: the same lines as the
+   * default for key-value commands, and etcdctl's comma-separated lines for `member list`.
+   */
+  writeOut: "simple" | "table" | "json";
   /** Per-request timeout. */
   timeoutMs: number;
 }
@@ -46,4 +51,55 @@ export interface AgentFlags {
   voters: number | undefined;
   storeEndpoints: string | undefined;
   dev: boolean | undefined;
+}
+
+/** A whole-number flag; `min` when negative values make no sense. Refuses what a JS number cannot hold exactly. */
+export function parseWholeNumber(flag: string, min?: number) {
+  return (text: string): number => {
+    if (!/^-?\d+$/.test(text)) throw new InvalidArgumentError(`${flag} expects a whole number, got "${text}"`);
+    const value = Number(text);
+    if (min !== undefined && value < min) {
+      throw new InvalidArgumentError(`${flag} expects a whole number of at least ${min}, got "${text}"`);
+    }
+    if (!Number.isSafeInteger(value)) {
+      throw new InvalidArgumentError(
+        `${flag} expects a whole number of at most ${Number.MAX_SAFE_INTEGER}, got "${text}"`,
+      );
+    }
+    return value;
+  };
+}
+
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A Go-style duration as etcdctl's flags take them (`5s`, `1m30s`, `1.5s`, `500ms`) -> whole milliseconds > 0. */
+export function parseDuration(flag: string) {
+  return (text: string): number => {
+    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
+      throw new InvalidArgumentError(`${flag} expects a duration like 5s, 1m or 500ms, got "${text}"`);
+    }
+    let totalMs = 0;
+    for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) {
+      totalMs += Number(amount) * DURATION_UNIT_MS[unit!]!;
+    }
+    const wholeMs = Math.round(totalMs);
+    if (wholeMs < 1) throw new InvalidArgumentError(`${flag} expects a duration above 0 like 5s, got "${text}"`);
+    return wholeMs;
+  };
+}
+
+/** `--endpoints`: comma-separated URLs; a bare `host:port` (etcdctl's own default form) means http://host:port. */
+export function parseEndpoints(text: string): string[] {
+  const endpoints = text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .map((part) => (/^([^/\s:[\]]+|\[[0-9a-fA-F:.]+\]):\d+$/.test(part) ? `http://${part}` : part));
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+      throw new InvalidArgumentError(`"${endpoint}" is not an endpoint URL like http://127.0.0.1:2379`);
+    }
+  }
+  if (endpoints.length === 0) throw new InvalidArgumentError("needs at least one URL");
+  return endpoints;
 }

@@ -10,13 +10,18 @@ export function idToHex(decimal: string): string {
   return BigInt.asUintN(64, BigInt(decimal)).toString(16).padStart(16, "0");
 }
 
-/** Hex id typed by a user (`694d5765fc71500b`, with or without 0x) -> decimal string. */
-export function hexToId(text: string, what: string): string {
+/**
+ * Hex id typed by a user (`694d5765fc71500b` as etcdctl prints it, 0x allowed) -> the decimal string the
+ * API takes. Lease IDs are int64 in etcd (etcdctl refuses 8000000000000000 and above); member IDs are uint64 and
+ * must stay unsigned: half of etcd's random member IDs are above 2^63, and etcd refuses a negative one.
+ */
+export function hexToId(text: string, what: string, kind: "lease" | "member" = "member"): string {
   const hex = text.trim().replace(/^0x/i, "");
-  if (!/^[0-9a-fA-F]{1,16}$/.test(hex)) {
+  const valid = /^[0-9a-fA-F]{1,16}$/.test(hex) && (kind === "member" || !/^[89a-fA-F].{15}$/.test(hex));
+  if (!valid) {
     throw new UsageError(`${what} expects a hexadecimal ID like 694d5765fc71500b, got "${text}"`);
   }
-  return BigInt.asIntN(64, BigInt(`0x${hex}`)).toString(10);
+  return BigInt(`0x${hex}`).toString(10);
 }
 
 const RAW_NUMBER = "\u0000raw:";
@@ -30,13 +35,19 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value).replace(/"\\u0000raw:(-?\d+)"/g, "$1");
 }
 
+/** etcd's ResponseHeader in JSON: every field is omitted when zero (member list answers carry no revision). */
 export function headerJson(header: ResponseHeader): Record<string, unknown> {
-  return {
-    cluster_id: rawNumber(header.clusterId),
-    member_id: rawNumber(header.memberId),
-    revision: header.revision,
-    raft_term: header.raftTerm,
-  };
+  const out: Record<string, unknown> = {};
+  if (header.clusterId !== "0") out.cluster_id = rawNumber(header.clusterId);
+  if (header.memberId !== "0") out.member_id = rawNumber(header.memberId);
+  if (header.revision !== 0) out.revision = header.revision;
+  if (header.raftTerm !== 0) out.raft_term = header.raftTerm;
+  return out;
+}
+
+/** `lease grant` and `lease keep-alive` in JSON as etcdctl prints them: the header's fields inlined, then ID, TTL. */
+export function leaseJson(header: ResponseHeader, id: string, ttlSeconds: number): Record<string, unknown> {
+  return { ...headerJson(header), ID: rawNumber(id), TTL: ttlSeconds };
 }
 
 /** A key-value as etcdctl's JSON prints it: bytes base64, zero fields omitted. */
@@ -62,6 +73,23 @@ export function formatTable(headers: string[], rows: string[][]): string {
 
 export function printLine(text: string): void {
   process.stdout.write(`${text}\n`);
+}
+
+/** Writes stored bytes as they are (keys and values need not be UTF-8), then a newline, like etcdctl. */
+export function printBytesLine(bytes: Buffer): void {
+  process.stdout.write(Buffer.concat([bytes, NEWLINE]));
+}
+
+const NEWLINE = Buffer.from("\n");
+
+/**
+ * Ends a long-running command (watch, keep-alive) stopped by `signal` the way etcdctl ends: killed by that signal,
+ * so a calling shell sees 130 for Ctrl-C and stops its script too. The command's own listeners are gone by now,
+ * so the default action applies; the exit code returned is the fallback should another listener catch the signal.
+ */
+export function dieOfSignal(signal: "SIGINT" | "SIGTERM"): number {
+  process.kill(process.pid, signal);
+  return 128 + (signal === "SIGINT" ? 2 : 15);
 }
 
 /**

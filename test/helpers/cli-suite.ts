@@ -54,8 +54,9 @@ class LongRun {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
-  async interrupt(): Promise<number | null> {
-    const exited = new Promise<number | null>((resolve) => this.child.once("exit", (c) => resolve(c)));
+  /** SIGINTs the command; resolves with its exit code, or the signal that killed it (etcdctl dies of SIGINT). */
+  async interrupt(): Promise<number | string | null> {
+    const exited = new Promise<number | string | null>((resolve) => this.child.once("exit", (c, s) => resolve(c ?? s)));
     this.child.kill("SIGINT");
     return await exited;
   }
@@ -138,7 +139,7 @@ export function defineCliSuite(name: string, start: () => Promise<ApiTarget | un
     const keepalive = new LongRun(["lease", "keepalive", id, "--endpoints", endpoints.join(",")]);
     const lines = await keepalive.waitForLines(1);
     assert.is(lines[0], `lease ${id} keepalived with TTL(60)`);
-    assert.is(await keepalive.interrupt(), 0);
+    assert.is(await keepalive.interrupt(), "SIGINT");
     assert.equal(await cli("lease", "revoke", id), { code: 0, stdout: `lease ${id} revoked\n`, stderr: "" });
     assert.is((await cli("get", "/cli/leased")).stdout, "");
     const gone = await cli("lease", "revoke", id);
@@ -179,7 +180,7 @@ export function defineCliSuite(name: string, start: () => Promise<ApiTarget | un
     assert.equal(lines, ["PUT", "/cli/w/1", "a", "PUT", "/cli/w/2", "b", "DELETE", "/cli/w/1"].slice(0, lines.length));
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(watch.output.stdout, "PUT\n/cli/w/1\na\nPUT\n/cli/w/2\nb\nDELETE\n/cli/w/1\n");
-    assert.is(await watch.interrupt(), 0);
+    assert.is(await watch.interrupt(), "SIGINT");
     await cli("del", "/cli/w/", "--prefix");
   });
 
@@ -205,8 +206,8 @@ export function defineCliSuite(name: string, start: () => Promise<ApiTarget | un
     const event = JSON.parse(line!) as { Events: Array<{ kv: { value: string }; type?: number }> };
     assert.is(event.Events[0]!.kv.value, Buffer.from("3").toString("base64"));
     assert.is(event.Events[0]!.type, undefined, "PUT is the default event type");
-    assert.is(await watch.interrupt(), 0);
-    assert.is(await watchJson.interrupt(), 0);
+    assert.is(await watch.interrupt(), "SIGINT");
+    assert.is(await watchJson.interrupt(), "SIGINT");
     const del = JSON.parse((await cli("del", "/cli/j", "-w", "json")).stdout) as { deleted: number };
     assert.is(del.deleted, 1);
   });

@@ -28,7 +28,7 @@ test("every subcommand prints its help and exits 0", () => {
     assert.match(help.stdout, `Usage: vigie ${command}`);
   }
   assert.match(vigie("agent", "--help").stdout, "--initial-cluster <list>");
-  assert.match(vigie("lease", "--help").stdout, "keepalive <id>");
+  assert.match(vigie("lease", "--help").stdout, "keepalive|keep-alive <id>"); // etcdctl spells it keep-alive
 });
 
 test("render validates the whole config before anything else", () => {

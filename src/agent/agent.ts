@@ -80,9 +80,9 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
   if (config.dev && config.data_dir === undefined) devDir = await mkdtemp(join(tmpdir(), "vigie-dev-"));
   const dataDir = devDir ?? config.data_dir ?? `${name}.vigie`;
   const clientUrl = config.listen_client ?? DEFAULT_LISTEN_CLIENT;
-  // No cluster flags: a single-member cluster, like etcd started with no flags.
-  const initialCluster =
-    config.join === undefined ? (config.initial_cluster ?? { [name]: config.listen_peer }) : undefined;
+  // No cluster flags: the replica founds a single-member cluster, like etcd started with no flags. Left undefined
+  // here rather than spelled out, so that the replica can tell a restart with --initial-cluster from one without.
+  const initialCluster = config.join === undefined ? config.initial_cluster : undefined;
   const urlsByFlag = { "--listen-client": clientUrl, "--listen-peer": config.listen_peer };
   try {
     await checkPortsFree(urlsByFlag);

@@ -66,7 +66,13 @@ function flatten(issues: z.core.$ZodIssue[], prefix: Path = []): FlatIssue[] {
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_type") {
-    return issue.input === undefined ? "is required" : `expected ${issue.expected}, got ${typeName(issue.input)}`;
+    const expected = issue.expected === "int" ? "a whole number" : issue.expected;
+    return issue.input === undefined ? "is required" : `expected ${expected}, got ${typeName(issue.input)}`;
+  }
+  if (issue.code === "invalid_value") {
+    const choices = issue.values.map((value) => String(value)).join(", ");
+    const got = issue.input === undefined ? "" : `, got ${typeName(issue.input)}`;
+    return issue.values.length === 1 ? `must be ${choices}${got}` : `must be one of ${choices}${got}`;
   }
   if (issue.code === "too_big") return `must be at most ${String(issue.maximum)}`;
   if (issue.code === "too_small") return `must be at least ${String(issue.minimum)}`;

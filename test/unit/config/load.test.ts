@@ -106,6 +106,20 @@ test("a value of the wrong type says what it got, not that it is missing", async
       `${file}:4:7: join: expected string, got a list`,
     ].join("\n"),
   );
+  const choices = await yamlError([
+    "voters: 3.5",
+    "log_level: WARN",
+    "templates:",
+    "  - { source: a, destination: b, write: inplace }",
+  ]);
+  assert.is(
+    choices.message,
+    [
+      `${choices.file}:1:9: voters: expected a whole number, got number 3.5`,
+      `${choices.file}:2:12: log_level: must be one of trace, debug, info, warn, error, fatal, silent, got string "WARN"`,
+      `${choices.file}:4:41: templates[0].write: must be one of rename, in-place, got string "inplace"`,
+    ].join("\n"),
+  );
   const long = await yamlError([`voters: "${"9".repeat(100)}"`]);
   assert.is(long.message, `${long.file}:1:9: voters: expected number, got string "${"9".repeat(59)}...`);
 });

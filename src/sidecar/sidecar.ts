@@ -6,6 +6,7 @@
 // that could not be read, or a reload command that refused the file, also after a backoff).
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { loadConfig } from "../config/load.js";
 import type { VigieConfig } from "../config/schema.js";
 import { syncDirectory } from "../directory-sync.js";
@@ -97,6 +98,8 @@ class SidecarRuntime implements Sidecar {
    * which start-only fields the user edited. Flags override the file, so options.config would differ on every change.
    */
   private fileConfig: VigieConfig;
+  /** The config file's text as last read: a directory event that leaves it unchanged is ignored. */
+  private configText: string | undefined;
   private resolveFirstRender: () => void = () => undefined;
   readonly firstRender: Promise<void>;
   private firstPending = new Set<string>();
@@ -135,6 +138,7 @@ class SidecarRuntime implements Sidecar {
   async start(): Promise<void> {
     if (this.options.configFile !== undefined) {
       // Read again without the flags (the caller just read it, so this fails only if it was edited meanwhile).
+      this.configText = await readFile(this.options.configFile, "utf8").catch(() => undefined);
       this.fileConfig = await loadConfig(this.options.configFile).then(
         (loaded) => loaded.config,
         () => this.options.config,
@@ -237,8 +241,14 @@ class SidecarRuntime implements Sidecar {
   private async onFileChange(path: string): Promise<void> {
     if (this.stopped) return;
     if (path === this.options.configFile) {
+      // An event in the file's directory about another file (rendered files may share it), or the same text written
+      // again: not parsed and validated again. Compared with the text last read, valid or not.
+      const text = await readFile(path, "utf8").catch(() => undefined);
+      if (text !== undefined && text === this.configText) return;
+      this.configText = text;
       try {
         const loaded = await loadConfig(path);
+        if (JSON.stringify(loaded.config) === JSON.stringify(this.fileConfig)) return;
         const fields = startOnlyChanges(this.fileConfig, loaded.config);
         if (fields.length > 0) {
           // Only templates: apply live; the store, the replica, services and exec are set up once at start.
@@ -261,10 +271,11 @@ class SidecarRuntime implements Sidecar {
     }
     for (const template of this.templates) {
       if (template.sourcePath !== path) continue;
-      if (await template.compile()) {
+      const outcome = await template.reread();
+      if (outcome === "compiled") {
         this.log.info({ template: template.name }, "template changed; rendering it");
         this.scheduler.trigger(template.name, undefined);
-      } else {
+      } else if (outcome === "failed") {
         this.reportFailure(template, "compile", template.compileError!);
       }
     }

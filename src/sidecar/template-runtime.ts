@@ -34,6 +34,8 @@ export class TemplateRuntime {
   readonly wait: Wait | undefined;
   compiled: CompiledTemplate | undefined;
   compileError: Error | undefined;
+  /** The source text last read (compiled or not): a file event that leaves it unchanged is ignored. */
+  private sourceText: string | undefined;
   /** What the last render read (also after a failed render): a change to any of it renders again. */
   deps: Dependencies | undefined;
   renders = 0;
@@ -63,6 +65,15 @@ export class TemplateRuntime {
 
   /** (Re)reads and compiles the source. On failure the previous compiled version stays in use. */
   async compile(): Promise<boolean> {
+    return (await this.reread(true)) !== "failed";
+  }
+
+  /**
+   * Reads the source again after a file event and compiles it when its text changed. "unchanged" when it is what
+   * was last read: an event in its directory about another file, or a rewrite of the same text.
+   */
+  async reread(force = false): Promise<"compiled" | "unchanged" | "failed"> {
+    let text: string;
     try {
       const source = await readFile(this.sourcePath);
       if (source.length > TEMPLATE_SOURCE_MAX_BYTES) {
@@ -71,12 +82,21 @@ export class TemplateRuntime {
           `${this.sourcePath}: larger than ${TEMPLATE_SOURCE_MAX_BYTES} bytes`,
         );
       }
-      this.compiled = compileTemplate(this.sourcePath, source.toString("utf8"));
+      text = source.toString("utf8");
+    } catch (error) {
+      this.sourceText = undefined;
+      this.compileError = error as Error;
+      return "failed";
+    }
+    if (!force && text === this.sourceText) return "unchanged";
+    this.sourceText = text;
+    try {
+      this.compiled = compileTemplate(this.sourcePath, text);
       this.compileError = undefined;
-      return true;
+      return "compiled";
     } catch (error) {
       this.compileError = error as Error;
-      return false;
+      return "failed";
     }
   }
 

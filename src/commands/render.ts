@@ -2,7 +2,7 @@
 // With --dry the results go to stdout (each preceded by a `# ==> name -> destination` line when there are several)
 // and nothing is written or reloaded; otherwise files are checked, written when changed, and reloads run.
 import type { VigieConfig } from "../config/schema.js";
-import { EXIT_FAILURE, EXIT_OK } from "../errors.js";
+import { EXIT_FAILURE, EXIT_OK, EXIT_UNAVAILABLE } from "../errors.js";
 import type { Logger } from "../log.js";
 import { MetricsRegistry } from "../metrics.js";
 import { type ChangedFile, Reloader } from "../reload/reloader.js";
@@ -24,6 +24,9 @@ export async function runRender(options: {
   // One mirror for all templates: they all render at the same revision.
   const sync = new StoreSync(client, logger, metrics, () => undefined);
   let failures = 0;
+  // Failures because the store could not be read: when they are all there are, exit like every client command
+  // whose store is unreachable (4), so a script can tell "store down" from "template broken" (1).
+  let storeFailures = 0;
   const changed: ChangedFile[] = [];
   try {
     const runtimes = buildRuntimes(options.config.templates, options.baseDir);
@@ -40,6 +43,7 @@ export async function runRender(options: {
         const outcome = await runtime.render(sync);
         if (outcome.kind === "failed") {
           failures += 1;
+          if (outcome.stage === "store") storeFailures += 1;
           logger.error(
             { template: runtime.name, stage: outcome.stage, reason: outcome.error.message },
             "render failed",
@@ -53,6 +57,7 @@ export async function runRender(options: {
       const outcome = await runtime.renderAndWrite(sync);
       if (outcome.kind === "failed") {
         failures += 1;
+        if (outcome.stage === "store") storeFailures += 1;
         logger.error({ template: runtime.name, stage: outcome.stage, reason: outcome.error.message }, "render failed");
       } else if (outcome.kind === "written") {
         logger.info({ template: runtime.name, destination: runtime.spec.destination }, "file written");
@@ -69,5 +74,6 @@ export async function runRender(options: {
     sync.stop();
     await client.close();
   }
-  return failures === 0 ? EXIT_OK : EXIT_FAILURE;
+  if (failures === 0) return EXIT_OK;
+  return failures === storeFailures ? EXIT_UNAVAILABLE : EXIT_FAILURE;
 }

@@ -3,6 +3,8 @@
 // prints. Every expectation was checked by running etcdctl 3.4 against etcd 3.4 with the same input.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -142,9 +144,44 @@ test("-w json prints what etcdctl prints: flat lease grant, no zero revision in 
     header: Record<string, unknown>;
   };
   assert.equal(Object.keys(list.header), ["cluster_id", "member_id", "raft_term"]);
+  const simple = (await cli(["member", "list", "-w", "simple"])).stdout.toString();
+  assert.match(
+    simple,
+    new RegExp(`^[0-9a-f]{16}, started, dev, http://127\\.0\\.0\\.1:\\d+, ${agent!.url}, false\\n$`),
+  );
   const watch = await interruptAfterFirstLine(["watch", "/edges/stdin", "--rev", "1", "-w", "json"], "SIGINT");
   const event = JSON.parse(watch.stdout.toString().split("\n")[0]!) as Record<string, unknown>;
   assert.equal(Object.keys(event), ["Header", "Events", "CompactRevision", "Canceled", "Created"]);
+});
+
+test("render --once [--dry]: stdout or the file; exit 1 when a template fails, 4 when the store is unreachable", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-cli-render-"));
+  try {
+    await writeFile(join(dir, "db.hbs"), 'master={{key "/edges/db/master"}}\n');
+    const config = join(dir, "vigie.yaml");
+    await writeFile(config, `templates:\n  - source: db.hbs\n    destination: ${join(dir, "db.conf")}\n`);
+    const missing = await cli(["render", "--once", "--dry", "--config", config]);
+    assert.equal([missing.code, missing.stdout.toString()], [1, ""]);
+    assert.match(missing.stderr, `key \\"/edges/db/master\\" does not exist`);
+    await cli(["put", "/edges/db/master", "10.0.0.7"]);
+    const dry = await cli(["render", "--once", "--dry", "--config", config]);
+    assert.equal([dry.code, dry.stdout.toString()], [0, "master=10.0.0.7\n"]);
+    assert.not.ok(existsSync(join(dir, "db.conf")), "--dry writes nothing");
+    assert.is((await cli(["render", "--once", "--config", config])).code, 0);
+    assert.is(await readFile(join(dir, "db.conf"), "utf8"), "master=10.0.0.7\n");
+    const down = spawn(process.execPath, [
+      CLI,
+      "render",
+      "--once",
+      "--config",
+      config,
+      "--endpoints",
+      "http://127.0.0.1:1",
+    ]);
+    assert.is(await new Promise((resolve) => down.once("exit", resolve)), 4, "unavailable, like every client command");
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

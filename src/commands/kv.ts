@@ -203,10 +203,8 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
             return await printWatch(stream);
           } catch (error) {
             // A stream cut mid-way surfaces as the socket's own error: make it "unavailable" so the next
-            // endpoint is tried.
-            if (isConnectionError(error)) {
-              throw new StoreUnavailableError(`${(error as Error).message}`, { cause: error });
-            }
+            // endpoint is tried (without it as cause: withStore reads that as a write that may have applied).
+            if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message);
             throw error;
           }
         });

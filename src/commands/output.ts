@@ -2,7 +2,7 @@
 // IDs (lease, member, cluster) are 64-bit: they travel as decimal strings, are printed in hex like etcdctl
 // (`694d5765fc71500b`), and in JSON are written as bare numbers exactly as etcdctl writes them.
 import { StoreUnavailableError, UsageError, VigieError } from "../errors.js";
-import { EtcdError, type KeyValue, type ResponseHeader, StoreClient } from "../store/client.js";
+import { EtcdError, isConnectionError, type KeyValue, type ResponseHeader, StoreClient } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
 
 /** Decimal id string -> 16-digit lowercase hex (two's complement for negative ids, like Go's %016x of uint64). */
@@ -94,7 +94,9 @@ export function dieOfSignal(signal: "SIGINT" | "SIGTERM"): number {
 
 /**
  * Runs `work` against the first endpoint that can be reached, in order. A store error (etcd's answer) is final and
- * printed with the endpoint that gave it; an unreachable endpoint moves on to the next one.
+ * printed with the endpoint that gave it; an unreachable endpoint moves on to the next one. A write whose
+ * connection was lost after it was sent (the transport's "may or may not have been applied": its error keeps the
+ * connection error as cause) is final too: sending it again elsewhere could apply it twice.
  */
 export async function withStore<T>(
   options: ClientOptions,
@@ -108,7 +110,7 @@ export async function withStore<T>(
     } catch (error) {
       if (error instanceof EtcdError)
         throw new VigieError(error.code, `${endpoint}: ${error.message}`, { cause: error });
-      if (!(error instanceof StoreUnavailableError)) throw error;
+      if (!(error instanceof StoreUnavailableError) || isConnectionError(error.cause)) throw error;
       failures.push(`${endpoint}: ${error.message}`);
     } finally {
       await client.close();

@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -152,6 +153,34 @@ test("-w json prints what etcdctl prints: flat lease grant, no zero revision in 
   const watch = await interruptAfterFirstLine(["watch", "/edges/stdin", "--rev", "1", "-w", "json"], "SIGINT");
   const event = JSON.parse(watch.stdout.toString().split("\n")[0]!) as Record<string, unknown>;
   assert.equal(Object.keys(event), ["Header", "Events", "CompactRevision", "Canceled", "Created"]);
+});
+
+test("a write that timed out is not sent again to the next endpoint (it may have been applied); a read is", async () => {
+  // An endpoint that accepts connections and never answers: the request surely left, its fate is unknown.
+  const sockets = new Set<import("node:net").Socket>();
+  const silent: Server = createServer((socket) => sockets.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+  const address = silent.address();
+  assert.ok(address !== null && typeof address === "object");
+  const endpoints = `http://127.0.0.1:${address.port},${agent!.url}`;
+  try {
+    const run = (...args: string[]) => {
+      const child = spawn(process.execPath, [CLI, ...args, "--command-timeout", "300ms", "--endpoints", endpoints]);
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      return new Promise<[number | null, string]>((resolve) => child.once("exit", (code) => resolve([code, stderr])));
+    };
+    const [putCode, putError] = await run("put", "/edges/uncertain", "v");
+    assert.is(putCode, 4, putError);
+    assert.match(putError, "may or may not have been applied");
+    assert.is((await cli(["get", "/edges/uncertain"])).stdout.toString(), "", "not written through the next endpoint");
+    assert.equal(await run("get", "/edges/uncertain"), [0, ""], "a read moves on to the next endpoint");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    silent.close();
+  }
 });
 
 test("render --once [--dry]: stdout or the file; exit 1 when a template fails, 4 when the store is unreachable", async () => {

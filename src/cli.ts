@@ -18,7 +18,7 @@ import {
   parseEndpoints,
   parseWholeNumber,
 } from "./commands/options.js";
-import { describeFailure, EXIT_USAGE } from "./errors.js";
+import { describeFailure, EXIT_USAGE, UsageError } from "./errors.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
@@ -234,15 +234,28 @@ export function buildProgram(): Command {
       await execute(() => runMember("list", [], { ...clientOptions(command), learner: false }));
     });
   member
-    .command("add <name> <peerURL>")
-    .description("add a member (as a learner with --learner)")
+    .command("add <name> [peerURLs]")
+    .description("add a member (as a learner with --learner); peer URLs comma-separated, or with --peer-urls")
+    .option("--peer-urls <urls>", "the new member's peer URLs, comma-separated (etcdctl's flag)")
     .option("--learner", "add as a non-voting learner")
-    .action(async (name: string, peerUrl: string, flags: { learner?: boolean }, command: Command) => {
-      const { runMember } = await import("./commands/cluster.js");
-      await execute(() =>
-        runMember("add", [name, peerUrl], { ...clientOptions(command), learner: flags.learner === true }),
-      );
-    });
+    .action(
+      async (
+        name: string,
+        peerUrls: string | undefined,
+        flags: { learner?: boolean; peerUrls?: string },
+        command: Command,
+      ) => {
+        const { runMember } = await import("./commands/cluster.js");
+        await execute(async () => {
+          if (peerUrls !== undefined && flags.peerUrls !== undefined && peerUrls !== flags.peerUrls) {
+            throw new UsageError("member add: give the peer URLs once, as an argument or with --peer-urls");
+          }
+          const urls = peerUrls ?? flags.peerUrls;
+          if (urls === undefined) throw new UsageError("member add needs the new member's peer URLs (--peer-urls)");
+          return await runMember("add", [name, urls], { ...clientOptions(command), learner: flags.learner === true });
+        });
+      },
+    );
   member
     .command("remove <id>")
     .description("remove a member by ID (hex, as `member list` prints it)")

@@ -45,9 +45,16 @@ export async function runMember(
     return EXIT_OK;
   }
   if (action === "add") {
-    const [name, peerUrl] = args;
-    if (name === undefined || peerUrl === undefined) throw new UsageError("member add expects NAME PEERURL");
-    const result = await withStore(options, (client) => client.memberAdd([peerUrl], options.learner));
+    const [name, peerUrlList] = args;
+    if (name === undefined || peerUrlList === undefined) throw new UsageError("member add expects NAME PEERURLS");
+    const peerUrls = peerUrlList.split(",").map((url) => url.trim());
+    for (const url of peerUrls) {
+      if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) {
+        throw new UsageError(`member add: "${url}" is not a peer URL like http://127.0.0.1:2380`);
+      }
+    }
+    const peerUrl = peerUrls[0]!;
+    const result = await withStore(options, (client) => client.memberAdd(peerUrls, options.learner));
     if (options.writeOut === "json") {
       const out = { header: headerJson(result.header), member: memberJson(result.member) };
       printLine(toJson({ ...out, members: result.members.map(memberJson) }));

@@ -120,7 +120,7 @@ test("writes through a follower, reads through another member", async () => {
 test("member add --learner, list, promote refused while not caught up, remove", async () => {
   const endpoint = members[0]!.clientUrl;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
-  const added = await cli("member", "add", "d", peerUrl, "--learner", "--endpoints", endpoint);
+  const added = await cli("member", "add", "d", "--peer-urls", peerUrl, "--learner", "--endpoints", endpoint);
   assert.is(added.code, 0, added.stderr);
   const match = /^Member learner ([0-9a-f]{16}) added to cluster ([0-9a-f]{16})\n/.exec(added.stdout);
   assert.ok(match, added.stdout);

@@ -120,6 +120,11 @@ test("bad flag values exit 2 naming the flag, without a stack trace; etcdctl's a
   const rev = await cli(["watch", "/edges/x", "--rev", "-5"]);
   assert.equal([rev.code, rev.stdout.toString()], [2, ""]);
   assert.match(rev.stderr, `--rev expects a whole number of at least 0, got "-5"`);
+  const peer = await cli(["member", "add", "x", "--peer-urls", "notaurl"]);
+  assert.equal(
+    [peer.code, peer.stderr],
+    [2, `vigie: member add: "notaurl" is not a peer URL like http://127.0.0.1:2380\n`],
+  );
   const member = await cli(["member", "remove", "8000000000000001"]);
   assert.equal([member.code, member.stderr], [1, `vigie: ${agent!.url}: etcdserver: member not found\n`]);
 });

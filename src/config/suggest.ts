@@ -46,12 +46,16 @@ export function knownFieldsAt(schema: Schema, path: ReadonlyArray<PropertyKey>):
   return [...fields];
 }
 
-/** `data-dir`, `dataDir` and `DATA_DIR` all mean `data_dir`. */
+/**
+ * `data-dir`, `dataDir` and `DATA_DIR` all mean `data_dir`; etcd's `listen-client-urls` means `listen_client` (vigie
+ * names its settings like etcd's flags, one URL each).
+ */
 function canonical(name: string): string {
   return name
     .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
     .replaceAll("-", "_")
-    .toLowerCase();
+    .toLowerCase()
+    .replace(/_urls$/, "");
 }
 
 /** Levenshtein distance, giving up (returning limit + 1) once it is over `limit`. */

@@ -82,6 +82,7 @@ test("a flag's name written in the file, or a typo, suggests the field meant; a 
     "    address: 127.0.0.1:80",
     "    check: { htpp: 'http://127.0.0.1:80/' }",
     "colour: blue",
+    "listen-peer-urls: http://127.0.0.1:2380",
   ]);
   assert.is(
     message,
@@ -92,6 +93,7 @@ test("a flag's name written in the file, or a typo, suggests the field meant; a 
       `${file}:7:12: services[0].check: needs exactly one of http, tcp or exec`,
       `${file}:7:14: services[0].check.htpp: unknown field "htpp" (did you mean "http"?)`,
       `${file}:8:1: colour: unknown field "colour"`,
+      `${file}:9:1: listen-peer-urls: unknown field "listen-peer-urls" (did you mean "listen_peer"?)`,
     ].join("\n"),
   );
 });

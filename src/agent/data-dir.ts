@@ -37,9 +37,7 @@ async function checkDirectory(path: string, mode: number, label: string, what: s
   } catch (error) {
     const needs = mode === USE ? "readable and writable" : "writable";
     const reason =
-      errnoOf(error) === "EROFS"
-        ? "is on a read-only file system"
-        : `is not ${needs} by this user (uid ${uid()})`;
+      errnoOf(error) === "EROFS" ? "is on a read-only file system" : `is not ${needs} by this user (uid ${uid()})`;
     throw new DataDirError(label, `${what} ${reason}`);
   }
 }

@@ -115,6 +115,19 @@ function roleOf(row: StatusRow): string {
   return row.status.leader === row.status.header.memberId ? "leader" : "follower";
 }
 
+/**
+ * The cause alone: the row already names the endpoint, which the failover messages repeat at every level
+ * ("no endpoint answered (URL: store unreachable (URL: connect ECONNREFUSED ...))").
+ */
+function shortReason(message: string, endpoint: string): string {
+  let reason = message;
+  for (const wrapper of [/^no endpoint answered \((.*)\)$/s, /^store unreachable \((.*)\)$/s]) {
+    reason = reason.replace(wrapper, "$1");
+    if (reason.startsWith(`${endpoint}: `)) reason = reason.slice(endpoint.length + 2);
+  }
+  return reason;
+}
+
 /** One row per member: asks every member's own client URL for its status (unreachable members shown as such). */
 export async function runStatus(options: ClientOptions): Promise<number> {
   const { members } = await withStore(options, (client) => client.memberList());
@@ -126,7 +139,7 @@ export async function runStatus(options: ClientOptions): Promise<number> {
         const status = await withStore({ ...options, endpoints: [endpoint] }, (client) => client.status());
         return { endpoint, member, status, error: undefined };
       } catch (error) {
-        return { endpoint, member, status: undefined, error: (error as Error).message };
+        return { endpoint, member, status: undefined, error: shortReason((error as Error).message, endpoint) };
       }
     }),
   );

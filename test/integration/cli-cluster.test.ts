@@ -200,4 +200,26 @@ test("watch resumes on the next endpoint when its member's API goes away, withou
   assert.is(stderr, "", "moving to the next endpoint is silent");
 });
 
+test("status with one member's client API down (closed by the test above): its row says why, the exit code is 1", async () => {
+  const [down, ...up] = members;
+  const status = await cli("status", "--endpoints", `${down!.clientUrl},${up[0]!.clientUrl}`);
+  assert.is(status.code, 1, status.stderr);
+  const rows = tableRows(status.stdout);
+  assert.is(rows.length, 3);
+  const port = new URL(down!.clientUrl).port;
+  assert.equal(rows.find((row) => row[0] === down!.name)?.slice(2), [
+    "unreachable",
+    "false",
+    "",
+    "",
+    "",
+    down!.clientUrl,
+    `connect ECONNREFUSED 127.0.0.1:${port}`,
+  ]);
+  assert.equal(
+    rows.filter((row) => row[0] !== down!.name).map((row) => row[8]),
+    ["", ""],
+  );
+});
+
 test.run();

@@ -74,8 +74,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     const got = issue.input === undefined ? "" : `, got ${typeName(issue.input)}`;
     return issue.values.length === 1 ? `must be ${choices}${got}` : `must be one of ${choices}${got}`;
   }
-  if (issue.code === "too_big") return `must be at most ${String(issue.maximum)}`;
-  if (issue.code === "too_small") return `must be at least ${String(issue.minimum)}`;
+  // A schema's own message says more than the generic one (e.g. what an argv array must hold).
+  const custom = !/^(Too small|Too big)\b/.test(issue.message);
+  if (issue.code === "too_big") return custom ? issue.message : `must be at most ${String(issue.maximum)}`;
+  if (issue.code === "too_small") {
+    if (custom) return issue.message;
+    // A length, not a value: "must be at least 1" read as a number for `name: ""` or `store_endpoints: []`.
+    if (issue.origin === "string" && Number(issue.minimum) === 1) return "must not be empty";
+    if (issue.origin === "array" && Number(issue.minimum) === 1) return "needs at least one entry";
+    return `must be at least ${String(issue.minimum)}`;
+  }
   return issue.message.replace(/^Invalid input: /, "");
 }
 

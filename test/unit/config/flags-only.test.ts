@@ -152,9 +152,9 @@ test("bad flags without a file keep the schema's messages, naming the flag", asy
   );
   assert.is(
     await loadError({ store_endpoints: "http://a:1,ftp://b", name: "" }),
-    "flag --name: must be at least 1\nflag --store-endpoints: must be an http:// or https:// URL",
+    "flag --name: must not be empty\nflag --store-endpoints: must be an http:// or https:// URL",
   );
-  assert.is(await loadError({ store_endpoints: " , " }), "flag --store-endpoints: must be at least 1");
+  assert.is(await loadError({ store_endpoints: " , " }), "flag --store-endpoints: needs at least one entry");
 });
 
 /** Runs `vigie agent --dev [args]` until it serves; returns the ES module URLs it resolved. */

@@ -134,6 +134,23 @@ test("a bad duration says what a good one looks like", async () => {
   );
 });
 
+test("an empty value says it is empty; a schema's own message is kept", async () => {
+  const { file, message } = await yamlError([
+    'name: ""',
+    "store_endpoints: []",
+    "templates:",
+    "  - { source: a, destination: b, check: [] }",
+  ]);
+  assert.is(
+    message,
+    [
+      `${file}:1:7: name: must not be empty`,
+      `${file}:2:18: store_endpoints: needs at least one entry`,
+      `${file}:4:41: templates[0].check: must name a program (argv array, first element is the program)`,
+    ].join("\n"),
+  );
+});
+
 test("a duration longer than node's timers can wait is refused (it would fire after 1 ms)", async () => {
   const { file, message } = await yamlError([
     "services:",

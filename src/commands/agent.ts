@@ -32,7 +32,7 @@ type Ending =
   | { kind: "fatal"; error: Error };
 
 export async function runAgent(flags: AgentFlags): Promise<number> {
-  const loaded = await loadConfig(flags.config, overridesFromFlags(flags));
+  const loaded = await loadConfig(flags.config, overridesFromFlags(flags), { agentRole: true });
   const logger = createLogger({ level: loaded.config.log_level });
   let endAgent: (ending: Ending) => void = () => {};
   const ended = new Promise<Ending>((resolve) => {

@@ -22,6 +22,15 @@ export interface LoadedConfig {
   baseDir: string;
 }
 
+export interface LoadOptions {
+  /**
+   * Also check the agent's role settings against each other (src/config/roles.ts), as `vigie agent` does before it
+   * starts. Off for readers that use only part of the file (`vigie render`, the sidecar re-reading it on a change):
+   * the file alone may lack what the agent's flags add (a --name its --initial-cluster lists).
+   */
+  agentRole?: boolean;
+}
+
 /** Flag values in the config's own snake_case names; `undefined` means "not given on the command line". */
 export type ConfigOverrides = Partial<Record<keyof VigieConfig, unknown>>;
 
@@ -177,7 +186,11 @@ const FLAG_FOR_FIELD = (field: string) => `--${field.replaceAll("_", "-")}`;
  * Reads and validates the config: the YAML file (if any) with flag overrides on top.
  * Template sources must exist; they are resolved relative to the config file's directory.
  */
-export async function loadConfig(file: string | undefined, overrides: ConfigOverrides = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  file: string | undefined,
+  overrides: ConfigOverrides = {},
+  options: LoadOptions = {},
+): Promise<LoadedConfig> {
   const definedOverrides = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined));
   let raw: Record<string, unknown> = {};
   let parsed: ParsedFile | undefined;
@@ -217,11 +230,13 @@ export async function loadConfig(file: string | undefined, overrides: ConfigOver
   const config =
     (parsed === undefined ? configFromFlagsOnly(definedOverrides) : undefined) ??
     (await validate({ ...raw, ...definedOverrides }, locate));
-  checkRoles(config, {
-    where: (field) => locate([field], false).text,
-    byFlag: (field) => field in definedOverrides,
-    given: (field) => field in definedOverrides || field in raw,
-  });
+  if (options.agentRole === true) {
+    checkRoles(config, {
+      where: (field) => locate([field], false).text,
+      byFlag: (field) => field in definedOverrides,
+      given: (field) => field in definedOverrides || field in raw,
+    });
+  }
   const baseDir = absoluteFile === undefined ? process.cwd() : dirname(absoluteFile);
   await checkTemplateSources(config, baseDir, locate);
   return { config, file: absoluteFile, baseDir };

@@ -12,7 +12,7 @@ import { ConfigError } from "../../../src/errors.js";
 
 async function flagError(overrides: ConfigOverrides): Promise<string> {
   try {
-    await loadConfig(undefined, overrides);
+    await loadConfig(undefined, overrides, AGENT);
   } catch (error) {
     assert.instance(error, ConfigError);
     return (error as Error).message;
@@ -31,6 +31,8 @@ async function withFile<T>(lines: string[], use: (file: string) => Promise<T>): 
   }
 }
 
+/** How `vigie agent` loads its config: with the role checks. */
+const AGENT = { agentRole: true };
 const PEER_A = "http://127.0.0.1:2380";
 const PEER_B = "http://127.0.0.1:2381";
 
@@ -55,8 +57,8 @@ test("--dev has one voter: another --voters with it is refused, its default and 
     await flagError({ dev: true, voters: 5 }),
     "flag --voters: --dev and --voters exclude each other: --dev runs a single node of its own, the only voter",
   );
-  await loadConfig(undefined, { dev: true });
-  await loadConfig(undefined, { dev: true, voters: 1 });
+  await loadConfig(undefined, { dev: true }, AGENT);
+  await loadConfig(undefined, { dev: true, voters: 1 }, AGENT);
 });
 
 test("a member name is checked as a name, not blamed on --initial-cluster", async () => {
@@ -66,14 +68,14 @@ test("a member name is checked as a name, not blamed on --initial-cluster", asyn
       "starting with a letter or digit",
   );
   await withFile(["name: web/1"], async (file) => {
-    const message = await loadConfig(file).then(
+    const message = await loadConfig(file, {}, AGENT).then(
       () => "loaded",
       (error: Error) => error.message,
     );
     assert.match(message, `${file}:1:7: name: "web/1" cannot be a member name`);
   });
   // A client keeps no replica: its name is never a member's.
-  await loadConfig(undefined, { name: "web 1", store_endpoints: "http://127.0.0.1:2379" });
+  await loadConfig(undefined, { name: "web 1", store_endpoints: "http://127.0.0.1:2379" }, AGENT);
 });
 
 test("a member founds a cluster or joins one, and a client keeps no replica", async () => {
@@ -92,7 +94,7 @@ test("a member founds a cluster or joins one, and a client keeps no replica", as
 test("in a file, the conflict is reported at the line, with the file's names", async () => {
   await withFile(["dev: true", "initial_cluster:", `  a: ${PEER_A}`], async (file) => {
     assert.is(
-      await loadConfig(file).then(
+      await loadConfig(file, {}, AGENT).then(
         () => "loaded",
         (error: Error) => error.message,
       ),
@@ -101,7 +103,7 @@ test("in a file, the conflict is reported at the line, with the file's names", a
   });
   // A flag and a file setting: each named as the user wrote it.
   await withFile([`store_endpoints: http://127.0.0.1:2379`], async (file) => {
-    const message = await loadConfig(file, { join: "http://127.0.0.1:2379" }).then(
+    const message = await loadConfig(file, { join: "http://127.0.0.1:2379" }, AGENT).then(
       () => "loaded",
       (error: Error) => error.message,
     );
@@ -135,10 +137,14 @@ test("listen URLs are checked where they are set; a client-role agent's unused p
     "flag --listen-client: https://127.0.0.1:2379: vigie serves plain http only (no TLS): use http://, or put a TLS proxy in front\n" +
       "flag --listen-peer: http://127.0.0.1:2380/raft: a URL to listen on must not have a path, like http://127.0.0.1:2380",
   );
-  const client = await loadConfig(undefined, {
-    store_endpoints: "https://etcd.example:2379",
-    listen_peer: "https://127.0.0.1:2380",
-  });
+  const client = await loadConfig(
+    undefined,
+    {
+      store_endpoints: "https://etcd.example:2379",
+      listen_peer: "https://127.0.0.1:2380",
+    },
+    AGENT,
+  );
   assert.equal(client.config.store_endpoints, ["https://etcd.example:2379"], "remote stores may use https");
 });
 
@@ -158,7 +164,7 @@ test("the client API and the peers need a port each, the default one included", 
       "the client API and the peers each need their own port",
   );
   // Port 0 is "any free port": two of them never clash.
-  await loadConfig(undefined, { listen_client: "http://127.0.0.1:0", listen_peer: "http://127.0.0.1:0" });
+  await loadConfig(undefined, { listen_client: "http://127.0.0.1:0", listen_peer: "http://127.0.0.1:0" }, AGENT);
 });
 
 test("--initial-cluster must describe this member as it listens, before the data dir is touched", async () => {
@@ -176,18 +182,27 @@ test("--initial-cluster must describe this member as it listens, before the data
     'flag --initial-cluster: "b" is not name=peerURL',
   );
   await withFile(["name: c", "initial_cluster:", `  a: ${PEER_A}`, `  a2: ${PEER_B}`], async (file) => {
-    const message = await loadConfig(file).then(
+    const message = await loadConfig(file, {}, AGENT).then(
       () => "loaded",
       (error: Error) => error.message,
     );
     assert.is(message, `${file}:3:3: initial_cluster: does not list this member: its name is "c"; listed: a, a2`);
   });
-  const good = await loadConfig(undefined, {
-    initial_cluster: `a=${PEER_A},b=${PEER_B}`,
-    name: "b",
-    listen_peer: PEER_B,
-  });
+  const good = await loadConfig(
+    undefined,
+    { initial_cluster: `a=${PEER_A},b=${PEER_B}`, name: "b", listen_peer: PEER_B },
+    AGENT,
+  );
   assert.is(good.config.initial_cluster, `a=${PEER_A},b=${PEER_B}`);
+});
+
+test("readers of the file alone (vigie render, the sidecar on a change) do not check roles the flags complete", async () => {
+  await withFile(["initial_cluster:", `  a: ${PEER_A}`, "listen_peer: http://127.0.0.1:2380"], async (file) => {
+    const loaded = await loadConfig(file);
+    assert.equal(loaded.config.initial_cluster, { a: PEER_A });
+    const asAgent = await loadConfig(file, { name: "a" }, AGENT);
+    assert.equal(asAgent.config.name, "a");
+  });
 });
 
 test.run();

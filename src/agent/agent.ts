@@ -15,6 +15,7 @@ import type { RunningServices } from "../services/index.js";
 import type { Sidecar } from "../sidecar/sidecar.js";
 import type { StoreClient } from "../store/client.js";
 import type { RunningReplica } from "../store/node.js";
+import { sendGetOnly, sendHealth, sendMetrics, sendNotFound } from "../store/server/plain-http.js";
 import type { ApiServer } from "../store/server/server.js";
 import { checkDataDir } from "./data-dir.js";
 import { startIdleGc } from "./idle-gc.js";
@@ -51,9 +52,7 @@ function healthRoute(probes: HealthProbe[], sidecar: () => Sidecar | undefined) 
       if (!result.healthy) reasons.push(result.reason ?? "unhealthy");
     }
     if (sidecarStatus && !sidecarStatus.healthy) reasons.push(sidecarStatus.reason ?? "sidecar unhealthy");
-    const body = reasons.length === 0 ? { health: "true" } : { health: "false", reason: reasons.join("; ") };
-    response.writeHead(reasons.length === 0 ? 200 : 503, { "content-type": "application/json" });
-    response.end(JSON.stringify(body));
+    sendHealth(response, reasons);
   };
 }
 
@@ -191,16 +190,10 @@ async function startRemoteStore(options: AgentOptions, sidecar: () => Sidecar | 
     const metrics = options.metrics;
     const created = createServer((request, response) => {
       // Routed like the embedded replica's client API: by path (a query string does not matter), GET only.
-      const path = URL.parse(request.url ?? "/", "http://localhost")?.pathname;
-      if (path !== "/health" && path !== "/metrics") {
-        return response.writeHead(404, { "content-type": "text/plain" }).end("404 page not found\n");
-      }
-      if (request.method !== "GET") {
-        return response.writeHead(405, { "content-type": "text/plain", allow: "GET" }).end("Method Not Allowed\n");
-      }
-      if (path === "/health") return health(request, response);
-      response.writeHead(200, { "content-type": "text/plain; version=0.0.4" });
-      return response.end(metrics.render());
+      const path = URL.parse(request.url ?? "/", "http://localhost")?.pathname ?? "/";
+      if (path === "/metrics") return sendMetrics(response, metrics.render());
+      if (path !== "/health") return sendNotFound(response, path);
+      return request.method === "GET" ? health(request, response) : sendGetOnly(response);
     });
     const url = new URL(config.listen_client);
     await new Promise<void>((resolve, reject) => {

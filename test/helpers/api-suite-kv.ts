@@ -9,6 +9,31 @@ export function defineKvChecks({ check, rev, p }: SuiteContext): void {
     assert.equal({ status: answer.status, body: answer.json }, { status: 200, body: { health: "true" } });
   });
 
+  check("/health and /metrics: etcd's content types, headers and methods", async (url) => {
+    const health = await rawCall(url, "/health", undefined, "GET");
+    // etcd writes the JSON without a content type and Go sniffs it as plain text.
+    assert.is(health.contentType, "text/plain; charset=utf-8", "health content type");
+    assert.is(health.headers.get("access-control-allow-origin"), "*", "health CORS header");
+    for (const method of ["POST", "DELETE"]) {
+      const refused = await rawCall(url, "/health", undefined, method);
+      assert.equal(
+        {
+          status: refused.status,
+          allow: refused.headers.get("allow"),
+          nosniff: refused.headers.get("x-content-type-options"),
+          text: refused.text,
+        },
+        { status: 405, allow: "GET", nosniff: "nosniff", text: "Method Not Allowed\n" },
+        `${method} /health`,
+      );
+    }
+    // Prometheus' handler answers every method.
+    const metrics = await rawCall(url, "/metrics", undefined, "POST");
+    assert.is(metrics.status, 200, "POST /metrics");
+    assert.is(metrics.contentType, "text/plain; version=0.0.4; charset=utf-8", "metrics content type");
+    assert.is(metrics.headers.get("access-control-allow-origin"), "*", "metrics CORS header");
+  });
+
   check("put and range: revisions, versions, prev_kv, proto3 defaults omitted", async (url) => {
     expectOk(await call(url, "/v3/kv/put", { key: b64(`${p}a`), value: b64("1") }), { header: header(rev(1)) }, "put");
     expectOk(
@@ -206,7 +231,9 @@ export function defineKvChecks({ check, rev, p }: SuiteContext): void {
     const ignored = await rawCall(url, "/v3/kv/range", `{"key":"${b64(`${p}zz`)}","unknown":1} trailing`);
     expectOk(ignored, { header: header(rev(8)) }, "unknown field and trailing bytes ignored");
     const missing = await rawCall(url, "/v3/kv/nope", "{}");
-    assert.is(missing.status, 404, "unknown path");
+    assert.equal([missing.status, missing.text], [404, "Not Found\n"], "unknown path under /v3/: the gateway's page");
+    const elsewhere = await rawCall(url, "/nope", undefined, "GET");
+    assert.equal([elsewhere.status, elsewhere.text], [404, "404 page not found\n"], "unknown path: Go's mux page");
     const wrongMethod = await rawCall(url, "/v3/kv/range", undefined, "GET");
     assert.is(wrongMethod.status, 405, "GET on a POST-only path");
     // etcd: its gateway writes these two pages with Go's http.Error, and passes its gRPC backend's content type on

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { GatewayError, Grpc } from "./errors.js";
 import { scanJsonValue, skipJsonSpace } from "./json-scan.js";
+import { CORS_HEADERS } from "./plain-http.js";
 import { markNumberText } from "./proto-json.js";
 
 /**
@@ -101,21 +102,11 @@ export function parseFirstJsonValue(text: string): unknown {
 /** Integers a double holds exactly whatever their digits (at most 15), other than "-0". */
 const EXACT_INTEGER = /^(0|-?[1-9]\d{0,14})$/;
 
-/** etcd's gateway answers CORS preflights and sets these on every response. */
-export const CORS_HEADERS = {
-  "access-control-allow-headers": "accept, content-type, authorization",
-  "access-control-allow-methods": "POST, GET, OPTIONS, PUT, DELETE",
-  "access-control-allow-origin": "*",
-} as const;
-
 /**
  * On an answer that came from etcd's gRPC backend (a unary call that succeeded, a stream's 200), its gateway also
  * passes on the backend's content type.
  */
 export const GRPC_METADATA_HEADERS = { "grpc-metadata-content-type": "application/grpc" } as const;
-
-/** On the plain-text 404 and 405 pages, which etcd's gateway writes with Go's http.Error. */
-export const PLAIN_ERROR_HEADERS = { "x-content-type-options": "nosniff" } as const;
 
 export function sendJson(
   response: ServerResponse,
@@ -129,21 +120,6 @@ export function sendJson(
     "content-type": "application/json",
     ...extra,
     "content-length": Buffer.byteLength(text),
-  });
-  response.end(text);
-}
-
-export function sendText(
-  response: ServerResponse,
-  status: number,
-  text: string,
-  extra: Readonly<Record<string, string>> = {},
-) {
-  response.writeHead(status, {
-    ...CORS_HEADERS,
-    "content-type": "text/plain; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    ...extra,
   });
   response.end(text);
 }

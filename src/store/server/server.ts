@@ -20,14 +20,13 @@ import { GatewayError, Grpc, toGatewayError } from "./errors.js";
 import {
   GRPC_METADATA_HEADERS,
   MAX_JSON_BODY_BYTES,
-  PLAIN_ERROR_HEADERS,
   parseFirstJsonValue,
   readBody,
   sendGatewayError,
   sendJson,
-  sendText,
 } from "./http-io.js";
 import { serveKeepAlive } from "./keepalive-session.js";
+import { PLAIN_ERROR_HEADERS, sendGetOnly, sendHealth, sendMetrics, sendNotFound, sendText } from "./plain-http.js";
 import { UNARY_PATHS, unaryHandler } from "./unary-routes.js";
 import { WatchSession } from "./watch-session.js";
 
@@ -189,16 +188,11 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
     const method = request.method ?? "GET";
     const extra = options.extraRoutes?.[`${method} ${path}`];
     if (extra !== undefined) return await extra(request, response);
-    if (path === "/health" || path === "/metrics") {
-      if (method !== "GET") return sendText(response, 405, "Method Not Allowed\n");
-      if (path === "/metrics") {
-        return sendText(response, 200, options.metrics.render(), { "content-type": "text/plain; version=0.0.4" });
-      }
-      return health(response);
-    }
+    if (path === "/metrics") return sendMetrics(response, options.metrics.render());
+    if (path === "/health") return method === "GET" ? health(response) : sendGetOnly(response);
     const isUnary = unaryHandler(path) !== undefined;
     const isStream = path === "/v3/watch" || path === "/v3/lease/keepalive";
-    if (!isUnary && !isStream) return sendText(response, 404, "Not Found\n", PLAIN_ERROR_HEADERS);
+    if (!isUnary && !isStream) return sendNotFound(response, path);
     if (method === "OPTIONS") return sendText(response, 200, "");
     if (method !== "POST") return sendText(response, 405, "Method Not Allowed\n", PLAIN_ERROR_HEADERS);
     if (isStream) return await handleStream(path, request, response);
@@ -207,10 +201,7 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
 
   const health = (response: ServerResponse) => {
     const status = replica.status();
-    // etcd answers unhealthy (503) when the member sees no leader; vigie adds the reason.
-    if (status.leader === 0) return sendJson(response, 503, { health: "false", reason: "no leader" });
-    if (status.errors.length > 0) return sendJson(response, 503, { health: "false", reason: status.errors.join("; ") });
-    return sendJson(response, 200, { health: "true" });
+    sendHealth(response, status.leader === 0 ? ["no leader"] : status.errors);
   };
 
   let requestsReceived = 0;

@@ -12,9 +12,10 @@ import type { WatchCreateRequest, WatchResponse } from "../mvcc/watch-types.js";
 import type { Watcher } from "../mvcc/watcher.js";
 import type { Replica } from "../replica.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
-import { CORS_HEADERS, GRPC_METADATA_HEADERS, sendGatewayError } from "./http-io.js";
+import { GRPC_METADATA_HEADERS, sendGatewayError } from "./http-io.js";
 import { JsonStreamError, JsonValueSplitter } from "./json-scan.js";
 import { decodeWatchCreateRequest, encodeHeader, encodeWatchEvent } from "./kv-codec.js";
+import { CORS_HEADERS } from "./plain-http.js";
 import { type JsonObject, ProtoReader, putBool, putInt, putList, putString } from "./proto-json.js";
 import { fragmentWatchResponse } from "./watch-fragment.js";
 

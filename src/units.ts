@@ -3,17 +3,31 @@
 import { constants } from "node:os";
 
 const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+/** One `<number><unit>` part; `ms` is tried before `m`. Sticky: parts must follow each other with nothing between. */
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|h|m|s)/y;
 
-/** Parses `250ms`, `10s`, `1.5s`, `2m`, `1h` into whole milliseconds. A bare `0` is accepted. */
+/**
+ * Parses `250ms`, `10s`, `1.5s`, `2m`, `1h` into whole milliseconds, and sums of them as Go writes durations (`1m30s`,
+ * `1h0m0s`: etcd, confd and consul-template users write those). A bare `0` is accepted.
+ */
 export function parseDurationMs(text: string): number {
   const trimmed = text.trim();
   if (trimmed === "0") return 0;
-  const match = DURATION_PATTERN.exec(trimmed);
-  if (!match)
-    throw new Error(`invalid duration "${text}" (expected a number and a unit: ms, s, m or h, like 250ms or 10s)`);
-  const ms = Number(match[1]) * (DURATION_UNIT_MS[match[2]!] ?? 1);
-  return Math.round(ms);
+  let totalMs = 0;
+  let at = 0;
+  while (at < trimmed.length) {
+    DURATION_PART.lastIndex = at;
+    const match = DURATION_PART.exec(trimmed);
+    if (match === null) break;
+    totalMs += Number(match[1]) * (DURATION_UNIT_MS[match[2]!] ?? 1);
+    at = DURATION_PART.lastIndex;
+  }
+  if (trimmed.length === 0 || at < trimmed.length) {
+    throw new Error(
+      `invalid duration "${text}" (expected a number and a unit: ms, s, m or h, like 250ms, 10s or 1m30s)`,
+    );
+  }
+  return Math.round(totalMs);
 }
 
 /** Parses an octal file mode string like `"0640"` or `"644"`. */

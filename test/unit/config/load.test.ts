@@ -130,7 +130,7 @@ test("a bad duration says what a good one looks like", async () => {
   assert.is(
     await configError(fixture("bad-duration.yaml")),
     `${fixture("bad-duration.yaml")}:4:18: templates[0].wait.min: invalid duration "10 seconds" ` +
-      "(expected a number and a unit: ms, s, m or h, like 250ms or 10s)",
+      "(expected a number and a unit: ms, s, m or h, like 250ms, 10s or 1m30s)",
   );
 });
 

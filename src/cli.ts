@@ -291,4 +291,13 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `vigie get --prefix | head`: once the reader is gone, stop quietly with 141, the status a shell reports for a
+// program killed by SIGPIPE (etcdctl's fate). Node ignores SIGPIPE, so the write fails with EPIPE instead, which
+// unhandled was a crash with a stack trace.
+const EXIT_BROKEN_PIPE = 128 + 13;
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code !== "EPIPE") throw error;
+  process.exit(EXIT_BROKEN_PIPE);
+});
+
 await buildProgram().parseAsync(process.argv).catch(reportFailure);

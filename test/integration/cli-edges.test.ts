@@ -188,6 +188,32 @@ test("a write that timed out is not sent again to the next endpoint (it may have
   }
 });
 
+test("a reader that stops early (| head) ends the command quietly with 141, like etcdctl killed by SIGPIPE", async () => {
+  // Larger than a pipe's buffer, so the write is still going on when head has exited.
+  await cli(["put", "/edges/big"], Buffer.alloc(300_000, "x"));
+  const child = spawn(
+    "/bin/bash",
+    [
+      "-c",
+      `"$0" "$1" get /edges/big --endpoints "$2" | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`,
+      process.execPath,
+      CLI,
+      agent!.url,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  await new Promise((resolve) => child.once("exit", resolve));
+  assert.equal([stdout, stderr], ["141\n", ""]);
+});
+
 test("render --once [--dry]: stdout or the file; exit 1 when a template fails, 4 when the store is unreachable", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-cli-render-"));
   try {

@@ -201,7 +201,7 @@ export function buildProgram(): Command {
       );
     });
 
-  const lease = program.command("lease").description("grant, revoke or keep alive leases");
+  const lease = program.command("lease").description("grant, revoke, keep alive, inspect or list leases");
   lease
     .command("grant <ttl>")
     .description("grant a lease of TTL seconds; prints its ID")
@@ -223,6 +223,22 @@ export function buildProgram(): Command {
     .action(async (id: string, _flags: unknown, command: Command) => {
       const { runLease } = await import("./commands/lease.js");
       await execute(() => runLease("keepalive", id, clientOptions(command)));
+    });
+
+  lease
+    .command("timetolive <id>")
+    .description("print a lease's granted and remaining TTL (and its keys with --keys)")
+    .option("--keys", "also list the keys attached to the lease")
+    .action(async (id: string, flags: { keys?: boolean }, command: Command) => {
+      const { runLeaseTimeToLive } = await import("./commands/lease.js");
+      await execute(() => runLeaseTimeToLive(id, flags.keys === true, clientOptions(command)));
+    });
+  lease
+    .command("list")
+    .description("list the IDs of all live leases")
+    .action(async (_flags: unknown, command: Command) => {
+      const { runLeaseList } = await import("./commands/lease.js");
+      await execute(() => runLeaseList(clientOptions(command)));
     });
 
   const member = program.command("member").description("list, add, remove or promote cluster members");

@@ -1,7 +1,18 @@
-// `vigie lease grant TTL | revoke ID | keepalive ID`. IDs are printed and read in hex, like etcdctl.
+// `vigie lease grant TTL | revoke ID | keepalive ID | timetolive ID | list`. IDs are printed and read in hex, and
+// every line and JSON shape is etcdctl 3.4's.
 import { EXIT_FAILURE, EXIT_OK, UsageError } from "../errors.js";
 import type { ClientOptions } from "./options.js";
-import { dieOfSignal, headerJson, hexToId, idToHex, leaseJson, printLine, toJson, withStore } from "./output.js";
+import {
+  dieOfSignal,
+  headerJson,
+  hexToId,
+  idToHex,
+  leaseJson,
+  printLine,
+  rawNumber,
+  toJson,
+  withStore,
+} from "./output.js";
 
 /** Largest TTL etcd accepts (seconds). */
 const MAX_TTL_SECONDS = 9_000_000_000;
@@ -86,4 +97,47 @@ async function keepAlive(id: string, options: ClientOptions): Promise<number> {
     process.off("SIGTERM", onTerminate);
   }
   return stopped === undefined ? outcome : dieOfSignal(stopped);
+}
+
+/** `lease timetolive ID [--keys]`: remaining and granted TTL (and the attached keys), or "already expired". */
+export async function runLeaseTimeToLive(idText: string, withKeys: boolean, options: ClientOptions): Promise<number> {
+  const id = hexToId(idText, "lease timetolive", "lease");
+  const result = await withStore(options, (client) => client.leaseTimeToLive(id, withKeys));
+  if (options.writeOut === "json") {
+    printLine(
+      toJson({
+        ...headerJson(result.header),
+        id: rawNumber(result.id),
+        ttl: result.ttlSeconds,
+        "granted-ttl": result.grantedTtlSeconds,
+        keys: result.keys.length === 0 ? null : result.keys.map((key) => key.toString("base64")),
+      }),
+    );
+    return EXIT_OK;
+  }
+  if (result.ttlSeconds === -1) {
+    printLine(`lease ${idToHex(id)} already expired`);
+    return EXIT_OK;
+  }
+  const line = `lease ${idToHex(id)} granted with TTL(${result.grantedTtlSeconds}s), remaining(${result.ttlSeconds}s)`;
+  if (!withKeys) {
+    printLine(line);
+    return EXIT_OK;
+  }
+  // Keys are bytes: written as stored, space-separated inside brackets like etcdctl's.
+  const keys = result.keys.flatMap((key, index) => (index === 0 ? [key] : [Buffer.from(" "), key]));
+  process.stdout.write(Buffer.concat([Buffer.from(`${line}, attached keys([`), ...keys, Buffer.from("])\n")]));
+  return EXIT_OK;
+}
+
+/** `lease list`: every live lease's ID. */
+export async function runLeaseList(options: ClientOptions): Promise<number> {
+  const result = await withStore(options, (client) => client.leaseLeases());
+  if (options.writeOut === "json") {
+    printLine(toJson({ ...headerJson(result.header), leases: result.ids.map((id) => ({ id: rawNumber(id) })) }));
+    return EXIT_OK;
+  }
+  printLine(`found ${result.ids.length} leases`);
+  for (const id of result.ids) printLine(idToHex(id));
+  return EXIT_OK;
 }

@@ -164,6 +164,33 @@ test("-w json prints what etcdctl prints: flat lease grant, no zero revision in 
   assert.equal(Object.keys(event), ["Header", "Events", "CompactRevision", "Canceled", "Created"]);
 });
 
+test("lease timetolive [--keys] and lease list print etcdctl's lines and JSON", async () => {
+  const granted = await cli(["lease", "grant", "90"]);
+  const id = /^lease ([0-9a-f]{16}) granted/.exec(granted.stdout.toString())?.[1];
+  assert.ok(id, granted.stdout.toString());
+  await cli(["put", "/edges/leased", "v", "--lease", id]);
+  const [plain, keys, json, list, listJson, gone] = await Promise.all([
+    cli(["lease", "timetolive", id]),
+    cli(["lease", "timetolive", id, "--keys"]),
+    cli(["lease", "timetolive", id, "--keys", "-w", "json"]),
+    cli(["lease", "list"]),
+    cli(["lease", "list", "-w", "json"]),
+    cli(["lease", "timetolive", "1234"]),
+  ]);
+  assert.match(plain.stdout.toString(), new RegExp(`^lease ${id} granted with TTL\\(90s\\), remaining\\(\\d+s\\)\\n$`));
+  assert.match(keys.stdout.toString(), /, remaining\(\d+s\), attached keys\(\[\/edges\/leased\]\)\n$/);
+  const parsed = JSON.parse(json.stdout.toString()) as Record<string, unknown>;
+  assert.equal(
+    [parsed.id, parsed["granted-ttl"], parsed.keys],
+    [Number.parseInt(id, 16), 90, [Buffer.from("/edges/leased").toString("base64")]],
+  );
+  assert.match(list.stdout.toString(), /^found \d+ leases\n/);
+  assert.ok(list.stdout.toString().split("\n").includes(id), list.stdout.toString());
+  const leases = (JSON.parse(listJson.stdout.toString()) as { leases: Array<{ id: number }> }).leases;
+  assert.ok(leases.some((lease) => lease.id === Number.parseInt(id, 16)));
+  assert.is(gone.stdout.toString(), "lease 0000000000001234 already expired\n");
+});
+
 test("a write that timed out is not sent again to the next endpoint (it may have been applied); a read is", async () => {
   // An endpoint that accepts connections and never answers: the request surely left, its fate is unknown.
   const sockets = new Set<import("node:net").Socket>();

@@ -1,0 +1,64 @@
+// Runs the built CLI (dist/cli.js) as a real process against one store URL, for the CLI integration tests that
+// check exact bytes, exit codes and signals (test/integration/cli-edges.test.ts, cli-formats.test.ts).
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export const CLI = join(import.meta.dirname, "..", "..", "dist", "cli.js");
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export function requireBuiltCli(): void {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+}
+
+/** Runs `vigie ARGS --endpoints URL`; `stdin` (when given) is piped in, otherwise stdin is /dev/null. */
+export async function runCliAgainst(url: string, args: string[], stdin?: Buffer): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args, "--endpoints", url], {
+    stdio: [stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
+  child.stdin?.end(stdin);
+  const stdout: Buffer[] = [];
+  let stderr = "";
+  child.stdout?.on("data", (chunk: Buffer) => stdout.push(chunk));
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (c, s) => resolve([c, s])),
+  );
+  clearTimeout(timer);
+  return { code, signal, stdout: Buffer.concat(stdout), stderr };
+}
+
+/** Starts a long-running command (watch, keep-alive), waits for its first line, sends `signal`, returns the end. */
+export async function interruptAfterFirstLine(url: string, args: string[], signal: NodeJS.Signals): Promise<CliRun> {
+  const child = spawn(process.execPath, [CLI, ...args, "--endpoints", url], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (c, s) => resolve([c, s])),
+  );
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no output from ${args.join(" ")}: ${stderr}`)), 10_000);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes("\n")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill(signal);
+  const [code, ended] = await exited;
+  return { code, signal: ended, stdout: Buffer.from(stdout), stderr };
+}

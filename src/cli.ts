@@ -130,6 +130,7 @@ export function buildProgram(): Command {
     .description("read a key (or every key under a prefix)")
     .option("--prefix", "read every key that starts with KEY")
     .option("--keys-only", "print keys without values")
+    .option("--print-value-only", "print values without keys (etcdctl's flag, for scripts)")
     .option("--limit <n>", "at most this many keys (0: no limit)", parseWholeNumber("--limit", 0))
     .option("--rev <n>", "read at this revision (0: the latest)", parseWholeNumber("--rev", 0))
     .addOption(
@@ -140,7 +141,14 @@ export function buildProgram(): Command {
     .action(
       async (
         key: string,
-        flags: { prefix?: boolean; keysOnly?: boolean; limit?: number; rev?: number; consistency: string },
+        flags: {
+          prefix?: boolean;
+          keysOnly?: boolean;
+          printValueOnly?: boolean;
+          limit?: number;
+          rev?: number;
+          consistency: string;
+        },
         command: Command,
       ) => {
         const { runGet } = await import("./commands/kv.js");
@@ -149,6 +157,7 @@ export function buildProgram(): Command {
             ...clientOptions(command),
             prefix: flags.prefix === true,
             keysOnly: flags.keysOnly === true,
+            valueOnly: flags.printValueOnly === true,
             limit: flags.limit,
             rev: flags.rev,
             serializable: flags.consistency === "s",

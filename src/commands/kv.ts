@@ -91,7 +91,10 @@ export async function runGet(keyText: string, options: GetOptions): Promise<numb
     printLine(toJson(out));
     return EXIT_OK;
   }
-  for (const kv of result.kvs) printKeyValue(kv, options.keysOnly);
+  for (const kv of result.kvs) {
+    if (options.valueOnly) printBytesLine(kv.value);
+    else printKeyValue(kv, options.keysOnly);
+  }
   return EXIT_OK;
 }
 

@@ -18,6 +18,8 @@ export interface ClientOptions {
 export interface GetOptions extends ClientOptions {
   prefix: boolean;
   keysOnly: boolean;
+  /** Simple output: the values alone, one per line. */
+  valueOnly: boolean;
   limit: number | undefined;
   rev: number | undefined;
   serializable: boolean;

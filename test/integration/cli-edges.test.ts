@@ -31,6 +31,8 @@ test("bytes that are not UTF-8 survive put (argument or stdin) and get prints th
   assert.is(json.kvs[0]!.value, value.toString("base64"), "the value read from stdin, byte for byte");
   const simple = await cli(["get", "/edges/stdin"]);
   assert.equal(simple.stdout, Buffer.concat([Buffer.from("/edges/stdin\n"), value, Buffer.from("\n")]));
+  const valueOnly = await cli(["get", "/edges/stdin", "--print-value-only"]);
+  assert.equal(valueOnly.stdout, Buffer.concat([value, Buffer.from("\n")]), "etcdctl's --print-value-only");
   // A non-UTF-8 argument: Node decodes argv lossily, so the CLI must read the raw bytes the kernel was given.
   const child = spawn(
     "/bin/sh",

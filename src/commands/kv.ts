@@ -170,6 +170,8 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
   const printWatch = async (stream: AsyncIterable<WatchResponse>): Promise<number> => {
     for await (const response of stream) {
       if (response.canceled) {
+        // etcdctl prints the canceled answer too: a script reading JSON learns the compaction revision from it.
+        if (options.writeOut === "json") printLine(toJson(watchResponseJson(response)));
         const reason =
           response.compactRevision > 0
             ? `watch canceled: revision ${nextRevision} is compacted (oldest is ${response.compactRevision})`

@@ -61,6 +61,26 @@ test("-w json prints what etcdctl prints: flat lease grant, no zero revision in 
   assert.equal(Object.keys(event), ["Header", "Events", "CompactRevision", "Canceled", "Created"]);
 });
 
+test("watch -w json from a compacted revision prints the canceled answer (with CompactRevision) like etcdctl", async () => {
+  const put = JSON.parse((await cli(["put", "/formats/c", "1", "-w", "json"])).stdout.toString()) as {
+    header: { revision: number };
+  };
+  const compacted = await fetch(`${agent!.url}/v3/kv/compaction`, {
+    method: "POST",
+    body: JSON.stringify({ revision: String(put.header.revision) }),
+  });
+  assert.is(compacted.status, 200, await compacted.text());
+  const watch = await cli(["watch", "/formats/c", "--rev", "1", "-w", "json"]);
+  assert.is(watch.code, 1);
+  const answer = JSON.parse(watch.stdout.toString()) as Record<string, unknown>;
+  assert.equal(
+    [answer.Events, answer.CompactRevision, answer.Canceled],
+    [[], put.header.revision, true],
+    watch.stdout.toString(),
+  );
+  assert.match(watch.stderr, `vigie: watch canceled: revision 1 is compacted (oldest is ${put.header.revision})`);
+});
+
 test("lease timetolive [--keys] and lease list print etcdctl's lines and JSON", async () => {
   const granted = await cli(["lease", "grant", "90"]);
   const id = /^lease ([0-9a-f]{16}) granted/.exec(granted.stdout.toString())?.[1];

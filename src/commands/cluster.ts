@@ -2,7 +2,17 @@
 import { EXIT_FAILURE, EXIT_OK, StoreUnavailableError, UsageError } from "../errors.js";
 import type { Member, StatusResult } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
-import { formatTable, headerJson, hexToId, idToHex, printLine, rawNumber, toJson, withStore } from "./output.js";
+import {
+  formatTable,
+  headerJson,
+  hexToId,
+  idToHex,
+  printLine,
+  rawNumber,
+  toJson,
+  withoutEndpoint,
+  withStore,
+} from "./output.js";
 
 function memberJson(member: Member): Record<string, unknown> {
   const out: Record<string, unknown> = { ID: rawNumber(member.id) };
@@ -115,19 +125,6 @@ function roleOf(row: StatusRow): string {
   return row.status.leader === row.status.header.memberId ? "leader" : "follower";
 }
 
-/**
- * The cause alone: the row already names the endpoint, which the failover messages repeat at every level
- * ("no endpoint answered (URL: store unreachable (URL: connect ECONNREFUSED ...))").
- */
-function shortReason(message: string, endpoint: string): string {
-  let reason = message;
-  for (const wrapper of [/^no endpoint answered \((.*)\)$/s, /^store unreachable \((.*)\)$/s]) {
-    reason = reason.replace(wrapper, "$1");
-    if (reason.startsWith(`${endpoint}: `)) reason = reason.slice(endpoint.length + 2);
-  }
-  return reason;
-}
-
 /** One row per member: asks every member's own client URL for its status (unreachable members shown as such). */
 export async function runStatus(options: ClientOptions): Promise<number> {
   const { members } = await withStore(options, (client) => client.memberList());
@@ -139,7 +136,7 @@ export async function runStatus(options: ClientOptions): Promise<number> {
         const status = await withStore({ ...options, endpoints: [endpoint] }, (client) => client.status());
         return { endpoint, member, status, error: undefined };
       } catch (error) {
-        return { endpoint, member, status: undefined, error: shortReason((error as Error).message, endpoint) };
+        return { endpoint, member, status: undefined, error: withoutEndpoint((error as Error).message, endpoint) };
       }
     }),
   );

@@ -158,9 +158,11 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
   const key = argumentBytes(keyText);
   let stopped: "SIGINT" | "SIGTERM" | undefined;
   let current: { cancel(): void } | undefined;
+  let wakeFromBackoff: (() => void) | undefined;
   const stop = (signal: "SIGINT" | "SIGTERM") => {
     stopped = signal;
     current?.cancel();
+    wakeFromBackoff?.();
   };
   const onInterrupt = () => stop("SIGINT");
   const onTerminate = () => stop("SIGTERM");
@@ -218,7 +220,13 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
         // A dropped stream: retry (bounded) on the endpoints, resuming after the last printed event.
         if (!(error instanceof StoreUnavailableError) || stopped || attempt >= 10) throw error;
         process.stderr.write(`vigie: watch interrupted (${error.message}); reconnecting\n`);
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt));
+          wakeFromBackoff = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
       }
     }
     return EXIT_OK;

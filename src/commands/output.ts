@@ -111,10 +111,23 @@ export async function withStore<T>(
       if (error instanceof EtcdError)
         throw new VigieError(error.code, `${endpoint}: ${error.message}`, { cause: error });
       if (!(error instanceof StoreUnavailableError) || isConnectionError(error.cause)) throw error;
-      failures.push(`${endpoint}: ${error.message}`);
+      failures.push(`${endpoint}: ${withoutEndpoint(error.message, endpoint)}`);
     } finally {
       await client.close();
     }
   }
   throw new StoreUnavailableError(`no endpoint answered (${failures.join("; ")})`);
+}
+
+/**
+ * The cause alone from a transport failure about one endpoint: "store unreachable (URL: connect ECONNREFUSED ...)"
+ * -> "connect ECONNREFUSED ...", so a message names each endpoint once instead of at every level of wrapping.
+ */
+export function withoutEndpoint(message: string, endpoint: string): string {
+  let reason = message;
+  for (const wrapper of [/^no endpoint answered \((.*)\)$/s, /^store unreachable \((.*)\)$/s]) {
+    reason = reason.replace(wrapper, "$1");
+    if (reason.startsWith(`${endpoint}: `)) reason = reason.slice(endpoint.length + 2);
+  }
+  return reason;
 }

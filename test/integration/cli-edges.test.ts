@@ -54,14 +54,24 @@ test("put KEY with nothing on stdin is a usage error naming VALUE (etcdctl: 'nee
 
 test("bad flag values exit 2 naming the flag, without a stack trace; etcdctl's accepted forms work", async () => {
   // Independent runs, started together to keep the file fast.
-  const [timeout, goForms, consistency, rev, peer, member] = await Promise.all([
+  const [timeout, goForms, consistency, rev, peer, member, dead] = await Promise.all([
     cli(["get", "/edges/x", "--command-timeout", "soon"]),
     cli(["get", "/edges/x", "--command-timeout", "1m", "-w", "simple"]),
     cli(["get", "/edges/x", "--consistency", "x"]),
     cli(["watch", "/edges/x", "--rev", "-5"]),
     cli(["member", "add", "x", "--peer-urls", "notaurl"]),
     cli(["member", "remove", "8000000000000001"]),
+    runCliAgainst("http://127.0.0.1:1,http://127.0.0.1:2", ["get", "/edges/x"]),
   ]);
+  assert.equal(
+    [dead.code, dead.stderr],
+    [
+      4,
+      "vigie: no endpoint answered (http://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1; " +
+        "http://127.0.0.1:2: connect ECONNREFUSED 127.0.0.1:2)\n",
+    ],
+    "each endpoint named once, with its cause",
+  );
   assert.is(timeout.code, 2);
   assert.match(timeout.stderr, `--command-timeout expects a duration like 5s, 1m or 500ms, got "soon"`);
   assert.not.match(timeout.stderr, " at ");

@@ -58,6 +58,16 @@ export function buildProgram(): Command {
     )
     .version("0.1.0")
     .showHelpAfterError("(run with --help for usage)")
+    .addHelpText(
+      "after",
+      [
+        "",
+        "Exit codes: 0 done; 1 the store refused the request (its error is printed) or a render failed;",
+        "2 bad usage; 3 invalid config; 4 no endpoint could be reached (or a write's fate is unknown);",
+        "130/143 watch or lease keep-alive stopped by SIGINT/SIGTERM (killed by it, like etcdctl);",
+        "141 stdout was closed by its reader.",
+      ].join("\n"),
+    )
     // Usage errors exit 2 (like most Unix tools), so scripts can tell them from a failed request (1).
     .exitOverride((error) => {
       process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);

@@ -21,6 +21,7 @@ test("every subcommand prints its help and exits 0", () => {
   const commands = ["agent", "render", "get", "put", "del", "watch", "lease", "member", "status", "services"];
   const top = vigie("--help");
   assert.is(top.code, 0);
+  assert.match(top.stdout, /Exit codes: 0 done; 1 .*\n2 bad usage; 3 invalid config; 4 no endpoint/);
   for (const command of commands) {
     assert.match(top.stdout, new RegExp(`\\n  ${command}\\b`), `top-level help lists ${command}`);
     const help = vigie(command, "--help");

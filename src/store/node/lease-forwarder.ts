@@ -4,9 +4,8 @@ import type { LeaseKeepAliveResponse, LeaseTimeToLiveRequest, LeaseTimeToLiveRes
 import { LeaseNotFoundError } from "../mvcc/errors.js";
 import type { KvStore } from "../mvcc/kv-store.js";
 import type { NodeId } from "../raft/types.js";
-import { RemotePeerError } from "../transport/peer-client.js";
 import type { PeerTransport } from "../transport/transport.js";
-import { LeaderChangedError, NoLeaderError } from "./errors.js";
+import { callLeader, NotLeaderHereError } from "./leader-rpc.js";
 
 const KEEPALIVE = "leaseKeepAlive";
 const TIME_TO_LIVE = "leaseTimeToLive";
@@ -62,31 +61,13 @@ export class LeaseForwarder {
     if (!this.options.isLeader()) throw new NotLeaderHereError();
   }
 
-  /** Sends to the current leader, waiting a little for one to be elected; maps the leader's errors back. */
-  private async forward(name: string, body: unknown): Promise<unknown> {
-    const deadlineMs = Date.now() + this.options.timeoutMs;
-    for (;;) {
-      const leader = this.options.leader();
-      if (leader === 0) {
-        if (Date.now() + 25 >= deadlineMs) throw new NoLeaderError();
-        await new Promise((r) => setTimeout(r, 25));
-        continue;
-      }
-      try {
-        return await this.options.transport.call(leader, name, body, Math.max(100, deadlineMs - Date.now()));
-      } catch (error) {
-        if (error instanceof RemotePeerError && error.code === "VIGIE_ERR_LEASE_NOT_FOUND")
-          throw new LeaseNotFoundError();
-        if (Date.now() + 25 >= deadlineMs) throw new LeaderChangedError();
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
-  }
-}
-
-class NotLeaderHereError extends Error {
-  readonly code = "VIGIE_ERR_NOT_LEADER";
-  constructor() {
-    super("this member is not the leader");
+  /** Sends to the current leader; a lease the leader does not know is refused here the same way. */
+  private forward(name: string, body: unknown): Promise<unknown> {
+    return callLeader(
+      { transport: this.options.transport, leader: () => this.options.leader(), timeoutMs: this.options.timeoutMs },
+      name,
+      body,
+      (error) => (error.code === "VIGIE_ERR_LEASE_NOT_FOUND" ? new LeaseNotFoundError() : undefined),
+    );
   }
 }

@@ -10,6 +10,7 @@ import { ProposalDroppedError } from "../raft/errors.js";
 import type { RaftNode } from "../raft/raft-node.js";
 import type { ConfChange, NodeId } from "../raft/types.js";
 import type { MemberInfo } from "../replica.js";
+import type { RemotePeerError } from "../transport/peer-client.js";
 import type { PeerTransport } from "../transport/transport.js";
 import {
   LearnerNotReadyError,
@@ -18,8 +19,28 @@ import {
   PeerUrlExistsError,
   ReconfigurationError,
 } from "./errors.js";
+import { callLeader, NotLeaderHereError } from "./leader-rpc.js";
 import { isNoLeader, mapDropped, sleep } from "./proposals.js";
 import { WaitTable } from "./requests.js";
+
+/** The peer RPC a follower hands a promotion over with. */
+const PROMOTE_RPC = "memberPromote";
+
+/** The leader's refusals of a promotion, as the errors the client API answers; undefined: try again. */
+function promotionRefusal(error: RemotePeerError): Error | undefined {
+  switch (error.code) {
+    case "VIGIE_ERR_MEMBER_NOT_FOUND":
+      return new MemberNotFoundError();
+    case "VIGIE_ERR_NOT_LEARNER":
+      return new NotLearnerError();
+    case "VIGIE_ERR_LEARNER_NOT_READY":
+      return new LearnerNotReadyError();
+    case "VIGIE_ERR_RECONFIGURATION":
+      return new ReconfigurationError(error.message.replace(/^etcdserver: re-configuration failed: /, ""));
+    default:
+      return undefined;
+  }
+}
 
 export interface MembershipOptions {
   memberId: NodeId;
@@ -68,8 +89,47 @@ export class Membership {
     const member = this.options.table.get(id);
     if (member === undefined) throw new MemberNotFoundError();
     if (!member.isLearner) throw new NotLearnerError();
-    if (this.options.isLeader() && !this.learnerCaughtUp(id)) throw new LearnerNotReadyError();
+    // Only the leader tracks how far a learner got, so only the leader can refuse one that has not caught up (or
+    // never started): a follower hands the promotion to it, as etcd 3.4 does. Proposed from here, the change would
+    // skip that check and could add a voter that holds nothing.
+    if (!this.options.isLeader()) return await this.promoteThroughLeader(id);
+    if (!this.learnerCaughtUp(id)) throw new LearnerNotReadyError();
     await this.change({ type: "promoteLearner", nodeId: id, context: new Uint8Array(0) });
+    return this.options.table.list();
+  }
+
+  /** Serves promotions handed over by followers (see promote). */
+  serve(): void {
+    this.options.transport.handle(PROMOTE_RPC, async (body) => {
+      if (!this.options.isLeader()) throw new NotLeaderHereError();
+      await this.promote(Number((body as { ID?: unknown }).ID));
+      return {};
+    });
+  }
+
+  /** Asks the leader to promote `id`, then answers once the change is applied here too. */
+  private async promoteThroughLeader(id: number): Promise<MemberInfo[]> {
+    const key = `promoteLearner:${id}`;
+    if (this.waits.has(key)) throw new ReconfigurationError("the same change is already in progress");
+    // Waited for before asking: the entry may be applied here before the leader's answer arrives.
+    const applied = this.waits.wait(key, this.options.requestTimeoutMs);
+    applied.catch(() => {});
+    try {
+      await callLeader(
+        {
+          transport: this.options.transport,
+          leader: () => this.options.leader(),
+          timeoutMs: this.options.requestTimeoutMs,
+        },
+        PROMOTE_RPC,
+        { ID: id },
+        promotionRefusal,
+      );
+    } catch (error) {
+      this.waits.reject(key, error as Error);
+      throw error;
+    }
+    await applied;
     return this.options.table.list();
   }
 

@@ -137,6 +137,7 @@ export class ReplicaNode implements Replica {
       active: () => !this.stopped && !this.removed,
       onRemoved: () => this.onRemoved(),
     });
+    this.membership.serve();
   }
 
   /** Wires the driver (created after this object, since the driver's hooks point here) and starts the timers. */

@@ -192,6 +192,44 @@ cluster("a leader that stops gracefully hands leadership over at once", async ()
   await waitFor("the restarted member catches up", async () => replicas[index]!.kv.revision === next.kv.revision);
 });
 
+cluster("a promotion asked of a follower is decided by the leader, which knows how far the learner got", async () => {
+  const leader = await leaderOf(replicas);
+  const follower = replicas.find((r) => r !== leader)!;
+  // A learner that never started: proposed by the follower itself, the promotion went through (a fourth voter that
+  // holds nothing); the leader refuses it as etcd does.
+  const { member: absent } = await follower.addMember([`http://127.0.0.1:${await freePort()}`], true);
+  try {
+    const outcome = await follower.promoteMember(absent.ID).then(
+      () => "promoted",
+      (error: Error & { code?: string }) => error.code,
+    );
+    assert.is(outcome, "VIGIE_ERR_LEARNER_NOT_READY");
+    assert.ok((await leader.members()).find((m) => m.ID === absent.ID)?.isLearner, "still a learner");
+  } finally {
+    await leader.removeMember(absent.ID);
+  }
+  // A learner that caught up: promoted through the follower, which answers once the change is applied there.
+  const api = await memberApi(() => replicas.find((r) => r.status().role === "leader") ?? leader);
+  const spec: Spec = { name: "n5", peerUrl: `http://127.0.0.1:${await freePort()}`, dataDir: join(root, "n5") };
+  const learner = await start(spec, { join: api.url });
+  try {
+    await waitFor("the learner catches up", async () => learner.kv.revision === leader.kv.revision, 5000);
+    await waitFor("the leader hears from the learner", async () => {
+      const outcome = await follower.promoteMember(learner.memberId).then(
+        () => "promoted",
+        (error: Error & { code?: string }) => error.code,
+      );
+      if (outcome !== "promoted" && outcome !== "VIGIE_ERR_LEARNER_NOT_READY") throw new Error(String(outcome));
+      return outcome === "promoted";
+    });
+    assert.not.ok((await follower.members()).find((m) => m.ID === learner.memberId)?.isLearner, "a voter now");
+  } finally {
+    api.server.close();
+    await leader.removeMember(learner.memberId);
+    await learner.close();
+  }
+});
+
 cluster("a learner joins, catches up by snapshot and is promoted once a voter is removed", async () => {
   const leader = await leaderOf(replicas);
   for (let i = 0; i < 120; i++) {

@@ -1,12 +1,19 @@
 // One process per WAL: a lock file holding the owner's pid. Two agents started with the same data directory
 // would interleave appends and destroy the log; the second one must stop with a clear error instead.
 // A lock left by a killed process (its pid no longer exists) is taken over, so kill -9 needs no manual cleanup.
-import { open, readFile, rm, writeFile } from "node:fs/promises";
+//
+// Node has no flock(), so the lock is built from two atomic filesystem operations:
+// - link(temp, LOCK) creates LOCK with its content already complete, or fails if it exists. (open "wx" then write
+//   left a moment where LOCK existed empty: a racer read no pid, took it for stale and took it over as well.)
+// - a stale LOCK is replaced only by the holder of a second lock, LOCK.takeover, taken the same way: racers that all
+//   saw the same dead pid used to rewrite LOCK one after the other and ALL went on (3 of 6 in test/unit/wal/lock.test.ts).
+import { link, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { VigieError } from "../../errors.js";
 import { isProcessAlive } from "../../process-alive.js";
 
 const LOCK_FILE = "LOCK";
+const TAKEOVER_FILE = "LOCK.takeover";
 
 export class WalLockedError extends VigieError {
   constructor(lockPath: string, pid: number) {
@@ -21,24 +28,62 @@ export class WalLockedError extends VigieError {
 export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const mine = `${process.pid}\n`;
+  const temp = join(dir, `${LOCK_FILE}.${process.pid}.tmp`);
+  await writeFile(temp, mine, { mode: 0o600 });
   try {
-    const handle = await open(path, "wx", 0o600);
-    try {
-      await handle.writeFile(mine);
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-    const owner = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
-    // The same process may reopen after dropping a WAL without closing it (a simulated crash in tests).
-    if (Number.isSafeInteger(owner) && owner > 0 && owner !== process.pid && isProcessAlive(owner)) {
-      throw new WalLockedError(path, owner);
-    }
-    await writeFile(path, mine, { mode: 0o600 });
+    if (!(await linkIfAbsent(temp, path))) await takeOverStale(dir, path, temp);
+  } finally {
+    await rm(temp, { force: true });
   }
   return async () => {
     const content = await readFile(path, "utf8").catch(() => "");
     if (content === mine) await rm(path, { force: true });
   };
+}
+
+/** Replaces a lock whose owner is dead (or is this process), holding LOCK.takeover meanwhile. */
+async function takeOverStale(dir: string, path: string, temp: string): Promise<void> {
+  checkOwnerGone(path, await readOwner(path));
+  const takeover = join(dir, TAKEOVER_FILE);
+  if (!(await linkIfAbsent(temp, takeover))) {
+    const other = await readOwner(takeover);
+    // Another process is taking the lock over right now: it wins.
+    if (isOtherLiveProcess(other)) throw new WalLockedError(path, other);
+    // Left by a process killed during its takeover (a window of a few system calls): clear it and try once more.
+    await rm(takeover, { force: true });
+    if (!(await linkIfAbsent(temp, takeover))) throw new WalLockedError(path, await readOwner(takeover));
+  }
+  try {
+    // Read again under the takeover lock: the owner may have released it and someone else taken it since.
+    checkOwnerGone(path, await readOwner(path));
+    // rename replaces atomically: LOCK is never missing, so no fresh link() can win meanwhile.
+    await rename(temp, path);
+  } finally {
+    await rm(takeover, { force: true });
+  }
+}
+
+function checkOwnerGone(path: string, owner: number): void {
+  if (isOtherLiveProcess(owner)) throw new WalLockedError(path, owner);
+}
+
+/** Is `pid` a running process other than this one? (The same process may reopen a WAL it dropped unclosed.) */
+function isOtherLiveProcess(pid: number): boolean {
+  return Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isProcessAlive(pid);
+}
+
+/** The pid in a lock file (NaN when missing or unreadable: nobody holds it). */
+async function readOwner(path: string): Promise<number> {
+  return Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
+}
+
+/** link(from, to): true when created, false when `to` exists. */
+async function linkIfAbsent(from: string, to: string): Promise<boolean> {
+  try {
+    await link(from, to);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    throw error;
+  }
 }

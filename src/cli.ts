@@ -51,6 +51,30 @@ function reportFailure(error: unknown): void {
   process.exitCode = failure.exitCode;
 }
 
+/**
+ * etcd's flags that vigie names differently: its users type them from habit. vigie takes one URL per role and
+ * advertises the URL it listens on.
+ */
+const ETCD_FLAG_HINTS: Readonly<Record<string, string>> = {
+  "listen-client-urls": "vigie's flag is --listen-client URL (one URL, also the one it advertises)",
+  "advertise-client-urls": "vigie advertises its --listen-client URL",
+  "listen-peer-urls": "vigie's flag is --listen-peer URL (one URL, also the one it advertises)",
+  "initial-advertise-peer-urls": "vigie advertises its --listen-peer URL",
+  "initial-cluster-state": "a new cluster starts with --initial-cluster; join a running one with --join CLIENT_URL",
+};
+
+/**
+ * Adds a hint to commander's "unknown option" error for an etcd flag name, or for a long flag written with one dash
+ * as Go's flag package allows (`-name`).
+ */
+function withEtcdFlagHint(text: string, known: (flag: string) => boolean): string {
+  const flag = /unknown option '(-{1,2})([A-Za-z][\w-]*)'/.exec(text);
+  if (flag === null) return text;
+  const [, dashes, name] = flag as unknown as [string, string, string];
+  const hint = ETCD_FLAG_HINTS[name] ?? (dashes === "-" && known(`--${name}`) ? `did you mean --${name}?` : undefined);
+  return hint === undefined ? text : `${text.trimEnd()}\n(${hint})\n`;
+}
+
 export function buildProgram(): Command {
   const program = new Command("vigie")
     .description(
@@ -58,6 +82,11 @@ export function buildProgram(): Command {
     )
     .version("0.1.0")
     .showHelpAfterError("(run with --help for usage)")
+    // Set before the subcommands are added, which inherit it.
+    .configureOutput({
+      outputError: (text, write) =>
+        write(withEtcdFlagHint(text, (flag) => program.commands.some((c) => c.options.some((o) => o.long === flag)))),
+    })
     .addHelpText(
       "after",
       [
@@ -92,8 +121,8 @@ export function buildProgram(): Command {
     .command("agent")
     .description("run the sidecar: embedded replica (or --store-endpoints), templates, reloads, service registration")
     .option("--config <file>", "YAML config file (templates, services, exec, and any flag below in snake_case)")
-    .option("--name <name>", "this member's name in the cluster")
-    .option("--data-dir <dir>", "where the replica keeps its write-ahead log and snapshots")
+    .option("--name <name>", "this member's name in the cluster (default: the host name)")
+    .option("--data-dir <dir>", "where the replica keeps its write-ahead log and snapshots (default: <name>.vigie)")
     .option("--listen-client <url>", "client API (etcd v3 JSON) URL (default http://127.0.0.1:2379)")
     .option("--listen-peer <url>", "peer (Raft) URL (default http://127.0.0.1:2380)")
     .option("--initial-cluster <list>", "static bootstrap: name=peerURL,name=peerURL,...")

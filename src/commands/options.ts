@@ -2,6 +2,7 @@
 // and the parsers of the client flags: they accept what etcdctl 3.4 accepts and refuse the rest naming the flag.
 import { InvalidArgumentError } from "commander";
 import type { LogLevel } from "../log.js";
+import { parseDurationMs } from "../units.js";
 
 /** Options every client command takes: which cluster, and how to print. */
 export interface ClientOptions {
@@ -72,19 +73,18 @@ export function parseWholeNumber(flag: string, min?: number) {
   };
 }
 
-const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** A Go-style duration as etcdctl's flags take them (`5s`, `1m30s`, `1.5s`, `500ms`) -> whole milliseconds > 0. */
+/**
+ * A Go-style duration as etcdctl's flags take them (`5s`, `1m30s`, `1.5s`, `500ms`) -> whole milliseconds > 0; the
+ * config file's parser, with the flag named in the refusal.
+ */
 export function parseDuration(flag: string) {
   return (text: string): number => {
-    if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) {
+    let wholeMs: number;
+    try {
+      wholeMs = parseDurationMs(text);
+    } catch {
       throw new InvalidArgumentError(`${flag} expects a duration like 5s, 1m or 500ms, got "${text}"`);
     }
-    let totalMs = 0;
-    for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g)) {
-      totalMs += Number(amount) * DURATION_UNIT_MS[unit!]!;
-    }
-    const wholeMs = Math.round(totalMs);
     if (wholeMs < 1) throw new InvalidArgumentError(`${flag} expects a duration above 0 like 5s, got "${text}"`);
     return wholeMs;
   };

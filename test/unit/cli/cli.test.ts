@@ -55,6 +55,25 @@ test("agent validates the config and its flags before starting", () => {
   assert.is(flag.stderr, "vigie: flag --listen-client: must be an http:// or https:// URL\n");
 });
 
+test("etcd's flag names and Go's one-dash flags get a hint to vigie's flag", () => {
+  const cases: Array<[string[], string]> = [
+    [["--listen-client-urls", "http://127.0.0.1:2379"], "(vigie's flag is --listen-client URL"],
+    [["--advertise-client-urls", "http://127.0.0.1:2379"], "(vigie advertises its --listen-client URL)"],
+    [["--listen-peer-urls", "http://127.0.0.1:2380"], "(vigie's flag is --listen-peer URL"],
+    [
+      ["--initial-cluster-state", "new"],
+      "(a new cluster starts with --initial-cluster; join a running one with --join",
+    ],
+    [["-name", "a"], "(did you mean --name?)"],
+  ];
+  for (const [args, hint] of cases) {
+    const result = vigie("agent", ...args);
+    assert.is(result.code, 2, args[0]);
+    assert.match(result.stderr, `error: unknown option '${args[0]}'\n${hint}`, args[0]);
+  }
+  assert.match(vigie("agent", "--help").stdout, /\(default: the\s+host\s+name\)/);
+});
+
 test("usage errors exit 2 and name the flag", () => {
   const result = vigie("agent", "--voters", "three");
   assert.is(result.code, 2);

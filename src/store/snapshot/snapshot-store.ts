@@ -29,8 +29,10 @@ function hex16(n: number): string {
 export class SnapshotStore {
   constructor(readonly dir: string) {}
 
-  async init(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+  /** Creates the directory if needed; true when it did (the caller syncs the parent directory). */
+  async init(): Promise<boolean> {
+    // Private, as etcd does (0700): a snapshot holds every key and value.
+    return (await mkdir(this.dir, { recursive: true, mode: 0o700 })) !== undefined;
   }
 
   /** Writes `snapshot` durably; returns the file name. Replaces a file of the same term/index. */

@@ -16,7 +16,7 @@ import { SnapshotStore } from "../snapshot/snapshot-store.js";
 import { lockDirectory } from "./dir-lock.js";
 import { WalBusyError, WalClosedError, WalCorruptError, WalFailedError } from "./errors.js";
 import { encodeHardState, encodeSeal, encodeSnapshotMetadata, entryPayloadBytes, writeEntry } from "./payloads.js";
-import { encodeRecord, encodeRecordWith, RecordType, scanRecords } from "./record.js";
+import { encodeRecord, encodeRecordWith, MAX_RECORD_PAYLOAD_BYTES, RecordType, scanRecords } from "./record.js";
 import { EMPTY_HARD_STATE, ReplayState } from "./replay.js";
 import { createSegment, listSegments, type SegmentInfo, writeFully, writeFullySync } from "./segment-files.js";
 
@@ -114,7 +114,8 @@ export class Wal {
   /** Opens (or creates) the WAL in `dir` and replays it. Throws WalCorruptError / SnapshotCorruptError. */
   static async open(dir: string, options: Partial<WalOptions> = {}): Promise<WalReplay> {
     const walDir = join(dir, "wal");
-    const createdDirs = (await mkdir(walDir, { recursive: true })) !== undefined;
+    // Private, as etcd does (0700): the log holds every value written, secrets included.
+    const createdDirs = (await mkdir(walDir, { recursive: true, mode: 0o700 })) !== undefined;
     const release = await lockDirectory(walDir);
     try {
       const replay = await Wal.replay(dir, walDir, createdDirs, { ...DEFAULT_WAL_OPTIONS, ...options });
@@ -129,9 +130,10 @@ export class Wal {
   private static async replay(dir: string, walDir: string, createdDirs: boolean, opts: WalOptions): Promise<WalReplay> {
     const log = opts.logger.child({ component: "wal" });
     const snapshots = new SnapshotStore(join(dir, "snap"));
-    await snapshots.init();
-    // New directories must be durable entries of their parent before anything inside them counts as synced.
-    if (createdDirs) await syncDirectory(dir);
+    const createdSnapDir = await snapshots.init();
+    // New directories must be durable entries of their parent before anything inside them counts as synced
+    // (snap/ alone too: a data dir whose snap/ was deleted would otherwise lose the next snapshot on power loss).
+    if (createdDirs || createdSnapDir) await syncDirectory(dir);
     const segments = await listSegments(walDir);
     const markerPath = join(walDir, MARKER_FILE);
     if (segments.length === 0) {
@@ -249,6 +251,12 @@ export class Wal {
       assert(
         entry.index >= 1 && entry.index <= expectedMax,
         `WAL append of entry ${entry.index} after ${expectedMax - 1}`,
+      );
+      // The request limits keep entries far smaller; one over the limit would be written, synced, acknowledged,
+      // and then refused by replay as corruption at the next start.
+      assert(
+        entryPayloadBytes(entry) <= MAX_RECORD_PAYLOAD_BYTES,
+        `WAL append of entry ${entry.index}: ${entry.data.length} bytes, over the WAL record limit`,
       );
       expectedMax = entry.index + 1;
     }

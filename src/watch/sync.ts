@@ -316,8 +316,8 @@ export class StoreSync {
 
   /**
    * A quiet watch stream looks the same whether nothing changes or the store vanished without closing the
-   * connection (a partition, a frozen process). When the stream has been quiet for a while, a cheap read tells
-   * which: if the store does not answer, the stream is restarted (resuming from the mirror revision) and /health
+   * connection (a partition, a frozen process). When the stream has been quiet for a while, a cheap read from the
+   * member serving it tells which: if that member does not answer, the stream is restarted (resuming from the mirror revision) and /health
    * says why.
    */
   private startProbe(): void {
@@ -331,7 +331,9 @@ export class StoreSync {
     if (performance.now() - this.lastMessageAtMs < this.probeIntervalMs) return;
     this.probing = true;
     try {
-      await this.client.range("\0", { countOnly: true, serializable: true, limit: 1 });
+      // Asked of the member serving the stream, not of the store: with several endpoints a read would fail over to
+      // another member and succeed while the stream's own member is frozen, and the stream would never restart.
+      await this.stream.probe();
       this.lastMessageAtMs = performance.now();
     } catch (error) {
       if (this.stopped) return;

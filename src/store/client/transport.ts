@@ -108,25 +108,47 @@ export class Transport {
     timeoutMs = this.requestTimeoutMs,
   ): Promise<WireObject> {
     const payload = JSON.stringify(body);
-    return await this.withFailover(retry, async (endpoint) => {
-      const response = await endpoint.unary.request({
-        method: "POST",
-        path,
-        body: payload,
-        headers: { "content-type": "application/json" },
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-      });
-      const text = await readBounded(response.body, this.maxResponseBytes, path);
-      return parseAnswer(text, response.statusCode, path);
-    });
+    return await this.withFailover(retry, async (endpoint) => await this.send(endpoint, path, payload, timeoutMs));
   }
 
   /**
-   * Opens a streaming POST (watch, keepalive) and returns its body. Failover applies only until the response
-   * headers arrive; after that the caller owns the stream and decides how to reconnect.
+   * POSTs `body` to the endpoint `url` only, with no failover: for questions about that member itself, such as
+   * "is the member serving this watch stream still answering?", which another member's answer would not settle.
    */
-  async openStream(path: string, body: WireObject, signal: AbortSignal): Promise<AsyncIterable<Buffer>> {
+  async callEndpoint(
+    url: string,
+    path: string,
+    body: WireObject,
+    timeoutMs = this.requestTimeoutMs,
+  ): Promise<WireObject> {
+    if (this.closed) throw new StoreUnavailableError("store client is closed");
+    const endpoint = this.endpoints.find((candidate) => candidate.url === url);
+    assert.ok(endpoint !== undefined, `${url} is not one of this client's endpoints`);
+    return await this.send(endpoint, path, JSON.stringify(body), timeoutMs);
+  }
+
+  private async send(endpoint: Endpoint, path: string, payload: string, timeoutMs: number): Promise<WireObject> {
+    const response = await endpoint.unary.request({
+      method: "POST",
+      path,
+      body: payload,
+      headers: { "content-type": "application/json" },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    const text = await readBounded(response.body, this.maxResponseBytes, path);
+    return parseAnswer(text, response.statusCode, path);
+  }
+
+  /**
+   * Opens a streaming POST (watch, keepalive) and returns its body and the endpoint serving it. Failover applies
+   * only until the response headers arrive; after that the caller owns the stream and decides how to reconnect.
+   */
+  async openStream(
+    path: string,
+    body: WireObject,
+    signal: AbortSignal,
+  ): Promise<{ body: AsyncIterable<Buffer>; endpointUrl: string }> {
     const payload = JSON.stringify(body);
     // Opening a watch or keepalive stream changes nothing in the store: it may go to any endpoint.
     return await this.withFailover("read", async (endpoint) => {
@@ -144,7 +166,7 @@ export class Transport {
         parseAnswer(text, response.statusCode, path);
         throw new StoreUnavailableError(`${path}: HTTP ${response.statusCode}`);
       }
-      return response.body as AsyncIterable<Buffer>;
+      return { body: response.body as AsyncIterable<Buffer>, endpointUrl: endpoint.url };
     });
   }
 

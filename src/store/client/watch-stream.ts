@@ -49,6 +49,8 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
   private readonly abort = new AbortController();
   private started = false;
   private userCanceled = false;
+  /** The endpoint that answered the watch request, once it did. */
+  private servedBy: string | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -66,6 +68,28 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
     return this.userCanceled;
   }
 
+  /** The endpoint (member) serving this stream; undefined until it answered the watch request. */
+  get endpointUrl(): string | undefined {
+    return this.servedBy;
+  }
+
+  /**
+   * Checks that the member serving this stream still answers, with a cheap local read sent to that member only.
+   * A quiet stream looks the same whether nothing changes or its member froze with the connection open (SIGSTOP, a
+   * stalled host): only a question to that same member tells. A read through the client's failover would be
+   * answered by another member and say nothing about this stream. Rejects when the member does not answer within
+   * the request timeout; resolves at once when the stream is not open (opening has its own timeout).
+   */
+  async probe(): Promise<void> {
+    if (this.servedBy === undefined || this.userCanceled) return;
+    // The key "\0" alone (no range end), counted locally: the smallest read a member can serve.
+    await this.transport.callEndpoint(this.servedBy, "/v3/kv/range", {
+      key: Buffer.from([0]).toString("base64"),
+      count_only: true,
+      serializable: true,
+    });
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<WatchResponse> {
     if (this.started) throw new Error("a WatchStream can be iterated once");
     this.started = true;
@@ -77,7 +101,9 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
     const maxMessageBytes = this.options.maxMessageBytes ?? 8 * 1024 * 1024;
     let body: AsyncIterable<Buffer>;
     try {
-      body = await this.transport.openStream("/v3/watch", { create_request: create }, this.abort.signal);
+      const opened = await this.transport.openStream("/v3/watch", { create_request: create }, this.abort.signal);
+      body = opened.body;
+      this.servedBy = opened.endpointUrl;
     } catch (error) {
       if (this.userCanceled) return;
       throw error;

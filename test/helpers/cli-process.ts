@@ -3,6 +3,8 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { Test } from "uvu";
+import { startDevAgent } from "./vigie-agent.js";
 
 export const CLI = join(import.meta.dirname, "..", "..", "dist", "cli.js");
 
@@ -15,6 +17,26 @@ export interface CliRun {
 
 export function requireBuiltCli(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
+}
+
+/**
+ * One `vigie agent --dev` for a test file's CLI runs: started before its tests (after checking the CLI is built),
+ * stopped after them. `cli` runs the built CLI against it; `url` is its client URL, for tests that spawn it their way.
+ */
+export function useDevAgent(test: Test): { cli(args: string[], stdin?: Buffer): Promise<CliRun>; url(): string } {
+  let agent: Awaited<ReturnType<typeof startDevAgent>> | undefined;
+  test.before(async () => {
+    requireBuiltCli();
+    agent = await startDevAgent();
+  });
+  test.after(async () => {
+    await agent?.stop();
+  });
+  const url = () => {
+    if (agent === undefined) throw new Error("the dev agent is not started (useDevAgent's before hook did not run)");
+    return agent.url;
+  };
+  return { cli: (args, stdin) => runCliAgainst(url(), args, stdin), url };
 }
 
 /** Runs `vigie ARGS --endpoints URL`; `stdin` (when given) is piped in, otherwise stdin is /dev/null. */

@@ -5,22 +5,10 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { ApiTarget } from "../helpers/api-suite.js";
-import { CLI, type CliRun, requireBuiltCli, runCliAgainst } from "../helpers/cli-process.js";
-import { startDevAgent } from "../helpers/vigie-agent.js";
+import { CLI, runCliAgainst, useDevAgent } from "../helpers/cli-process.js";
 
-let agent: ApiTarget | undefined;
-
-const cli = (args: string[], stdin?: Buffer): Promise<CliRun> => runCliAgainst(agent!.url, args, stdin);
-
-test.before(async () => {
-  requireBuiltCli();
-  agent = await startDevAgent();
-});
-
-test.after(async () => {
-  await agent?.stop();
-});
+const agent = useDevAgent(test);
+const cli = agent.cli;
 
 test("bytes that are not UTF-8 survive put (argument or stdin) and get prints them unchanged", async () => {
   const value = Buffer.from([0x61, 0xff, 0xfe, 0x0a, 0x62]);
@@ -36,7 +24,7 @@ test("bytes that are not UTF-8 survive put (argument or stdin) and get prints th
   // A non-UTF-8 argument: Node decodes argv lossily, so the CLI must read the raw bytes the kernel was given.
   const child = spawn(
     "/bin/sh",
-    ["-c", `"$0" "$1" put /edges/arg "$(printf 'x\\377y')" --endpoints "$2"`, process.execPath, CLI, agent!.url],
+    ["-c", `"$0" "$1" put /edges/arg "$(printf 'x\\377y')" --endpoints "$2"`, process.execPath, CLI, agent.url()],
     { stdio: "ignore" },
   );
   assert.is(await new Promise((resolve) => child.once("exit", resolve)), 0);
@@ -84,7 +72,7 @@ test("bad flag values exit 2 naming the flag, without a stack trace; etcdctl's a
     [peer.code, peer.stderr],
     [2, `vigie: member add: "notaurl" is not a peer URL like http://127.0.0.1:2380\n`],
   );
-  assert.equal([member.code, member.stderr], [1, `vigie: ${agent!.url}: etcdserver: member not found\n`]);
+  assert.equal([member.code, member.stderr], [1, `vigie: ${agent.url()}: etcdserver: member not found\n`]);
 });
 
 test("a write that timed out is not sent again to the next endpoint (it may have been applied); a read is", async () => {
@@ -94,7 +82,7 @@ test("a write that timed out is not sent again to the next endpoint (it may have
   await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
   const address = silent.address();
   assert.ok(address !== null && typeof address === "object");
-  const endpoints = `http://127.0.0.1:${address.port},${agent!.url}`;
+  const endpoints = `http://127.0.0.1:${address.port},${agent.url()}`;
   try {
     const run = (...args: string[]) => {
       const child = spawn(process.execPath, [CLI, ...args, "--command-timeout", "300ms", "--endpoints", endpoints]);
@@ -125,7 +113,7 @@ test("a reader that stops early (| head) ends the command quietly with 141, like
       `"$0" "$1" get /edges/big --endpoints "$2" | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`,
       process.execPath,
       CLI,
-      agent!.url,
+      agent.url(),
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -8,31 +8,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { ApiTarget } from "../helpers/api-suite.js";
-import { CLI, type CliRun, interruptAfterFirstLine, requireBuiltCli, runCliAgainst } from "../helpers/cli-process.js";
-import { startDevAgent } from "../helpers/vigie-agent.js";
+import { CLI, interruptAfterFirstLine, useDevAgent } from "../helpers/cli-process.js";
 
-let agent: ApiTarget | undefined;
-
-const cli = (args: string[], stdin?: Buffer): Promise<CliRun> => runCliAgainst(agent!.url, args, stdin);
-
-test.before(async () => {
-  requireBuiltCli();
-  agent = await startDevAgent();
-});
-
-test.after(async () => {
-  await agent?.stop();
-});
+const agent = useDevAgent(test);
+const cli = agent.cli;
 
 test("watch and lease keep-alive die of the signal that stopped them, like etcdctl (the shell sees 130)", async () => {
   await cli(["put", "/formats/k", "v"]);
   const grant = await cli(["lease", "grant", "60"]);
   const id = /^lease ([0-9a-f]{16}) granted/.exec(grant.stdout.toString())?.[1];
   assert.ok(id, grant.stdout.toString());
-  const keepAlive = await interruptAfterFirstLine(agent!.url, ["lease", "keep-alive", id], "SIGINT");
+  const keepAlive = await interruptAfterFirstLine(agent.url(), ["lease", "keep-alive", id], "SIGINT");
   assert.equal([keepAlive.code, keepAlive.signal, keepAlive.stderr], [null, "SIGINT", ""]);
-  const watch = await interruptAfterFirstLine(agent!.url, ["watch", "/formats/k", "--rev", "1"], "SIGTERM");
+  const watch = await interruptAfterFirstLine(agent.url(), ["watch", "/formats/k", "--rev", "1"], "SIGTERM");
   assert.equal([watch.code, watch.signal, watch.stderr], [null, "SIGTERM", ""]);
   assert.is(watch.stdout.toString().split("\n")[0], "PUT");
 });
@@ -50,10 +38,10 @@ test("-w json prints what etcdctl prints: flat lease grant, no zero revision in 
   const simple = (await cli(["member", "list", "-w", "simple"])).stdout.toString();
   assert.match(
     simple,
-    new RegExp(`^[0-9a-f]{16}, started, dev, http://127\\.0\\.0\\.1:\\d+, ${agent!.url}, false\\n$`),
+    new RegExp(`^[0-9a-f]{16}, started, dev, http://127\\.0\\.0\\.1:\\d+, ${agent.url()}, false\\n$`),
   );
   const watch = await interruptAfterFirstLine(
-    agent!.url,
+    agent.url(),
     ["watch", "/formats/k", "--rev", "1", "-w", "json"],
     "SIGINT",
   );
@@ -65,7 +53,7 @@ test("watch -w json from a compacted revision prints the canceled answer (with C
   const put = JSON.parse((await cli(["put", "/formats/c", "1", "-w", "json"])).stdout.toString()) as {
     header: { revision: number };
   };
-  const compacted = await fetch(`${agent!.url}/v3/kv/compaction`, {
+  const compacted = await fetch(`${agent.url()}/v3/kv/compaction`, {
     method: "POST",
     body: JSON.stringify({ revision: String(put.header.revision) }),
   });

@@ -1,6 +1,6 @@
-// Shared by the client failover tests (client-vigie, client-etcd): a sequential writer, a StoreSync watcher whose
-// every change and every raw watch response is recorded, and the check that the watcher saw exactly the store's
-// history, in order, once. Each key /seq/NNNNN is written once (value = its number), so a missed event leaves a key
+// Shared by the client failover tests (client-vigie, client-etcd): the failover scenario itself, run against any
+// 3-member cluster; a sequential writer; a StoreSync watcher whose every change and every raw watch response is
+// recorded; and the check that the watcher saw exactly the store's history, in order, once. Each key /seq/NNNNN is written once (value = its number), so a missed event leaves a key
 // out, a duplicate reports a key twice, and an out-of-order delivery breaks the revision order of the reports.
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../src/log.js";
@@ -14,7 +14,7 @@ import {
   type WatchStream,
 } from "../../src/store/client.js";
 import { StoreSync } from "../../src/watch/sync.js";
-import { waitFor } from "../helpers/ports.js";
+import { freePort, waitFor } from "../helpers/ports.js";
 
 export const SEQ_PREFIX = "/seq/";
 
@@ -168,4 +168,102 @@ export async function assertWatcherSawHistory(watcher: Watcher, truthClient: Sto
     }
   }
   return expected.length;
+}
+
+/** A cluster member the scenario can kill (-9), restart on the same URL and data, and freeze. */
+export interface ScenarioMember {
+  name: string;
+  clientUrl: string;
+  pid: number | undefined;
+  kill(signal: "SIGKILL"): Promise<void>;
+  restart(): Promise<void>;
+}
+
+async function leaderOf(members: ScenarioMember[]): Promise<ScenarioMember> {
+  return await waitFor(
+    "a leader",
+    async () => {
+      for (const member of members) {
+        const client = new StoreClient({ endpoints: [member.clientUrl], requestTimeoutMs: 500 });
+        const status = await client.status().catch(() => undefined);
+        await client.close();
+        if (status !== undefined && status.leader !== "0" && status.leader === status.header.memberId) return member;
+      }
+      return undefined;
+    },
+    10_000,
+  );
+}
+
+/**
+ * The scenario: a watcher whose endpoints are [dead, follower A, follower B, leader] and a writer putting /seq/N.
+ * Then: kill -9 of A (serving the watch), A restarted on the same URL; SIGSTOP of B (serving it now) while the
+ * store is compacted past the watcher's revision, so its reconnect is answered "compacted" and must resync; kill -9
+ * of the leader. After each step the watcher must make progress; at the end it must have seen the store's history.
+ */
+export async function runFailoverScenario(members: ScenarioMember[], step: (what: string) => void): Promise<void> {
+  const closers: Array<() => Promise<void>> = [];
+  try {
+    const leader = await leaderOf(members);
+    const [first, second] = members.filter((member) => member !== leader) as [ScenarioMember, ScenarioMember];
+    step(`leader ${leader.name}; the watch starts on ${first.name}, then ${second.name}`);
+    const timeouts = { requestTimeoutMs: 1000, connectTimeoutMs: 500 };
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const endpoints = [dead, first.clientUrl, second.clientUrl, leader.clientUrl];
+    const watcher = await startWatcher({ endpoints, ...timeouts }, 500);
+    closers.push(watcher.close);
+    const writerClient = new StoreClient({
+      endpoints: [leader.clientUrl, second.clientUrl, first.clientUrl],
+      ...timeouts,
+    });
+    closers.push(() => writerClient.close());
+    const writer = new SequentialWriter(writerClient, 5);
+    closers.unshift(() => writer.stop());
+
+    await waitForProgress(watcher, 20, "at start");
+    step(`kill -9 ${first.name}`);
+    await first.kill("SIGKILL");
+    await waitForProgress(watcher, 20, `after killing ${first.name}`);
+    step(`restart ${first.name} on the same URL`);
+    await first.restart();
+    await waitForProgress(watcher, 20, `after restarting ${first.name}`);
+
+    const resyncsBefore = resyncCount(watcher);
+    step(`SIGSTOP ${second.name}, then compact past the watcher's revision`);
+    // Signals by pid: a helper's kill() waits for the process to exit, which a stopped one never does.
+    process.kill(second.pid!, "SIGSTOP");
+    try {
+      const frozenAt = watcher.sync.mirror.revision;
+      const writtenBefore = writer.written;
+      await waitFor("10 more writes", async () => writer.written >= writtenBefore + 10, 5000);
+      const compacted = await writerClient.compact(
+        (await writerClient.range("/", { countOnly: true })).header.revision,
+      );
+      step(`compacted at ${compacted.revision} (watcher at ${frozenAt}, now ${watcher.sync.mirror.revision})`);
+      await waitForProgress(watcher, 20, `while ${second.name} is frozen`);
+    } finally {
+      step(`SIGCONT ${second.name}`);
+      process.kill(second.pid!, "SIGCONT");
+    }
+    assert.ok(resyncCount(watcher) > resyncsBefore, "the watcher resynced after the compaction");
+
+    step(`kill -9 the leader ${leader.name}`);
+    await leader.kill("SIGKILL");
+    await waitForProgress(watcher, 20, "after the leader kill");
+    await writer.stop();
+    step(`writer stopped: ${writer.written} acknowledged, ${writer.failed} failed`);
+
+    const truthClient = new StoreClient({ endpoints: [first.clientUrl, second.clientUrl] });
+    closers.push(() => truthClient.close());
+    const keys = await assertWatcherSawHistory(watcher, truthClient);
+    assert.ok(keys >= writer.written, "every acknowledged write is in the store");
+    step(`${keys} keys seen in order over ${watcher.client.streams.length} watch streams`);
+  } finally {
+    for (const close of closers) await close().catch(() => undefined);
+  }
+}
+
+function resyncCount(watcher: Watcher): number {
+  const match = /vigie_watch_resyncs_total (\d+)/.exec(watcher.metrics.render());
+  return Number(match?.[1] ?? 0);
 }

@@ -38,7 +38,13 @@ import {
 } from "./client/wire.js";
 
 export { isConnectionError, type TransportOptions } from "./client/transport.js";
-export { type WatchEvent, type WatchOptions, type WatchResponse, WatchStream } from "./client/watch-stream.js";
+export {
+  type WatchEvent,
+  WatchMessageTooLargeError,
+  type WatchOptions,
+  type WatchResponse,
+  WatchStream,
+} from "./client/watch-stream.js";
 export {
   type Bytes,
   EtcdError,

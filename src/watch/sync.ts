@@ -5,7 +5,14 @@
 import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Gauge, MetricsRegistry } from "../metrics.js";
-import { EtcdError, prefixEnd, type StoreClient, type WatchResponse, type WatchStream } from "../store/client.js";
+import {
+  EtcdError,
+  prefixEnd,
+  type StoreClient,
+  WatchMessageTooLargeError,
+  type WatchResponse,
+  type WatchStream,
+} from "../store/client.js";
 import { StoreMirror, storedFrom } from "./mirror.js";
 
 const RECONNECT_BACKOFF_MIN_MS = 50;
@@ -292,6 +299,12 @@ export class StoreSync {
         }
       } catch (error) {
         if (generation !== this.generation || this.stopped) return;
+        if (error instanceof WatchMessageTooLargeError) {
+          // Resuming from the same revision would fetch the same oversized message, forever: skip that history and
+          // read the present instead, as after a compaction (the changed keys are reported all the same).
+          await this.resyncSerialized(`a watch message after revision ${this.mirror.revision} is too large`);
+          return;
+        }
         this.setUnhealthy(error);
       }
       if (generation !== this.generation || this.stopped) return;

@@ -127,6 +127,20 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
 }
 
 /**
+ * A watch message over the size limit. The stream cannot go on past it, and resuming from the same revision gets
+ * the same message again (etcd batches up to 1000 revisions of events in one message): a caller must skip that
+ * history (read the present, as after a compaction) instead of reconnecting, or it never makes progress.
+ */
+export class WatchMessageTooLargeError extends StoreUnavailableError {
+  constructor(
+    what: string,
+    readonly maxBytes: number,
+  ) {
+    super(`${what}: message larger than ${maxBytes} bytes`);
+  }
+}
+
+/**
  * Cuts a byte stream into newline-terminated lines, whatever the chunk boundaries (a line may span chunks; a chunk
  * may hold several lines, or split a multi-byte character). A line longer than `maxLineBytes` is refused: it would
  * otherwise grow without bound.
@@ -162,7 +176,7 @@ export class LineSplitter {
   private grow(bytes: number): void {
     this.pendingBytes += bytes;
     if (this.pendingBytes > this.maxLineBytes) {
-      throw new StoreUnavailableError(`${this.what}: message larger than ${this.maxLineBytes} bytes`);
+      throw new WatchMessageTooLargeError(this.what, this.maxLineBytes);
     }
   }
 }

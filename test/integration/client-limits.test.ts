@@ -1,0 +1,70 @@
+// The store client's limits must not become a trap. The sidecar's watch refuses a message over 8 MiB (a bound on
+// what one line may hold in memory); a watcher that was away while a large value was rewritten many times gets every
+// version in one message from etcd (its batches are up to 1000 revisions), and resuming from the same revision gets
+// the same message again: without a way out the watcher would never make progress. It must resync from the present
+// instead (a few keys, well under the limit), as after a compaction, and report the keys whose values changed.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { silentLogger } from "../../src/log.js";
+import { MetricsRegistry } from "../../src/metrics.js";
+import { StoreClient } from "../../src/store/client.js";
+import { StoreSync } from "../../src/watch/sync.js";
+import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
+import { type EtcdProcess, startEtcd } from "../helpers/etcd.js";
+import { waitFor } from "../helpers/ports.js";
+import { requireTools } from "../helpers/require-tool.js";
+
+const tools = requireTools("store client limits", "etcd");
+let etcd: EtcdProcess;
+
+test.before(async () => {
+  if (tools) etcd = await startEtcd();
+});
+test.after(async () => {
+  await etcd?.stop();
+});
+
+/** 100 versions of a 100 kB value: 10 MB of history, 13 MB once base64-encoded in one watch message. */
+const VERSION_COUNT = 100;
+const VALUE_BYTES = 100_000;
+
+test("a watch batch larger than the message limit makes the watcher resync, not retry the same batch forever", async () => {
+  if (!tools) return;
+  const direct = new StoreClient({ endpoints: [etcd.clientUrl] });
+  const proxy = new CuttableProxy(new URL(etcd.clientUrl));
+  await proxy.open();
+  const client = new StoreClient({ endpoints: [`http://127.0.0.1:${proxy.port}`], connectTimeoutMs: 500 });
+  const metrics = new MetricsRegistry();
+  const changes: string[] = [];
+  const sync = new StoreSync(client, silentLogger(), metrics, (keys) => changes.push(...keys));
+  try {
+    await direct.put("/big/small", "1");
+    await sync.load([], ["/big/"]);
+    await waitFor("the watch", async () => sync.status().healthy);
+    await proxy.cut();
+    const value = "v".repeat(VALUE_BYTES);
+    for (let i = 0; i < VERSION_COUNT; i++) await direct.put("/big/blob", `${i}${value}`);
+    const last = await direct.put("/big/small", "2");
+    await proxy.open();
+    await waitFor("the mirror to catch up", async () => sync.mirror.revision >= last.header.revision, 10_000).catch(
+      (error: unknown) => {
+        throw new Error(`${(error as Error).message}; health: ${JSON.stringify(sync.status())}`);
+      },
+    );
+    assert.is(sync.mirror.getKey("/big/small"), "2");
+    assert.is(sync.mirror.getKey("/big/blob")?.slice(0, 3), `${VERSION_COUNT - 1}v`);
+    assert.equal(changes.sort(), ["/big/blob", "/big/small"], "the changed keys reported once");
+    assert.match(metrics.render(), /vigie_watch_resyncs_total 1\b/);
+    assert.ok(sync.status().healthy);
+    // The watch goes on after the resync.
+    await direct.put("/big/small", "3");
+    await waitFor("the next event", async () => sync.mirror.getKey("/big/small") === "3", 5000);
+  } finally {
+    sync.stop();
+    await client.close();
+    await direct.close();
+    await proxy.cut();
+  }
+});
+
+test.run();

@@ -17,6 +17,8 @@ import { StoreMirror, storedFrom } from "./mirror.js";
 
 const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
+/** A watch stream that stayed open this long (or delivered something after "created") worked: backoff resets. */
+const STREAM_WORKED_AFTER_MS = 1_000;
 /** Parallel range requests while loading many dependencies at once. */
 const LOAD_CONCURRENCY = 16;
 /** A watch stream quiet for this long is checked with a cheap read (see `probe`). */
@@ -252,6 +254,8 @@ export class StoreSync {
       });
       this.stream = stream;
       this.startProbe();
+      let createdAtMs: number | undefined;
+      let delivered = false;
       try {
         for await (const response of stream) {
           this.lastMessageAtMs = performance.now();
@@ -276,7 +280,7 @@ export class StoreSync {
               );
             }
             this.setHealthy();
-            this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
+            createdAtMs = performance.now();
             continue;
           }
           if (response.canceled) {
@@ -289,6 +293,7 @@ export class StoreSync {
               `watch canceled by the store: ${response.cancelReason || "no reason given"}`,
             );
           }
+          delivered = true;
           if (this.loading) {
             if (this.queued.length >= QUEUED_RESPONSES_MAX)
               throw new StoreUnavailableError("too many queued watch events");
@@ -308,6 +313,11 @@ export class StoreSync {
         this.setUnhealthy(error);
       }
       if (generation !== this.generation || this.stopped) return;
+      // The backoff resets after a stream that worked, not on "created" alone: a member (or a proxy) that accepts
+      // each watch and drops it at once would otherwise be retried at the minimum pause forever, by every sidecar.
+      const worked =
+        createdAtMs !== undefined && (delivered || performance.now() - createdAtMs >= STREAM_WORKED_AFTER_MS);
+      if (worked) this.backoffMs = RECONNECT_BACKOFF_MIN_MS;
       this.reconnects.inc();
       const delayMs = this.backoffMs * (0.5 + Math.random() / 2);
       this.backoffMs = Math.min(this.backoffMs * 2, RECONNECT_BACKOFF_MAX_MS);

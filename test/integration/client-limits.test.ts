@@ -3,6 +3,9 @@
 // version in one message from etcd (its batches are up to 1000 revisions), and resuming from the same revision gets
 // the same message again: without a way out the watcher would never make progress. It must resync from the present
 // instead (a few keys, well under the limit), as after a compaction, and report the keys whose values changed.
+// The reconnect backoff must be bounded and reset only after a stream that worked: a member that accepts each watch
+// and drops it at once must not be hammered at the minimum pause.
+import { createServer } from "node:http";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../src/log.js";
@@ -64,6 +67,42 @@ test("a watch batch larger than the message limit makes the watcher resync, not 
     await client.close();
     await direct.close();
     await proxy.cut();
+  }
+});
+
+test("a member that accepts each watch and drops it at once is retried with a growing pause, not at the minimum", async () => {
+  // A loopback server plays that member (no real one can be made to do it on demand): reads answer at revision 5,
+  // a watch gets its "created" message and the end of the stream.
+  let watchRequests = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(200, { "content-type": "application/json" });
+      if (request.url === "/v3/watch") {
+        watchRequests += 1;
+        response.end(`${JSON.stringify({ result: { header: { revision: "5" }, created: true } })}\n`);
+      } else {
+        response.end(JSON.stringify({ header: { revision: "5" } }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const address = server.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  const client = new StoreClient({ endpoints: [`http://127.0.0.1:${address.port}`] });
+  const sync = new StoreSync(client, silentLogger(), new MetricsRegistry(), () => undefined);
+  try {
+    await sync.load(["/k"], []);
+    await new Promise((r) => setTimeout(r, 2000));
+    // Pauses of 50, 100, 200, 400, 800 ms (halved at worst by the jitter) fit about 8 attempts in 2 s; a backoff
+    // reset by every "created" retries every 25 to 50 ms, 40 times or more.
+    assert.ok(watchRequests <= 12, `${watchRequests} watch requests in 2 s`);
+    assert.ok(watchRequests >= 3, `${watchRequests} watch requests in 2 s: it does retry`);
+  } finally {
+    sync.stop();
+    await client.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   }
 });
 

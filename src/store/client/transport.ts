@@ -190,6 +190,10 @@ export class Transport {
         // Only "could not talk to it" moves on to the next endpoint; an answer (even an error) is final.
         if (!isConnectionError(error)) throw error;
         if (retry === "write" && !wasNotSent(error)) {
+          // Not resent, but the next request starts at the next endpoint: `preferred` moves only on success, so a
+          // member that froze (SIGSTOP, TCP open, no answers) would otherwise get every write first, each timing out
+          // with its outcome unknown, for as long as it stays frozen.
+          this.preferred = (index + 1) % this.endpoints.length;
           throw new StoreUnavailableError(
             `${endpoint.url}: connection lost after sending a write; it may or may not have been applied (${(error as Error).message})`,
             { cause: error },

@@ -176,7 +176,7 @@ export interface StatusResult {
 export class StoreClient {
   private readonly transport: Transport;
 
-  constructor(options: TransportOptions) {
+  constructor(private readonly options: TransportOptions) {
     this.transport = new Transport(options);
   }
 
@@ -303,7 +303,9 @@ export class StoreClient {
 
   /** Status of the member behind the first reachable endpoint (or of `endpoint` when given). */
   async status(endpoint?: string): Promise<StatusResult> {
-    const transport = endpoint === undefined ? this.transport : new Transport({ endpoints: [endpoint] });
+    // One endpoint, with this client's timeouts and limits (the defaults would wait 5 s on a frozen member).
+    const transport =
+      endpoint === undefined ? this.transport : new Transport({ ...this.options, endpoints: [endpoint] });
     try {
       const answer = await transport.call("/v3/maintenance/status", {}, "read");
       return {

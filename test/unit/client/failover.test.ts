@@ -92,6 +92,30 @@ test("after a write whose outcome is unknown, the next write starts at the next 
   }
 });
 
+test("status(endpoint) of a member that never answers fails with the client's timeout, not the default 5 s", async () => {
+  // A TCP server that accepts and never answers: what a frozen (SIGSTOP) member looks like from outside.
+  const silent: Server = createServer(() => undefined);
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+  const address = silent.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  const good = await answering();
+  const client = new StoreClient({ endpoints: [good.url], requestTimeoutMs: 200 });
+  try {
+    const outcome = await Promise.race([
+      client.status(`http://127.0.0.1:${address.port}`).then(
+        () => "answered",
+        (error: unknown) => (error as Error).message,
+      ),
+      new Promise<string>((r) => setTimeout(() => r("still waiting after 3 s"), 3000)),
+    ]);
+    assert.match(outcome, "store unreachable");
+  } finally {
+    await client.close();
+    await good.close();
+    silent.close();
+  }
+});
+
 test("a write goes to the next endpoint when the first refuses the connection", async () => {
   const good = await answering();
   const client = new StoreClient({ endpoints: [`http://127.0.0.1:${await freePort()}`, good.url] });

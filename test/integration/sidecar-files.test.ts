@@ -3,28 +3,12 @@
 // its directory sees the update. Against a real etcd.
 import { mkdir, readFile, rename, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createHarness, type Harness, settle, sharedStore } from "../fixtures/sidecar/harness.js";
+import { harnessSuite, settle } from "../fixtures/sidecar/harness.js";
 import { requireTools } from "../helpers/require-tool.js";
 
 const tools = requireTools("sidecar file watch", "etcd");
-const test = suite("sidecar file watch");
-let h: Harness;
-const store = sharedStore(test, "etcd", tools !== undefined);
-
-test.before.each(async () => {
-  if (tools) h = await createHarness("etcd", store());
-});
-test.after.each(async () => {
-  if (tools) await h.cleanup();
-});
-
-function t(name: string, body: () => Promise<void>) {
-  test(name, async () => {
-    if (tools) await body();
-  });
-}
+const { test, t } = harnessSuite("sidecar file watch", "etcd", tools !== undefined);
 
 /** A ConfigMap-like mount in `dir`: version directories, the `..data` link, and one link per file. */
 async function configMap(
@@ -46,7 +30,7 @@ async function configMap(
   return publish;
 }
 
-t("a template updated by a symlink swap (a ConfigMap update) is read again and rendered", async () => {
+t("a template updated by a symlink swap (a ConfigMap update) is read again and rendered", async (h) => {
   await h.client.put("/cm/v", "x");
   const mount = join(h.dir, "cm");
   const publish = await configMap(mount, { "s.hbs": 'one={{key "/cm/v"}}\n' });
@@ -57,7 +41,7 @@ t("a template updated by a symlink swap (a ConfigMap update) is read again and r
   await h.waitForFile(path, (text) => text === "two=x\n");
 });
 
-t("a config file updated by a symlink swap is applied; rewriting the same text changes nothing", async () => {
+t("a config file updated by a symlink swap is applied; rewriting the same text changes nothing", async (h) => {
   await h.client.put("/cm/v", "y");
   await writeFile(join(h.dir, "a.hbs"), 'a={{key "/cm/v"}}\n');
   await writeFile(join(h.dir, "b.hbs"), 'b={{key "/cm/v"}}\n');

@@ -4,32 +4,16 @@
 // refused a reload). Exec mode: the application starts only once every template's file is in place.
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { createHarness, type Harness, sharedStore } from "../fixtures/sidecar/harness.js";
+import { type Harness, harnessSuite } from "../fixtures/sidecar/harness.js";
 import { waitFor } from "../helpers/ports.js";
 import { requireTools } from "../helpers/require-tool.js";
 
 const tools = requireTools("sidecar reload failures", "etcd");
-const test = suite("sidecar reload failures");
-let h: Harness;
-const store = sharedStore(test, "etcd", tools !== undefined);
-
-test.before.each(async () => {
-  if (tools) h = await createHarness("etcd", store());
-});
-test.after.each(async () => {
-  if (tools) await h.cleanup();
-});
-
-function t(name: string, body: () => Promise<void>) {
-  test(name, async () => {
-    if (tools) await body();
-  });
-}
+const { test, t } = harnessSuite("sidecar reload failures", "etcd", tools !== undefined);
 
 /** A reload command that fails while `gate` exists and otherwise appends the file's content to `log`. */
-async function reloadScript(): Promise<{ script: string; gate: string; log: string }> {
+async function reloadScript(h: Harness): Promise<{ script: string; gate: string; log: string }> {
   const gate = join(h.dir, "reload-fails");
   const log = join(h.dir, "reloads.log");
   const script = join(h.dir, "reload.sh");
@@ -42,8 +26,8 @@ async function reloadScript(): Promise<{ script: string; gate: string; log: stri
   return { script, gate, log };
 }
 
-t("after a failed reload put the previous file back, the render is retried until the command works", async () => {
-  const { script, gate, log } = await reloadScript();
+t("after a failed reload put the previous file back, the render is retried until the command works", async (h) => {
+  const { script, gate, log } = await reloadScript(h);
   await writeFile(join(h.dir, "app.hbs"), 'v={{key "/app/v"}}\n');
   await h.client.put("/app/v", "1");
   const sidecar = await h.start({
@@ -62,8 +46,8 @@ t("after a failed reload put the previous file back, the render is retried until
   assert.ok(sidecar.status().healthy);
 });
 
-t("a reload command that fails after the first render keeps the new file: there was none to put back", async () => {
-  const { script, gate } = await reloadScript();
+t("a reload command that fails after the first render keeps the new file: there was none to put back", async (h) => {
+  const { script, gate } = await reloadScript(h);
   await writeFile(gate, "");
   await writeFile(join(h.dir, "app.hbs"), 'v={{key "/app/v"}}\n');
   await h.client.put("/app/v", "1");
@@ -74,7 +58,7 @@ t("a reload command that fails after the first render keeps the new file: there 
   assert.is(await readFile(join(h.dir, "app.conf"), "utf8"), "v=1\n");
 });
 
-t("exec: the application starts once every destination is in place, not before (like consul-template)", async () => {
+t("exec: the application starts once every destination is in place, not before (like consul-template)", async (h) => {
   const started = join(h.dir, "started.txt");
   await writeFile(join(h.dir, "a.hbs"), 'a={{key "/app/a"}}\n');
   await writeFile(join(h.dir, "b.hbs"), 'b={{key "/app/b"}}\n');

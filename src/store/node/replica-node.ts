@@ -226,7 +226,12 @@ export class ReplicaNode implements Replica {
       raftTerm: st.term,
       raftAppliedIndex: this.kv.appliedIndex,
       isLearner,
-      errors: this.removed ? ["this member was removed from the cluster"] : [],
+      // etcd 3.4 lists "no leader" among a member's errors while it knows no leader (no quorum, an election).
+      errors: this.removed
+        ? ["this member was removed from the cluster"]
+        : st.leader === 0
+          ? ["etcdserver: no leader"]
+          : [],
       name: this.options.name,
       role: isLearner ? "learner" : st.role,
     };
@@ -313,7 +318,11 @@ export class ReplicaNode implements Replica {
           continue;
         }
         this.options.metrics.proposalsFailed.inc();
-        this.proposals.reject(requestId, mapDropped(error));
+        // Still no leader at the deadline (the cluster lost its quorum): etcd 3.4 answers such a write with
+        // "request timed out" after waiting its timeout, not "no leader" (that one is for clients that ask to
+        // require a leader); scripts and client libraries match on etcd's text.
+        const timedOut = isNoLeader(error) && !this.stopped;
+        this.proposals.reject(requestId, timedOut ? new RequestTimeoutError() : mapDropped(error));
         break;
       }
     }

@@ -127,6 +127,12 @@ export class Transport {
     return await this.send(endpoint, path, JSON.stringify(body), timeoutMs);
   }
 
+  /** The next request starts after `url` (a member found frozen or removed) rather than with it. */
+  avoid(url: string): void {
+    const index = this.endpoints.findIndex((endpoint) => endpoint.url === url);
+    if (index !== -1 && index === this.preferred) this.preferred = (index + 1) % this.endpoints.length;
+  }
+
   private async send(endpoint: Endpoint, path: string, payload: string, timeoutMs: number): Promise<WireObject> {
     const response = await endpoint.unary.request({
       method: "POST",

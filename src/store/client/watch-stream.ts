@@ -74,20 +74,28 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
   }
 
   /**
-   * Checks that the member serving this stream still answers, with a cheap local read sent to that member only.
-   * A quiet stream looks the same whether nothing changes or its member froze with the connection open (SIGSTOP, a
-   * stalled host): only a question to that same member tells. A read through the client's failover would be
-   * answered by another member and say nothing about this stream. Rejects when the member does not answer within
-   * the request timeout; resolves at once when the stream is not open (opening has its own timeout).
+   * Checks that the member serving this stream still answers and still follows the cluster, by asking that member
+   * only for its status. A quiet stream looks the same whether nothing changes, its member froze with the connection
+   * open (SIGSTOP, a stalled host), or its member was removed from the cluster (vigie's removed member keeps running
+   * but applies nothing more; etcd's exits). A request through the client's failover would be answered by another
+   * member and say nothing about this stream. Rejects when the member does not answer within the request timeout or
+   * says it was removed; the client's next request then starts at another endpoint. Resolves at once when the stream
+   * is not open (opening has its own timeout).
    */
   async probe(): Promise<void> {
-    if (this.servedBy === undefined || this.userCanceled) return;
-    // The key "\0" alone (no range end), counted locally: the smallest read a member can serve.
-    await this.transport.callEndpoint(this.servedBy, "/v3/kv/range", {
-      key: Buffer.from([0]).toString("base64"),
-      count_only: true,
-      serializable: true,
-    });
+    const url = this.servedBy;
+    if (url === undefined || this.userCanceled) return;
+    try {
+      const status = await this.transport.callEndpoint(url, "/v3/maintenance/status", {});
+      const errors = Array.isArray(status.errors) ? status.errors.map(String) : [];
+      // vigie's status lists "this member was removed from the cluster" (src/store/node/replica-node.ts). Other
+      // errors (etcd's NOSPACE alarm...) are cluster-wide and do not stop a watch: they are no reason to move.
+      const removed = errors.find((error) => error.includes("removed from the cluster"));
+      if (removed !== undefined) throw new StoreUnavailableError(`${url}: ${removed}; its watches get nothing more`);
+    } catch (error) {
+      this.transport.avoid(url);
+      throw error;
+    }
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<WatchResponse> {

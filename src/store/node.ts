@@ -18,6 +18,8 @@ import { createPrng } from "./raft/prng.js";
 import { RaftNode } from "./raft/raft-node.js";
 import type { Replica } from "./replica.js";
 import { PeerTransport } from "./transport/transport.js";
+import { SnapshotCorruptError } from "./wal/errors.js";
+import { snapshotFilePath } from "./wal/wal.js";
 
 /** Clock settings. Defaults suit a LAN or loopback: heartbeat 50 ms, election timeout 500–1000 ms. */
 export interface ReplicaTiming {
@@ -107,9 +109,15 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     const members = MemberTable.fromList(identity.bootstrapMembers);
     if (recovered.snapshot !== null) {
       storage.applySnapshot(recovered.snapshot);
-      const { header, kv: kvData } = decodeSnapshotData(recovered.snapshot.data);
-      kv.restore(kvData);
-      members.replaceWith(header.members, header.removed);
+      try {
+        const { header, kv: kvData } = decodeSnapshotData(recovered.snapshot.data);
+        kv.restore(kvData);
+        members.replaceWith(header.members, header.removed);
+      } catch (error) {
+        // The file passed its checksum (a format change or a bug): still name it, as for a damaged one.
+        const file = snapshotFilePath(options.dataDir, recovered.snapshot.metadata);
+        throw new SnapshotCorruptError(file, `cannot be restored: ${(error as Error).message}`);
+      }
     }
     storage.setHardState(recovered.hardState);
     storage.append(recovered.entries);

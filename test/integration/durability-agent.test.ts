@@ -2,13 +2,15 @@
 // acknowledged put survives kill -9 and a restart from D; a second agent on D stops with the lock's message instead
 // of sharing the log; a flipped byte in a synced segment stops start-up naming the file and the byte; a disk that
 // fills up (a file size limit, EFBIG as ENOSPC) makes the agent exit 1 with the WAL's error, never acknowledging a
-// put it could not write, and a restart without the limit serves every acknowledged put.
+// put it could not write, and a restart without the limit serves every acknowledged put; a snapshot that passes its
+// checksum but cannot be restored is named too.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { snapshotFilePath, Wal } from "../../src/store/wal/wal.js";
 import { VIGIE_CLI } from "../helpers/cluster.js";
 import { freePort, waitFor } from "../helpers/ports.js";
 
@@ -168,6 +170,23 @@ test("a disk that fills up stops the agent with the WAL's error; every acknowled
   await healthy(restarted);
   for (const n of acked) assert.is(await get(restarted, `big${n}`), `${n}:${value}`, `acknowledged put big${n}`);
   assert.is(await stopped(restarted), 0);
+});
+
+test("a snapshot whose checksum is good but whose content cannot be restored stops start-up naming the file", async () => {
+  const dir = await dataDir();
+  const agent = await started(dir);
+  await healthy(agent);
+  assert.ok(await put(agent, "k", "v"));
+  assert.is(await stopped(agent), 0);
+  // What a format change or a bug would leave: a well-formed snapshot file whose data the replica cannot decode.
+  const { wal, entries } = await Wal.open(dir);
+  const last = entries[entries.length - 1]!;
+  const metadata = { index: last.index, term: last.term, confState: { voters: [], learners: [] } };
+  await wal.saveSnapshot({ metadata, data: Buffer.from("not a vigie snapshot") });
+  await wal.close();
+  const broken = await started(dir);
+  assert.is(await broken.exited, 1, broken.output());
+  assert.match(broken.output(), `snapshot corrupt: ${snapshotFilePath(dir, metadata)}: cannot be restored`);
 });
 
 test.run();

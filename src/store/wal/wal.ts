@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { syncDirectory } from "../../directory-sync.js";
 import { type Logger, silentLogger } from "../../log.js";
 import type { Entry, HardState, Snapshot, SnapshotMetadata } from "../raft/types.js";
-import { SnapshotStore } from "../snapshot/snapshot-store.js";
+import { SnapshotStore, snapshotFileName } from "../snapshot/snapshot-store.js";
 import { lockDirectory } from "./dir-lock.js";
 import { WalBusyError, WalClosedError, WalCorruptError, WalFailedError } from "./errors.js";
 import { encodeHardState, encodeSeal, encodeSnapshotMetadata, entryPayloadBytes, writeEntry } from "./payloads.js";
@@ -79,6 +79,12 @@ interface PendingWrite {
 }
 
 const MARKER_FILE = "VIGIE_WAL";
+const SNAPSHOT_DIR = "snap";
+
+/** Where the snapshot with this metadata lives in data dir `dir` (for error messages of the snapshot's readers). */
+export function snapshotFilePath(dir: string, meta: { term: number; index: number }): string {
+  return join(dir, SNAPSHOT_DIR, snapshotFileName(meta));
+}
 
 export class Wal {
   private pending: PendingWrite[] = [];
@@ -129,7 +135,7 @@ export class Wal {
 
   private static async replay(dir: string, walDir: string, createdDirs: boolean, opts: WalOptions): Promise<WalReplay> {
     const log = opts.logger.child({ component: "wal" });
-    const snapshots = new SnapshotStore(join(dir, "snap"));
+    const snapshots = new SnapshotStore(join(dir, SNAPSHOT_DIR));
     const createdSnapDir = await snapshots.init();
     // New directories must be durable entries of their parent before anything inside them counts as synced
     // (snap/ alone too: a data dir whose snap/ was deleted would otherwise lose the next snapshot on power loss).

@@ -263,6 +263,10 @@ export class StoreSync {
           if (response.created) {
             if (response.header.revision > 0 && response.header.revision < this.mirror.revision) {
               stream.cancel();
+              // Whatever the reason, the next attempt (and the read below) starts at another member: a member stuck
+              // behind (one removed from the cluster stops applying) would otherwise be retried forever, being the
+              // last endpoint that answered.
+              stream.avoidEndpoint();
               const storeRevision = await this.linearizableRevision();
               if (storeRevision < this.mirror.revision) {
                 // The whole store is behind what we saw: it was replaced (a new cluster, a restored backup). The

@@ -82,6 +82,14 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
    * says it was removed; the client's next request then starts at another endpoint. Resolves at once when the stream
    * is not open (opening has its own timeout).
    */
+  /**
+   * Tells the client to start its next request (such as this watch's reconnect) at another endpoint: the caller
+   * found this stream's member unusable, e.g. behind what it already saw.
+   */
+  avoidEndpoint(): void {
+    if (this.servedBy !== undefined) this.transport.avoid(this.servedBy);
+  }
+
   async probe(): Promise<void> {
     const url = this.servedBy;
     if (url === undefined || this.userCanceled) return;
@@ -93,7 +101,7 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
       const removed = errors.find((error) => error.includes("removed from the cluster"));
       if (removed !== undefined) throw new StoreUnavailableError(`${url}: ${removed}; its watches get nothing more`);
     } catch (error) {
-      this.transport.avoid(url);
+      this.avoidEndpoint();
       throw error;
     }
   }

@@ -11,6 +11,7 @@ import type { Snapshot, SnapshotMetadata } from "../raft/types.js";
 import { crc32c } from "../wal/crc32c.js";
 import { SnapshotCorruptError } from "../wal/errors.js";
 import { decodeSnapshotMetadata, encodeSnapshotMetadata } from "../wal/payloads.js";
+import { writeFully } from "../wal/segment-files.js";
 
 const MAGIC = 0x504e5356; // "VSNP" little-endian
 const FORMAT_VERSION = 1;
@@ -55,11 +56,28 @@ export class SnapshotStore {
     const temp = join(this.dir, TEMP_PREFIX + name);
     const handle = await open(temp, "w", 0o600);
     try {
-      await handle.writev([head, meta, dataLength, snapshot.data, trailer]);
+      // Whole or failed: writev may write less than asked (a full disk or a file size limit gives a short write
+      // first, the error only on the next call). Unchecked, a truncated snapshot was renamed into place and named
+      // by the log, and its segments released: a data dir that no longer starts.
+      await writeFully(
+        handle,
+        [
+          head,
+          meta,
+          dataLength,
+          Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength),
+          trailer,
+        ],
+        0,
+      );
       await handle.sync();
-    } finally {
+    } catch (error) {
       await handle.close();
+      // A failed save leaves nothing behind (a temp file as large as the store, on a disk that is full).
+      await rm(temp, { force: true });
+      throw error;
     }
+    await handle.close();
     await rename(temp, join(this.dir, name));
     await syncDirectory(this.dir);
     return name;

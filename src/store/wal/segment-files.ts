@@ -76,10 +76,11 @@ export async function createSegment(
   const handle = await open(path, "w", 0o600);
   try {
     const prelude = segmentPrelude(seq, firstIndex, hardState, snapshot);
-    const { bytesWritten } = await handle.writev(prelude, 0);
+    // Whole or failed: after a short write (a nearly full disk) appends would land inside a cut prelude record.
+    const position = await writeFully(handle, prelude, 0);
     await handle.sync();
     await syncDirectory(dir);
-    return { info: { seq, firstIndex, path, name }, handle, position: bytesWritten };
+    return { info: { seq, firstIndex, path, name }, handle, position };
   } catch (error) {
     await handle.close();
     throw error;

@@ -3,11 +3,14 @@
 // append resolved; with preallocation the ftruncate that extends the file fails, without it the write itself (a
 // short write, then EFBIG: a torn record at the tail). At the first failure prints "failed CODE MESSAGE", then what a later append and a snapshot get
 // ("refused CODE"). Does nothing when merely imported (the test runner imports every file of the directory).
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Wal } from "../../../src/store/wal/wal.js";
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await run(process.argv[2], process.argv[3] === "inline", Number(process.argv[4] ?? "8192"));
+  if (process.argv[3] === "snapshot") await runSnapshot(process.argv[2]!);
+  else await run(process.argv[2], process.argv[3] === "inline", Number(process.argv[4] ?? "8192"));
 }
 
 function codeOf(error: unknown): string {
@@ -46,4 +49,21 @@ async function run(dir: string | undefined, inlineSync: boolean, preallocateByte
   );
   await wal.close();
   process.stdout.write("closed\n");
+}
+
+/** A snapshot larger than the limit: its save fails; prints the error and the snap/ files left, then appends. */
+async function runSnapshot(dir: string): Promise<void> {
+  process.on("SIGXFSZ", () => {});
+  const { wal } = await Wal.open(dir, { preallocateBytes: 0 });
+  await wal.append([{ index: 1, term: 1, type: "normal", data: Buffer.from("a") }]);
+  const metadata = { index: 1, term: 1, confState: { voters: [1], learners: [] } };
+  await wal.saveSnapshot({ metadata, data: Buffer.alloc(200 * 1024, 1) }).then(
+    () => process.stdout.write("accepted snapshot\n"),
+    (error: unknown) => process.stdout.write(`snapshot failed ${(error as Error).message}\n`),
+  );
+  process.stdout.write(`snap files: ${(await readdir(join(dir, "snap"))).join(" ")}\n`);
+  // The log never named the snapshot: it is intact and goes on.
+  await wal.append([{ index: 2, term: 1, type: "normal", data: Buffer.from("b") }]);
+  process.stdout.write("ack 2\n");
+  await wal.close();
 }

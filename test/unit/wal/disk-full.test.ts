@@ -71,4 +71,20 @@ for (const { mode, preallocateBytes, fails } of cases) {
   });
 }
 
+test("a snapshot save that fails leaves no temp file, and the log goes on without it", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-wal-full-snap-"));
+  try {
+    const lines = await runLimited(dir, "snapshot", 0);
+    assert.match(lines[0]!, /^snapshot failed EFBIG/);
+    assert.is(lines[1], "snap files: ");
+    assert.is(lines[2], "ack 2");
+    const replay = await Wal.open(dir);
+    assert.is(replay.snapshot, null);
+    assert.is(replay.entries.length, 2);
+    await replay.wal.close();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test.run();

@@ -6,7 +6,9 @@
 // except IDs (lease, member, cluster), which can exceed 2^53 and stay decimal strings. Store errors are `EtcdError`
 // (gRPC code + message); an unreachable store is `StoreUnavailableError` after every endpoint was tried.
 // Failover: reads go on to the next endpoint after any connection failure; writes only when the connection failed
-// before the request left (refused, unreachable), since a write whose answer was lost may have been applied.
+// before the request left (refused, unreachable), since a write whose answer was lost may have been applied; such a
+// write is reported, not resent, and the next request starts at the next endpoint. Watch streams do not reconnect by
+// themselves (src/watch/sync.ts does); `WatchStream.probe()` tells whether the member serving one still answers.
 //
 //   const client = new StoreClient({ endpoints: ["http://127.0.0.1:2379"] });
 //   await client.put("/db/sql_master", "10.0.0.5");

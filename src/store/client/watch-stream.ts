@@ -74,6 +74,14 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
   }
 
   /**
+   * Tells the client to start its next request (such as this watch's reconnect) at another endpoint: the caller
+   * found this stream's member unusable, e.g. behind what it already saw.
+   */
+  avoidEndpoint(): void {
+    if (this.servedBy !== undefined) this.transport.avoid(this.servedBy);
+  }
+
+  /**
    * Checks that the member serving this stream still answers and still follows the cluster, by asking that member
    * only for its status. A quiet stream looks the same whether nothing changes, its member froze with the connection
    * open (SIGSTOP, a stalled host), or its member was removed from the cluster (vigie's removed member keeps running
@@ -82,14 +90,6 @@ export class WatchStream implements AsyncIterable<WatchResponse> {
    * says it was removed; the client's next request then starts at another endpoint. Resolves at once when the stream
    * is not open (opening has its own timeout).
    */
-  /**
-   * Tells the client to start its next request (such as this watch's reconnect) at another endpoint: the caller
-   * found this stream's member unusable, e.g. behind what it already saw.
-   */
-  avoidEndpoint(): void {
-    if (this.servedBy !== undefined) this.transport.avoid(this.servedBy);
-  }
-
   async probe(): Promise<void> {
     const url = this.servedBy;
     if (url === undefined || this.userCanceled) return;

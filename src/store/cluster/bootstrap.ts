@@ -33,6 +33,17 @@ export class LostDataDirError extends VigieError {
   }
 }
 
+/** A restart from the data dir of a member the cluster removed: etcd 3.4 refuses it the same way, and exits. */
+export class RemovedMemberError extends VigieError {
+  constructor(name: string, memberId: number, dataDir: string, peer: string) {
+    super(
+      "VIGIE_ERR_REMOVED_MEMBER",
+      `member "${name}" (id ${memberId.toString(16)}) was removed from the cluster (peer ${peer} says so): its data ` +
+        `dir ${dataDir} must not be used again. Delete it and rejoin as a new member with --join`,
+    );
+  }
+}
+
 /** What the peer server answers on GET /raft/v1/probe. */
 export interface ProbeAnswer {
   clusterId: number;
@@ -56,6 +67,7 @@ export async function resolveIdentity(
       options.logger.info("data dir already initialized: --initial-cluster/--join ignored, restarting from it");
     }
     warnIfAnotherCluster(options, existing);
+    await refuseIfRemoved(options, existing);
     return { identity: existing, fresh: false };
   }
   // A log without an identity cannot be trusted to belong to the member we are about to create.
@@ -187,5 +199,25 @@ async function refuseIfKnownAsStarted(options: BootstrapOptions, identity: Membe
           throw new LostDataDirError(options.name, options.dataDir, `${peer.name} (${peer.peerUrl})`);
         }
       }),
+  );
+}
+
+/**
+ * A member removed while it was down (or whose removal it never received) would come back believing it still
+ * votes: the others refuse its messages, but it would campaign forever and serve stale reads. Its log cannot tell
+ * it, so it asks the peers its data dir knows; one that answers for the same cluster and lists it as removed ends
+ * the start. Peers out of reach decide nothing (a restart while others are down is normal); a probe waits 500 ms.
+ */
+async function refuseIfRemoved(options: BootstrapOptions, identity: MemberIdentity): Promise<void> {
+  const peers = identity.bootstrapMembers.filter((m) => m.ID !== identity.memberId && m.peerURLs[0] !== undefined);
+  await Promise.all(
+    peers.map(async (peer) => {
+      const peerUrl = peer.peerURLs[0] as string;
+      const answer = await getProbe(peerUrl).catch(() => undefined);
+      if (answer === undefined || answer.clusterId !== identity.clusterId) return;
+      if (Array.isArray(answer.removed) && answer.removed.includes(identity.memberId)) {
+        throw new RemovedMemberError(options.name, identity.memberId, options.dataDir, peerUrl);
+      }
+    }),
   );
 }

@@ -1,0 +1,133 @@
+// Removing members of a running cluster of real agents: the leader removed through the API while a write load runs
+// (no acknowledged write lost, a new leader within ~2 s, the removed agent stops replicating), and removed
+// members restarted from their old data dirs (one removed while it ran, one removed while it was down): they must
+// not disturb the cluster (no new term, writes go on) and must stop with a clear error, as etcd 3.4 refuses them
+// ("the member has been permanently removed from the cluster", then it exits).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import type { AgentProcess } from "../helpers/cluster.js";
+import { ClusterFixture } from "../helpers/cluster.js";
+import { waitFor } from "../helpers/ports.js";
+import {
+  api,
+  leaderOf,
+  memberIdOf,
+  memberList,
+  note,
+  put,
+  requireBuiltCli,
+  WriteLoad,
+  withLogsOnFailure,
+} from "./membership-kit.js";
+
+/** The raft term the cluster is in, as `agent` reports it. */
+async function termOf(agent: AgentProcess): Promise<number> {
+  return Number((await api(agent.clientUrl, "/v3/maintenance/status")).body.raftTerm);
+}
+
+/** Waits for a removed agent to end on its own; its exit code (the test fails if it keeps running). */
+async function endsOnItsOwn(agent: AgentProcess, waitMaxMs: number): Promise<number | null> {
+  const ended = await Promise.race([
+    agent.exitCode().then((code) => ({ code })),
+    new Promise<undefined>((r) => setTimeout(r, waitMaxMs)),
+  ]);
+  assert.ok(ended !== undefined, `removed member ${agent.name} still runs ${waitMaxMs} ms later:\n${agent.logs()}`);
+  return ended.code;
+}
+
+test("the leader removed through the API under a write load: nothing acknowledged lost, a new leader at once", async () => {
+  requireBuiltCli();
+  const fixture = await ClusterFixture.create("membership-remove");
+  await withLogsOnFailure(fixture, async () => {
+    const agents = await fixture.startStatic(["r1", "r2", "r3", "r4"], 4);
+    const leader = await leaderOf(agents);
+    const others = agents.filter((a) => a !== leader);
+    const leaderId = await memberIdOf(leader);
+    // Writers on every member, the leader too: its clients see their writes refused once it is out.
+    const load = new WriteLoad(agents.map((a) => a.clientUrl));
+    await new Promise((r) => setTimeout(r, 400));
+    const removedAtMs = Date.now();
+    const answer = await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: leaderId });
+    const answeredMs = Date.now() - removedAtMs;
+    assert.is(answer.status, 200, JSON.stringify(answer.body));
+    assert.not.ok(
+      (answer.body.members as Array<{ ID: string }>).some((m) => m.ID === leaderId),
+      "the answer lists the removed leader",
+    );
+    const next = await leaderOf(others, 5000);
+    const newLeaderMs = Date.now() - removedAtMs;
+    await waitFor(
+      "a write through the new leader",
+      async () => (await put(next.clientUrl, "/after", "ok", 2000)).status === 200,
+      3000,
+    );
+    const writableMs = Date.now() - removedAtMs;
+    await new Promise((r) => setTimeout(r, 300));
+    await load.stop();
+    const lost = await load.lost(next.clientUrl);
+    note(
+      `leader removed: answered in ${answeredMs} ms, new leader seen after ${newLeaderMs} ms, a write served after ` +
+        `${writableMs} ms; ${load.acknowledged.length} writes acknowledged, ${load.failures} refused, ${lost.length} lost`,
+    );
+    assert.equal(lost, [], "acknowledged writes lost");
+    assert.ok(load.acknowledged.length > 20, `the load made progress (${load.acknowledged.length})`);
+    assert.ok(writableMs < 2500, `writes resumed only after ${writableMs} ms`);
+    for (const agent of others) {
+      const ids = (await memberList(agent.clientUrl)).map((m) => m.ID);
+      assert.not.ok(ids.includes(leaderId), `${agent.name} still lists the removed leader`);
+    }
+    // etcd's removed member exits. A removed vigie agent stays up (it may supervise the app) but stops
+    // replicating: unhealthy, and it refuses writes with etcd's error instead of forwarding them anywhere.
+    assert.ok(leader.alive());
+    const health = await fetch(`${leader.clientUrl}/health`);
+    assert.is(health.status, 503, "a removed member's /health is unhealthy");
+    const refused = await put(leader.clientUrl, "/from-removed", "x");
+    assert.is(refused.body.error, "etcdserver: the member has been permanently removed from the cluster");
+    await leader.kill("SIGKILL");
+
+    // Restarted from its old data dir it must not disturb the others, and must stop with a clear message.
+    const term = await termOf(next);
+    const restartedAtMs = Date.now();
+    // start() polls /health until its timeout even once the process ended: kept short, the exit is awaited below.
+    await leader.start(1000).catch(() => {});
+    const restartCode = await endsOnItsOwn(leader, 8000);
+    note(`removed ex-leader restarted from its data dir: exited ${restartCode} after ${Date.now() - restartedAtMs} ms`);
+    assert.is.not(restartCode, 0);
+    assert.match(leader.logs(), /removed from the cluster/);
+    assert.is(await termOf(next), term, "the removed member's return started an election");
+    assert.is((await put(next.clientUrl, "/after-return", "ok")).status, 200);
+  });
+});
+
+test("a member removed while it was down and restarted from its old data dir stops without disturbing anyone", async () => {
+  requireBuiltCli();
+  const fixture = await ClusterFixture.create("membership-remove-down");
+  await withLogsOnFailure(fixture, async () => {
+    const agents = await fixture.startStatic(["d1", "d2", "d3"], 3);
+    const leader = await leaderOf(agents);
+    const victim = agents.find((a) => a !== leader)!;
+    const victimId = await memberIdOf(victim);
+    await victim.kill("SIGKILL");
+    const answer = await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: victimId });
+    assert.is(answer.status, 200, JSON.stringify(answer.body));
+    const term = await termOf(leader);
+    // Its log does not hold its removal: only the others know.
+    const restartedAtMs = Date.now();
+    await victim.start(1000).catch(() => {});
+    const code = await endsOnItsOwn(victim, 8000);
+    note(`member removed while down, restarted: exited ${code} after ${Date.now() - restartedAtMs} ms`);
+    assert.is.not(code, 0);
+    assert.match(victim.logs(), /removed from the cluster/);
+    note(
+      victim
+        .logs()
+        .split("\n")
+        .find((line) => line.includes("removed from the cluster")) ?? "",
+    );
+    assert.is(await termOf(leader), term, "the removed member's return started an election");
+    assert.is((await put(leader.clientUrl, "/after-return", "ok")).status, 200);
+    assert.is((await memberList(leader.clientUrl)).length, 2);
+  });
+});
+
+test.run();

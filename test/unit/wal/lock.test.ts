@@ -1,7 +1,9 @@
 // The WAL directory lock under a race: several real processes try to take it at the same moment, on a free
 // directory and on one whose lock file names a dead process (left by kill -9). Exactly one may win: two agents
-// appending to one log destroy it.
+// appending to one log destroy it. A lock naming a live process that started after the owner did (a reused pid) is
+// stale too.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -63,7 +65,9 @@ test("the lock file is private (0600), names its owner, and is gone once release
     const release = await lockDirectory(dir);
     const path = join(dir, "LOCK");
     assert.is((await stat(path)).mode & 0o777, 0o600);
-    assert.is(await readFile(path, "utf8"), `${process.pid}\n`);
+    const [pid, startTicks] = (await readFile(path, "utf8")).trim().split(" ");
+    assert.is(Number(pid), process.pid);
+    assert.is(startTicks, startTicksOf(process.pid));
     await release();
     await assert.not.ok(await stat(path).catch(() => null));
   } finally {
@@ -71,21 +75,37 @@ test("the lock file is private (0600), names its owner, and is gone once release
   }
 });
 
-test("a lock held by a live process is refused with its pid and the lock file's path", async () => {
+test("a lock held by a live process is refused with its pid and the lock file's path; a reused pid is not the owner", async () => {
   const dir = await mkdtemp(join(tmpdir(), "vigie-wal-lock-live-"));
   try {
-    // pid 1 always exists.
-    await writeFile(join(dir, "LOCK"), "1\n");
-    const error = await lockDirectory(dir).then(
-      () => null,
-      (e: unknown) => e,
-    );
-    assert.instance(error, WalLockedError);
-    assert.match((error as Error).message, "process 1");
-    assert.match((error as Error).message, join(dir, "LOCK"));
+    const tryLock = () =>
+      lockDirectory(dir).then(
+        (release) => release,
+        (e: unknown) => e,
+      );
+    // pid 1 always exists: as written by this version (with its start time) and by an older one (pid alone).
+    for (const content of [`1 ${startTicksOf(1)}\n`, "1\n"]) {
+      await writeFile(join(dir, "LOCK"), content);
+      const error = await tryLock();
+      assert.instance(error, WalLockedError, content);
+      assert.match((error as Error).message, "process 1");
+      assert.match((error as Error).message, join(dir, "LOCK"));
+    }
+    // A process killed -9, its pid now another live process (a restarted container): the lock is stale.
+    await writeFile(join(dir, "LOCK"), `1 ${Number(startTicksOf(1)) + 12345}\n`);
+    const release = await tryLock();
+    assert.type(release, "function");
+    assert.match(await readFile(join(dir, "LOCK"), "utf8"), new RegExp(`^${process.pid} `));
+    await (release as () => Promise<void>)();
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/** Field 22 of /proc/PID/stat, as the lock records it. */
+function startTicksOf(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]!;
+}
 
 test.run();

@@ -15,28 +15,48 @@ import { lockDirectory, WalLockedError } from "../../../src/store/wal/dir-lock.j
 const child = join(dirname(fileURLToPath(import.meta.url)), "lock-child.ts");
 const RACERS = 6;
 
-function runChild(dir: string, startAtMs: number, holdMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, dir, String(startAtMs), String(holdMs)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    let err = "";
+interface Racer {
+  answer: Promise<string>;
+  /** Lets a winner release the lock and exit. */
+  finish: () => Promise<void>;
+}
+
+function startChild(dir: string, startAtMs: number): Racer {
+  const proc = spawn(process.execPath, ["--import", "tsx", child, dir, String(startAtMs)], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", resolve));
+  const answer = new Promise<string>((resolve, reject) => {
     proc.stdout.on("data", (chunk: Buffer) => {
       out += chunk.toString();
+      if (out.endsWith("\n")) resolve(out.trim());
     });
     proc.stderr.on("data", (chunk: Buffer) => {
       err += chunk.toString();
     });
-    proc.on("exit", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`child failed: ${err}`))));
+    void exited.then((code) => reject(new Error(`child ended (${code}) without answering: ${err}`)));
   });
+  const finish = async () => {
+    proc.stdin.end();
+    const code = await exited;
+    if (code !== 0) throw new Error(`child failed (${code}): ${err}`);
+  };
+  return { answer, finish };
 }
 
-/** Starts RACERS children that all try at the same instant; returns their answers. */
+/** Starts RACERS children that all try at the same instant; returns their answers once all have answered. */
 async function race(dir: string): Promise<string[]> {
-  // Late enough for every child to have started (tsx takes a few hundred ms each on two cores).
+  // Late enough for every child to have started (tsx takes a few hundred ms each on two cores). A late child is
+  // still checked: the winner holds the lock until every child has answered.
   const startAtMs = Date.now() + 2500;
-  return Promise.all(Array.from({ length: RACERS }, () => runChild(dir, startAtMs, 1500)));
+  const racers = Array.from({ length: RACERS }, () => startChild(dir, startAtMs));
+  try {
+    return await Promise.all(racers.map((r) => r.answer));
+  } finally {
+    await Promise.all(racers.map((r) => r.finish()));
+  }
 }
 
 function deadPid(): number {

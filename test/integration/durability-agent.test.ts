@@ -81,6 +81,14 @@ async function get(agent: Running, key: string): Promise<string | null> {
   return value === undefined ? null : Buffer.from(value, "base64").toString();
 }
 
+/** The agent's exit code, once it exits by itself; null when it was still running after `waitMs` (then killed). */
+async function exitCode(agent: Running, waitMs = 15_000): Promise<number | null> {
+  const timer = setTimeout(() => agent.child.kill("SIGKILL"), waitMs);
+  const code = await agent.exited;
+  clearTimeout(timer);
+  return code;
+}
+
 async function killed(agent: Running): Promise<void> {
   agent.child.kill("SIGKILL");
   await agent.exited;
@@ -126,7 +134,7 @@ test("acknowledged puts survive kill -9; a second agent on the data dir is refus
   await waitFor("some acknowledged puts", async () => acked.length >= 200);
 
   const second = await started(dir);
-  assert.is(await second.exited, 1, second.output());
+  assert.is(await exitCode(second), 1, second.output());
   assert.match(second.output(), `WAL in use by process ${first.child.pid}`);
 
   await killed(first);
@@ -147,7 +155,7 @@ test("acknowledged puts survive kill -9; a second agent on the data dir is refus
   await handle.write(byte, 0, 1, 300);
   await handle.close();
   const broken = await started(dir);
-  assert.is(await broken.exited, 1, broken.output());
+  assert.is(await exitCode(broken), 1, broken.output());
   assert.match(broken.output(), `WAL corrupt: ${segment} at byte`);
 });
 
@@ -163,7 +171,7 @@ test("a disk that fills up stops the agent with the WAL's error; every acknowled
     acked.push(n);
   }
   assert.ok(acked.length > 10 && acked.length < 200, `acknowledged ${acked.length} puts of 100 KiB`);
-  assert.is(await agent.exited, 1, agent.output().slice(-2000));
+  assert.is(await exitCode(agent), 1, agent.output().slice(-2000));
   assert.match(agent.output(), "WAL unusable: write or fsync failed: EFBIG");
 
   const restarted = await started(dir);
@@ -185,7 +193,7 @@ test("a snapshot whose checksum is good but whose content cannot be restored sto
   await wal.saveSnapshot({ metadata, data: Buffer.from("not a vigie snapshot") });
   await wal.close();
   const broken = await started(dir);
-  assert.is(await broken.exited, 1, broken.output());
+  assert.is(await exitCode(broken), 1, broken.output());
   assert.match(broken.output(), `snapshot corrupt: ${snapshotFilePath(dir, metadata)}: cannot be restored`);
 });
 

@@ -47,7 +47,7 @@ test(`${COPIES} copies of a live data dir: refused while locked, then a clean re
         await wal.close();
         const snapshotIndex = snapshot?.metadata.index ?? 0;
         if (snapshot !== null) assert.equal(Buffer.from(snapshot.data), snapshotData(snapshotIndex), `copy ${i}`);
-        entries.forEach((e, k) => assert.is(e.index, snapshotIndex + 1 + k, `copy ${i}`));
+        for (const [k, e] of entries.entries()) assert.is(e.index, snapshotIndex + 1 + k, `copy ${i}`);
         outcomes.push("clean");
       } catch (error) {
         assert.ok(

@@ -58,7 +58,7 @@ for (const { mode, preallocateBytes, fails } of cases) {
       // The failed append may or may not have reached the disk whole (it was never acknowledged); nothing else.
       const last = replay.entries[replay.entries.length - 1]!.index;
       assert.ok(last === lastAck || last === lastAck + 1, `acknowledged ${lastAck}, replayed ${last}`);
-      replay.entries.forEach((e, i) => assert.is(e.index, i + 1));
+      for (const [i, e] of replay.entries.entries()) assert.is(e.index, i + 1);
       assert.ok(replay.hardState.commit >= lastAck);
       await replay.wal.append([{ index: last + 1, term: 1, type: "normal", data: Buffer.from("after") }]);
       await replay.wal.close();

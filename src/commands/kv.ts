@@ -169,8 +169,11 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
   process.once("SIGINT", onInterrupt);
   process.once("SIGTERM", onTerminate);
   let nextRevision = options.rev;
+  /** Whether the current stream answered at all: a stream that did counts as a success for the retry budget. */
+  let answered = false;
   const printWatch = async (stream: AsyncIterable<WatchResponse>): Promise<number> => {
     for await (const response of stream) {
+      answered = true;
       if (response.canceled) {
         // etcdctl prints the canceled answer too: a script reading JSON learns the compaction revision from it.
         if (options.writeOut === "json") printLine(toJson(watchResponseJson(response)));
@@ -196,7 +199,11 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
     return EXIT_OK;
   };
   const watchUntilStopped = async (): Promise<number> => {
-    for (let attempt = 0; !stopped; attempt++) {
+    // Reconnects in a row that got no answer: bounded, and reset by a stream that answered, so a watch that runs
+    // for days survives any number of interruptions spread over time.
+    let failures = 0;
+    while (!stopped) {
+      answered = false;
       try {
         const outcome = await withStore(options, async (client) => {
           const stream = client.watch(key, {
@@ -218,10 +225,13 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
         if (outcome !== EXIT_OK || stopped) return outcome;
       } catch (error) {
         // A dropped stream: retry (bounded) on the endpoints, resuming after the last printed event.
-        if (!(error instanceof StoreUnavailableError) || stopped || attempt >= 10) throw error;
+        if (answered) failures = 0;
+        if (!(error instanceof StoreUnavailableError) || stopped || failures >= 10) throw error;
         process.stderr.write(`vigie: watch interrupted (${error.message}); reconnecting\n`);
+        const backoffMs = Math.min(2_000, 100 * 2 ** failures);
+        failures++;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt));
+          const timer = setTimeout(resolve, backoffMs);
           wakeFromBackoff = () => {
             clearTimeout(timer);
             resolve();

@@ -2,10 +2,12 @@
 // are not UTF-8, values on standard input, bad flag values, a member that never answers, a reader that goes away.
 // Every expectation was checked by running etcdctl 3.4 against etcd 3.4 with the same input.
 import { spawn } from "node:child_process";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CLI, runCliAgainst, useDevAgent } from "../helpers/cli-process.js";
+import { waitFor } from "../helpers/ports.js";
 
 const agent = useDevAgent(test);
 const cli = agent.cli;
@@ -100,6 +102,44 @@ test("a write that timed out is not sent again to the next endpoint (it may have
   } finally {
     for (const socket of sockets) socket.destroy();
     silent.close();
+  }
+});
+
+test("watch survives any number of interruptions spread over time (a stream that answered resets the budget)", async () => {
+  // A member that accepts each watch, answers 'created', and drops it 20 ms later: 12 interruptions in a row.
+  let watches = 0;
+  const flaky = createHttpServer((request, response) => {
+    request.resume();
+    watches++;
+    response.writeHead(200, { "content-type": "application/json" });
+    response.write(`${JSON.stringify({ result: { header: { revision: "1" }, created: true } })}\n`);
+    setTimeout(() => response.socket?.destroy(), 20);
+  });
+  await new Promise<void>((resolve) => flaky.listen(0, "127.0.0.1", resolve));
+  const address = flaky.address();
+  assert.ok(address !== null && typeof address === "object");
+  try {
+    const child = spawn(process.execPath, [
+      CLI,
+      "watch",
+      "/edges/w",
+      "--endpoints",
+      `http://127.0.0.1:${address.port}`,
+    ]);
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once("exit", (code, signal) => resolve([code, signal])),
+    );
+    // Before, the 11th interruption ended the watch with exit 4, and the pauses grew to 2 s: 12 took ~13 s.
+    await waitFor("12 reconnects", async () => watches >= 13, 8_000);
+    child.kill("SIGINT");
+    assert.equal(await exited, [null, "SIGINT"], stderr);
+    assert.ok((stderr.match(/reconnecting/g) ?? []).length >= 12, stderr);
+  } finally {
+    flaky.close();
   }
 });
 

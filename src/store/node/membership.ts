@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import type { Logger } from "../../log.js";
 import { randomMemberId } from "../cluster/ids.js";
-import { encodeMemberContext, type MemberAttributes, type MemberTable } from "../cluster/members.js";
+import {
+  decodeMemberContext,
+  encodeMemberContext,
+  type MemberAttributes,
+  type MemberTable,
+} from "../cluster/members.js";
 import { ProposalDroppedError } from "../raft/errors.js";
 import type { RaftNode } from "../raft/raft-node.js";
 import type { ConfChange, NodeId } from "../raft/types.js";
@@ -23,11 +28,39 @@ import { callLeader, NotLeaderHereError } from "./leader-rpc.js";
 import { isNoLeader, mapDropped, sleep } from "./proposals.js";
 import { WaitTable } from "./requests.js";
 
-/** The peer RPC a follower hands a promotion over with. */
-const PROMOTE_RPC = "memberPromote";
+/** The peer RPC a follower or learner hands a membership change (add, remove, promote) to the leader with. */
+const CHANGE_RPC = "memberChange";
 
-/** The leader's refusals of a promotion, as the errors the client API answers; undefined: try again. */
-function promotionRefusal(error: RemotePeerError): Error | undefined {
+/** A conf change as it travels to the leader (its context is JSON text). */
+interface WireChange {
+  type: ConfChange["type"];
+  nodeId: number;
+  context: string;
+}
+
+const CHANGE_TYPES: ReadonlySet<string> = new Set(["addVoter", "addLearner", "promoteLearner", "removeNode"]);
+
+function toWire(cc: ConfChange): WireChange {
+  return { type: cc.type, nodeId: cc.nodeId, context: Buffer.from(cc.context).toString("utf8") };
+}
+
+/** The change a peer handed over; a malformed one is a programmer error of that peer, answered as an error. */
+function fromWire(body: unknown): ConfChange {
+  const wire = body as Partial<WireChange>;
+  if (
+    typeof wire.type !== "string" ||
+    !CHANGE_TYPES.has(wire.type) ||
+    !Number.isSafeInteger(wire.nodeId) ||
+    (wire.nodeId as number) <= 0 ||
+    typeof wire.context !== "string"
+  ) {
+    throw new Error(`malformed membership change ${JSON.stringify(body).slice(0, 200)}`);
+  }
+  return { type: wire.type, nodeId: wire.nodeId as number, context: Buffer.from(wire.context, "utf8") };
+}
+
+/** The leader's refusals of a change, as the errors the client API answers; undefined: try again. */
+function leaderRefusal(error: RemotePeerError): Error | undefined {
   switch (error.code) {
     case "VIGIE_ERR_MEMBER_NOT_FOUND":
       return new MemberNotFoundError();
@@ -35,6 +68,8 @@ function promotionRefusal(error: RemotePeerError): Error | undefined {
       return new NotLearnerError();
     case "VIGIE_ERR_LEARNER_NOT_READY":
       return new LearnerNotReadyError();
+    case "VIGIE_ERR_PEER_URL_EXISTS":
+      return new PeerUrlExistsError();
     case "VIGIE_ERR_RECONFIGURATION":
       return new ReconfigurationError(error.message.replace(/^etcdserver: re-configuration failed: /, ""));
     default:
@@ -65,11 +100,13 @@ export interface MembershipOptions {
 
 export class Membership {
   private readonly waits = new WaitTable<string, void>(16);
+  private autoPromoting = false;
 
   constructor(private readonly options: MembershipOptions) {}
 
   async add(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }> {
     const { table } = this.options;
+    // A quick answer from the local table; the leader checks again where it counts (see change).
     for (const url of peerURLs) if (table.byPeerUrl(url) !== undefined) throw new PeerUrlExistsError();
     const id = randomMemberId();
     const context = encodeMemberContext({ name: "", peerURLs, clientURLs: [] });
@@ -90,72 +127,101 @@ export class Membership {
     if (member === undefined) throw new MemberNotFoundError();
     if (!member.isLearner) throw new NotLearnerError();
     // Only the leader tracks how far a learner got, so only the leader can refuse one that has not caught up (or
-    // never started): a follower hands the promotion to it, as etcd 3.4 does. Proposed from here, the change would
-    // skip that check and could add a voter that holds nothing.
-    if (!this.options.isLeader()) return await this.promoteThroughLeader(id);
-    if (!this.learnerCaughtUp(id)) throw new LearnerNotReadyError();
+    // never started): change() hands the promotion to it, as etcd 3.4 does.
     await this.change({ type: "promoteLearner", nodeId: id, context: new Uint8Array(0) });
     return this.options.table.list();
   }
 
-  /** Serves promotions handed over by followers (see promote). */
+  /** Serves the changes handed over by followers and learners (see change). */
   serve(): void {
-    this.options.transport.handle(PROMOTE_RPC, async (body) => {
+    this.options.transport.handle(CHANGE_RPC, async (body) => {
       if (!this.options.isLeader()) throw new NotLeaderHereError();
-      await this.promote(Number((body as { ID?: unknown }).ID));
+      await this.change(fromWire(body));
       return {};
     });
   }
 
-  /** Asks the leader to promote `id`, then answers once the change is applied here too. */
-  private async promoteThroughLeader(id: number): Promise<MemberInfo[]> {
-    const key = `promoteLearner:${id}`;
+  /**
+   * Carries out a conf change and resolves once it is applied on this replica. Only the leader proposes one, and
+   * checks it against the member table in the same turn of the driver loop that proposes it: the core accepts a
+   * single unapplied conf change at a time, so that table already holds every change before this one. Checked
+   * anywhere else, two adds of one peer URL at the same moment (twice through the leader, or through two members)
+   * both passed and made two members sharing the URL; and a change a follower proposed itself was dropped
+   * silently by a leader busy with another one (the caller waited its whole timeout). A follower or learner hands
+   * its change to the leader over the peer transport, as etcd 3.4 forwards member calls to its leader.
+   */
+  private async change(cc: ConfChange, extraCheck?: () => Error | undefined): Promise<void> {
+    const key = `${cc.type}:${cc.nodeId}`;
     if (this.waits.has(key)) throw new ReconfigurationError("the same change is already in progress");
     // Waited for before asking: the entry may be applied here before the leader's answer arrives.
     const applied = this.waits.wait(key, this.options.requestTimeoutMs);
     applied.catch(() => {});
     try {
-      await callLeader(
-        {
-          transport: this.options.transport,
-          leader: () => this.options.leader(),
-          timeoutMs: this.options.requestTimeoutMs,
-        },
-        PROMOTE_RPC,
-        { ID: id },
-        promotionRefusal,
-      );
+      const proposed = this.options.isLeader() && (await this.proposeAsLeader(cc, extraCheck));
+      // A change with its own check (the automatic promotion) is the leader's alone: the next leader decides anew.
+      if (!proposed && extraCheck !== undefined) throw new ReconfigurationError("this member no longer leads");
+      if (!proposed) await this.handToLeader(cc);
     } catch (error) {
-      this.waits.reject(key, error as Error);
-      throw error;
+      this.waits.reject(key, mapDropped(error));
     }
     await applied;
-    return this.options.table.list();
   }
 
-  /** Proposes a conf change (retrying while there is no leader or another change is pending) until applied. */
-  private async change(cc: ConfChange): Promise<void> {
-    const key = `${cc.type}:${cc.nodeId}`;
-    if (this.waits.has(key)) throw new ReconfigurationError("the same change is already in progress");
-    const applied = this.waits.wait(key, this.options.requestTimeoutMs);
-    applied.catch(() => {});
+  /** Proposes `cc` if it passes the checks, retrying while another change is pending; false: not the leader. */
+  private async proposeAsLeader(cc: ConfChange, extraCheck?: () => Error | undefined): Promise<boolean> {
     const deadlineMs = Date.now() + this.options.requestTimeoutMs;
     for (;;) {
+      let leading = true;
       try {
-        await this.options.run((raft) => raft.proposeConfChange(cc));
-        break;
+        await this.options.run((raft) => {
+          leading = raft.role === "leader";
+          if (!leading) return;
+          const refused = this.refusal(cc) ?? extraCheck?.();
+          if (refused !== undefined) throw refused;
+          raft.proposeConfChange(cc);
+        });
+        return leading;
       } catch (error) {
         const retry =
           isNoLeader(error) || (error instanceof ProposalDroppedError && error.reason === "confChangePending");
-        if (retry && Date.now() + 50 < deadlineMs && this.options.active()) {
-          await sleep(50);
-          continue;
-        }
-        this.waits.reject(key, mapDropped(error));
-        break;
+        if (!retry || Date.now() + 50 >= deadlineMs || !this.options.active()) throw error;
+        await sleep(50);
       }
     }
-    await applied;
+  }
+
+  private async handToLeader(cc: ConfChange): Promise<void> {
+    await callLeader(
+      {
+        transport: this.options.transport,
+        leader: () => this.options.leader(),
+        timeoutMs: this.options.requestTimeoutMs,
+      },
+      CHANGE_RPC,
+      toWire(cc),
+      leaderRefusal,
+    );
+  }
+
+  /** Why the leader refuses `cc` given the applied member table, or undefined. Runs inside the driver loop. */
+  private refusal(cc: ConfChange): Error | undefined {
+    const { table } = this.options;
+    const member = table.get(cc.nodeId);
+    switch (cc.type) {
+      case "addVoter":
+      case "addLearner": {
+        if (member !== undefined || table.isRemoved(cc.nodeId))
+          return new ReconfigurationError("member ID already exist");
+        const { peerURLs } = decodeMemberContext(cc.context);
+        return peerURLs.some((url) => table.byPeerUrl(url) !== undefined) ? new PeerUrlExistsError() : undefined;
+      }
+      case "removeNode":
+        return member === undefined ? new MemberNotFoundError() : undefined;
+      case "promoteLearner":
+        if (member === undefined) return new MemberNotFoundError();
+        if (!member.isLearner) return new NotLearnerError();
+        return this.learnerCaughtUp(cc.nodeId) ? undefined : new LearnerNotReadyError();
+    }
   }
 
   /** A conf change was applied (the member table already reflects it). */
@@ -206,9 +272,13 @@ export class Membership {
     return progress.match > 0 && progress.match >= leaderMatch * 0.9;
   }
 
-  /** Leader only: promote one caught-up learner while the cluster has fewer voters than wanted. */
+  /**
+   * Leader only: promote one caught-up learner while the cluster has fewer voters than wanted. One promotion at a
+   * time, and the voter count is checked again in the turn that proposes it: a promotion still in flight when the
+   * next timer fired used to be followed by a second one, one voter more than --voters.
+   */
   promoteCaughtUpLearner(): void {
-    if (!this.options.isLeader() || !this.options.active()) return;
+    if (this.autoPromoting || !this.options.isLeader() || !this.options.active()) return;
     const st = this.options.raft.status();
     if (st.voters.length >= this.options.wantedVoters || st.learners.length === 0) return;
     const candidate = st.learners.find((id) => this.learnerCaughtUp(id) && this.options.table.get(id)?.name !== "");
@@ -217,9 +287,18 @@ export class Membership {
       { member: candidate.toString(16), voters: st.voters.length, wanted: this.options.wantedVoters },
       "promoting a caught-up learner",
     );
-    this.change({ type: "promoteLearner", nodeId: candidate, context: new Uint8Array(0) }).catch((error: unknown) =>
-      this.options.logger.warn({ err: (error as Error).message }, "automatic promotion failed"),
-    );
+    this.autoPromoting = true;
+    const enoughVoters = () =>
+      this.options.raft.status().voters.length >= this.options.wantedVoters
+        ? new ReconfigurationError("the cluster has the voters it wants")
+        : undefined;
+    this.change({ type: "promoteLearner", nodeId: candidate, context: new Uint8Array(0) }, enoughVoters)
+      .catch((error: unknown) =>
+        this.options.logger.warn({ err: (error as Error).message }, "automatic promotion failed"),
+      )
+      .finally(() => {
+        this.autoPromoting = false;
+      });
   }
 
   /**

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { StoreUnavailableError } from "../../errors.js";
 import { Pool } from "../undici-pool.js";
-import { EtcdError, type WireObject } from "./wire.js";
+import { EtcdError, GRPC_UNAVAILABLE, type WireObject } from "./wire.js";
 
 export interface TransportOptions {
   /** Client URLs, e.g. `http://127.0.0.1:2379`. Tried in order; the last one that answered is preferred. */
@@ -185,6 +185,8 @@ export class Transport {
   private async withFailover<T>(retry: RetryPolicy, attempt: (endpoint: Endpoint) => Promise<T>): Promise<T> {
     if (this.closed) throw new StoreUnavailableError("store client is closed");
     const failures: string[] = [];
+    let unavailableAnswer: EtcdError | undefined;
+    let unavailableAnswers = 0;
     for (let i = 0; i < this.endpoints.length; i++) {
       const index = (this.preferred + i) % this.endpoints.length;
       const endpoint = this.endpoints[index]!;
@@ -193,7 +195,16 @@ export class Transport {
         this.preferred = index;
         return result;
       } catch (error) {
-        // Only "could not talk to it" moves on to the next endpoint; an answer (even an error) is final.
+        // A read that a member cannot serve now (gRPC Unavailable: no leader, as in a minority cut off from the
+        // rest) may be served by another, as etcd's client retries it. Not a write: "request timed out" and
+        // "leader changed" are Unavailable too, and such a write may still be applied.
+        if (retry === "read" && error instanceof EtcdError && error.grpcCode === GRPC_UNAVAILABLE) {
+          unavailableAnswer = error;
+          unavailableAnswers++;
+          failures.push(`${endpoint.url}: ${error.message}`);
+          continue;
+        }
+        // Otherwise only "could not talk to it" moves on to the next endpoint; an answer (even an error) is final.
         if (!isConnectionError(error)) throw error;
         if (retry === "write" && !wasNotSent(error)) {
           // Not resent, but the next request starts at the next endpoint: `preferred` moves only on success, so a
@@ -208,6 +219,8 @@ export class Transport {
         failures.push(`${endpoint.url}: ${(error as Error).message}`);
       }
     }
+    // Every member answered that it cannot serve the read now: the last answer, as a single member gives it.
+    if (unavailableAnswer !== undefined && unavailableAnswers === this.endpoints.length) throw unavailableAnswer;
     throw new StoreUnavailableError(`store unreachable (${failures.join("; ")})`);
   }
 }

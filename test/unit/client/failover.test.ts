@@ -116,6 +116,46 @@ test("status(endpoint) of a member that never answers fails with the client's ti
   }
 });
 
+test("a read that a member cannot serve now (Unavailable: no leader) goes to the next one; a write does not", async () => {
+  const calls: string[] = [];
+  const leaderless = createHttpServer((request, response) => {
+    calls.push(request.url ?? "");
+    request.resume();
+    request.on("end", () => {
+      response.writeHead(503, { "content-type": "application/json" });
+      response.end(JSON.stringify({ error: "etcdserver: no leader", message: "etcdserver: no leader", code: 14 }));
+    });
+  });
+  await new Promise<void>((r) => leaderless.listen(0, "127.0.0.1", () => r()));
+  const address = leaderless.address();
+  if (address === null || typeof address !== "object") throw new Error("no address");
+  const cutOff = `http://127.0.0.1:${address.port}`;
+  const good = await answering();
+  const client = new StoreClient({ endpoints: [cutOff, good.url] });
+  const writer = new StoreClient({ endpoints: [cutOff, good.url] });
+  const alone = new StoreClient({ endpoints: [cutOff] });
+  try {
+    assert.is((await client.range("/k")).header.revision, 5, "served by the member that has a leader");
+    const write = await writer.put("/k", "v").then(
+      () => "written",
+      (error: Error) => error.message,
+    );
+    assert.is(write, "etcdserver: no leader", "a write's Unavailable answer is final: it may still be applied");
+    const only = await alone.range("/k").then(
+      () => "read",
+      (error: Error) => error.message,
+    );
+    assert.is(only, "etcdserver: no leader", "with no other member, the member's own answer");
+  } finally {
+    await client.close();
+    await writer.close();
+    await alone.close();
+    leaderless.closeAllConnections();
+    await new Promise((r) => leaderless.close(r));
+    await good.close();
+  }
+});
+
 test("a write goes to the next endpoint when the first refuses the connection", async () => {
   const good = await answering();
   const client = new StoreClient({ endpoints: [`http://127.0.0.1:${await freePort()}`, good.url] });

@@ -150,7 +150,7 @@ function staticIdentity(name: string, peerUrl: string, initial: InitialCluster):
  * global fetch: the first fetch loads node's built-in copy of undici and compiles its HTTP parser, ~10 MB that every
  * founding member kept for its whole life for this one request at start-up.
  */
-async function getProbe(peerUrl: string): Promise<ProbeAnswer | undefined> {
+export async function getProbe(peerUrl: string): Promise<ProbeAnswer | undefined> {
   const url = new URL(`${peerUrl}${PROBE_PATH}`);
   const pool = new Pool(url.origin, { connections: 1 });
   try {

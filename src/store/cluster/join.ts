@@ -8,8 +8,11 @@ import type { MemberInfo } from "../replica.js";
 import type { MemberIdentity } from "./identity.js";
 
 export class JoinError extends VigieError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super("VIGIE_ERR_JOIN", message, options);
+  /** The cluster could not answer right now (no leader): worth another try. */
+  readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super("VIGIE_ERR_JOIN", message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options?.retryable ?? false;
   }
 }
 
@@ -56,71 +59,100 @@ async function refuseIfNotVigie(
   }
 }
 
-export async function joinCluster(options: {
+interface JoinOptions {
   joinUrl: string;
   name: string;
   peerUrl: string;
   logger: Logger;
   /** Asks a peer URL whether a vigie member serves it (bootstrap's probe). */
   probePeer: (peerUrl: string) => Promise<PeerKind>;
-}): Promise<MemberIdentity> {
+}
+
+export async function joinCluster(options: JoinOptions): Promise<MemberIdentity> {
   const client = new StoreClient({ endpoints: [options.joinUrl], requestTimeoutMs: 10_000, connectionsPerEndpoint: 1 });
+  const deadlineMs = Date.now() + JOIN_RETRY_MAX_MS;
   try {
-    let list: Awaited<ReturnType<StoreClient["memberList"]>>;
-    try {
-      list = await client.memberList();
-    } catch (error) {
-      throw new JoinError(`--join ${options.joinUrl}: cannot list the cluster's members: ${firstLine(error)}`, {
-        cause: error,
-      });
+    for (;;) {
+      try {
+        return await tryJoin(client, options);
+      } catch (error) {
+        // The cluster was between leaders ("leader changed", "no leader", "request timed out": etcd's Unavailable).
+        // The add may even have committed: the next round's member list then shows this peer URL unstarted, and
+        // this member takes that place. Refusing at once made a sidecar started during an election exit.
+        const unavailable = error instanceof JoinError && error.retryable;
+        if (!unavailable || Date.now() + JOIN_RETRY_PAUSE_MS >= deadlineMs) throw error;
+        options.logger.info({ err: error.message }, "joining: the cluster is electing a leader; trying again");
+        await new Promise((r) => setTimeout(r, JOIN_RETRY_PAUSE_MS));
+      }
     }
-    await refuseIfNotVigie(options.joinUrl, list.header.clusterId, list.members, options.probePeer);
-    const sameName = list.members.find((m) => m.name === options.name);
-    if (sameName !== undefined) {
-      throw new JoinError(
-        `--join: a member named "${options.name}" (id ${BigInt(sameName.id).toString(16)}) is already in the cluster, ` +
-          "but this data dir is empty: this member lost its data. Remove it (vigie member remove " +
-          `${BigInt(sameName.id).toString(16)}) and join again, or join under a new --name`,
-      );
-    }
-    // A member added beforehand (`vigie member add`) but never started: take its place instead of adding another.
-    const preAdded = list.members.find((m) => m.name === "" && m.peerUrls.includes(options.peerUrl));
-    if (preAdded !== undefined) {
-      options.logger.info({ member: preAdded.id }, "joining as a member added beforehand");
-      return identityFrom(
-        options.name,
-        Number(preAdded.id),
-        Number(list.header.clusterId),
-        list.members.map(toMemberInfo),
-      );
-    }
-    const taken = list.members.find((m) => m.peerUrls.includes(options.peerUrl));
-    if (taken !== undefined) {
-      throw new JoinError(
-        `--join: peer URL ${options.peerUrl} already belongs to member "${taken.name}" (${taken.id})`,
-      );
-    }
-    let added: Awaited<ReturnType<StoreClient["memberAdd"]>>;
-    try {
-      added = await client.memberAdd([options.peerUrl], true);
-    } catch (error) {
-      throw new JoinError(`--join ${options.joinUrl}: member add failed: ${firstLine(error)}`, {
-        cause: error,
-      });
-    }
-    options.logger.info(
-      { member: added.member.id, cluster: added.header.clusterId },
-      "added to the cluster as a learner",
-    );
-    return identityFrom(
-      options.name,
-      Number(added.member.id),
-      Number(added.header.clusterId),
-      added.members.map(toMemberInfo),
-    );
   } finally {
     await client.close();
   }
+}
+
+/** How long a join keeps trying while the cluster has no leader, and the pause between tries. */
+const JOIN_RETRY_MAX_MS = 10_000;
+const JOIN_RETRY_PAUSE_MS = 200;
+/** etcd's gRPC code Unavailable: no leader, leader changed, request timed out. */
+const GRPC_UNAVAILABLE = 14;
+
+async function tryJoin(client: StoreClient, options: JoinOptions): Promise<MemberIdentity> {
+  let list: Awaited<ReturnType<StoreClient["memberList"]>>;
+  try {
+    list = await client.memberList();
+  } catch (error) {
+    throw new JoinError(`--join ${options.joinUrl}: cannot list the cluster's members: ${firstLine(error)}`, {
+      cause: error,
+      retryable: isUnavailable(error),
+    });
+  }
+  await refuseIfNotVigie(options.joinUrl, list.header.clusterId, list.members, options.probePeer);
+  const sameName = list.members.find((m) => m.name === options.name);
+  if (sameName !== undefined) {
+    throw new JoinError(
+      `--join: a member named "${options.name}" (id ${BigInt(sameName.id).toString(16)}) is already in the cluster, ` +
+        "but this data dir is empty: this member lost its data. Remove it (vigie member remove " +
+        `${BigInt(sameName.id).toString(16)}) and join again, or join under a new --name`,
+    );
+  }
+  // A member added beforehand (`vigie member add`) but never started: take its place instead of adding another.
+  const preAdded = list.members.find((m) => m.name === "" && m.peerUrls.includes(options.peerUrl));
+  if (preAdded !== undefined) {
+    options.logger.info({ member: preAdded.id }, "joining as a member added beforehand");
+    return identityFrom(
+      options.name,
+      Number(preAdded.id),
+      Number(list.header.clusterId),
+      list.members.map(toMemberInfo),
+    );
+  }
+  const taken = list.members.find((m) => m.peerUrls.includes(options.peerUrl));
+  if (taken !== undefined) {
+    throw new JoinError(`--join: peer URL ${options.peerUrl} already belongs to member "${taken.name}" (${taken.id})`);
+  }
+  let added: Awaited<ReturnType<StoreClient["memberAdd"]>>;
+  try {
+    added = await client.memberAdd([options.peerUrl], true);
+  } catch (error) {
+    throw new JoinError(`--join ${options.joinUrl}: member add failed: ${firstLine(error)}`, {
+      cause: error,
+      retryable: isUnavailable(error),
+    });
+  }
+  options.logger.info(
+    { member: added.member.id, cluster: added.header.clusterId },
+    "added to the cluster as a learner",
+  );
+  return identityFrom(
+    options.name,
+    Number(added.member.id),
+    Number(added.header.clusterId),
+    added.members.map(toMemberInfo),
+  );
+}
+
+function isUnavailable(error: unknown): boolean {
+  return (error as { grpcCode?: unknown }).grpcCode === GRPC_UNAVAILABLE;
 }
 
 function identityFrom(name: string, memberId: number, clusterId: number, members: MemberInfo[]): MemberIdentity {

@@ -4,6 +4,7 @@
 // of a leader that shuts down.
 import assert from "node:assert/strict";
 import type { Logger } from "../../log.js";
+import { getProbe } from "../cluster/bootstrap.js";
 import { randomMemberId } from "../cluster/ids.js";
 import {
   decodeMemberContext,
@@ -78,6 +79,7 @@ function leaderRefusal(error: RemotePeerError): Error | undefined {
 }
 
 export interface MembershipOptions {
+  clusterId: number;
   memberId: NodeId;
   name: string;
   clientUrls: string[];
@@ -243,6 +245,25 @@ export class Membership {
     for (const member of this.options.table.list()) {
       if (member.peerURLs[0] !== undefined) this.options.transport.setPeer(member.ID, member.peerURLs[0]);
     }
+  }
+
+  /**
+   * A member removed while it could not hear of it (cut off from the others, or a learner removed before its
+   * snapshot arrived) never applies its own removal: it would go on serving stale reads and call itself healthy,
+   * since the others merely refuse its messages. Now and then a follower or learner asks one peer (the leader if
+   * it knows one) whether that peer lists it as removed, as etcd's peers tell a removed member it is gone.
+   */
+  async checkNotRemoved(): Promise<void> {
+    if (this.options.isLeader() || !this.options.active()) return;
+    const { table, memberId, clusterId } = this.options;
+    const others = table.list().filter((m) => m.ID !== memberId && m.peerURLs[0] !== undefined);
+    const peer = table.get(this.options.leader()) ?? others[Math.floor(Math.random() * others.length)];
+    const peerUrl = peer?.ID === memberId ? undefined : peer?.peerURLs[0];
+    if (peerUrl === undefined) return;
+    const answer = await getProbe(peerUrl).catch(() => undefined);
+    if (answer?.clusterId !== clusterId || !Array.isArray(answer.removed) || !answer.removed.includes(memberId)) return;
+    this.options.logger.warn({ peer: peerUrl }, "a peer lists this member as removed from the cluster");
+    this.options.onRemoved();
   }
 
   /** Tells the cluster this member's name and client URLs (replicated, like etcd's publish), once per start. */

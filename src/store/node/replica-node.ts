@@ -56,6 +56,8 @@ export interface ReplicaNodeOptions {
 }
 
 const NO_LEADER_RETRY_MS = 20;
+/** How often a follower or learner asks a peer whether it was removed (see Membership.checkNotRemoved). */
+const REMOVED_CHECK_INTERVAL_MS = 3000;
 const MAX_PENDING_PROPOSALS = 16_384;
 /** Request ids a boot may use per millisecond since the epoch before it would reach the next boot's base. */
 const REQUEST_IDS_PER_MS = 1024;
@@ -121,6 +123,7 @@ export class ReplicaNode implements Replica {
     });
     this.leases.serve();
     this.membership = new Membership({
+      clusterId: options.clusterId,
       memberId: options.memberId,
       name: options.name,
       clientUrls: options.clientUrls,
@@ -145,6 +148,7 @@ export class ReplicaNode implements Replica {
     this.driver = driver;
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 250));
     this.timers.push(setInterval(() => this.membership.promoteCaughtUpLearner(), 500));
+    this.timers.push(setInterval(() => void this.membership.checkNotRemoved(), REMOVED_CHECK_INTERVAL_MS));
     this.timers.push(setInterval(() => this.reads.expire(Date.now()), 1000));
     this.timers.push(setInterval(() => this.compactHistory(), this.options.compactionIntervalMs));
     void this.membership.publishAttributes();

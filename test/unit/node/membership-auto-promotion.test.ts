@@ -1,0 +1,137 @@
+// Automatic promotion's decision on the leader, with its commit slowed down: the promotion timer fires again while
+// the first promotion is still uncommitted and the learner it chose has just gone quiet. The leader must not pick a
+// second learner (that made one voter more than --voters once both committed), and must never promote a learner
+// that is not caught up. The core is a small scripted stand-in (one pending conf change at a time, applied 300 ms
+// after it is proposed); the member table and Membership are the real ones.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { silentLogger } from "../../../src/log.js";
+import { MemberTable } from "../../../src/store/cluster/members.js";
+import { Membership } from "../../../src/store/node/membership.js";
+import { ProposalDroppedError } from "../../../src/store/raft/errors.js";
+import type { RaftNode } from "../../../src/store/raft/raft-node.js";
+import type { ConfChange } from "../../../src/store/raft/types.js";
+import type { PeerTransport } from "../../../src/store/transport/transport.js";
+
+const LEADER = 1;
+const COMMIT_DELAY_MS = 300;
+const LAST_INDEX = 100;
+
+function setUp(options: { voters: number[]; learners: number[]; wantedVoters: number }) {
+  const table = MemberTable.fromList(
+    [...options.voters, ...options.learners].map((id) => ({
+      ID: id,
+      name: `m${id}`,
+      peerURLs: [`http://127.0.0.1:${9000 + id}`],
+      clientURLs: [],
+      isLearner: options.learners.includes(id),
+    })),
+  );
+  const active = new Set([...options.voters, ...options.learners]);
+  const match = new Map([...options.voters, ...options.learners].map((id) => [id, LAST_INDEX]));
+  const proposed: ConfChange[] = [];
+  let pending: ConfChange | null = null;
+  let membership: Membership | undefined;
+  const core = {
+    role: "leader",
+    status() {
+      const learners = table
+        .list()
+        .filter((m) => m.isLearner)
+        .map((m) => m.ID);
+      const voters = table
+        .list()
+        .filter((m) => !m.isLearner)
+        .map((m) => m.ID);
+      const progress = new Map(
+        [...voters, ...learners].map((id) => [id, { match: match.get(id) ?? 0, recentActive: active.has(id) }]),
+      );
+      return { voters, learners, lastIndex: LAST_INDEX, progress };
+    },
+    proposeConfChange(cc: ConfChange) {
+      if (pending !== null) throw new ProposalDroppedError("confChangePending", "a conf change is pending");
+      pending = cc;
+      proposed.push(cc);
+      setTimeout(() => {
+        table.applyConfChange(cc);
+        pending = null;
+        membership?.onConfChange(cc);
+      }, COMMIT_DELAY_MS);
+    },
+  };
+  const transport = { handle() {}, setPeer() {}, removePeer() {} } as unknown as PeerTransport;
+  membership = new Membership({
+    clusterId: 7,
+    memberId: LEADER,
+    name: "m1",
+    clientUrls: [],
+    raft: core as unknown as RaftNode,
+    table,
+    transport,
+    logger: silentLogger(),
+    requestTimeoutMs: 3000,
+    wantedVoters: options.wantedVoters,
+    run: async (op) => op(core as unknown as RaftNode),
+    proposeAttributes: async () => undefined,
+    isLeader: () => true,
+    leader: () => LEADER,
+    active: () => true,
+    onRemoved: () => {},
+  });
+  return { membership, table, active, match, proposed };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const voterCount = (table: MemberTable) => table.list().filter((m) => !m.isLearner).length;
+
+test("a promotion timer firing while the last promotion is uncommitted does not promote a second learner", async () => {
+  const { membership, table, active, proposed } = setUp({ voters: [1, 2, 3], learners: [4, 5], wantedVoters: 4 });
+  membership.promoteCaughtUpLearner();
+  await sleep(20);
+  assert.equal(
+    proposed.map((cc) => cc.nodeId),
+    [4],
+  );
+  // Learner 4 goes quiet right after being chosen; 5 is caught up and active.
+  active.delete(4);
+  for (let round = 0; round < 6; round++) {
+    membership.promoteCaughtUpLearner();
+    await sleep(100);
+  }
+  await sleep(COMMIT_DELAY_MS * 2);
+  assert.is(voterCount(table), 4, `voters: ${JSON.stringify(table.list())}`);
+  assert.equal(
+    proposed.map((cc) => cc.nodeId),
+    [4],
+  );
+});
+
+test("only caught-up, active learners are promoted, one at a time, up to the wanted count", async () => {
+  const { membership, table, active, match, proposed } = setUp({
+    voters: [1, 2, 3],
+    learners: [4, 5, 6, 7],
+    wantedVoters: 5,
+  });
+  match.set(4, 50); // behind: under 90% of the leader's log
+  active.delete(5); // silent
+  for (let round = 0; round < 12; round++) {
+    membership.promoteCaughtUpLearner();
+    await sleep(100);
+  }
+  await sleep(COMMIT_DELAY_MS * 2);
+  assert.equal(
+    proposed.map((cc) => cc.nodeId),
+    [6, 7],
+  );
+  assert.is(voterCount(table), 5);
+  // Learner 4 catches up and 5 comes back: the cluster already has what it wants.
+  match.set(4, LAST_INDEX);
+  active.add(5);
+  for (let round = 0; round < 4; round++) {
+    membership.promoteCaughtUpLearner();
+    await sleep(100);
+  }
+  assert.is(proposed.length, 2);
+});
+
+test.run();

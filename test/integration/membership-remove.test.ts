@@ -29,7 +29,7 @@ async function termOf(agent: AgentProcess): Promise<number> {
 async function endsOnItsOwn(agent: AgentProcess, waitMaxMs: number): Promise<number | null> {
   const ended = await Promise.race([
     agent.exitCode().then((code) => ({ code })),
-    new Promise<undefined>((r) => setTimeout(r, waitMaxMs)),
+    new Promise<undefined>((r) => setTimeout(() => r(undefined), waitMaxMs)),
   ]);
   assert.ok(ended !== undefined, `removed member ${agent.name} still runs ${waitMaxMs} ms later:\n${agent.logs()}`);
   return ended.code;

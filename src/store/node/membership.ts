@@ -222,7 +222,7 @@ export class Membership {
       case "promoteLearner":
         if (member === undefined) return new MemberNotFoundError();
         if (!member.isLearner) return new NotLearnerError();
-        return this.learnerCaughtUp(cc.nodeId) ? undefined : new LearnerNotReadyError();
+        return this.learnerCaughtUp(cc.nodeId, false) ? undefined : new LearnerNotReadyError();
     }
   }
 
@@ -285,11 +285,17 @@ export class Membership {
     }
   }
 
-  private learnerCaughtUp(id: number): boolean {
+  /**
+   * etcd's rule: the learner holds at least 90% of the leader's log (and something at all). `requireActive` adds
+   * that it answered lately, for the automatic choice only: the core clears that flag at every check-quorum round
+   * (each election timeout) and sets it again on the learner's next answer, so an explicit `member promote`
+   * checked on it could be refused for a learner in perfect health when asked just after a round.
+   */
+  private learnerCaughtUp(id: number, requireActive: boolean): boolean {
     const st = this.options.raft.status();
     const progress = st.progress.get(id);
     const leaderMatch = st.progress.get(this.options.memberId)?.match ?? st.lastIndex;
-    if (progress === undefined || !progress.recentActive) return false;
+    if (progress === undefined || (requireActive && !progress.recentActive)) return false;
     return progress.match > 0 && progress.match >= leaderMatch * 0.9;
   }
 
@@ -302,7 +308,9 @@ export class Membership {
     if (this.autoPromoting || !this.options.isLeader() || !this.options.active()) return;
     const st = this.options.raft.status();
     if (st.voters.length >= this.options.wantedVoters || st.learners.length === 0) return;
-    const candidate = st.learners.find((id) => this.learnerCaughtUp(id) && this.options.table.get(id)?.name !== "");
+    const candidate = st.learners.find(
+      (id) => this.learnerCaughtUp(id, true) && this.options.table.get(id)?.name !== "",
+    );
     if (candidate === undefined) return;
     this.options.logger.info(
       { member: candidate.toString(16), voters: st.voters.length, wanted: this.options.wantedVoters },

@@ -134,4 +134,14 @@ test("only caught-up, active learners are promoted, one at a time, up to the wan
   assert.is(proposed.length, 2);
 });
 
+test("an explicit promotion needs the learner caught up, not a fresh answer (the core clears that flag every round)", async () => {
+  const { membership, table, active, match } = setUp({ voters: [1, 2, 3], learners: [4, 5], wantedVoters: 3 });
+  active.delete(4); // between a check-quorum round and its next answer
+  await membership.promote(4);
+  assert.is(voterCount(table), 4);
+  match.set(5, 10);
+  const refused = await membership.promote(5).catch((error: unknown) => (error as { code?: string }).code);
+  assert.is(refused, "VIGIE_ERR_LEARNER_NOT_READY");
+});
+
 test.run();

@@ -130,4 +130,39 @@ test("a member removed while it was down and restarted from its old data dir sto
   });
 });
 
+test("removing a live voter while another is down is refused as etcd does ('unhealthy cluster'); the dead one goes", async () => {
+  requireBuiltCli();
+  const fixture = await ClusterFixture.create("membership-remove-quorum");
+  await withLogsOnFailure(fixture, async () => {
+    const agents = await fixture.startStatic(["u1", "u2", "u3"], 3);
+    const leader = await leaderOf(agents);
+    const [dead, live] = agents.filter((a) => a !== leader) as [AgentProcess, AgentProcess];
+    const deadId = await memberIdOf(dead);
+    const liveId = await memberIdOf(live);
+    await dead.kill("SIGKILL");
+    // More than an election timeout: the leader has noticed the silence.
+    await new Promise((r) => setTimeout(r, 2000));
+    // Out, the live one would leave 2 voters, one of them down: no quorum, the cluster stuck until the dead returns.
+    const refused = await api(live.clientUrl, "/v3/cluster/member/remove", { ID: liveId });
+    assert.is(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.body, {
+      error: "etcdserver: unhealthy cluster",
+      message: "etcdserver: unhealthy cluster",
+      code: 14,
+    });
+    // Adding a voter to a cluster with one of three down would also leave it short (2 up of 4 voters).
+    const added = await api(leader.clientUrl, "/v3/cluster/member/add", { peerURLs: ["http://127.0.0.1:9"] });
+    assert.is(added.body.error, "etcdserver: unhealthy cluster", JSON.stringify(added.body));
+    const learner = await api(leader.clientUrl, "/v3/cluster/member/add", {
+      peerURLs: ["http://127.0.0.1:9"],
+      isLearner: true,
+    });
+    assert.is(learner.status, 200, "a learner does not count in the quorum");
+    assert.is((await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: learner.body.member.ID })).status, 200);
+    const removed = await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: deadId });
+    assert.is(removed.status, 200, JSON.stringify(removed.body));
+    assert.is((await put(live.clientUrl, "/after", "ok")).status, 200);
+  });
+});
+
 test.run();

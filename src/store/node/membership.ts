@@ -12,6 +12,7 @@ import {
   type MemberAttributes,
   type MemberTable,
 } from "../cluster/members.js";
+import { GrpcCode, MvccError } from "../mvcc/errors.js";
 import { ProposalDroppedError } from "../raft/errors.js";
 import type { RaftNode } from "../raft/raft-node.js";
 import type { ConfChange, NodeId } from "../raft/types.js";
@@ -60,6 +61,19 @@ function fromWire(body: unknown): ConfChange {
   return { type: wire.type, nodeId: wire.nodeId as number, context: Buffer.from(wire.context, "utf8") };
 }
 
+/**
+ * etcd's strict reconfiguration check: a change that would leave the cluster without a quorum of voters that are
+ * up is refused (removing a live voter while another is down, adding a voter to a cluster short of members).
+ */
+export class UnhealthyClusterError extends MvccError {
+  constructor() {
+    super("VIGIE_ERR_UNHEALTHY_CLUSTER", "etcdserver: unhealthy cluster", GrpcCode.Unavailable);
+  }
+}
+
+/** A voter counts as up when the leader heard from it this recently (more than an election timeout). */
+const ACTIVE_WINDOW_MS = 1500;
+
 /** The leader's refusals of a change, as the errors the client API answers; undefined: try again. */
 function leaderRefusal(error: RemotePeerError): Error | undefined {
   switch (error.code) {
@@ -71,6 +85,8 @@ function leaderRefusal(error: RemotePeerError): Error | undefined {
       return new LearnerNotReadyError();
     case "VIGIE_ERR_PEER_URL_EXISTS":
       return new PeerUrlExistsError();
+    case "VIGIE_ERR_UNHEALTHY_CLUSTER":
+      return new UnhealthyClusterError();
     case "VIGIE_ERR_RECONFIGURATION":
       return new ReconfigurationError(error.message.replace(/^etcdserver: re-configuration failed: /, ""));
     default:
@@ -103,6 +119,7 @@ export interface MembershipOptions {
 export class Membership {
   private readonly waits = new WaitTable<string, void>(16);
   private autoPromoting = false;
+  private readonly lastActiveMs = new Map<NodeId, number>();
 
   constructor(private readonly options: MembershipOptions) {}
 
@@ -215,10 +232,12 @@ export class Membership {
         if (member !== undefined || table.isRemoved(cc.nodeId))
           return new ReconfigurationError("member ID already exist");
         const { peerURLs } = decodeMemberContext(cc.context);
-        return peerURLs.some((url) => table.byPeerUrl(url) !== undefined) ? new PeerUrlExistsError() : undefined;
+        if (peerURLs.some((url) => table.byPeerUrl(url) !== undefined)) return new PeerUrlExistsError();
+        return this.wouldLoseQuorum(cc) ? new UnhealthyClusterError() : undefined;
       }
       case "removeNode":
-        return member === undefined ? new MemberNotFoundError() : undefined;
+        if (member === undefined) return new MemberNotFoundError();
+        return this.wouldLoseQuorum(cc) ? new UnhealthyClusterError() : undefined;
       case "promoteLearner":
         if (member === undefined) return new MemberNotFoundError();
         if (!member.isLearner) return new NotLearnerError();
@@ -283,6 +302,45 @@ export class Membership {
         await sleep(500);
       }
     }
+  }
+
+  /** Leader only, every 100 ms: when each voter last answered (the core's flag is cleared every round). */
+  sampleActivity(): void {
+    if (!this.options.isLeader()) {
+      this.lastActiveMs.clear();
+      return;
+    }
+    const nowMs = Date.now();
+    for (const [id, progress] of this.options.raft.status().progress) {
+      if (progress.recentActive) this.lastActiveMs.set(id, nowMs);
+    }
+  }
+
+  /**
+   * Whether `cc` leaves fewer voters up (heard from by the leader lately) than a quorum of the voters after it, as
+   * etcd 3.4's strict reconfiguration check refuses: removing a live voter while another is down, adding a voter
+   * (not up yet) to a cluster with voters down. The 1 → 2 step stays allowed, as in etcd. Unlike etcd, which
+   * refuses any add while a voter is unreachable, learners may always be added: sidecars join as learners, and
+   * must be able to while a voter is down.
+   */
+  private wouldLoseQuorum(cc: ConfChange): boolean {
+    const { voters } = this.options.raft.status();
+    let after: NodeId[];
+    if (cc.type === "addVoter") {
+      if (voters.length === 1) return false;
+      after = [...voters, cc.nodeId];
+    } else if (cc.type === "removeNode" && voters.includes(cc.nodeId)) {
+      after = voters.filter((id) => id !== cc.nodeId);
+    } else {
+      return false;
+    }
+    // Sampled now too: a leader elected less than a sampling period ago has no samples yet (the core marks every
+    // peer active when it takes over).
+    this.sampleActivity();
+    const nowMs = Date.now();
+    const isUp = (id: NodeId) =>
+      id === this.options.memberId || nowMs - (this.lastActiveMs.get(id) ?? 0) <= ACTIVE_WINDOW_MS;
+    return after.filter(isUp).length < Math.floor(after.length / 2) + 1;
   }
 
   /**

@@ -148,6 +148,7 @@ export class ReplicaNode implements Replica {
     this.driver = driver;
     this.timers.push(setInterval(() => this.revokeExpiredLeases(), 250));
     this.timers.push(setInterval(() => this.membership.promoteCaughtUpLearner(), 500));
+    this.timers.push(setInterval(() => this.membership.sampleActivity(), 100));
     this.timers.push(setInterval(() => void this.membership.checkNotRemoved(), REMOVED_CHECK_INTERVAL_MS));
     this.timers.push(setInterval(() => this.reads.expire(Date.now()), 1000));
     this.timers.push(setInterval(() => this.compactHistory(), this.options.compactionIntervalMs));

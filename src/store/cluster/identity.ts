@@ -58,7 +58,8 @@ export async function readIdentity(dataDir: string): Promise<MemberIdentity | un
 
 /** Writes the identity atomically (temp file, fsync, rename, fsync dir): a crash leaves the old state or the new. */
 export async function writeIdentity(dataDir: string, identity: MemberIdentity): Promise<void> {
-  await mkdir(dataDir, { recursive: true });
+  // Private, as etcd makes it: the log and snapshots inside hold every value, secrets included.
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, IDENTITY_FILE);
   const temp = `${path}.tmp`;
   const file = await open(temp, "w", 0o600);

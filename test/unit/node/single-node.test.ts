@@ -1,5 +1,5 @@
 // A single-node replica (what `vigie agent --dev` runs): real WAL in a temp dir, real peer server on loopback.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -46,6 +46,18 @@ test("put, range, txn and a linearizable read on a single node; state survives a
     await replica.close();
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a data dir the replica creates is private (0700, as etcd's): it holds every value, secrets included", async () => {
+  const parent = await mkdtemp(join(tmpdir(), "vigie-node-"));
+  try {
+    const dir = join(parent, "data");
+    const replica = await start(dir);
+    await replica.close();
+    assert.is((await stat(dir)).mode & 0o777, 0o700);
+  } finally {
+    await rm(parent, { recursive: true, force: true });
   }
 });
 

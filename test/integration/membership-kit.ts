@@ -134,3 +134,27 @@ export async function withLogsOnFailure(fixture: ClusterFixture, body: () => Pro
 export function note(text: string): void {
   console.log(`  ${text}`);
 }
+
+/** How many ~400 kB values `withBigSnapshotJoiner` writes: about 24 MB, a snapshot that takes a while to stream. */
+export const BIG_VALUES = 60;
+
+/**
+ * Three founders holding about 24 MB, and a learner joining them, started: the leader begins streaming it a
+ * snapshot as soon as it is added, and start() returns once the learner's API answers, while that snapshot is on
+ * the way.
+ */
+export async function withBigSnapshotJoiner(
+  fixture: ClusterFixture,
+  founderNames: [string, string, string],
+  joinerName: string,
+): Promise<{ founders: AgentProcess[]; leader: AgentProcess; joiner: AgentProcess }> {
+  const founders = await fixture.startStatic(founderNames, 3);
+  const leader = await leaderOf(founders);
+  const value = "x".repeat(400_000);
+  for (let i = 0; i < BIG_VALUES; i += 6) {
+    await Promise.all(Array.from({ length: 6 }, (_, k) => put(leader.clientUrl, `/big/${i + k}`, value, 20_000)));
+  }
+  const joiner = await fixture.defineJoiner(joinerName, leader.clientUrl, 3);
+  await joiner.start();
+  return { founders, leader, joiner };
+}

@@ -9,6 +9,7 @@ import { ClusterFixture } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/ports.js";
 import {
   api,
+  BIG_VALUES,
   b64,
   leaderOf,
   memberIdOf,
@@ -16,6 +17,7 @@ import {
   note,
   put,
   requireBuiltCli,
+  withBigSnapshotJoiner,
   withLogsOnFailure,
 } from "./membership-kit.js";
 
@@ -93,15 +95,7 @@ test("a joiner killed -9 half way through its snapshot restarts from its data di
   requireBuiltCli();
   const fixture = await ClusterFixture.create("membership-snapshot-kill", { VIGIE_SNAPSHOT_COUNT: "50" });
   await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["s1", "s2", "s3"], 3);
-    const leader = await leaderOf(founders);
-    // About 24 MB of values: a snapshot that takes a noticeable while to stream and write.
-    const value = "x".repeat(400_000);
-    for (let i = 0; i < 60; i += 6) {
-      await Promise.all(Array.from({ length: 6 }, (_, k) => put(leader.clientUrl, `/big/${i + k}`, value, 20_000)));
-    }
-    const joiner = await fixture.defineJoiner("sj", leader.clientUrl, 3);
-    await joiner.start();
+    const { leader, joiner } = await withBigSnapshotJoiner(fixture, ["s1", "s2", "s3"], "sj");
     // Killed while its snapshot is on the way (the leader starts sending it as soon as the learner is added, and
     // start() returns once the API answers): it holds an identity but no complete state yet.
     const haveBefore = await countOn(joiner.clientUrl, "/big/").catch(() => -1);
@@ -110,12 +104,14 @@ test("a joiner killed -9 half way through its snapshot restarts from its data di
       .logs()
       .split("\n")
       .filter((line) => /snapshot/i.test(line));
-    note(`joiner killed -9 holding ${haveBefore} of 60 keys; its snapshot log lines: ${snapshotLines.length}`);
+    note(
+      `joiner killed -9 holding ${haveBefore} of ${BIG_VALUES} keys; its snapshot log lines: ${snapshotLines.length}`,
+    );
     const restartedMs = Date.now();
     await joiner.start();
     await waitFor(
       "the joiner caught up after its restart",
-      async () => (await countOn(joiner.clientUrl, "/big/")) === 60,
+      async () => (await countOn(joiner.clientUrl, "/big/")) === BIG_VALUES,
       15_000,
     );
     note(`joiner restarted after kill -9 mid-snapshot: caught up ${Date.now() - restartedMs} ms later`);

@@ -15,6 +15,7 @@ import {
   note,
   put,
   requireBuiltCli,
+  withBigSnapshotJoiner,
   withLogsOnFailure,
 } from "./membership-kit.js";
 
@@ -22,14 +23,7 @@ test("a learner removed while its snapshot is still streaming", async () => {
   requireBuiltCli();
   const fixture = await ClusterFixture.create("membership-snapshot-remove", { VIGIE_SNAPSHOT_COUNT: "50" });
   await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["m1", "m2", "m3"], 3);
-    const leader = await leaderOf(founders);
-    const value = "x".repeat(400_000);
-    for (let i = 0; i < 60; i += 6) {
-      await Promise.all(Array.from({ length: 6 }, (_, k) => put(leader.clientUrl, `/big/${i + k}`, value, 20_000)));
-    }
-    const joiner = await fixture.defineJoiner("mj", leader.clientUrl, 3);
-    await joiner.start();
+    const { founders, leader, joiner } = await withBigSnapshotJoiner(fixture, ["m1", "m2", "m3"], "mj");
     const joinerId = await memberIdOf(joiner);
     const removedAtMs = Date.now();
     const answer = await api(founders.find((a) => a !== leader)!.clientUrl, "/v3/cluster/member/remove", {

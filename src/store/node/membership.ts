@@ -138,7 +138,8 @@ export class Membership {
   async remove(id: number): Promise<MemberInfo[]> {
     if (!this.options.table.has(id)) throw new MemberNotFoundError();
     await this.change({ type: "removeNode", nodeId: id, context: new Uint8Array(0) });
-    return this.options.table.list();
+    // Without the removed member even where it is not applied yet (a member that removed itself, see change).
+    return this.options.table.list().filter((member) => member.ID !== id);
   }
 
   async promote(id: number): Promise<MemberInfo[]> {
@@ -179,7 +180,13 @@ export class Membership {
       const proposed = this.options.isLeader() && (await this.proposeAsLeader(cc, extraCheck));
       // A change with its own check (the automatic promotion) is the leader's alone: the next leader decides anew.
       if (!proposed && extraCheck !== undefined) throw new ReconfigurationError("this member no longer leads");
-      if (!proposed) await this.handToLeader(cc);
+      if (!proposed) {
+        await this.handToLeader(cc);
+        // A member asked to remove itself may never apply its removal: the leader stops replicating to it once it
+        // applied the removal, which its answer says it did. This member learns it from its peers (the removed-
+        // member probe); waiting here would only time out.
+        if (cc.type === "removeNode" && cc.nodeId === this.options.memberId) this.waits.resolve(key, undefined);
+      }
     } catch (error) {
       this.waits.reject(key, mapDropped(error));
     }

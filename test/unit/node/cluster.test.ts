@@ -230,6 +230,29 @@ cluster("a promotion asked of a follower is decided by the leader, which knows h
   }
 });
 
+cluster("a member asked to remove itself answers once the leader applied it, without waiting to learn it", async () => {
+  const leader = await leaderOf(replicas);
+  const api = await memberApi(() => replicas.find((r) => r.status().role === "leader") ?? leader);
+  const spec: Spec = { name: "n6", peerUrl: `http://127.0.0.1:${await freePort()}`, dataDir: join(root, "n6") };
+  const learner = await start(spec, { join: api.url });
+  try {
+    await waitFor("the learner catches up", async () => learner.kv.revision === leader.kv.revision, 5000);
+    // The leader's answer is enough: waiting to apply the removal here timed out, as it may never reach this member.
+    const members = await learner.removeMember(learner.memberId);
+    assert.not.ok(
+      members.some((m) => m.ID === learner.memberId),
+      "the answer lists the members without it",
+    );
+    assert.not.ok(
+      (await leader.members()).some((m) => m.ID === learner.memberId),
+      "removed on the leader",
+    );
+  } finally {
+    api.server.close();
+    await learner.close();
+  }
+});
+
 cluster("a learner joins, catches up by snapshot and is promoted once a voter is removed", async () => {
   const leader = await leaderOf(replicas);
   for (let i = 0; i < 120; i++) {

@@ -232,6 +232,8 @@ export class ReplicaNode implements Replica {
       raftAppliedIndex: this.kv.appliedIndex,
       isLearner,
       // etcd 3.4 lists "no leader" among a member's errors while it knows no leader (no quorum, an election).
+      // The store client moves a watch off a member whose errors mention "removed from the cluster"
+      // (src/store/client/watch-stream.ts): keep those words in this text.
       errors: this.removed
         ? ["this member was removed from the cluster"]
         : st.leader === 0

@@ -39,7 +39,7 @@ import {
   type WireObject,
 } from "./client/wire.js";
 
-export { isConnectionError, type TransportOptions } from "./client/transport.js";
+export { isConnectionError, ResponseTooLargeError, type TransportOptions } from "./client/transport.js";
 export {
   type WatchEvent,
   WatchMessageTooLargeError,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { isUtf8 } from "node:buffer";
 import type { Entry, KeyReader } from "../render/reader.js";
 
-interface Stored {
+export interface Stored {
   value: string;
   modRevision: number;
   /** The bytes are not valid UTF-8: `value` holds replacement characters, which no template may render. */

@@ -8,17 +8,24 @@ import type { Counter, Gauge, MetricsRegistry } from "../metrics.js";
 import {
   EtcdError,
   prefixEnd,
+  type RangeResult,
+  ResponseTooLargeError,
   type StoreClient,
   WatchMessageTooLargeError,
   type WatchResponse,
   type WatchStream,
 } from "../store/client.js";
-import { StoreMirror, storedFrom } from "./mirror.js";
+import { type Stored, StoreMirror, storedFrom } from "./mirror.js";
 
 const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
 /** A watch stream that stayed open this long (or delivered something after "created") worked: backoff resets. */
 const STREAM_WORKED_AFTER_MS = 1_000;
+/**
+ * Keys per range request when loading a prefix (etcd's own mirror reads 1,000 at a time); a page larger than the
+ * client accepts is asked again with half as many.
+ */
+const PREFIX_PAGE_KEYS = 1000;
 /** Parallel range requests while loading many dependencies at once. */
 const LOAD_CONCURRENCY = 16;
 /** A watch stream quiet for this long is checked with a cheap read (see `probe`). */
@@ -166,13 +173,33 @@ export class StoreSync {
         mirror.loadKey(key, kv && storedFrom(kv.value, kv.modRevision));
       }),
       ...prefixes.map((prefix) => async () => {
-        const result = await this.client.range(prefix, { prefix: true, ...atRevision(revision) });
-        revision ??= result.header.revision;
-        if (result.more) throw new StoreUnavailableError(`prefix ${prefix}: the store truncated the answer`);
-        mirror.loadPrefix(
-          prefix,
-          result.kvs.map((kv) => [kv.key.toString("utf8"), storedFrom(kv.value, kv.modRevision)]),
-        );
+        // In pages, all at one revision (the first page's when none is given): a prefix may hold more than the
+        // client accepts in one answer (8 MiB), and its pages must still be one consistent view.
+        const found: Array<[string, Stored]> = [];
+        const end = prefixEnd(prefix);
+        // An empty prefix means every key: etcd spells its start "\0".
+        let from = prefix === "" ? Buffer.from([0]) : Buffer.from(prefix);
+        let limit = PREFIX_PAGE_KEYS;
+        for (;;) {
+          let page: RangeResult;
+          try {
+            page = await this.client.range(from, { rangeEnd: end, limit, ...atRevision(revision) });
+          } catch (error) {
+            // Large values: the same keys in smaller pages. One key always fits (etcd refuses a request over
+            // 1.5 MiB, so no value is larger).
+            if (error instanceof ResponseTooLargeError && limit > 1) {
+              limit = Math.ceil(limit / 2);
+              continue;
+            }
+            throw error;
+          }
+          revision ??= page.header.revision;
+          for (const kv of page.kvs) found.push([kv.key.toString("utf8"), storedFrom(kv.value, kv.modRevision)]);
+          const last = page.kvs.at(-1);
+          if (!page.more || last === undefined) break;
+          from = Buffer.concat([last.key, Buffer.from([0])]);
+        }
+        mirror.loadPrefix(prefix, found);
       }),
     ];
     const first = jobs.shift();

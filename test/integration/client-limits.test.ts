@@ -10,7 +10,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../src/log.js";
 import { MetricsRegistry } from "../../src/metrics.js";
-import { StoreClient } from "../../src/store/client.js";
+import { type Bytes, type RangeOptions, type RangeResult, StoreClient } from "../../src/store/client.js";
 import { StoreSync } from "../../src/watch/sync.js";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { type EtcdProcess, startEtcd } from "../helpers/etcd.js";
@@ -67,6 +67,71 @@ test("a watch batch larger than the message limit makes the watcher resync, not 
     await client.close();
     await direct.close();
     await proxy.cut();
+  }
+});
+
+test("a prefix larger than one answer loads in pages, every page at the first one's revision", async () => {
+  if (!tools) return;
+  const direct = new StoreClient({ endpoints: [etcd.clientUrl] });
+  // 12 values of 1 MB: ~16 MB once base64-encoded, twice what the client accepts in one answer.
+  const value = "v".repeat(1_000_000);
+  const names = Array.from({ length: 12 }, (_, i) => `/huge/blob-${String(i).padStart(2, "0")}`);
+  for (const [i, name] of names.entries()) await direct.put(name, `${i}:${value}`);
+  await direct.put("/huge/small", "s");
+  const reads: Array<{ key: string; limit: number | undefined; revision: number | undefined; answeredAt: number }> = [];
+  let wrote: number | undefined;
+  // The real client, with writes slipped in right after the first page answered: one to a key of a later page, one
+  // new key. Neither may show up in the load.
+  class WriteAfterFirstPage extends StoreClient {
+    override async range(key: Bytes, options: RangeOptions = {}): Promise<RangeResult> {
+      const result = await super.range(key, options);
+      reads.push({
+        key: Buffer.from(key).toString("utf8"),
+        limit: options.limit,
+        revision: options.revision,
+        answeredAt: result.header.revision,
+      });
+      if (wrote === undefined) {
+        await direct.put("/huge/blob-11", "rewritten");
+        wrote = (await direct.put("/huge/new", "n")).header.revision;
+      }
+      return result;
+    }
+  }
+  const client = new WriteAfterFirstPage({ endpoints: [etcd.clientUrl] });
+  const changes: string[] = [];
+  const sync = new StoreSync(client, silentLogger(), new MetricsRegistry(), (keys) => changes.push(...keys));
+  try {
+    await sync.load([], ["/huge/"]);
+    assert.ok(reads.length > 2, `${reads.length} pages`);
+    const pinned = reads[0]!.answeredAt;
+    assert.ok(wrote !== undefined && wrote > pinned);
+    assert.equal(
+      reads.slice(1).map((read) => read.revision),
+      reads.slice(1).map(() => pinned),
+      "every later page read at the first one's revision",
+    );
+    assert.ok(
+      reads.every((read) => read.limit !== undefined && read.limit < 1000 / 2 ** 6),
+      `the pages shrank to fit: limits ${reads.map((read) => read.limit).join(",")}`,
+    );
+    assert.is(sync.mirror.revision, pinned);
+    const loaded = sync.mirror.getPrefix("/huge/");
+    assert.equal(
+      loaded.map((entry) => entry.key),
+      [...names, "/huge/small"],
+    );
+    for (const [i, entry] of loaded.slice(0, names.length).entries()) {
+      assert.ok(entry.value === `${i}:${value}`, `${entry.key} loaded whole, as it was at the pinned revision`);
+    }
+    // The writes are not lost: the watch, which starts after the pinned revision, delivers them.
+    await waitFor("the writes as changes", async () => sync.mirror.getKey("/huge/new") === "n", 10_000);
+    assert.is(sync.mirror.getKey("/huge/blob-11"), "rewritten");
+    assert.equal([...new Set(changes)].sort(), ["/huge/blob-11", "/huge/new"]);
+  } finally {
+    sync.stop();
+    await client.close();
+    await direct.close();
   }
 });
 

@@ -225,14 +225,25 @@ export class Transport {
   }
 }
 
+/**
+ * An answer over the client's size limit (`maxResponseBytes`). Asking another member would get the same answer: a
+ * caller that can split its question (a range, in pages) should, rather than retry it.
+ */
+export class ResponseTooLargeError extends StoreUnavailableError {
+  constructor(
+    path: string,
+    readonly maxBytes: number,
+  ) {
+    super(`${path}: response larger than ${maxBytes} bytes; refusing it`);
+  }
+}
+
 async function readBounded(body: AsyncIterable<Buffer>, maxBytes: number, path: string): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
     total += chunk.length;
-    if (total > maxBytes) {
-      throw new StoreUnavailableError(`${path}: response larger than ${maxBytes} bytes; refusing it`);
-    }
+    if (total > maxBytes) throw new ResponseTooLargeError(path, maxBytes);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total).toString("utf8");

@@ -93,6 +93,13 @@ export function dieOfSignal(signal: "SIGINT" | "SIGTERM"): number {
 }
 
 /**
+ * The largest answer the CLI accepts. The client's default (8 MiB) bounds what a long-running sidecar holds; a
+ * one-shot `get --prefix` of a large keyspace should print it, as etcdctl does. 256 MiB stays clear of V8's string
+ * limit (~512 MiB), which the answer's JSON text must fit in.
+ */
+const CLI_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/**
  * Runs `work` against the first endpoint that can be reached, in order. A store error (etcd's answer) is final and
  * printed with the endpoint that gave it; an unreachable endpoint moves on to the next one. A write whose
  * connection was lost after it was sent (the transport's "may or may not have been applied": its error keeps the
@@ -104,7 +111,11 @@ export async function withStore<T>(
 ): Promise<T> {
   const failures: string[] = [];
   for (const endpoint of options.endpoints) {
-    const client = new StoreClient({ endpoints: [endpoint], requestTimeoutMs: options.timeoutMs });
+    const client = new StoreClient({
+      endpoints: [endpoint],
+      requestTimeoutMs: options.timeoutMs,
+      maxResponseBytes: CLI_MAX_RESPONSE_BYTES,
+    });
     try {
       return await work(client, endpoint);
     } catch (error) {

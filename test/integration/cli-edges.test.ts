@@ -6,6 +6,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { StoreClient } from "../../src/store/client.js";
 import { CLI, runCliAgainst, useDevAgent } from "../helpers/cli-process.js";
 import { waitFor } from "../helpers/ports.js";
 
@@ -34,6 +35,23 @@ test("bytes that are not UTF-8 survive put (argument or stdin) and get prints th
     kvs: Array<{ value: string }>;
   };
   assert.is(Buffer.from(arg.kvs[0]!.value, "base64").toString("hex"), "78ff79");
+});
+
+test("get --prefix prints a prefix larger than the sidecar's 8 MiB answer limit whole, as etcdctl does", async () => {
+  const client = new StoreClient({ endpoints: [agent.url()] });
+  try {
+    // 9 values of 1 MB: ~12 MB once base64-encoded in the answer.
+    for (let i = 0; i < 9; i++) await client.put(`/edges/big/${i}`, `${i}`.repeat(1_000_000));
+  } finally {
+    await client.close();
+  }
+  const run = await cli(["get", "/edges/big/", "--prefix", "--print-value-only"]);
+  assert.is(run.code, 0, run.stderr);
+  const lines = run.stdout.toString().split("\n");
+  assert.equal(
+    lines.map((line) => [line.length, line[0]]),
+    [...Array.from({ length: 9 }, (_, i) => [1_000_000, `${i}`]), [0, undefined]],
+  );
 });
 
 test("put KEY with nothing on stdin is a usage error naming VALUE (etcdctl: 'needs ... input from stdin')", async () => {

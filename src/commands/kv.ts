@@ -19,6 +19,12 @@ import {
 
 /** etcd's request limit: a value read from stdin beyond it could never be stored, so reading stops there. */
 const STDIN_VALUE_MAX_BYTES = 1.5 * 1024 * 1024;
+/**
+ * A watch stream quiet for this long gets its member asked for its status (the sidecar's interval): etcdctl notices a
+ * frozen member through gRPC keepalive (every 2 s, 6 s timeout) and moves on; without this a frozen member (stopped,
+ * or its host gone with the TCP connection still open) kept the watch forever.
+ */
+const WATCH_PROBE_INTERVAL_MS = 5_000;
 
 function printKeyValue(kv: KeyValue, keysOnly = false): void {
   printBytesLine(kv.key);
@@ -171,8 +177,11 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
   let nextRevision = options.rev;
   /** Whether the current stream answered at all: a stream that did counts as a success for the retry budget. */
   let answered = false;
+  /** When the current stream last showed its member alive (a message, or an answered probe). */
+  let lastHeardAt = 0;
   const printWatch = async (stream: AsyncIterable<WatchResponse>): Promise<number> => {
     for await (const response of stream) {
+      lastHeardAt = performance.now();
       answered = true;
       if (response.canceled) {
         // etcdctl prints the canceled answer too: a script reading JSON learns the compaction revision from it.
@@ -213,13 +222,37 @@ export async function runWatch(keyText: string, options: WatchOptions): Promise<
           });
           current = stream;
           if (stopped) stream.cancel();
+          lastHeardAt = performance.now();
+          let frozen: Error | undefined;
+          let probing = false;
+          const prober = setInterval(() => {
+            if (probing || performance.now() - lastHeardAt < WATCH_PROBE_INTERVAL_MS) return;
+            probing = true;
+            stream.probe().then(
+              () => {
+                lastHeardAt = performance.now();
+                probing = false;
+              },
+              (error: unknown) => {
+                frozen = error as Error;
+                stream.cancel();
+              },
+            );
+          }, WATCH_PROBE_INTERVAL_MS / 5);
           try {
-            return await printWatch(stream);
+            const outcome = await printWatch(stream);
+            // Canceled because its member did not answer: the next endpoint takes over from the same revision.
+            if (frozen !== undefined && !stopped) {
+              throw new StoreUnavailableError(`the member serving the watch did not answer (${frozen.message})`);
+            }
+            return outcome;
           } catch (error) {
             // A stream cut mid-way surfaces as the socket's own error: make it "unavailable" so the next
             // endpoint is tried (without it as cause: withStore reads that as a write that may have applied).
             if (isConnectionError(error)) throw new StoreUnavailableError((error as Error).message);
             throw error;
+          } finally {
+            clearInterval(prober);
           }
         });
         if (outcome !== EXIT_OK || stopped) return outcome;

@@ -161,6 +161,54 @@ test("watch survives any number of interruptions spread over time (a stream that
   }
 });
 
+test("watch leaves a member that stopped answering for the next endpoint (etcdctl's keepalive does the same)", async () => {
+  // A member that opens the watch ('created') and then says nothing more, and never answers a status request: as a
+  // stopped process (SIGSTOP) or a host gone behind an open TCP connection looks. The second endpoint is real.
+  const frozen = createHttpServer((request, response) => {
+    request.resume();
+    if (request.url !== "/v3/watch") return; // never answered
+    response.writeHead(200, { "content-type": "application/json" });
+    response.write(`${JSON.stringify({ result: { header: { revision: "1" }, created: true } })}\n`);
+  });
+  await new Promise<void>((resolve) => frozen.listen(0, "127.0.0.1", resolve));
+  const address = frozen.address();
+  assert.ok(address !== null && typeof address === "object");
+  const child = spawn(process.execPath, [
+    CLI,
+    "watch",
+    "/edges/frozen",
+    "--command-timeout",
+    "1s",
+    "--endpoints",
+    `http://127.0.0.1:${address.port},${agent.url()}`,
+  ]);
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (code, signal) => resolve([code, signal])),
+  );
+  try {
+    // Written until the watch shows one: it can only come from the second endpoint, once the first was given up.
+    let written = 0;
+    await waitFor(
+      "an event from the second endpoint",
+      async () => {
+        await cli(["put", "/edges/frozen", `v${written++}`]);
+        return stdout.includes("PUT\n/edges/frozen\n");
+      },
+      15_000,
+    );
+    child.kill("SIGINT");
+    assert.equal(await exited, [null, "SIGINT"]);
+  } finally {
+    child.kill("SIGKILL");
+    frozen.closeAllConnections();
+    frozen.close();
+  }
+});
+
 test("a reader that stops early (| head) ends the command quietly with 141, like etcdctl killed by SIGPIPE", async () => {
   // Larger than a pipe's buffer, so the write is still going on when head has exited.
   await cli(["put", "/edges/big"], Buffer.alloc(300_000, "x"));

@@ -2,9 +2,11 @@
 // the newest snapshot, the Raft core, the peer transport and the driver loop. Returns the `Replica` the client API
 // serves, plus `close()`.
 
+import { mkdir } from "node:fs/promises";
 import type { Logger } from "../log.js";
 import type { MetricsRegistry } from "../metrics.js";
 import { resolveIdentity } from "./cluster/bootstrap.js";
+import type { MemberIdentity } from "./cluster/identity.js";
 import { MemberTable } from "./cluster/members.js";
 import { KvStore } from "./mvcc/kv-store.js";
 import { RaftDriver } from "./node/driver.js";
@@ -18,6 +20,7 @@ import { createPrng } from "./raft/prng.js";
 import { RaftNode } from "./raft/raft-node.js";
 import type { Replica } from "./replica.js";
 import { PeerTransport } from "./transport/transport.js";
+import { lockDirectory } from "./wal/dir-lock.js";
 import { SnapshotCorruptError } from "./wal/errors.js";
 import { snapshotFilePath } from "./wal/wal.js";
 
@@ -93,15 +96,27 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
   let transport: PeerTransport | undefined;
   let replica: ReplicaNode | undefined;
   let driver: RaftDriver | undefined;
-  const { identity, fresh } = await resolveIdentity({
-    name: options.name,
-    dataDir: options.dataDir,
-    peerUrl: options.advertisePeerUrl ?? options.listenPeerUrl,
-    initialCluster: options.initialCluster,
-    join: options.join,
-    logger,
-  });
-  const persistence: RaftPersistence = await WalPersistence.open(options.dataDir, logger, snapshotKeepEntries);
+  // One process per data dir from its first read, not only from the WAL's opening: two agents started at once on an
+  // empty dir both wrote an identity, and with --join both joined the cluster, before the WAL's lock stopped one.
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const releaseDataDir = await lockDirectory(options.dataDir, "data dir");
+  let persistence: RaftPersistence;
+  let identity: MemberIdentity;
+  let fresh: boolean;
+  try {
+    ({ identity, fresh } = await resolveIdentity({
+      name: options.name,
+      dataDir: options.dataDir,
+      peerUrl: options.advertisePeerUrl ?? options.listenPeerUrl,
+      initialCluster: options.initialCluster,
+      join: options.join,
+      logger,
+    }));
+    persistence = await WalPersistence.open(options.dataDir, logger, snapshotKeepEntries);
+  } catch (error) {
+    await releaseDataDir().catch(() => {});
+    throw error;
+  }
   try {
     const recovered = await persistence.load();
     const storage = new MemoryStorage();
@@ -233,6 +248,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       await driver?.idle();
       await peerTransport.close();
       await persistence.close();
+      await releaseDataDir();
       kv.close();
       logger.info("replica stopped");
     };
@@ -242,6 +258,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     driver?.stop();
     await transport?.close().catch(() => {});
     await persistence.close().catch(() => {});
+    await releaseDataDir().catch(() => {});
     throw error;
   }
 }

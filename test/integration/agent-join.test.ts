@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startEtcd } from "../helpers/etcd.js";
-import { freePort } from "../helpers/ports.js";
+import { freePort, waitFor } from "../helpers/ports.js";
 import { requireTools } from "../helpers/require-tool.js";
 import { AgentKit, stop } from "./agent-kit.js";
 
@@ -96,6 +96,39 @@ test("a joiner whose peer port is busy fails before the cluster adds it", async 
     assert.not.ok(existsSync(join(kit.dir, "late-data", "member.json")), "no identity bound to the busy peer URL");
   } finally {
     await new Promise((resolve) => busy.close(resolve));
+    await stop(seed);
+  }
+});
+
+test("two joiners started at once on one empty data dir: one joins, the other stops before adding itself", async () => {
+  const seedClient = `http://127.0.0.1:${await freePort()}`;
+  const seedPeer = `http://127.0.0.1:${await freePort()}`;
+  const seed = await kit.startHealthy(["--dev", "--listen-peer", seedPeer, "--log-level", "warn"], seedClient);
+  try {
+    const dataDir = join(kit.dir, "twice-data");
+    const joiners = await Promise.all(
+      [0, 1].map(async () => ({
+        clientUrl: `http://127.0.0.1:${await freePort()}`,
+        args: ["--name", "twice", "--data-dir", dataDir, "--join", seedClient, "--log-level", "warn"],
+        peer: `http://127.0.0.1:${await freePort()}`,
+      })),
+    );
+    const started = joiners.map((j) => kit.start([...j.args, "--listen-client", j.clientUrl, "--listen-peer", j.peer]));
+    // The first to take the data dir runs on; the other must end, naming the lock, within seconds.
+    const firstEnded = await Promise.race(started.map(async (agent, i) => ({ i, code: await agent.exited })));
+    assert.is(firstEnded.code, 1, started[firstEnded.i]!.output());
+    assert.match(started[firstEnded.i]!.output(), / in use by process \d+ \(lock file /);
+    const winner = joiners[1 - firstEnded.i]!;
+    await waitFor("the other joiner's health", async () => (await fetch(`${winner.clientUrl}/health`)).status === 200);
+    const list = (await (
+      await fetch(`${seedClient}/v3/cluster/member/list`, { method: "POST", body: "{}" })
+    ).json()) as { members: Array<{ name?: string }> };
+    // Not a third, unstarted learner (no name yet) added by the joiner that then found the data dir taken.
+    const names = list.members.map((member) => member.name ?? "");
+    assert.is(names.length, 2, `members: ${JSON.stringify(names)}`);
+    assert.ok(names.includes("twice"), `members: ${JSON.stringify(names)}`);
+    assert.is(await stop(started[1 - firstEnded.i]!), 0);
+  } finally {
     await stop(seed);
   }
 });

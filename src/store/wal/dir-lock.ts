@@ -18,23 +18,27 @@ import { isProcessAlive } from "../../process-alive.js";
 const LOCK_FILE = "LOCK";
 const TAKEOVER_FILE = "LOCK.takeover";
 
+/** Another live process holds the lock: of a WAL, or of a whole data dir (`subject`). */
 export class WalLockedError extends VigieError {
-  constructor(lockPath: string, pid: number) {
+  constructor(lockPath: string, pid: number, subject = "WAL") {
     super(
       "VIGIE_ERR_WAL_LOCKED",
-      `WAL in use by process ${pid} (lock file ${lockPath}): stop that process, or delete the file if it is not vigie`,
+      `${subject} in use by process ${pid} (lock file ${lockPath}): stop that process, or delete the file if it is not vigie`,
     );
   }
 }
 
-/** Takes the lock of `dir`; returns the function that releases it. Throws WalLockedError. */
-export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
+/**
+ * Takes the lock of `dir`; returns the function that releases it. Throws WalLockedError, which names `subject` (what
+ * the directory is to the user).
+ */
+export async function lockDirectory(dir: string, subject = "WAL"): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
   const mine = `${process.pid} ${processStartTicks(process.pid) ?? "?"}\n`;
   const temp = join(dir, `${LOCK_FILE}.${process.pid}.tmp`);
   await writeFile(temp, mine, { mode: 0o600 });
   try {
-    if (!(await linkIfAbsent(temp, path))) await takeOverStale(dir, path, temp);
+    if (!(await linkIfAbsent(temp, path))) await takeOverStale(dir, path, temp, subject);
   } finally {
     await rm(temp, { force: true });
   }
@@ -45,20 +49,20 @@ export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
 }
 
 /** Replaces a lock whose owner is dead (or is this process), holding LOCK.takeover meanwhile. */
-async function takeOverStale(dir: string, path: string, temp: string): Promise<void> {
-  checkOwnerGone(path, await readOwner(path));
+async function takeOverStale(dir: string, path: string, temp: string, subject: string): Promise<void> {
+  checkOwnerGone(path, await readOwner(path), subject);
   const takeover = join(dir, TAKEOVER_FILE);
   if (!(await linkIfAbsent(temp, takeover))) {
     const other = await readOwner(takeover);
     // Another process is taking the lock over right now: it wins.
-    if (isOtherLiveProcess(other)) throw new WalLockedError(path, other.pid);
+    if (isOtherLiveProcess(other)) throw new WalLockedError(path, other.pid, subject);
     // Left by a process killed during its takeover (a window of a few system calls): clear it and try once more.
     await rm(takeover, { force: true });
-    if (!(await linkIfAbsent(temp, takeover))) throw new WalLockedError(path, (await readOwner(takeover)).pid);
+    if (!(await linkIfAbsent(temp, takeover))) throw new WalLockedError(path, (await readOwner(takeover)).pid, subject);
   }
   try {
     // Read again under the takeover lock: the owner may have released it and someone else taken it since.
-    checkOwnerGone(path, await readOwner(path));
+    checkOwnerGone(path, await readOwner(path), subject);
     // rename replaces atomically: LOCK is never missing, so no fresh link() can win meanwhile.
     await rename(temp, path);
   } finally {
@@ -73,8 +77,8 @@ interface Owner {
   startTicks: string | null;
 }
 
-function checkOwnerGone(path: string, owner: Owner): void {
-  if (isOtherLiveProcess(owner)) throw new WalLockedError(path, owner.pid);
+function checkOwnerGone(path: string, owner: Owner, subject: string): void {
+  if (isOtherLiveProcess(owner)) throw new WalLockedError(path, owner.pid, subject);
 }
 
 /**

@@ -100,10 +100,15 @@ export class LeaseTable {
     return lease.ttlSeconds;
   }
 
-  /** Remaining seconds, rounded up (as etcd reports); the full TTL when this node keeps no deadlines. */
+  /**
+   * Remaining whole seconds, rounded DOWN as etcd 3.4 reports them (it truncates the remaining duration): a lease
+   * granted for 10 s reads 9 right after the grant, and a new leader's extra election allowance never shows as more
+   * than the granted TTL for a whole second. 0 once the deadline passed (the revoke is on its way). The full TTL
+   * when this node keeps no deadlines.
+   */
   remainingSeconds(lease: Lease, nowMs: number): number {
     if (!Number.isFinite(lease.expiryMs)) return lease.ttlSeconds;
-    return Math.max(0, Math.ceil((lease.expiryMs - nowMs) / 1000));
+    return Math.max(0, Math.floor((lease.expiryMs - nowMs) / 1000));
   }
 
   /** Leases whose deadline passed (at most `max`, oldest first): the leader proposes a revoke for each. */

@@ -185,8 +185,8 @@ export class StoreSync {
           try {
             page = await this.client.range(from, { rangeEnd: end, limit, ...atRevision(revision) });
           } catch (error) {
-            // Large values: the same keys in smaller pages. One key always fits (etcd refuses a request over
-            // 1.5 MiB, so no value is larger).
+            // Large values: the same keys in smaller pages, down to one key, which fits unless its value alone is
+            // over the limit (8 MiB: etcd's default request limit, 1.5 MiB, refuses such values).
             if (error instanceof ResponseTooLargeError && limit > 1) {
               limit = Math.ceil(limit / 2);
               continue;

@@ -17,10 +17,45 @@ export class NotLeaderHereError extends Error {
   }
 }
 
+/**
+ * Thrown when this member itself became the leader while waiting: there is no peer to call, the caller serves the
+ * operation locally. (Calling "the leader" over the transport would fail until the deadline.)
+ */
+export class LeaderIsHereError extends Error {
+  constructor() {
+    super("this member is the leader now");
+  }
+}
+
 export interface LeaderRpc {
   transport: PeerTransport;
   leader(): NodeId;
   timeoutMs: number;
+  /** This member's id: when it becomes the leader, LeaderIsHereError is thrown instead of calling it. */
+  self?: NodeId;
+  /**
+   * For idempotent operations (lease keepalive, time-to-live): a call still waiting on a member that is no longer
+   * the leader is abandoned and sent to the new one. A leader that is stopped (SIGSTOP, a frozen VM) or cut off
+   * never answers, and waiting for it would use up the whole timeout while the new leader is ready.
+   */
+  retryWhenLeaderChanges?: boolean;
+}
+
+/** How often an in-flight call checks whether leadership moved away from the member it asked. */
+const LEADER_CHANGE_POLL_MS = 25;
+
+class LeaderMovedError extends Error {}
+
+/** `attempt` (sent to `asked`), or a LeaderMovedError as soon as `leader()` names another member (or none). */
+function unlessLeaderMoves<T>(attempt: Promise<T>, asked: NodeId, leader: () => NodeId): Promise<T> {
+  attempt.catch(() => {}); // an abandoned attempt's failure is of no interest
+  let poll: NodeJS.Timeout | undefined;
+  const moved = new Promise<never>((_resolve, reject) => {
+    poll = setInterval(() => {
+      if (leader() !== asked) reject(new LeaderMovedError());
+    }, LEADER_CHANGE_POLL_MS);
+  });
+  return Promise.race([attempt, moved]).finally(() => clearInterval(poll));
 }
 
 /**
@@ -41,8 +76,10 @@ export async function callLeader(
       await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
       continue;
     }
+    if (leader === rpc.self) throw new LeaderIsHereError();
     try {
-      return await rpc.transport.call(leader, name, body, Math.max(100, deadlineMs - Date.now()));
+      const attempt = rpc.transport.call(leader, name, body, Math.max(100, deadlineMs - Date.now()));
+      return await (rpc.retryWhenLeaderChanges ? unlessLeaderMoves(attempt, leader, rpc.leader) : attempt);
     } catch (error) {
       const refused = error instanceof RemotePeerError ? refusal(error) : undefined;
       if (refused !== undefined) throw refused;

@@ -5,16 +5,20 @@ import { LeaseNotFoundError } from "../mvcc/errors.js";
 import type { KvStore } from "../mvcc/kv-store.js";
 import type { NodeId } from "../raft/types.js";
 import type { PeerTransport } from "../transport/transport.js";
-import { callLeader, NotLeaderHereError } from "./leader-rpc.js";
+import { LeaderChangedError } from "./errors.js";
+import { callLeader, LeaderIsHereError, NotLeaderHereError } from "./leader-rpc.js";
 
 const KEEPALIVE = "leaseKeepAlive";
 const TIME_TO_LIVE = "leaseTimeToLive";
+const LEADER_CHECK_PAUSE_MS = 25;
 
 export class LeaseForwarder {
   constructor(
     private readonly options: {
       kv: KvStore;
       transport: PeerTransport;
+      /** This member's id (it may become the leader while a call waits for the old one). */
+      self: NodeId;
       isLeader(): boolean;
       leader(): NodeId;
       timeoutMs: number;
@@ -37,34 +41,69 @@ export class LeaseForwarder {
   }
 
   async keepAlive(id: number): Promise<LeaseKeepAliveResponse> {
-    if (this.options.isLeader()) return this.options.kv.keepAlive(id);
-    const response = (await this.forward(KEEPALIVE, { ID: id })) as LeaseKeepAliveResponse;
-    return { header: { revision: this.options.kv.revision }, ID: response.ID, TTL: response.TTL };
+    return await this.onLeader(
+      () => this.options.kv.keepAlive(id),
+      async (remainingMs) => {
+        const response = (await this.forward(KEEPALIVE, { ID: id }, remainingMs)) as LeaseKeepAliveResponse;
+        return { header: { revision: this.options.kv.revision }, ID: response.ID, TTL: response.TTL };
+      },
+    );
   }
 
   async timeToLive(request: LeaseTimeToLiveRequest): Promise<LeaseTimeToLiveResponse> {
-    if (this.options.isLeader()) return this.options.kv.timeToLive(request);
-    const response = (await this.forward(TIME_TO_LIVE, { ID: request.ID, keys: request.keys === true })) as Omit<
-      LeaseTimeToLiveResponse,
-      "keys"
-    > & { keys: string[] };
-    return {
-      header: { revision: this.options.kv.revision },
-      ID: response.ID,
-      TTL: response.TTL,
-      grantedTTL: response.grantedTTL,
-      keys: response.keys.map((k) => new Uint8Array(Buffer.from(k, "base64"))),
-    };
+    return await this.onLeader(
+      () => this.options.kv.timeToLive(request),
+      async (remainingMs) => {
+        const body = { ID: request.ID, keys: request.keys === true };
+        const response = (await this.forward(TIME_TO_LIVE, body, remainingMs)) as Omit<
+          LeaseTimeToLiveResponse,
+          "keys"
+        > & { keys: string[] };
+        return {
+          header: { revision: this.options.kv.revision },
+          ID: response.ID,
+          TTL: response.TTL,
+          grantedTTL: response.grantedTTL,
+          keys: response.keys.map((k) => new Uint8Array(Buffer.from(k, "base64"))),
+        };
+      },
+    );
   }
 
   private requireLeader(): void {
     if (!this.options.isLeader()) throw new NotLeaderHereError();
   }
 
+  /**
+   * `local()` when this member leads, else `remote()` on the leader; when this member is elected while waiting for
+   * the old leader (its own election ends the wait), it serves the call itself after all.
+   */
+  private async onLeader<T>(local: () => T, remote: (remainingMs: number) => Promise<T>): Promise<T> {
+    const deadlineMs = Date.now() + this.options.timeoutMs;
+    for (;;) {
+      if (this.options.isLeader()) return local();
+      try {
+        return await remote(Math.max(1, deadlineMs - Date.now()));
+      } catch (error) {
+        if (!(error instanceof LeaderIsHereError)) throw error;
+        if (Date.now() >= deadlineMs) throw new LeaderChangedError();
+        // Elected, but the role change may not have reached this object yet: look again shortly.
+        if (!this.options.isLeader()) await new Promise((r) => setTimeout(r, LEADER_CHECK_PAUSE_MS));
+      }
+    }
+  }
+
   /** Sends to the current leader; a lease the leader does not know is refused here the same way. */
-  private forward(name: string, body: unknown): Promise<unknown> {
+  private forward(name: string, body: unknown, timeoutMs: number): Promise<unknown> {
     return callLeader(
-      { transport: this.options.transport, leader: () => this.options.leader(), timeoutMs: this.options.timeoutMs },
+      {
+        transport: this.options.transport,
+        leader: () => this.options.leader(),
+        self: this.options.self,
+        timeoutMs,
+        // Renewing or reading a lease twice is harmless: never wait on a leader that was replaced.
+        retryWhenLeaderChanges: true,
+      },
       name,
       body,
       (error) => (error.code === "VIGIE_ERR_LEASE_NOT_FOUND" ? new LeaseNotFoundError() : undefined),

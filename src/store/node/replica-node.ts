@@ -117,6 +117,7 @@ export class ReplicaNode implements Replica {
     this.leases = new LeaseForwarder({
       kv: options.kv,
       transport: options.transport,
+      self: options.memberId,
       isLeader: () => this.role === "leader",
       leader: () => this.leader,
       timeoutMs: options.requestTimeoutMs,
@@ -306,8 +307,12 @@ export class ReplicaNode implements Replica {
     if (this.stopped || this.driver.isStopped) throw new ServerStoppedError();
   }
 
-  /** Proposes an entry and resolves with its apply result on this replica; retries while there is no leader. */
-  private async proposeEntry(kind: EntryKind, payload: Uint8Array): Promise<ApplyResult> {
+  /**
+   * Proposes an entry and resolves with its apply result on this replica; retries while there is no leader.
+   * `onlyAsLeaderOfTerm`: the entry is appended only if the core still leads in that term at the moment it is
+   * proposed, never forwarded to another leader (see revokeExpiredLeases).
+   */
+  private async proposeEntry(kind: EntryKind, payload: Uint8Array, onlyAsLeaderOfTerm?: number): Promise<ApplyResult> {
     this.throwIfStopped();
     const requestId = this.nextRequestId++;
     const data = encodeEnvelope(kind, this.memberId, requestId, payload);
@@ -317,7 +322,12 @@ export class ReplicaNode implements Replica {
     const deadlineMs = Date.now() + this.options.requestTimeoutMs;
     for (;;) {
       try {
-        await this.driver.run((raft) => raft.propose(data));
+        await this.driver.run((raft) => {
+          if (onlyAsLeaderOfTerm !== undefined && (raft.role !== "leader" || raft.term !== onlyAsLeaderOfTerm)) {
+            throw new LeaderChangedError();
+          }
+          raft.propose(data);
+        });
         break;
       } catch (error) {
         if (isNoLeader(error) && Date.now() + NO_LEADER_RETRY_MS < deadlineMs && !this.stopped) {
@@ -341,13 +351,24 @@ export class ReplicaNode implements Replica {
     }
   }
 
-  /** Leader only: propose a revoke for every lease whose deadline passed (once per lease until applied). */
+  /**
+   * Leader only: propose a revoke for every lease whose deadline passed (once per lease until applied). Deadlines
+   * are this leader's: the revoke must be appended by this leader in its own term, never forwarded. A leader that
+   * was frozen (SIGSTOP, a stalled disk) wakes up with every deadline passed and may run this before it hears of
+   * the new leader; forwarded, its revokes would be committed by the new leader, deleting leases that clients kept
+   * alive there (etcd issue 15247; etcd 3.4.28 ignores such revokes too).
+   */
   private revokeExpiredLeases(): void {
     if (this.role !== "leader" || this.stopped) return;
+    const term = this.raft.term;
     for (const id of this.kv.expiredLeases()) {
       if (this.revoking.has(id)) continue;
       this.revoking.add(id);
-      this.propose({ type: "leaseRevoke", request: { ID: id } })
+      const payload = encodeCommand({ type: "leaseRevoke", request: { ID: id } });
+      this.proposeEntry(ENTRY_KV, payload, term)
+        .then((result) => {
+          if (!result.ok) throw result.error;
+        })
         .catch((error: unknown) =>
           this.logger.debug({ lease: id, err: (error as Error).message }, "lease revoke failed"),
         )

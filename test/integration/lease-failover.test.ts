@@ -9,7 +9,6 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { call } from "../helpers/api-client.js";
-import { waitFor } from "../helpers/ports.js";
 import { requireTools } from "../helpers/require-tool.js";
 import {
   type Cluster,
@@ -137,59 +136,53 @@ test("kill -9 of the leader: the leased keys outlive the failover by a full TTL,
   });
 });
 
+// vigie only: etcd 3.4.23 (the one installed here) fails this scenario. Its follower waits on a frozen leader until
+// "request timed out" (7 s) instead of renewing on the new leader, and the old leader, waking up, revokes leases it
+// thinks expired through the new leader (etcd issue 15247, fixed in etcd 3.4.28): measured, 2 of 6 SIGSTOP/SIGCONT
+// cycles lost their leases although every lease was renewed on the new leader all along.
 test("a SIGSTOPped leader: keepalives through a follower reach the new leader; no revoke when it wakes", async () => {
-  await bothClusters(async (cluster) => {
-    const { leader, followers } = await leaderAndFollowers(cluster);
-    const url = followers[0]!.clientUrl;
-    // Two leases: TTL 5 and the minimum (2 s), whose deadline on the frozen leader passes long before it wakes.
-    const leases = [
-      { id: await grantWithKeys(url, TTL_SECONDS, ["/stop/a", "/stop/b"]), ttl: TTL_SECONDS },
-      { id: await grantWithKeys(url, 2, ["/stop/c", "/stop/d", "/stop/e"]), ttl: 2 },
-    ];
-    const watch = await DeleteWatch.open(url, "/stop/");
-    // vigie: a renewal through the follower that finds the old leader frozen must be answered by the new leader
-    // (or by the follower itself once elected), not fail. etcd 3.4 does worse here (measured): its follower waits
-    // on the frozen leader until "request timed out" (7 s), so the etcd side asks every surviving member, gives up
-    // on an attempt after 1.5 s and tries again (the new leader answers itself).
-    const renew = async (id: string) =>
-      cluster.label === "vigie"
-        ? await renewOnce(url, id)
-        : await waitFor(
-            "an etcd member to renew",
-            () => Promise.any(followers.map((m) => renewOnce(m.clientUrl, id, 1_500))),
-            10_000,
-          );
-    let renewing = true;
-    const renewals = (async () => {
-      while (renewing) {
-        for (const lease of leases) assert.is(await renew(lease.id), lease.ttl, "a keepalive answered");
-        await sleep(500);
-      }
-    })();
-    renewals.catch(() => {}); // awaited below; a failure must not crash the run before that
-    try {
+  const cluster = clusters.find((c) => c.label === "vigie");
+  if (cluster === undefined) return;
+  const { leader, followers } = await leaderAndFollowers(cluster);
+  const url = followers[0]!.clientUrl;
+  // Two leases: TTL 5 and the minimum (2 s), whose deadline on the frozen leader passes long before it wakes.
+  const leases = [
+    { id: await grantWithKeys(url, TTL_SECONDS, ["/stop/a", "/stop/b"]), ttl: TTL_SECONDS },
+    { id: await grantWithKeys(url, 2, ["/stop/c", "/stop/d", "/stop/e"]), ttl: 2 },
+  ];
+  const watch = await DeleteWatch.open(url, "/stop/");
+  // A renewal through the follower that finds the old leader frozen must be answered by the new leader (or by the
+  // follower itself once elected), not fail and not say the lease is gone.
+  let renewing = true;
+  const renewals = (async () => {
+    while (renewing) {
+      for (const lease of leases) assert.is(await renewOnce(url, lease.id), lease.ttl, "a keepalive answered");
       await sleep(500);
-      signal(leader, "SIGSTOP");
-      try {
-        await sleep(STOPPED_MS);
-      } finally {
-        signal(leader, "SIGCONT");
-      }
-      await sleep(2_000);
-      // The old leader's clock says both leases expired long ago: waking up, it must not revoke them.
-      assert.is(await countKeys(url, "/stop/"), 5, "keys still there 2 s after the old leader woke up");
-      assert.is(watch.deletedAtMs.length, 0);
-    } finally {
-      renewing = false;
-      await renewals;
     }
+  })();
+  renewals.catch(() => {}); // awaited below; a failure must not crash the run before that
+  try {
+    await sleep(500);
+    signal(leader, "SIGSTOP");
     try {
-      await deletesSeen(watch, 5, DELETES_WITHIN_MS);
-      assert.is(await countKeys(leader.clientUrl, "/stop/"), 0, "gone on the old leader too");
+      await sleep(STOPPED_MS);
     } finally {
-      watch.close();
+      signal(leader, "SIGCONT");
     }
-  });
+    await sleep(2_000);
+    // The old leader's clock says both leases expired long ago: waking up, it must not revoke them.
+    assert.is(await countKeys(url, "/stop/"), 5, "keys still there 2 s after the old leader woke up");
+    assert.is(watch.deletedAtMs.length, 0);
+  } finally {
+    renewing = false;
+    await renewals;
+  }
+  try {
+    await deletesSeen(watch, 5, DELETES_WITHIN_MS);
+    assert.is(await countKeys(leader.clientUrl, "/stop/"), 0, "gone on the old leader too");
+  } finally {
+    watch.close();
+  }
 });
 
 test("no quorum while the TTL passes: no revoke without a leader; a full TTL once quorum is back", async () => {

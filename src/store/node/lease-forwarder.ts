@@ -70,8 +70,17 @@ export class LeaseForwarder {
     );
   }
 
+  /**
+   * Whether this member answers lease calls itself: it leads AND its lease table keeps time. A new leader starts
+   * keeping time only once it applied the earlier terms' entries (ReplicaNode); until then callers wait, as etcd's
+   * do for a lessor that is not yet promoted, instead of hearing "lease not found" for a lease granted just before.
+   */
+  private serving(): boolean {
+    return this.options.isLeader() && this.options.kv.leases.isKeepingTime;
+  }
+
   private requireLeader(): void {
-    if (!this.options.isLeader()) throw new NotLeaderHereError();
+    if (!this.serving()) throw new NotLeaderHereError();
   }
 
   /**
@@ -81,14 +90,14 @@ export class LeaseForwarder {
   private async onLeader<T>(local: () => T, remote: (remainingMs: number) => Promise<T>): Promise<T> {
     const deadlineMs = Date.now() + this.options.timeoutMs;
     for (;;) {
-      if (this.options.isLeader()) return local();
+      if (this.serving()) return local();
       try {
         return await remote(Math.max(1, deadlineMs - Date.now()));
       } catch (error) {
         if (!(error instanceof LeaderIsHereError)) throw error;
         if (Date.now() >= deadlineMs) throw new LeaderChangedError();
-        // Elected, but the role change may not have reached this object yet: look again shortly.
-        if (!this.options.isLeader()) await new Promise((r) => setTimeout(r, LEADER_CHECK_PAUSE_MS));
+        // Elected, but not serving yet (the role change has not arrived, or earlier terms are still being applied).
+        if (!this.serving()) await new Promise((r) => setTimeout(r, LEADER_CHECK_PAUSE_MS));
       }
     }
   }

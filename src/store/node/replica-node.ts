@@ -96,6 +96,8 @@ export class ReplicaNode implements Replica {
   private removed = false;
   private stopped = false;
   private readonly revoking = new Set<number>();
+  /** Set while this new leader still applies earlier terms' entries (see promoteLeasesOnceCaughtUp). */
+  private leasePromotionIndex: number | undefined;
   private timers: NodeJS.Timeout[] = [];
 
   constructor(private readonly options: ReplicaNodeOptions) {
@@ -265,8 +267,15 @@ export class ReplicaNode implements Replica {
     this.leader = state.leader;
     this.role = state.role;
     this.options.metrics.isLeader.set(state.role === "leader" ? 1 : 0);
-    if (state.role === "leader" && !wasLeader) this.kv.promoteLeases(this.options.electionTimeoutMs);
-    if (state.role !== "leader" && wasLeader) this.kv.demoteLeases();
+    if (state.role === "leader" && !wasLeader) {
+      // The core appended this term's first entry on winning: lease deadlines start once it is applied.
+      this.leasePromotionIndex = this.raft.status().lastIndex;
+      this.promoteLeasesOnceCaughtUp();
+    }
+    if (state.role !== "leader" && wasLeader) {
+      this.leasePromotionIndex = undefined;
+      this.kv.demoteLeases();
+    }
   }
 
   onEntry(entry: Entry): void {
@@ -298,6 +307,18 @@ export class ReplicaNode implements Replica {
 
   onApplied(index: number): void {
     this.reads.onApplied(index);
+    this.promoteLeasesOnceCaughtUp();
+  }
+
+  /**
+   * A new leader keeps lease deadlines (and answers keepalives) only once it applied every entry of the earlier
+   * terms, as etcd promotes its lessor on applying the new term's first entry: before that, a lease granted just
+   * before the election may not be in its table yet, and a keepalive would be told "not found" (TTL 0).
+   */
+  private promoteLeasesOnceCaughtUp(): void {
+    if (this.leasePromotionIndex === undefined || this.kv.appliedIndex < this.leasePromotionIndex) return;
+    this.leasePromotionIndex = undefined;
+    this.kv.promoteLeases(this.options.electionTimeoutMs);
   }
 
   // ---- internals ----

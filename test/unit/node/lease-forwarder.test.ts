@@ -119,6 +119,32 @@ test("a member elected while its own call waits on the old leader serves the cal
   }
 });
 
+test("a new leader still applying the previous term makes callers wait, not tells them the lease is gone", async () => {
+  const view = { leader: 0 };
+  const members = await threeMembers(view);
+  const [oldLeader, newLeader, asker] = members as [Member, Member, Member];
+  try {
+    for (const m of members) m.forwarder.serve();
+    elect(oldLeader, view);
+    // Lease 8 was granted just before the election: applied on the asker, not yet on the new leader.
+    asker.store.run({ type: "leaseGrant", request: { ID: 8, TTL: 6 } });
+    oldLeader.leading = false;
+    newLeader.leading = true; // elected, but its lease table does not keep time yet
+    view.leader = newLeader.id;
+    const renewal = asker.forwarder.keepAlive(8);
+    const ttl = newLeader.forwarder.timeToLive({ ID: 8 });
+    setTimeout(() => {
+      newLeader.store.run({ type: "leaseGrant", request: { ID: 8, TTL: 6 } });
+      newLeader.store.store.promoteLeases(0); // what ReplicaNode does once the earlier terms are applied
+    }, 300);
+    const renewed = await renewal;
+    assert.equal([renewed.ID, renewed.TTL], [8, 6], "renewed, not 'lease not found'");
+    assert.equal([(await ttl).ID, (await ttl).grantedTTL], [8, 6]);
+  } finally {
+    await closeAll(members);
+  }
+});
+
 test("the leader's refusal of an unknown lease still reaches the caller, and a leader answers locally", async () => {
   const view = { leader: 0 };
   const members = await threeMembers(view);

@@ -68,9 +68,22 @@ async function keepAlive(id: string, options: ClientOptions): Promise<number> {
   process.once("SIGINT", onInterrupt);
   process.once("SIGTERM", onTerminate);
   let outcome = EXIT_OK;
+  // Once the TTL is known, a member that does not answer a renewal within a third of it is left for the next one:
+  // waiting the whole --command-timeout (5 s) on a stopped member let a short lease expire meanwhile. And the next
+  // renewal starts at the member that answered, so a stopped member ahead of it costs nothing more.
+  let endpoints = options.endpoints;
+  let renewalTimeoutMs = options.timeoutMs;
   try {
     while (!stopped) {
-      const result = await withStore(options, (client) => client.leaseKeepAliveOnce(id));
+      let answeredBy = endpoints[0];
+      const result = await withStore({ ...options, endpoints, timeoutMs: renewalTimeoutMs }, (client, endpoint) => {
+        answeredBy = endpoint;
+        return client.leaseKeepAliveOnce(id);
+      });
+      endpoints = [
+        ...endpoints.filter((endpoint) => endpoint === answeredBy),
+        ...endpoints.filter((endpoint) => endpoint !== answeredBy),
+      ];
       if (result.ttlSeconds <= 0) {
         process.stderr.write(`vigie: lease ${idToHex(id)} expired or revoked\n`);
         outcome = EXIT_FAILURE;
@@ -82,6 +95,7 @@ async function keepAlive(id: string, options: ClientOptions): Promise<number> {
         printLine(`lease ${idToHex(id)} keepalived with TTL(${result.ttlSeconds})`);
       }
       const waitMs = Math.max(500, (result.ttlSeconds * 1000) / 3);
+      renewalTimeoutMs = Math.min(options.timeoutMs, waitMs);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         wake = () => {

@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { StoreClient } from "../../src/store/client.js";
+import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { CLI, runCliAgainst, useDevAgent } from "../helpers/cli-process.js";
 import { waitFor } from "../helpers/ports.js";
 
@@ -206,6 +207,51 @@ test("watch leaves a member that stopped answering for the next endpoint (etcdct
     child.kill("SIGKILL");
     frozen.closeAllConnections();
     frozen.close();
+  }
+});
+
+test("lease keepalive leaves a member that stopped answering in time to keep a short lease", async () => {
+  // The first endpoint is a proxy to the agent that then freezes (connections open, nothing answered), as a member
+  // stopped by SIGSTOP; the second is the agent itself. A renewal that waited the whole --command-timeout (5 s) on
+  // the frozen one let a 3 s lease expire.
+  const client = new StoreClient({ endpoints: [agent.url()] });
+  const proxy = new CuttableProxy(new URL(agent.url()));
+  await proxy.open();
+  const lease = await client.leaseGrant(3);
+  const child = spawn(process.execPath, [
+    CLI,
+    "lease",
+    "keepalive",
+    BigInt(lease.id).toString(16),
+    "--endpoints",
+    `http://127.0.0.1:${proxy.port},${agent.url()}`,
+  ]);
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (code, signal) => resolve([code, signal])),
+  );
+  const renewals = () => (stdout.match(/keepalived with TTL\(3\)/g) ?? []).length;
+  try {
+    await waitFor("the first renewal", async () => renewals() >= 1);
+    proxy.freeze();
+    const before = renewals();
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    assert.is(child.exitCode, null, `keepalive ended: ${stderr}`);
+    assert.ok(renewals() >= before + 3, `renewals after the freeze: ${renewals() - before}; ${stderr}`);
+    assert.ok((await client.leaseTimeToLive(lease.id)).ttlSeconds > 0, "the lease is alive");
+    child.kill("SIGINT");
+    assert.equal(await exited, [null, "SIGINT"]);
+  } finally {
+    child.kill("SIGKILL");
+    await proxy.cut();
+    await client.close();
   }
 });
 

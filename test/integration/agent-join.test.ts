@@ -120,13 +120,16 @@ test("two joiners started at once on one empty data dir: one joins, the other st
     assert.match(started[firstEnded.i]!.output(), / in use by process \d+ \(lock file /);
     const winner = joiners[1 - firstEnded.i]!;
     await waitFor("the other joiner's health", async () => (await fetch(`${winner.clientUrl}/health`)).status === 200);
-    const list = (await (
-      await fetch(`${seedClient}/v3/cluster/member/list`, { method: "POST", body: "{}" })
-    ).json()) as { members: Array<{ name?: string }> };
+    const names = async () => {
+      const list = (await (
+        await fetch(`${seedClient}/v3/cluster/member/list`, { method: "POST", body: "{}" })
+      ).json()) as { members: Array<{ name?: string }> };
+      return list.members.map((member) => member.name ?? "");
+    };
+    // A member's name shows once it has started and published it, which may come after its /health answers.
+    await waitFor("the joiner's name in the member list", async () => (await names()).includes("twice"));
     // Not a third, unstarted learner (no name yet) added by the joiner that then found the data dir taken.
-    const names = list.members.map((member) => member.name ?? "");
-    assert.is(names.length, 2, `members: ${JSON.stringify(names)}`);
-    assert.ok(names.includes("twice"), `members: ${JSON.stringify(names)}`);
+    assert.is((await names()).length, 2, `members: ${JSON.stringify(await names())}`);
     assert.is(await stop(started[1 - firstEnded.i]!), 0);
   } finally {
     await stop(seed);

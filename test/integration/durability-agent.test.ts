@@ -135,7 +135,7 @@ test("acknowledged puts survive kill -9; a second agent on the data dir is refus
 
   const second = await started(dir);
   assert.is(await exitCode(second), 1, second.output());
-  assert.match(second.output(), `WAL in use by process ${first.child.pid}`);
+  assert.match(second.output(), `data dir in use by process ${first.child.pid}`);
 
   await killed(first);
   await Promise.all(writers);

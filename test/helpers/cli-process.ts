@@ -59,6 +59,36 @@ export async function runCliAgainst(url: string, args: string[], stdin?: Buffer)
   return { code, signal, stdout: Buffer.concat(stdout), stderr };
 }
 
+/** A long-running CLI process (watch, keep-alive) whose output the test reads as it comes. */
+export interface RunningCli {
+  child: ReturnType<typeof spawn>;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/** Starts `vigie ARGS` (the test passes --endpoints itself) with stdin at /dev/null. */
+export function startCli(args: string[]): RunningCli {
+  return startProcess(process.execPath, [CLI, ...args]);
+}
+
+/** Starts `command ARGS` (e.g. a shell pipeline around the CLI) with stdin at /dev/null, its output collected. */
+export function startProcess(command: string, args: string[]): RunningCli {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once("exit", (code, signal) => resolve([code, signal])),
+  );
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
 /** Starts a long-running command (watch, keep-alive), waits for its first line, sends `signal`, returns the end. */
 export async function interruptAfterFirstLine(url: string, args: string[], signal: NodeJS.Signals): Promise<CliRun> {
   const child = spawn(process.execPath, [CLI, ...args, "--endpoints", url], { stdio: ["ignore", "pipe", "pipe"] });

@@ -1,6 +1,5 @@
 // `vigie status` and `vigie member ...` on a real 3-voter vigie cluster: three replicas (real WALs, real peer HTTP)
 // each behind vigie's client API in this process, driven by the built CLI as separate processes.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,9 +9,8 @@ import { silentLogger } from "../../src/log.js";
 import { MetricsRegistry } from "../../src/metrics.js";
 import { type RunningReplica, startReplica } from "../../src/store/node.js";
 import { type ApiServer, startApiServer } from "../../src/store/server/server.js";
+import { startCli } from "../helpers/cli-process.js";
 import { freePort, waitFor } from "../helpers/ports.js";
-
-const CLI = join(import.meta.dirname, "..", "..", "dist", "cli.js");
 
 interface Member {
   name: string;
@@ -25,17 +23,9 @@ let root = "";
 let members: Member[] = [];
 
 async function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  return { code, stdout, stderr };
+  const run = startCli(args);
+  const [code] = await run.exited;
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 function tableRows(stdout: string): string[][] {
@@ -162,42 +152,26 @@ test("watch resumes on the next endpoint when its member's API goes away, withou
   ) as {
     header: { revision: number };
   };
-  const watch = spawn(
-    process.execPath,
-    [
-      CLI,
-      "watch",
-      "/cluster/w/",
-      "--prefix",
-      "--rev",
-      String(now.header.revision + 1),
-      "--endpoints",
-      `${first!.clientUrl},${second!.clientUrl}`,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stdout = "";
-  let stderr = "";
-  watch.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  watch.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
+  const watch = startCli([
+    "watch",
+    "/cluster/w/",
+    "--prefix",
+    "--rev",
+    String(now.header.revision + 1),
+    "--endpoints",
+    `${first!.clientUrl},${second!.clientUrl}`,
+  ]);
   await cli("put", "/cluster/w/1", "one", "--endpoints", second!.clientUrl);
-  await waitFor("the first event", async () => stdout.includes("one\n"), 10_000);
+  await waitFor("the first event", async () => watch.stdout().includes("one\n"), 10_000);
   await first!.api.close();
   await cli("put", "/cluster/w/2", "two", "--endpoints", second!.clientUrl);
-  await waitFor("the event after the failover", async () => stdout.includes("two\n"), 10_000).catch((e) => {
-    throw new Error(`${e}: ${stderr}`);
+  await waitFor("the event after the failover", async () => watch.stdout().includes("two\n"), 10_000).catch((e) => {
+    throw new Error(`${e}: ${watch.stderr()}`);
   });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-    watch.once("exit", (_code, signal) => resolve(signal)),
-  );
-  watch.kill("SIGINT");
-  assert.is(await exited, "SIGINT", `killed by SIGINT like etcdctl; ${stderr}`);
-  assert.is(stdout, "PUT\n/cluster/w/1\none\nPUT\n/cluster/w/2\ntwo\n");
-  assert.is(stderr, "", "moving to the next endpoint is silent");
+  watch.child.kill("SIGINT");
+  assert.equal(await watch.exited, [null, "SIGINT"], `killed by SIGINT like etcdctl; ${watch.stderr()}`);
+  assert.is(watch.stdout(), "PUT\n/cluster/w/1\none\nPUT\n/cluster/w/2\ntwo\n");
+  assert.is(watch.stderr(), "", "moving to the next endpoint is silent");
 });
 
 test("status with one member's client API down (closed by the test above): its row says why, the exit code is 1", async () => {

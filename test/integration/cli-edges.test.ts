@@ -8,7 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { StoreClient } from "../../src/store/client.js";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
-import { CLI, runCliAgainst, useDevAgent } from "../helpers/cli-process.js";
+import { CLI, runCliAgainst, startCli, startProcess, useDevAgent } from "../helpers/cli-process.js";
 import { waitFor } from "../helpers/ports.js";
 
 const agent = useDevAgent(test);
@@ -138,25 +138,12 @@ test("watch survives any number of interruptions spread over time (a stream that
   const address = flaky.address();
   assert.ok(address !== null && typeof address === "object");
   try {
-    const child = spawn(process.execPath, [
-      CLI,
-      "watch",
-      "/edges/w",
-      "--endpoints",
-      `http://127.0.0.1:${address.port}`,
-    ]);
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-      child.once("exit", (code, signal) => resolve([code, signal])),
-    );
+    const watch = startCli(["watch", "/edges/w", "--endpoints", `http://127.0.0.1:${address.port}`]);
     // Before, the 11th interruption ended the watch with exit 4, and the pauses grew to 2 s: 12 took ~13 s.
     await waitFor("12 reconnects", async () => watches >= 13, 8_000);
-    child.kill("SIGINT");
-    assert.equal(await exited, [null, "SIGINT"], stderr);
-    assert.ok((stderr.match(/reconnecting/g) ?? []).length >= 12, stderr);
+    watch.child.kill("SIGINT");
+    assert.equal(await watch.exited, [null, "SIGINT"], watch.stderr());
+    assert.ok((watch.stderr().match(/reconnecting/g) ?? []).length >= 12, watch.stderr());
   } finally {
     flaky.close();
   }
@@ -174,8 +161,7 @@ test("watch leaves a member that stopped answering for the next endpoint (etcdct
   await new Promise<void>((resolve) => frozen.listen(0, "127.0.0.1", resolve));
   const address = frozen.address();
   assert.ok(address !== null && typeof address === "object");
-  const child = spawn(process.execPath, [
-    CLI,
+  const watch = startCli([
     "watch",
     "/edges/frozen",
     "--command-timeout",
@@ -183,13 +169,6 @@ test("watch leaves a member that stopped answering for the next endpoint (etcdct
     "--endpoints",
     `http://127.0.0.1:${address.port},${agent.url()}`,
   ]);
-  let stdout = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.once("exit", (code, signal) => resolve([code, signal])),
-  );
   try {
     // Written until the watch shows one: it can only come from the second endpoint, once the first was given up.
     let written = 0;
@@ -197,14 +176,14 @@ test("watch leaves a member that stopped answering for the next endpoint (etcdct
       "an event from the second endpoint",
       async () => {
         await cli(["put", "/edges/frozen", `v${written++}`]);
-        return stdout.includes("PUT\n/edges/frozen\n");
+        return watch.stdout().includes("PUT\n/edges/frozen\n");
       },
       15_000,
     );
-    child.kill("SIGINT");
-    assert.equal(await exited, [null, "SIGINT"]);
+    watch.child.kill("SIGINT");
+    assert.equal(await watch.exited, [null, "SIGINT"]);
   } finally {
-    child.kill("SIGKILL");
+    watch.child.kill("SIGKILL");
     frozen.closeAllConnections();
     frozen.close();
   }
@@ -218,38 +197,26 @@ test("lease keepalive leaves a member that stopped answering in time to keep a s
   const proxy = new CuttableProxy(new URL(agent.url()));
   await proxy.open();
   const lease = await client.leaseGrant(3);
-  const child = spawn(process.execPath, [
-    CLI,
+  const keepalive = startCli([
     "lease",
     "keepalive",
     BigInt(lease.id).toString(16),
     "--endpoints",
     `http://127.0.0.1:${proxy.port},${agent.url()}`,
   ]);
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.once("exit", (code, signal) => resolve([code, signal])),
-  );
-  const renewals = () => (stdout.match(/keepalived with TTL\(3\)/g) ?? []).length;
+  const renewals = () => (keepalive.stdout().match(/keepalived with TTL\(3\)/g) ?? []).length;
   try {
     await waitFor("the first renewal", async () => renewals() >= 1);
     proxy.freeze();
     const before = renewals();
     await new Promise((resolve) => setTimeout(resolve, 7_000));
-    assert.is(child.exitCode, null, `keepalive ended: ${stderr}`);
-    assert.ok(renewals() >= before + 3, `renewals after the freeze: ${renewals() - before}; ${stderr}`);
+    assert.is(keepalive.child.exitCode, null, `keepalive ended: ${keepalive.stderr()}`);
+    assert.ok(renewals() >= before + 3, `renewals after the freeze: ${renewals() - before}; ${keepalive.stderr()}`);
     assert.ok((await client.leaseTimeToLive(lease.id)).ttlSeconds > 0, "the lease is alive");
-    child.kill("SIGINT");
-    assert.equal(await exited, [null, "SIGINT"]);
+    keepalive.child.kill("SIGINT");
+    assert.equal(await keepalive.exited, [null, "SIGINT"]);
   } finally {
-    child.kill("SIGKILL");
+    keepalive.child.kill("SIGKILL");
     await proxy.cut();
     await client.close();
   }
@@ -258,27 +225,15 @@ test("lease keepalive leaves a member that stopped answering in time to keep a s
 test("a reader that stops early (| head) ends the command quietly with 141, like etcdctl killed by SIGPIPE", async () => {
   // Larger than a pipe's buffer, so the write is still going on when head has exited.
   await cli(["put", "/edges/big"], Buffer.alloc(300_000, "x"));
-  const child = spawn(
-    "/bin/bash",
-    [
-      "-c",
-      `"$0" "$1" get /edges/big --endpoints "$2" | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`,
-      process.execPath,
-      CLI,
-      agent.url(),
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  await new Promise((resolve) => child.once("exit", resolve));
-  assert.equal([stdout, stderr], ["141\n", ""]);
+  const pipeline = startProcess("/bin/bash", [
+    "-c",
+    `"$0" "$1" get /edges/big --endpoints "$2" | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`,
+    process.execPath,
+    CLI,
+    agent.url(),
+  ]);
+  await pipeline.exited;
+  assert.equal([pipeline.stdout(), pipeline.stderr()], ["141\n", ""]);
 });
 
 test.run();

@@ -136,18 +136,18 @@ export class Membership {
   }
 
   async remove(id: number): Promise<MemberInfo[]> {
-    if (!this.options.table.has(id)) throw new MemberNotFoundError();
+    // No quick answer from the local table here: a member that lags (a learner that caught up by snapshot and has
+    // not applied its own addition yet) answered "member not found" about a member the cluster has. The leader
+    // checks against its table (see refusal), as etcd validates a change where it is applied.
     await this.change({ type: "removeNode", nodeId: id, context: new Uint8Array(0) });
     // Without the removed member even where it is not applied yet (a member that removed itself, see change).
     return this.options.table.list().filter((member) => member.ID !== id);
   }
 
   async promote(id: number): Promise<MemberInfo[]> {
-    const member = this.options.table.get(id);
-    if (member === undefined) throw new MemberNotFoundError();
-    if (!member.isLearner) throw new NotLearnerError();
     // Only the leader tracks how far a learner got, so only the leader can refuse one that has not caught up (or
-    // never started): change() hands the promotion to it, as etcd 3.4 does.
+    // never started): change() hands the promotion to it, as etcd 3.4 does. It also checks that the member exists
+    // and is a learner, against its own table (a lagging member's could say "not found" about a new learner).
     await this.change({ type: "promoteLearner", nodeId: id, context: new Uint8Array(0) });
     return this.options.table.list();
   }

@@ -237,11 +237,9 @@ cluster("a member asked to remove itself answers once the leader applied it, wit
   const learner = await start(spec, { join: api.url });
   try {
     await waitFor("the learner catches up", async () => learner.kv.revision === leader.kv.revision, 5000);
-    // Its own addition may be applied after the keys (a snapshot from before it, then the log): it answers "member
-    // not found" about itself until then.
-    await waitFor("the learner knows itself", async () =>
-      (await learner.members()).some((m) => m.ID === learner.memberId),
-    );
+    // Not waiting for the learner to know itself: its own addition may be applied after the keys (a snapshot from
+    // before it, then the log), and until then it answered "member not found" about itself (seen in CI under load).
+    // The leader's table decides now.
     // The leader's answer is enough: waiting to apply the removal here timed out, as it may never reach this member.
     const members = await learner.removeMember(learner.memberId);
     assert.not.ok(

@@ -6,19 +6,9 @@
 // from the learner's own table, which is what a sidecar needs).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type AgentProcess, ClusterFixture } from "../helpers/cluster.js";
+import type { AgentProcess } from "../helpers/cluster.js";
 import { freePort, waitFor } from "../helpers/ports.js";
-import {
-  api,
-  b64,
-  leaderOf,
-  memberList,
-  note,
-  put,
-  requireBuiltCli,
-  type WireMember,
-  withLogsOnFailure,
-} from "./membership-kit.js";
+import { api, b64, memberList, note, put, type WireMember, withFounders } from "./membership-kit.js";
 
 const PEER_URL_EXISTS = { error: "etcdserver: Peer URLs already exists", code: 9 };
 
@@ -27,11 +17,7 @@ function withUrl(members: WireMember[], url: string): WireMember[] {
 }
 
 test("member add: a taken peer URL is refused; the same URL added twice at once makes one member", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-add");
-  await withLogsOnFailure(fixture, async () => {
-    const agents = await fixture.startStatic(["a1", "a2", "a3"], 3);
-    const leader = await leaderOf(agents);
+  await withFounders("membership-add", ["a1", "a2", "a3"], { voters: 3 }, async ({ founders: agents, leader }) => {
     const followers = agents.filter((a) => a !== leader);
     const founderUrl = (await memberList(leader.clientUrl)).find((m) => m.name === followers[0]!.name)!.peerURLs![0]!;
     for (const via of [leader, followers[0]!]) {
@@ -71,59 +57,60 @@ test("member add: a taken peer URL is refused; the same URL added twice at once 
 });
 
 test("two learners joining at the same moment both get in and catch up; member list works on a learner", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-join-twice", { VIGIE_SNAPSHOT_COUNT: "100" });
-  await withLogsOnFailure(fixture, async () => {
-    const agents = await fixture.startStatic(["j1", "j2", "j3"], 3);
-    const leader = await leaderOf(agents);
-    for (let i = 0; i < 150; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, k) => put(leader.clientUrl, `/data/${i + k}`, "v")));
-    }
-    // Both ask different members, at once.
-    const learners = await Promise.all([
-      fixture.defineJoiner("l1", agents[0]!.clientUrl, 3),
-      fixture.defineJoiner("l2", agents[1]!.clientUrl, 3),
-    ]);
-    const joinedAtMs = Date.now();
-    await Promise.all(learners.map((l) => l.start()));
-    const revision = Number((await api(leader.clientUrl, "/v3/kv/range", { key: b64("/") })).body.header.revision);
-    for (const learner of learners) {
-      await waitFor(`${learner.name} catches up`, async () => {
-        const answer = await api(learner.clientUrl, "/v3/kv/range", {
-          key: b64("/data/"),
-          range_end: b64("/data0"),
-          serializable: true,
-          count_only: true,
+  await withFounders(
+    "membership-join-twice",
+    ["j1", "j2", "j3"],
+    { voters: 3, env: { VIGIE_SNAPSHOT_COUNT: "100" } },
+    async ({ fixture, founders: agents, leader }) => {
+      for (let i = 0; i < 150; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, k) => put(leader.clientUrl, `/data/${i + k}`, "v")));
+      }
+      // Both ask different members, at once.
+      const learners = await Promise.all([
+        fixture.defineJoiner("l1", agents[0]!.clientUrl, 3),
+        fixture.defineJoiner("l2", agents[1]!.clientUrl, 3),
+      ]);
+      const joinedAtMs = Date.now();
+      await Promise.all(learners.map((l) => l.start()));
+      const revision = Number((await api(leader.clientUrl, "/v3/kv/range", { key: b64("/") })).body.header.revision);
+      for (const learner of learners) {
+        await waitFor(`${learner.name} catches up`, async () => {
+          const answer = await api(learner.clientUrl, "/v3/kv/range", {
+            key: b64("/data/"),
+            range_end: b64("/data0"),
+            serializable: true,
+            count_only: true,
+          });
+          return Number(answer.body.header.revision) >= revision && answer.body.count === "150";
         });
-        return Number(answer.body.header.revision) >= revision && answer.body.count === "150";
+      }
+      note(`two learners joined at once and caught up ${Date.now() - joinedAtMs} ms after starting`);
+      const list = await waitFor("both learners published their names", async () => {
+        const members = await memberList(leader.clientUrl);
+        return members.filter((m) => m.name === "l1" || m.name === "l2").length === 2 ? members : undefined;
       });
-    }
-    note(`two learners joined at once and caught up ${Date.now() - joinedAtMs} ms after starting`);
-    const list = await waitFor("both learners published their names", async () => {
-      const members = await memberList(leader.clientUrl);
-      return members.filter((m) => m.name === "l1" || m.name === "l2").length === 2 ? members : undefined;
-    });
-    assert.is(list.length, 5);
-    assert.equal(
-      list
-        .filter((m) => m.isLearner)
-        .map((m) => m.name)
-        .sort(),
-      ["l1", "l2"],
-    );
+      assert.is(list.length, 5);
+      assert.equal(
+        list
+          .filter((m) => m.isLearner)
+          .map((m) => m.name)
+          .sort(),
+        ["l1", "l2"],
+      );
 
-    // member list asked of a learner: the whole cluster, itself a learner, the same as the leader's.
-    const onLearner = await memberList(learners[0]!.clientUrl);
-    assert.equal(onLearner, list);
-    // A change made elsewhere reaches the learner's list.
-    const l2 = list.find((m) => m.name === "l2")!;
-    assert.is((await api(agents[2]!.clientUrl, "/v3/cluster/member/remove", { ID: l2.ID })).status, 200);
-    await waitFor("the learner's list drops l2", async () =>
-      (await memberList(learners[0]!.clientUrl)).every((m) => m.ID !== l2.ID),
-    );
-    // A write through a learner is forwarded to the leader.
-    assert.is((await put(learners[0]!.clientUrl, "/via-learner", "ok")).status, 200);
-  });
+      // member list asked of a learner: the whole cluster, itself a learner, the same as the leader's.
+      const onLearner = await memberList(learners[0]!.clientUrl);
+      assert.equal(onLearner, list);
+      // A change made elsewhere reaches the learner's list.
+      const l2 = list.find((m) => m.name === "l2")!;
+      assert.is((await api(agents[2]!.clientUrl, "/v3/cluster/member/remove", { ID: l2.ID })).status, 200);
+      await waitFor("the learner's list drops l2", async () =>
+        (await memberList(learners[0]!.clientUrl)).every((m) => m.ID !== l2.ID),
+      );
+      // A write through a learner is forwarded to the leader.
+      assert.is((await put(learners[0]!.clientUrl, "/via-learner", "ok")).status, 200);
+    },
+  );
 });
 
 test.run();

@@ -2,7 +2,7 @@
 // so a test sees the exact error etcd's clients would see), finding the leader and members by name, a write load
 // that records which writes were acknowledged, and a guard that prints every agent's log tail when a test fails.
 import { existsSync } from "node:fs";
-import { type AgentProcess, type ClusterFixture, VIGIE_CLI } from "../helpers/cluster.js";
+import { type AgentProcess, ClusterFixture, VIGIE_CLI } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/ports.js";
 
 export interface ApiAnswer {
@@ -128,6 +128,33 @@ export async function withLogsOnFailure(fixture: ClusterFixture, body: () => Pro
   } finally {
     await fixture.cleanup();
   }
+}
+
+/** What `withFounders` hands its body: the fixture (for joiners), the founding members and their leader. */
+export interface FoundedCluster {
+  fixture: ClusterFixture;
+  founders: AgentProcess[];
+  leader: AgentProcess;
+}
+
+/**
+ * The opening of most membership tests: a cluster of `names` bootstrapped statically (wanting `voters` voters, with
+ * `env` for every agent), its leader found, then `body`; every agent's log tail printed if it fails (see
+ * withLogsOnFailure), and everything killed and removed at the end.
+ */
+export async function withFounders(
+  label: string,
+  names: string[],
+  options: { voters: number; env?: Record<string, string> },
+  body: (cluster: FoundedCluster) => Promise<void>,
+): Promise<void> {
+  requireBuiltCli();
+  const fixture = await ClusterFixture.create(label, options.env);
+  await withLogsOnFailure(fixture, async () => {
+    const founders = await fixture.startStatic(names, options.voters);
+    const leader = await leaderOf(founders);
+    await body({ fixture, founders, leader });
+  });
 }
 
 /** Whether verbose timing lines are wanted (VIGIE_TEST_VERBOSE=1); the measured numbers are always printed. */

@@ -5,19 +5,9 @@
 // learner member which is in sync with leader", the same rule of 90% of the leader's log this one applies.)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type AgentProcess, ClusterFixture } from "../helpers/cluster.js";
+import type { AgentProcess } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/ports.js";
-import {
-  api,
-  leaderOf,
-  memberIdOf,
-  memberList,
-  note,
-  put,
-  requireBuiltCli,
-  type WireMember,
-  withLogsOnFailure,
-} from "./membership-kit.js";
+import { api, memberIdOf, memberList, note, put, type WireMember, withFounders } from "./membership-kit.js";
 
 const voterNames = (members: WireMember[]) =>
   members
@@ -54,90 +44,92 @@ class VoterWatch {
 }
 
 test("--voters 5 with 3 voters and 3 learners: exactly two promoted, one at a time", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-promotion");
-  await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["p1", "p2", "p3"], 5);
-    const leader = await leaderOf(founders);
-    const watch = new VoterWatch(() => leader.clientUrl);
-    const learners: AgentProcess[] = [];
-    for (const name of ["l1", "l2", "l3"]) learners.push(await fixture.defineJoiner(name, leader.clientUrl, 5));
-    const startedMs = Date.now();
-    await Promise.all(learners.map((l) => l.start()));
-    await waitFor("5 voters", async () => voterNames(await memberList(leader.clientUrl)).length === 5, 10_000);
-    const promotedMs = Date.now() - startedMs;
-    // Another timer round or two: a third promotion would show by now.
-    await new Promise((r) => setTimeout(r, 1500));
-    await watch.stop();
-    const members = await memberList(leader.clientUrl);
-    note(
-      `--voters 5: promoted two learners ${promotedMs} ms after three joined; voter sets: ${watch.history.join(" -> ")}`,
-    );
-    assert.is(voterNames(members).length, 5);
-    assert.is(members.filter((m) => m.isLearner).length, 1, "one learner stays a learner");
-    assert.is(watch.maxVoters, 5, "never more voters than --voters");
-    // One at a time: every step of the history adds one voter.
-    for (let i = 1; i < watch.history.length; i++) {
-      const before = watch.history[i - 1]!.split(",").filter(Boolean).length;
-      const after = watch.history[i]!.split(",").filter(Boolean).length;
-      assert.ok(after - before <= 1, `two promotions in one step: ${watch.history.join(" -> ")}`);
-    }
-    // The cluster of 5 voters commits through any member.
-    for (const agent of [...founders, ...learners])
-      assert.is((await put(agent.clientUrl, `/w/${agent.name}`, "ok")).status, 200);
-  });
+  await withFounders(
+    "membership-promotion",
+    ["p1", "p2", "p3"],
+    { voters: 5 },
+    async ({ fixture, founders, leader }) => {
+      const watch = new VoterWatch(() => leader.clientUrl);
+      const learners: AgentProcess[] = [];
+      for (const name of ["l1", "l2", "l3"]) learners.push(await fixture.defineJoiner(name, leader.clientUrl, 5));
+      const startedMs = Date.now();
+      await Promise.all(learners.map((l) => l.start()));
+      await waitFor("5 voters", async () => voterNames(await memberList(leader.clientUrl)).length === 5, 10_000);
+      const promotedMs = Date.now() - startedMs;
+      // Another timer round or two: a third promotion would show by now.
+      await new Promise((r) => setTimeout(r, 1500));
+      await watch.stop();
+      const members = await memberList(leader.clientUrl);
+      note(
+        `--voters 5: promoted two learners ${promotedMs} ms after three joined; voter sets: ${watch.history.join(" -> ")}`,
+      );
+      assert.is(voterNames(members).length, 5);
+      assert.is(members.filter((m) => m.isLearner).length, 1, "one learner stays a learner");
+      assert.is(watch.maxVoters, 5, "never more voters than --voters");
+      // One at a time: every step of the history adds one voter.
+      for (let i = 1; i < watch.history.length; i++) {
+        const before = watch.history[i - 1]!.split(",").filter(Boolean).length;
+        const after = watch.history[i]!.split(",").filter(Boolean).length;
+        assert.ok(after - before <= 1, `two promotions in one step: ${watch.history.join(" -> ")}`);
+      }
+      // The cluster of 5 voters commits through any member.
+      for (const agent of [...founders, ...learners])
+        assert.is((await put(agent.clientUrl, `/w/${agent.name}`, "ok")).status, 200);
+    },
+  );
 });
 
 test("a learner that is behind is never promoted, even with a voter missing; it is once it caught up", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-promotion-behind");
-  await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["b1", "b2", "b3"], 3);
-    const leader = await leaderOf(founders);
-    const learner = await fixture.defineJoiner("lag", leader.clientUrl, 3);
-    await learner.start();
-    await waitFor("the learner published its name", async () =>
-      (await memberList(leader.clientUrl)).some((m) => m.name === "lag"),
-    );
-    const learnerId = await memberIdOf(learner);
-    // Frozen, it stops acknowledging: the leader sees it neither active nor at the head of the log.
-    process.kill(learner.pid!, "SIGSTOP");
-    try {
-      for (let i = 0; i < 300; i += 50) {
-        await Promise.all(Array.from({ length: 50 }, (_, k) => put(leader.clientUrl, `/behind/${i + k}`, "v")));
-      }
-      const victim = founders.find((a) => a !== leader)!;
-      assert.is(
-        (await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: await memberIdOf(victim) })).status,
-        200,
+  await withFounders(
+    "membership-promotion-behind",
+    ["b1", "b2", "b3"],
+    { voters: 3 },
+    async ({ fixture, founders, leader }) => {
+      const learner = await fixture.defineJoiner("lag", leader.clientUrl, 3);
+      await learner.start();
+      await waitFor("the learner published its name", async () =>
+        (await memberList(leader.clientUrl)).some((m) => m.name === "lag"),
       );
-      await victim.kill("SIGKILL");
-      // Several promotion rounds (every 500 ms) with 2 voters of 3 wanted: the frozen learner must stay a learner.
-      await new Promise((r) => setTimeout(r, 2000));
-      const during = (await memberList(leader.clientUrl)).find((m) => m.ID === learnerId);
-      assert.ok(during?.isLearner, "a learner behind was promoted");
-      // An explicit promotion is refused the same way, with etcd's error.
-      const asked = await api(leader.clientUrl, "/v3/cluster/member/promote", { ID: learnerId });
-      assert.is(asked.body.error, "etcdserver: can only promote a learner member which is in sync with leader");
-    } finally {
-      process.kill(learner.pid!, "SIGCONT");
-    }
-    const resumedMs = Date.now();
-    await waitFor(
-      "the learner is promoted once it caught up",
-      // proto3 JSON omits a false isLearner.
-      async () => (await memberList(leader.clientUrl)).find((m) => m.ID === learnerId)?.isLearner !== true,
-      10_000,
-    );
-    note(`a learner behind, resumed: promoted ${Date.now() - resumedMs} ms later`);
-    const count = await api(learner.clientUrl, "/v3/kv/range", {
-      key: Buffer.from("/behind/").toString("base64"),
-      range_end: Buffer.from("/behind0").toString("base64"),
-      count_only: true,
-      serializable: true,
-    });
-    assert.is(count.body.count, "300");
-  });
+      const learnerId = await memberIdOf(learner);
+      // Frozen, it stops acknowledging: the leader sees it neither active nor at the head of the log.
+      process.kill(learner.pid!, "SIGSTOP");
+      try {
+        for (let i = 0; i < 300; i += 50) {
+          await Promise.all(Array.from({ length: 50 }, (_, k) => put(leader.clientUrl, `/behind/${i + k}`, "v")));
+        }
+        const victim = founders.find((a) => a !== leader)!;
+        assert.is(
+          (await api(leader.clientUrl, "/v3/cluster/member/remove", { ID: await memberIdOf(victim) })).status,
+          200,
+        );
+        await victim.kill("SIGKILL");
+        // Several promotion rounds (every 500 ms) with 2 voters of 3 wanted: the frozen learner must stay a learner.
+        await new Promise((r) => setTimeout(r, 2000));
+        const during = (await memberList(leader.clientUrl)).find((m) => m.ID === learnerId);
+        assert.ok(during?.isLearner, "a learner behind was promoted");
+        // An explicit promotion is refused the same way, with etcd's error.
+        const asked = await api(leader.clientUrl, "/v3/cluster/member/promote", { ID: learnerId });
+        assert.is(asked.body.error, "etcdserver: can only promote a learner member which is in sync with leader");
+      } finally {
+        process.kill(learner.pid!, "SIGCONT");
+      }
+      const resumedMs = Date.now();
+      await waitFor(
+        "the learner is promoted once it caught up",
+        // proto3 JSON omits a false isLearner.
+        async () => (await memberList(leader.clientUrl)).find((m) => m.ID === learnerId)?.isLearner !== true,
+        10_000,
+      );
+      note(`a learner behind, resumed: promoted ${Date.now() - resumedMs} ms later`);
+      const count = await api(learner.clientUrl, "/v3/kv/range", {
+        key: Buffer.from("/behind/").toString("base64"),
+        range_end: Buffer.from("/behind0").toString("base64"),
+        count_only: true,
+        serializable: true,
+      });
+      assert.is(count.body.count, "300");
+    },
+  );
 });
 
 test.run();

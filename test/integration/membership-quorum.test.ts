@@ -6,19 +6,14 @@
 // status errors ["etcdserver: no leader"].)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { ClusterFixture } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/ports.js";
-import { api, b64, leaderOf, note, put, requireBuiltCli, withLogsOnFailure } from "./membership-kit.js";
+import { api, b64, note, put, withFounders } from "./membership-kit.js";
 
 /** vigie's request timeout (DEFAULT_TIMING.requestTimeoutMs) plus slack for a loaded machine. */
 const REQUEST_TIMEOUT_MAX_MS = 5000 + 2500;
 
 test("no quorum: writes and linearizable reads time out cleanly, serializable reads work, one member back resumes", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-quorum");
-  await withLogsOnFailure(fixture, async () => {
-    const agents = await fixture.startStatic(["q1", "q2", "q3"], 3);
-    const leader = await leaderOf(agents);
+  await withFounders("membership-quorum", ["q1", "q2", "q3"], { voters: 3 }, async ({ founders: agents, leader }) => {
     assert.is((await put(leader.clientUrl, "/q/before", "kept")).status, 200);
     // The survivor is the leader: it must notice it lost its quorum (check-quorum) and step down.
     const killed = agents.filter((a) => a !== leader);

@@ -11,13 +11,13 @@ import {
   api,
   BIG_VALUES,
   b64,
-  leaderOf,
   memberIdOf,
   memberList,
   note,
   put,
   requireBuiltCli,
   withBigSnapshotJoiner,
+  withFounders,
   withLogsOnFailure,
 } from "./membership-kit.js";
 
@@ -32,11 +32,7 @@ async function countOn(url: string, prefix: string): Promise<number> {
 }
 
 test("a founder or a learner that lost its data dir is refused, and rejoins as new once removed", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-rejoin");
-  await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["f1", "f2", "f3"], 3);
-    const leader = await leaderOf(founders);
+  await withFounders("membership-rejoin", ["f1", "f2", "f3"], { voters: 3 }, async ({ fixture, founders, leader }) => {
     const learner = await fixture.defineJoiner("jl", leader.clientUrl, 3);
     await learner.start();
     await waitFor("every member published", async () =>

@@ -9,13 +9,13 @@ import { waitFor } from "../helpers/ports.js";
 import {
   api,
   b64,
-  leaderOf,
   memberIdOf,
   memberList,
   note,
   put,
   requireBuiltCli,
   withBigSnapshotJoiner,
+  withFounders,
   withLogsOnFailure,
 } from "./membership-kit.js";
 
@@ -50,45 +50,46 @@ test("a learner removed while its snapshot is still streaming", async () => {
 });
 
 test("a learner joining through a follower while the leader is killed -9", async () => {
-  requireBuiltCli();
-  const fixture = await ClusterFixture.create("membership-join-election");
-  await withLogsOnFailure(fixture, async () => {
-    const founders = await fixture.startStatic(["e1", "e2", "e3"], 3);
-    const leader = await leaderOf(founders);
-    const follower = founders.find((a) => a !== leader)!;
-    for (let i = 0; i < 50; i++) assert.is((await put(leader.clientUrl, `/pre/${i}`, "v")).status, 200);
-    const joiner = await fixture.defineJoiner("ej", follower.clientUrl, 3);
-    const startedMs = Date.now();
-    const joined = joiner.start(15_000).then(
-      () => "joined",
-      (error: unknown) => `failed: ${String(error).split("\n").slice(0, 3).join(" ")}`,
-    );
-    await leader.kill("SIGKILL");
-    const outcome = await joined;
-    note(`join during a leader kill: ${outcome.slice(0, 300)} after ${Date.now() - startedMs} ms`);
-    const survivors = founders.filter((a) => a !== leader);
-    const members = await waitFor("a member list from the survivors", () => memberList(survivors[0]!.clientUrl));
-    if (outcome === "joined") {
-      await waitFor("the learner caught up", async () => {
-        const answer = await api(joiner.clientUrl, "/v3/kv/range", {
-          key: b64("/pre/"),
-          range_end: b64("/pre0"),
-          count_only: true,
-          serializable: true,
+  await withFounders(
+    "membership-join-election",
+    ["e1", "e2", "e3"],
+    { voters: 3 },
+    async ({ fixture, founders, leader }) => {
+      const follower = founders.find((a) => a !== leader)!;
+      for (let i = 0; i < 50; i++) assert.is((await put(leader.clientUrl, `/pre/${i}`, "v")).status, 200);
+      const joiner = await fixture.defineJoiner("ej", follower.clientUrl, 3);
+      const startedMs = Date.now();
+      const joined = joiner.start(15_000).then(
+        () => "joined",
+        (error: unknown) => `failed: ${String(error).split("\n").slice(0, 3).join(" ")}`,
+      );
+      await leader.kill("SIGKILL");
+      const outcome = await joined;
+      note(`join during a leader kill: ${outcome.slice(0, 300)} after ${Date.now() - startedMs} ms`);
+      const survivors = founders.filter((a) => a !== leader);
+      const members = await waitFor("a member list from the survivors", () => memberList(survivors[0]!.clientUrl));
+      if (outcome === "joined") {
+        await waitFor("the learner caught up", async () => {
+          const answer = await api(joiner.clientUrl, "/v3/kv/range", {
+            key: b64("/pre/"),
+            range_end: b64("/pre0"),
+            count_only: true,
+            serializable: true,
+          });
+          return answer.body.count === "50";
         });
-        return answer.body.count === "50";
-      });
-      assert.is(members.filter((m) => m.isLearner).length, 1);
-    } else {
-      // Refused cleanly: no unstarted member left behind for the cluster to wait for.
-      assert.is(members.length, 3, JSON.stringify(members));
-    }
-    // The cluster itself got over its leader's death.
-    await waitFor(
-      "a write through the survivors",
-      async () => (await put(follower.clientUrl, "/post", "ok", 2000)).status === 200,
-    );
-  });
+        assert.is(members.filter((m) => m.isLearner).length, 1);
+      } else {
+        // Refused cleanly: no unstarted member left behind for the cluster to wait for.
+        assert.is(members.length, 3, JSON.stringify(members));
+      }
+      // The cluster itself got over its leader's death.
+      await waitFor(
+        "a write through the survivors",
+        async () => (await put(follower.clientUrl, "/post", "ok", 2000)).status === 200,
+      );
+    },
+  );
 });
 
 test.run();

@@ -52,14 +52,14 @@ function reportFailure(error: unknown): void {
 }
 
 /**
- * etcd's flags that vigie names differently: its users type them from habit. vigie takes one URL per role and
- * advertises the URL it listens on.
+ * etcd's flags that vigie names differently: its users type them from habit. vigie takes one URL per role, and
+ * advertises the URL it listens on unless told another.
  */
 const ETCD_FLAG_HINTS: Readonly<Record<string, string>> = {
-  "listen-client-urls": "vigie's flag is --listen-client URL (one URL, also the one it advertises)",
-  "advertise-client-urls": "vigie advertises its --listen-client URL",
-  "listen-peer-urls": "vigie's flag is --listen-peer URL (one URL, also the one it advertises)",
-  "initial-advertise-peer-urls": "vigie advertises its --listen-peer URL",
+  "listen-client-urls": "vigie's flag is --listen-client URL (one URL, advertised unless --advertise-client is given)",
+  "advertise-client-urls": "vigie's flag is --advertise-client URL (one URL)",
+  "listen-peer-urls": "vigie's flag is --listen-peer URL (one URL, advertised unless --advertise-peer is given)",
+  "initial-advertise-peer-urls": "vigie's flag is --advertise-peer URL (one URL)",
   "initial-cluster-state": "a new cluster starts with --initial-cluster; join a running one with --join CLIENT_URL",
 };
 
@@ -125,6 +125,8 @@ export function buildProgram(): Command {
     .option("--data-dir <dir>", "where the replica keeps its write-ahead log and snapshots (default: <name>.vigie)")
     .option("--listen-client <url>", "client API (etcd v3 JSON) URL (default http://127.0.0.1:2379)")
     .option("--listen-peer <url>", "peer (Raft) URL (default http://127.0.0.1:2380)")
+    .option("--advertise-client <url>", "client URL told to other members and tools (default: --listen-client)")
+    .option("--advertise-peer <url>", "peer URL the other members reach this one at (default: --listen-peer)")
     .option("--initial-cluster <list>", "static bootstrap: name=peerURL,name=peerURL,...")
     .option("--join <clientURL>", "join a running cluster as a learner through any member's client URL")
     .option("--voters <n>", "how many voting members the cluster should have (1-7)", parseWholeNumber("--voters"))

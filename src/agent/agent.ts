@@ -8,6 +8,7 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_LISTEN_CLIENT } from "../config/defaults.js";
 import type { LoadedConfig } from "../config/load.js";
+import { listensEverywhere } from "../config/roles.js";
 import { VigieError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { MetricsRegistry } from "../metrics.js";
@@ -104,11 +105,21 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
       import("../store/node.js"),
       import("../store/server/server.js"),
     ]);
+    if (config.advertise_client === undefined && listensEverywhere(clientUrl)) {
+      // Refused for the peer URL (see roles.ts); the client URL is only shown (member list, `vigie status`), and a
+      // single agent listening everywhere worked before --advertise-client existed.
+      options.logger.warn(
+        { listenClient: clientUrl },
+        "--listen-client listens on every interface and is advertised as is: `vigie status` and `member list` on " +
+          "other hosts cannot reach this member; give --advertise-client with an address they can",
+      );
+    }
     replica = await startReplica({
       name,
       dataDir,
       listenPeerUrl: config.listen_peer,
-      clientUrl,
+      ...(config.advertise_peer === undefined ? {} : { advertisePeerUrl: config.advertise_peer }),
+      clientUrl: config.advertise_client ?? clientUrl,
       initialCluster,
       join: config.join,
       voters: config.dev ? 1 : config.voters,

@@ -14,6 +14,8 @@ export function overridesFromFlags(flags: AgentFlags) {
     data_dir: flags.dataDir,
     listen_client: flags.listenClient,
     listen_peer: flags.listenPeer,
+    advertise_client: flags.advertiseClient,
+    advertise_peer: flags.advertisePeer,
     initial_cluster: flags.initialCluster,
     join: flags.join,
     voters: flags.voters,

@@ -49,6 +49,8 @@ export interface AgentFlags {
   dataDir: string | undefined;
   listenClient: string | undefined;
   listenPeer: string | undefined;
+  advertiseClient: string | undefined;
+  advertisePeer: string | undefined;
   initialCluster: string | undefined;
   join: string | undefined;
   voters: number | undefined;

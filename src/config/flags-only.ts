@@ -53,6 +53,8 @@ const FIELDS: Record<string, FieldCheck> = {
   data_dir: nonEmptyString,
   listen_client: httpUrl,
   listen_peer: httpUrl,
+  advertise_client: httpUrl,
+  advertise_peer: httpUrl,
   // From the command line always the `name=peerURL,...` string; its map form comes only from a file.
   initial_cluster: nonEmptyString,
   join: httpUrl,

@@ -16,6 +16,8 @@ type AgentField =
   | "store_endpoints"
   | "listen_client"
   | "listen_peer"
+  | "advertise_client"
+  | "advertise_peer"
   | "name"
   | "voters";
 
@@ -46,6 +48,16 @@ const EXCLUSIONS: ReadonlyArray<{ first: AgentField; second: AgentField; why: st
     why: "with store_endpoints the agent is a client and keeps no replica",
   },
   { first: "store_endpoints", second: "join", why: "with store_endpoints the agent is a client and keeps no replica" },
+  {
+    first: "store_endpoints",
+    second: "advertise_peer",
+    why: "with store_endpoints the agent is a client and has no peers",
+  },
+  {
+    first: "store_endpoints",
+    second: "advertise_client",
+    why: "with store_endpoints the agent is a client: it is no member and advertises no URL",
+  },
 ];
 
 /** Every problem with the agent's role settings, one message per line; empty when they agree. */
@@ -91,6 +103,21 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
       const otherText = `${named(other)}${source.given(other) ? "" : " (its default)"}`;
       report(field, `the same address as ${otherText}: the client API and the peers each need their own port`);
     }
+    for (const field of ["advertise_client", "advertise_peer"] as const) {
+      const value = config[field];
+      const problem = value === undefined ? undefined : advertiseUrlProblem(value, field === "advertise_peer");
+      if (problem) report(field, problem);
+    }
+    if (!peerProblem && config.advertise_peer === undefined && listensEverywhere(config.listen_peer)) {
+      const founding = config.initial_cluster !== undefined && initialClusterSize(config.initial_cluster) > 1;
+      if (founding || config.join !== undefined) {
+        report(
+          "listen_peer",
+          `${config.listen_peer} listens on every interface, but the other members need an address that reaches ` +
+            `this one: give it with ${named("advertise_peer")} (like http://10.0.0.5:2380)`,
+        );
+      }
+    }
     const name = config.name ?? hostname();
     const nameOk = NAME_PATTERN.test(name);
     if (!nameOk) {
@@ -133,6 +160,40 @@ export function listenUrlProblem(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What is wrong with a URL to advertise, or undefined. Unlike a URL to listen on, it may name a host name and a
+ * default port (a proxy or a port mapping in front of this agent), but it must be an address others can reach.
+ */
+export function advertiseUrlProblem(text: string, peer: boolean): string | undefined {
+  const url = URL.parse(text.trim());
+  if (url === null) return `"${text}" is not a URL like http://10.0.0.5:2379`;
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `${text}: must be an http:// URL`;
+  // The peer transport speaks plain http; a client may reach the API through a TLS proxy.
+  if (peer && url.protocol === "https:") return `${text}: vigie's members talk plain http to each other: use http://`;
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    return `${text}: an advertised URL must not have a path, like ${url.protocol}//${url.host}`;
+  }
+  if (listensEverywhere(text)) {
+    return `${text}: ${url.hostname} means every interface, which no one can connect to: advertise this host's address`;
+  }
+  if (url.port === "0") return `${text}: port 0 is not a port anyone can connect to`;
+  return undefined;
+}
+
+/** A URL on the unspecified address (0.0.0.0 or ::): a server there listens on every interface. */
+export function listensEverywhere(text: string): boolean {
+  const hostname = URL.parse(text.trim())?.hostname;
+  return hostname === "0.0.0.0" || hostname === "[::]";
+}
+
+function initialClusterSize(value: string | Record<string, string>): number {
+  try {
+    return parseInitialCluster(value).length;
+  } catch {
+    return 0; // its own problem is reported by initialClusterProblem
+  }
+}
+
 /** Same host and port (port 0 means "any free port", never a clash). */
 function sameAddress(a: string, b: string): boolean {
   const first = new URL(a);
@@ -141,7 +202,7 @@ function sameAddress(a: string, b: string): boolean {
   return port(first) !== "0" && first.hostname === second.hostname && port(first) === port(second);
 }
 
-/** The initial cluster's own mistakes, and whether it lists this member with the peer URL it listens on. */
+/** The initial cluster's own mistakes, and whether it lists this member with the peer URL it advertises. */
 function initialClusterProblem(config: VigieConfig, named: (field: AgentField) => string): string | undefined {
   let members: ReturnType<typeof parseInitialCluster>;
   try {
@@ -157,10 +218,12 @@ function initialClusterProblem(config: VigieConfig, named: (field: AgentField) =
     const whose = config.name === undefined ? `the host name "${name}" (no ${named("name")} given)` : `"${name}"`;
     return `does not list this member: its name is ${whose}; listed: ${members.map((m) => m.name).join(", ")}`;
   }
-  const ownUrl = new URL(config.listen_peer);
+  const advertised = config.advertise_peer ?? config.listen_peer;
+  const ownUrl = new URL(advertised);
   const ownPeerUrl = `${ownUrl.protocol}//${ownUrl.host}`;
   if (self.peerUrl !== ownPeerUrl) {
-    return `gives "${name}" the peer URL ${self.peerUrl}, but ${named("listen_peer")} is ${ownPeerUrl}`;
+    const flag = config.advertise_peer === undefined ? "listen_peer" : "advertise_peer";
+    return `gives "${name}" the peer URL ${self.peerUrl}, but ${named(flag)} is ${ownPeerUrl}`;
   }
   return undefined;
 }

@@ -123,6 +123,10 @@ export const configSchema = z.strictObject({
   /** Unset = the default (`DEFAULT_LISTEN_CLIENT`); kept unset so the client role knows it was not asked to listen. */
   listen_client: url.optional(),
   listen_peer: url.default(DEFAULT_LISTEN_PEER),
+  /** The client URL other members and tools are told (unset: the `listen_client` URL). */
+  advertise_client: url.optional(),
+  /** The peer URL other members reach this one at (unset: the `listen_peer` URL). */
+  advertise_peer: url.optional(),
   /** `name=peerURL,name=peerURL` (a string, like etcd's flag) or a map of name → peer URL. */
   initial_cluster: z.union([z.string().min(1), z.record(z.string(), url)]).optional(),
   join: url.optional(),

@@ -108,6 +108,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       name: options.name,
       dataDir: options.dataDir,
       peerUrl: options.advertisePeerUrl ?? options.listenPeerUrl,
+      peerUrlFlag: options.advertisePeerUrl === undefined ? "--listen-peer" : "--advertise-peer",
       initialCluster: options.initialCluster,
       join: options.join,
       logger,

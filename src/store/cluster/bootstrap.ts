@@ -17,6 +17,8 @@ export interface BootstrapOptions {
   dataDir: string;
   /** The URL peers reach this member at. */
   peerUrl: string;
+  /** The flag that set `peerUrl`, for messages: --advertise-peer when given, else --listen-peer. */
+  peerUrlFlag?: string;
   initialCluster?: string | Record<string, string> | undefined;
   join?: string | undefined;
   logger: Logger;
@@ -91,9 +93,9 @@ export async function resolveIdentity(
   } else {
     const initial =
       options.initialCluster === undefined
-        ? [{ name: options.name, peerUrl: normalizePeerUrl(options.peerUrl, "--listen-peer") }]
+        ? [{ name: options.name, peerUrl: normalizePeerUrl(options.peerUrl, peerUrlFlag(options)) }]
         : parseInitialCluster(options.initialCluster);
-    identity = staticIdentity(options.name, options.peerUrl, initial);
+    identity = staticIdentity(options.name, options.peerUrl, peerUrlFlag(options), initial);
     if (initial.length > 1) await refuseIfKnownAsStarted(options, identity, initial);
   }
   await writeIdentity(options.dataDir, identity);
@@ -116,16 +118,18 @@ function warnIfAnotherCluster(options: BootstrapOptions, existing: MemberIdentit
   );
 }
 
-function staticIdentity(name: string, peerUrl: string, initial: InitialCluster): MemberIdentity {
+function peerUrlFlag(options: BootstrapOptions): string {
+  return options.peerUrlFlag ?? "--listen-peer";
+}
+
+function staticIdentity(name: string, peerUrl: string, flag: string, initial: InitialCluster): MemberIdentity {
   const self = initial.find((m) => m.name === name);
   if (self === undefined) {
     throw new ConfigError(`--initial-cluster does not list this member's --name "${name}"`);
   }
-  const ownUrl = normalizePeerUrl(peerUrl, "--listen-peer");
+  const ownUrl = normalizePeerUrl(peerUrl, flag);
   if (self.peerUrl !== ownUrl) {
-    throw new ConfigError(
-      `--initial-cluster gives "${name}" the peer URL ${self.peerUrl}, but --listen-peer is ${ownUrl}`,
-    );
+    throw new ConfigError(`--initial-cluster gives "${name}" the peer URL ${self.peerUrl}, but ${flag} is ${ownUrl}`);
   }
   const clusterId = deriveClusterId(initial);
   const members: MemberInfo[] = initial.map((m) => ({

@@ -58,7 +58,8 @@ test("agent validates the config and its flags before starting", () => {
 test("etcd's flag names and Go's one-dash flags get a hint to vigie's flag", () => {
   const cases: Array<[string[], string]> = [
     [["--listen-client-urls", "http://127.0.0.1:2379"], "(vigie's flag is --listen-client URL"],
-    [["--advertise-client-urls", "http://127.0.0.1:2379"], "(vigie advertises its --listen-client URL)"],
+    [["--advertise-client-urls", "http://127.0.0.1:2379"], "(vigie's flag is --advertise-client URL (one URL))"],
+    [["--initial-advertise-peer-urls", "http://127.0.0.1:2380"], "(vigie's flag is --advertise-peer URL (one URL))"],
     [["--listen-peer-urls", "http://127.0.0.1:2380"], "(vigie's flag is --listen-peer URL"],
     [
       ["--initial-cluster-state", "new"],

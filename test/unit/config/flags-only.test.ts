@@ -71,6 +71,8 @@ const FIELDS = [
   "data_dir",
   "listen_client",
   "listen_peer",
+  "advertise_client",
+  "advertise_peer",
   "initial_cluster",
   "join",
   "voters",
@@ -114,6 +116,14 @@ test("the flags a cluster member is started with take the fast path, with the sc
       log_level: "info",
     },
     { name: "a4", join: " http://127.0.0.1:2379 ", voters: 5 },
+    {
+      name: "a5",
+      listen_client: "http://0.0.0.0:2379",
+      listen_peer: "http://0.0.0.0:2380",
+      advertise_client: "http://10.0.0.5:2379",
+      advertise_peer: "http://10.0.0.5:2380",
+      join: "http://10.0.0.1:2379",
+    },
     // WHATWG URL ignores tabs and newlines inside a URL; the schema returns the URL without them.
     { listen_peer: "http://127.0.0.1\t:2380", store_endpoints: "http://a\n:1" },
     { store_endpoints: "http://10.0.0.1:2379, https://10.0.0.2:2379,", listen_client: "http://[::1]:9000" },

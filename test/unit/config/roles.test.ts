@@ -205,4 +205,90 @@ test("readers of the file alone (vigie render, the sidecar on a change) do not c
   });
 });
 
+test("--advertise-peer is the URL --initial-cluster must give this member; --listen-peer then only binds", async () => {
+  const proxied = "http://10.0.0.5:12380";
+  const cluster = `a=${proxied},b=${PEER_B}`;
+  const good = await loadConfig(
+    undefined,
+    { initial_cluster: cluster, name: "a", listen_peer: "http://0.0.0.0:2380", advertise_peer: proxied },
+    AGENT,
+  );
+  assert.is(good.config.advertise_peer, proxied);
+  assert.is(
+    await flagError({
+      initial_cluster: cluster,
+      name: "a",
+      listen_peer: PEER_A,
+      advertise_peer: "http://10.0.0.5:2380",
+    }),
+    `flag --initial-cluster: gives "a" the peer URL ${proxied}, but --advertise-peer is http://10.0.0.5:2380`,
+  );
+  // Without --advertise-peer the listen URL is the advertised one, as before.
+  assert.is(
+    await flagError({ initial_cluster: cluster, name: "a", listen_peer: PEER_A }),
+    `flag --initial-cluster: gives "a" the peer URL ${proxied}, but --listen-peer is ${PEER_A}`,
+  );
+});
+
+test("a peer URL on every interface needs --advertise-peer once there are other members", async () => {
+  const everywhere = "http://0.0.0.0:2380";
+  const fix = "give it with --advertise-peer (like http://10.0.0.5:2380)";
+  assert.is(
+    await flagError({ join: "http://10.0.0.1:2379", name: "c", listen_peer: everywhere }),
+    `flag --listen-peer: ${everywhere} listens on every interface, but the other members need an address that ` +
+      `reaches this one: ${fix}`,
+  );
+  assert.match(
+    await flagError({ initial_cluster: `a=${everywhere},b=${PEER_B}`, name: "a", listen_peer: "http://[::]:2380" }),
+    "flag --listen-peer: http://[::]:2380 listens on every interface",
+  );
+  // Alone (a single-member cluster, --dev), nobody else needs to reach it: accepted as before.
+  await loadConfig(undefined, { listen_peer: everywhere, name: "a" }, AGENT);
+  await loadConfig(undefined, { dev: true, listen_peer: everywhere }, AGENT);
+});
+
+test("an advertised URL must be one others can connect to", async () => {
+  assert.is(
+    await flagError({ dev: true, advertise_client: "http://0.0.0.0:2379" }),
+    "flag --advertise-client: http://0.0.0.0:2379: 0.0.0.0 means every interface, which no one can connect to: " +
+      "advertise this host's address",
+  );
+  assert.is(
+    await flagError({ dev: true, advertise_peer: "https://10.0.0.5:2380" }),
+    "flag --advertise-peer: https://10.0.0.5:2380: vigie's members talk plain http to each other: use http://",
+  );
+  assert.is(
+    await flagError({ dev: true, advertise_peer: "http://10.0.0.5:0" }),
+    "flag --advertise-peer: http://10.0.0.5:0: port 0 is not a port anyone can connect to",
+  );
+  assert.is(
+    await flagError({ dev: true, advertise_client: "http://vigie.example/api" }),
+    "flag --advertise-client: http://vigie.example/api: an advertised URL must not have a path, like " +
+      "http://vigie.example",
+  );
+  // A client URL behind a TLS proxy, on its default port, with a host name: all fine to advertise.
+  const loaded = await loadConfig(undefined, { dev: true, advertise_client: "https://vigie.example" }, AGENT);
+  assert.is(loaded.config.advertise_client, "https://vigie.example");
+  await withFile(["dev: true", "advertise_client: http://0.0.0.0:2379"], async (file) => {
+    const message = await loadConfig(file, {}, AGENT).then(
+      () => "loaded",
+      (error: Error) => error.message,
+    );
+    assert.match(message, `${file}:2:19: advertise_client: http://0.0.0.0:2379: 0.0.0.0 means every interface`);
+  });
+});
+
+test("a client-role agent advertises nothing: --advertise-* with --store-endpoints are refused", async () => {
+  assert.is(
+    await flagError({ store_endpoints: "http://10.0.0.1:2379", advertise_peer: "http://10.0.0.5:2380" }),
+    "flag --advertise-peer: --store-endpoints and --advertise-peer exclude each other: with --store-endpoints the " +
+      "agent is a client and has no peers",
+  );
+  assert.is(
+    await flagError({ store_endpoints: "http://10.0.0.1:2379", advertise_client: "http://10.0.0.5:2379" }),
+    "flag --advertise-client: --store-endpoints and --advertise-client exclude each other: with --store-endpoints " +
+      "the agent is a client: it is no member and advertises no URL",
+  );
+});
+
 test.run();

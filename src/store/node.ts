@@ -147,6 +147,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       },
       fresh ? "starting a new replica" : "restarting from the data dir",
     );
+    warnIfPeerUrlMoved(logger, options, members.get(identity.memberId)?.peerURLs[0]);
 
     const raft = new RaftNode(
       {
@@ -262,4 +263,21 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     await releaseDataDir().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The cluster knows each member by the peer URL it was added with, and vigie has no `member update`: a member
+ * restarted with another (--listen-peer or --advertise-peer changed) is still reached at the old one. Said loudly,
+ * because the symptom (this member hears nothing) is far from the cause.
+ */
+function warnIfPeerUrlMoved(logger: Logger, options: StartReplicaOptions, knownUrl: string | undefined): void {
+  const flag = options.advertisePeerUrl === undefined ? "--listen-peer" : "--advertise-peer";
+  const given = URL.parse(options.advertisePeerUrl ?? options.listenPeerUrl);
+  if (knownUrl === undefined || given === null || given.port === "0") return;
+  if (`${given.protocol}//${given.host}` === knownUrl) return;
+  logger.warn(
+    { knownPeerUrl: knownUrl, [flag.slice(2)]: `${given.protocol}//${given.host}` },
+    `the cluster knows this member at ${knownUrl}, not at the ${flag} URL it was restarted with: the other members ` +
+      "still reach it there. Restart it with that URL, or remove it and add it again with the new one",
+  );
 }

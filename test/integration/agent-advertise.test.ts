@@ -131,4 +131,26 @@ test("members behind port mappings: --advertise-peer and --advertise-client are 
   }
 });
 
+test("a member restarted with another peer URL than the cluster knows it by is warned: the others still use the old", async () => {
+  requireBuiltCli();
+  const fixture = await ClusterFixture.create("advertise-moved");
+  try {
+    const [agent] = await fixture.startStatic(["m1"]);
+    const first = agent!.spec.peerUrl;
+    await agent!.stop();
+    const moved = `http://127.0.0.1:${await freePort()}`;
+    const restarted = new AgentProcess({ ...agent!.spec, args: ["--advertise-peer", moved] });
+    fixture.agents.push(restarted);
+    await restarted.start();
+    const warning = `the cluster knows this member at ${first}, not at the --advertise-peer URL it was restarted with`;
+    assert.ok(restarted.logs().includes(warning), restarted.logs());
+    assert.equal(
+      (await memberList(restarted.clientUrl)).map((m) => m.peerURLs),
+      [[first]],
+    );
+  } finally {
+    await fixture.cleanup();
+  }
+});
+
 test.run();

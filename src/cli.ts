@@ -291,7 +291,7 @@ export function buildProgram(): Command {
       await execute(() => runLeaseList(clientOptions(command)));
     });
 
-  const member = program.command("member").description("list, add, remove or promote cluster members");
+  const member = program.command("member").description("list, add, remove, promote or update cluster members");
   member
     .command("list")
     .description("list the members")
@@ -328,6 +328,21 @@ export function buildProgram(): Command {
     .action(async (id: string, _flags: unknown, command: Command) => {
       const { runMember } = await import("./commands/cluster.js");
       await execute(() => runMember("remove", [id], { ...clientOptions(command), learner: false }));
+    });
+  member
+    .command("update <id> [peerURLs]")
+    .description("give a member new peer URLs, comma-separated, or with --peer-urls (the others reach it there)")
+    .option("--peer-urls <urls>", "the member's new peer URLs, comma-separated (etcdctl's flag)")
+    .action(async (id: string, peerUrls: string | undefined, flags: { peerUrls?: string }, command: Command) => {
+      const { runMember } = await import("./commands/cluster.js");
+      await execute(async () => {
+        if (peerUrls !== undefined && flags.peerUrls !== undefined && peerUrls !== flags.peerUrls) {
+          throw new UsageError("member update: give the peer URLs once, as an argument or with --peer-urls");
+        }
+        const urls = peerUrls ?? flags.peerUrls;
+        if (urls === undefined) throw new UsageError("member update needs the member's new peer URLs (--peer-urls)");
+        return await runMember("update", [id, urls], { ...clientOptions(command), learner: false });
+      });
     });
   member
     .command("promote <id>")

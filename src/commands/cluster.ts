@@ -38,7 +38,7 @@ function memberRow(member: Member): string[] {
 const MEMBER_HEADERS = ["ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"];
 
 export async function runMember(
-  action: "list" | "add" | "remove" | "promote",
+  action: "list" | "add" | "remove" | "promote" | "update",
   args: string[],
   options: ClientOptions & { learner: boolean },
 ): Promise<number> {
@@ -57,12 +57,7 @@ export async function runMember(
   if (action === "add") {
     const [name, peerUrlList] = args;
     if (name === undefined || peerUrlList === undefined) throw new UsageError("member add expects NAME PEERURLS");
-    const peerUrls = peerUrlList.split(",").map((url) => url.trim());
-    for (const url of peerUrls) {
-      if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) {
-        throw new UsageError(`member add: "${url}" is not a peer URL like http://127.0.0.1:2380`);
-      }
-    }
+    const peerUrls = parsePeerUrls(peerUrlList, "member add");
     const peerUrl = peerUrls[0]!;
     const result = await withStore(options, (client) => client.memberAdd(peerUrls, options.learner));
     if (options.writeOut === "json") {
@@ -83,6 +78,18 @@ export async function runMember(
   const [hexId] = args;
   if (hexId === undefined) throw new UsageError(`member ${action} expects a member ID`);
   const id = hexToId(hexId, `member ${action}`, "member");
+  if (action === "update") {
+    const peerUrlList = args[1];
+    if (peerUrlList === undefined) throw new UsageError("member update needs the member's new peer URLs (--peer-urls)");
+    const peerUrls = parsePeerUrls(peerUrlList, "member update");
+    const result = await withStore(options, (client) => client.memberUpdate(id, peerUrls));
+    if (options.writeOut === "json") {
+      printLine(toJson({ header: headerJson(result.header), members: result.members.map(memberJson) }));
+    } else {
+      printLine(`Member ${idToHex(id)} updated in cluster ${idToHex(result.header.clusterId)}`);
+    }
+    return EXIT_OK;
+  }
   // Only the leader knows whether a learner has caught up: a promote sent to a follower could skip that check.
   const target = action === "promote" ? { ...options, endpoints: [await leaderEndpoint(options)] } : options;
   const result = await withStore(target, (client) =>
@@ -179,4 +186,15 @@ export async function runStatus(options: ClientOptions): Promise<number> {
     printLine(formatTable(headers, table));
   }
   return rows.some((row) => row.status === undefined) ? EXIT_FAILURE : EXIT_OK;
+}
+
+/** Comma-separated peer URLs, each `scheme://host:port` with no path, as the store will check them. */
+function parsePeerUrls(list: string, command: string): string[] {
+  const peerUrls = list.split(",").map((url) => url.trim());
+  for (const url of peerUrls) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(url)) {
+      throw new UsageError(`${command}: "${url}" is not a peer URL like http://127.0.0.1:2380`);
+    }
+  }
+  return peerUrls;
 }

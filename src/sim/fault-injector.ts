@@ -78,11 +78,14 @@ export class FaultInjector {
     if (fresh > 0 && cs.voters.length < 7 && r.chance(0.2)) choices.push("addVoter");
     if (cs.learners.length > 0 && cs.voters.length < 7) choices.push("promoteLearner");
     if (cs.voters.length > 1 || cs.learners.length > 0) choices.push("removeNode");
+    // Changes nothing in the configuration, but takes the single pending-change slot like the others.
+    if (r.chance(0.2)) choices.push("updateNode");
     if (choices.length === 0) return;
     const type = r.pick(choices);
     let nodeId: NodeId;
     if (type === "addLearner" || type === "addVoter") nodeId = fresh;
     else if (type === "promoteLearner") nodeId = r.pick(cs.learners);
+    else if (type === "updateNode") nodeId = r.pick([...cs.voters, ...cs.learners]);
     else nodeId = r.pick(cs.voters.length > 1 ? [...cs.voters, ...cs.learners] : cs.learners);
     try {
       leader.raft!.proposeConfChange({ type, nodeId, context: new Uint8Array(0) });

@@ -303,6 +303,11 @@ export class StoreClient {
     return { header: decodeHeader(answer.header), members: decodeMembers(answer.members) };
   }
 
+  async memberUpdate(id: string, peerUrls: string[]): Promise<MemberListResult> {
+    const answer = await this.transport.call("/v3/cluster/member/update", { ID: id, peerURLs: peerUrls }, "write");
+    return { header: decodeHeader(answer.header), members: decodeMembers(answer.members) };
+  }
+
   /** Status of the member behind the first reachable endpoint (or of `endpoint` when given). */
   async status(endpoint?: string): Promise<StatusResult> {
     // One endpoint, with this client's timeouts and limits (the defaults would wait 5 s on a frozen member).

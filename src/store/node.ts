@@ -266,7 +266,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
 }
 
 /**
- * The cluster knows each member by the peer URL it was added with, and vigie has no `member update`: a member
+ * The cluster knows each member by the peer URL it was added with (or last given by `member update`): a member
  * restarted with another (--listen-peer or --advertise-peer changed) is still reached at the old one. Said loudly,
  * because the symptom (this member hears nothing) is far from the cause.
  */
@@ -278,6 +278,6 @@ function warnIfPeerUrlMoved(logger: Logger, options: StartReplicaOptions, knownU
   logger.warn(
     { knownPeerUrl: knownUrl, [flag.slice(2)]: `${given.protocol}//${given.host}` },
     `the cluster knows this member at ${knownUrl}, not at the ${flag} URL it was restarted with: the other members ` +
-      "still reach it there. Restart it with that URL, or remove it and add it again with the new one",
+      "still reach it there. Restart it with that URL, or tell them the new one: vigie member update <ID> <URL>",
   );
 }

@@ -77,6 +77,8 @@ export interface Replica {
   addMember(peerURLs: string[], isLearner: boolean): Promise<{ member: MemberInfo; members: MemberInfo[] }>;
   removeMember(id: number): Promise<MemberInfo[]>;
   promoteMember(id: number): Promise<MemberInfo[]>;
+  /** Gives a member new peer URLs (`member update`); resolves with the member list once applied here. */
+  updateMember(id: number, peerURLs: string[]): Promise<MemberInfo[]>;
 
   status(): ReplicaStatus;
 }

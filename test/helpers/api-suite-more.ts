@@ -59,6 +59,45 @@ export function defineMoreChecks({ check, p }: SuiteContext): void {
     );
   });
 
+  check("member update: new peer URLs, an unknown member, a URL another member has", async (url) => {
+    const list = await call(url, "/v3/cluster/member/list", {});
+    const self = (list.json as { members: Array<Record<string, unknown>> }).members[0]!;
+    const ownUrls = self.peerURLs as string[];
+    // A port nobody listens on: with one member, nothing needs to reach it there.
+    const moved = "http://127.0.0.1:1";
+    expectOk(
+      await call(url, "/v3/cluster/member/update", { ID: self.ID, peerURLs: [moved] }),
+      { header: header(), members: [{ ...self, peerURLs: [moved] }] },
+      "update answers with the member list, its header without revision",
+    );
+    const listed = await call(url, "/v3/cluster/member/list", {});
+    assert.equal((listed.json as { members: Array<{ peerURLs: string[] }> }).members[0]!.peerURLs, [moved]);
+    expectError(
+      await call(url, "/v3/cluster/member/update", { ID: "1", peerURLs: ["http://127.0.0.1:2"] }),
+      404,
+      5,
+      "etcdserver: member not found",
+      "update of an unknown member",
+    );
+    const learnerUrl = "http://127.0.0.1:3";
+    const added = await call(url, "/v3/cluster/member/add", { peerURLs: [learnerUrl], isLearner: true });
+    assert.is(added.status, 200, added.text);
+    const learnerId = (added.json as { member: { ID: string } }).member.ID;
+    expectError(
+      await call(url, "/v3/cluster/member/update", { ID: self.ID, peerURLs: [learnerUrl] }),
+      412,
+      9,
+      "etcdserver: Peer URLs already exists",
+      "update to another member's peer URL",
+    );
+    assert.is((await call(url, "/v3/cluster/member/remove", { ID: learnerId })).status, 200);
+    expectOk(
+      await call(url, "/v3/cluster/member/update", { ID: self.ID, peerURLs: ownUrls }),
+      { header: header(), members: [self] },
+      "update back to the member's own URLs",
+    );
+  });
+
   check("txn: ops after a write see the new revision; a nested txn has an empty header", async (url) => {
     const now = await call(url, "/v3/kv/range", { key: b64("/none") });
     const before = Number((now.json?.header as { revision?: string } | undefined)?.revision);

@@ -1,4 +1,4 @@
-// Membership changes of a running replica: member add/remove/promote as conf changes (one at a time, matched to
+// Membership changes of a running replica: member add/remove/promote/update as conf changes (one at a time, matched to
 // their application), the peer transport kept in step with the member table, this member's published name and
 // client URLs, automatic promotion of a caught-up learner while voters are missing, and the leadership handover
 // of a leader that shuts down.
@@ -40,7 +40,13 @@ interface WireChange {
   context: string;
 }
 
-const CHANGE_TYPES: ReadonlySet<string> = new Set(["addVoter", "addLearner", "promoteLearner", "removeNode"]);
+const CHANGE_TYPES: ReadonlySet<string> = new Set([
+  "addVoter",
+  "addLearner",
+  "promoteLearner",
+  "removeNode",
+  "updateNode",
+]);
 
 function toWire(cc: ConfChange): WireChange {
   return { type: cc.type, nodeId: cc.nodeId, context: Buffer.from(cc.context).toString("utf8") };
@@ -152,6 +158,17 @@ export class Membership {
     return this.options.table.list();
   }
 
+  /**
+   * Moves a member to new peer URLs (`member update`): the members then reach it there. A conf change, checked by
+   * the leader against its table like an add (the member must exist, the URLs must not be another member's), so
+   * it is ordered with the other changes and every replica applies it at the same point of the log.
+   */
+  async update(id: number, peerURLs: string[]): Promise<MemberInfo[]> {
+    const context = encodeMemberContext({ name: "", peerURLs, clientURLs: [] });
+    await this.change({ type: "updateNode", nodeId: id, context });
+    return this.options.table.list();
+  }
+
   /** Serves the changes handed over by followers and learners (see change). */
   serve(): void {
     this.options.transport.handle(CHANGE_RPC, async (body) => {
@@ -249,6 +266,15 @@ export class Membership {
         if (member === undefined) return new MemberNotFoundError();
         if (!member.isLearner) return new NotLearnerError();
         return this.learnerCaughtUp(cc.nodeId, false) ? undefined : new LearnerNotReadyError();
+      case "updateNode": {
+        if (member === undefined) return new MemberNotFoundError();
+        const { peerURLs } = decodeMemberContext(cc.context);
+        const taken = peerURLs.some((url) => {
+          const owner = table.byPeerUrl(url);
+          return owner !== undefined && owner.ID !== cc.nodeId;
+        });
+        return taken ? new PeerUrlExistsError() : undefined;
+      }
     }
   }
 

@@ -222,6 +222,11 @@ export class ReplicaNode implements Replica {
     return this.membership.promote(id);
   }
 
+  updateMember(id: number, peerURLs: string[]): Promise<MemberInfo[]> {
+    this.throwIfStopped();
+    return this.membership.update(id, peerURLs);
+  }
+
   status(): ReplicaStatus {
     const st = this.raft.status();
     const isLearner = st.learners.includes(this.memberId);

@@ -19,7 +19,13 @@ export class RaftDecodeError extends VigieError {
   }
 }
 
-const CONF_CHANGE_TYPES: readonly ConfChangeType[] = ["addVoter", "addLearner", "promoteLearner", "removeNode"];
+const CONF_CHANGE_TYPES: readonly ConfChangeType[] = [
+  "addVoter",
+  "addLearner",
+  "promoteLearner",
+  "removeNode",
+  "updateNode",
+];
 const MESSAGE_TYPE_NAMES: ReadonlySet<string> = new Set<string>(MESSAGE_TYPES);
 
 const textEncoder = new TextEncoder();

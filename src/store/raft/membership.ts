@@ -25,6 +25,8 @@ export function nextConfState(cs: ConfState, cc: ConfChange): ConfState {
       voters.delete(cc.nodeId);
       learners.delete(cc.nodeId);
       break;
+    case "updateNode":
+      break;
   }
   return { voters: sorted(voters), learners: sorted(learners) };
 }
@@ -42,6 +44,8 @@ export function isValidConfChange(cs: ConfState, cc: ConfChange): boolean {
       return isLearner;
     case "removeNode":
       return isLearner || (isVoter && cs.voters.length > 1);
+    case "updateNode":
+      return isVoter || isLearner;
   }
 }
 

@@ -78,8 +78,12 @@ export interface Entry {
   readonly data: Uint8Array;
 }
 
-/** Single-server membership changes. `promoteLearner` requires the node to be a learner already. */
-export type ConfChangeType = "addVoter" | "addLearner" | "promoteLearner" | "removeNode";
+/**
+ * Single-server membership changes. `promoteLearner` requires the node to be a learner already. `updateNode` leaves
+ * the configuration as it is: it only carries new information about a member in its context (its peer URLs, like
+ * etcd's ConfChangeUpdateNode), ordered in the log with the other changes.
+ */
+export type ConfChangeType = "addVoter" | "addLearner" | "promoteLearner" | "removeNode" | "updateNode";
 
 export interface ConfChange {
   readonly type: ConfChangeType;

@@ -91,13 +91,25 @@ export interface MemberAddRequest {
 }
 
 export function decodeMemberAddRequest(reader: ProtoReader): MemberAddRequest {
+  return { peerURLs: validPeerUrls(reader), isLearner: reader.bool("isLearner") };
+}
+
+/**
+ * `member update`: the member and its new peer URLs. etcd 3.4 takes any list there, even an empty one (the member
+ * is then unreachable for good) or "bad"; vigie checks it as for an add.
+ */
+export function decodeMemberUpdateRequest(reader: ProtoReader): { id: number; peerURLs: string[] } {
+  return { id: reader.uint64("ID"), peerURLs: validPeerUrls(reader) };
+}
+
+function validPeerUrls(reader: ProtoReader): string[] {
   const peerURLs = reader.strings("peerURLs");
   // etcd refuses an empty list the same way as a bad URL.
   if (peerURLs.length === 0) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: given member URLs are invalid");
   for (const url of peerURLs) {
     if (!isValidPeerUrl(url)) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: given member URLs are invalid");
   }
-  return { peerURLs, isLearner: reader.bool("isLearner") };
+  return peerURLs;
 }
 
 /** etcd accepts `scheme://host:port` peer URLs with no path. */

@@ -8,6 +8,7 @@ import {
   decodeLeaseTimeToLiveRequest,
   decodeMemberAddRequest,
   decodeMemberId,
+  decodeMemberUpdateRequest,
   encodeLeaseGrantResponse,
   encodeLeaseLeasesResponse,
   encodeLeaseTimeToLiveResponse,
@@ -131,6 +132,13 @@ const ROUTES: Record<string, UnaryRoute> = {
     goName: "etcdserverpb.MemberPromoteRequest",
     handle: async (replica, reader) =>
       encodeMemberList(await replica.promoteMember(decodeMemberId(reader)), header(replica, undefined)),
+  },
+  "/v3/cluster/member/update": {
+    goName: "etcdserverpb.MemberUpdateRequest",
+    handle: async (replica, reader) => {
+      const { id, peerURLs } = decodeMemberUpdateRequest(reader);
+      return encodeMemberList(await replica.updateMember(id, peerURLs), header(replica, undefined));
+    },
   },
   "/v3/maintenance/status": {
     goName: "etcdserverpb.StatusRequest",

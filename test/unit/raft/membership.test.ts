@@ -102,4 +102,22 @@ test("adding a voter directly, in a single-node cluster, keeps committing", () =
   assert.equal(c.raft(2).status().voters, [1, 2]);
 });
 
+test("updateNode changes no configuration, takes the one pending-change slot, and is refused for a non-member", () => {
+  const c = new Cluster([1, 2, 3]);
+  c.elect(1);
+  const before = c.raft(2).status();
+  c.raft(1).proposeConfChange(cc("updateNode", 2));
+  assert.throws(() => c.raft(1).proposeConfChange(cc("addLearner", 4)), dropped("confChangePending"));
+  c.tickAll(3);
+  for (const id of [1, 2, 3]) {
+    assert.equal(c.raft(id).status().voters, before.voters);
+    assert.equal(c.raft(id).status().learners, before.learners);
+  }
+  assert.throws(() => c.raft(1).proposeConfChange(cc("updateNode", 9)), dropped("invalidConfChange"));
+  // The slot is free again once it applied: a real change goes through.
+  c.raft(1).proposeConfChange(cc("addLearner", 4));
+  c.tickAll(2);
+  assert.equal(c.get(1).confState.learners, [4]);
+});
+
 test.run();

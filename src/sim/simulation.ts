@@ -455,7 +455,11 @@ export class Simulation implements NodeObserver {
     // window of entries (with maxInflightMsgs = 1 and one entry per message, that is one RTT per entry).
     const p = this.profile;
     let longestLog = 0;
-    for (const node of this.nodes.values()) longestLog = Math.max(longestLog, node.raft?.log.lastIndex() ?? 0);
+    // A node that is down at this moment (healing restarts it on the next tick) counts with the log on its disk:
+    // read as 0, a seed whose nodes had all crashed got the bound of an empty log and failed while catching up.
+    for (const node of this.nodes.values()) {
+      longestLog = Math.max(longestLog, node.raft?.log.lastIndex() ?? node.disk.live.lastIndex());
+    }
     const catchUpTicks = Math.ceil(longestLog / p.maxInflightMsgs) * (2 * p.maxDelayTicks + 1);
     const bound = 100 * p.electionTick + 400 + catchUpTicks;
     const start = this.now;

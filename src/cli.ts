@@ -361,6 +361,22 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("backup <file>")
+    .description("write every key and value (at one revision; leased keys left out) to FILE, checksummed")
+    .action(async (file: string, _flags: unknown, command: Command) => {
+      const { runBackup } = await import("./commands/backup.js");
+      await execute(() => runBackup(file, clientOptions(command)));
+    });
+
+  program
+    .command("restore <file>")
+    .description("write the keys of a `vigie backup` FILE into the cluster (the file is checked first)")
+    .action(async (file: string, _flags: unknown, command: Command) => {
+      const { runRestore } = await import("./commands/backup.js");
+      await execute(() => runRestore(file, clientOptions(command)));
+    });
+
+  program
     .command("services [name]")
     .description("list registered service instances (healthy ones; --all for every one)")
     .option("--all", "include instances whose health check fails")

@@ -361,6 +361,17 @@ export function buildProgram(): Command {
     });
 
   program
+    .command("txn")
+    .description(
+      "one atomic transaction from standard input, in etcdctl's format: compares, blank line, requests " +
+        "if they hold, blank line, requests otherwise",
+    )
+    .action(async (_flags: unknown, command: Command) => {
+      const { runTxn } = await import("./commands/txn.js");
+      await execute(() => runTxn(clientOptions(command)));
+    });
+
+  program
     .command("backup <file>")
     .description("write every key and value (at one revision; leased keys left out) to FILE, checksummed")
     .action(async (file: string, _flags: unknown, command: Command) => {

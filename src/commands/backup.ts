@@ -13,14 +13,13 @@ import { createHash } from "node:crypto";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { VigieError } from "../errors.js";
-import { ResponseTooLargeError, type StoreClient, TXN_MAX_OPS } from "../store/client.js";
+import { rangePages } from "../store/client/range-pages.js";
+import { type StoreClient, TXN_MAX_OPS } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
 import { printLine, toJson, withStore } from "./output.js";
 
 const FORMAT = "vigie-backup";
 const VERSION = 1;
-/** Keys per range request (etcd's own mirror reads 1,000 at a time); halved while an answer is too large. */
-const PAGE_KEYS = 1000;
 /**
  * Key and value bytes per restore transaction: with base64 and JSON around them, a request stays well under the
  * 1.5 MiB etcd and vigie accept. A key too large to share a transaction is written alone.
@@ -67,27 +66,12 @@ async function readEverything(
   let skippedLeased = 0;
   let revision: number | undefined;
   // etcd spells "every key" as the range from "\0" to "\0".
-  let from = Buffer.from([0]);
-  let limit = PAGE_KEYS;
-  for (;;) {
-    let page: Awaited<ReturnType<StoreClient["range"]>>;
-    try {
-      page = await client.range(from, { rangeEnd: Buffer.from([0]), limit, ...(revision ? { revision } : {}) });
-    } catch (error) {
-      if (error instanceof ResponseTooLargeError && limit > 1) {
-        limit = Math.ceil(limit / 2);
-        continue;
-      }
-      throw error;
-    }
+  for await (const page of rangePages(client, Buffer.from([0]), Buffer.from([0]))) {
     revision ??= page.header.revision;
     for (const kv of page.kvs) {
       if (kv.lease !== "0") skippedLeased++;
       else entries.push({ key: kv.key, value: kv.value });
     }
-    const last = page.kvs.at(-1);
-    if (!page.more || last === undefined) break;
-    from = Buffer.concat([last.key, Buffer.from([0])]);
   }
   return { entries, revision: revision ?? 0, skippedLeased };
 }

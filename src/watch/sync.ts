@@ -5,11 +5,10 @@
 import { StoreUnavailableError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Counter, Gauge, MetricsRegistry } from "../metrics.js";
+import { rangePages } from "../store/client/range-pages.js";
 import {
   EtcdError,
   prefixEnd,
-  type RangeResult,
-  ResponseTooLargeError,
   type StoreClient,
   WatchMessageTooLargeError,
   type WatchResponse,
@@ -21,11 +20,6 @@ const RECONNECT_BACKOFF_MIN_MS = 50;
 const RECONNECT_BACKOFF_MAX_MS = 2_000;
 /** A watch stream that stayed open this long (or delivered something after "created") worked: backoff resets. */
 const STREAM_WORKED_AFTER_MS = 1_000;
-/**
- * Keys per range request when loading a prefix (etcd's own mirror reads 1,000 at a time); a page larger than the
- * client accepts is asked again with half as many.
- */
-const PREFIX_PAGE_KEYS = 1000;
 /** Parallel range requests while loading many dependencies at once. */
 const LOAD_CONCURRENCY = 16;
 /** A watch stream quiet for this long is checked with a cheap read (see `probe`). */
@@ -173,31 +167,13 @@ export class StoreSync {
         mirror.loadKey(key, kv && storedFrom(kv.value, kv.modRevision));
       }),
       ...prefixes.map((prefix) => async () => {
-        // In pages, all at one revision (the first page's when none is given): a prefix may hold more than the
-        // client accepts in one answer (8 MiB), and its pages must still be one consistent view.
+        // In pages, all at one revision (the first page's when none is given): see rangePages.
         const found: Array<[string, Stored]> = [];
-        const end = prefixEnd(prefix);
         // An empty prefix means every key: etcd spells its start "\0".
-        let from = prefix === "" ? Buffer.from([0]) : Buffer.from(prefix);
-        let limit = PREFIX_PAGE_KEYS;
-        for (;;) {
-          let page: RangeResult;
-          try {
-            page = await this.client.range(from, { rangeEnd: end, limit, ...atRevision(revision) });
-          } catch (error) {
-            // Large values: the same keys in smaller pages, down to one key, which fits unless its value alone is
-            // over the limit (8 MiB: etcd's default request limit, 1.5 MiB, refuses such values).
-            if (error instanceof ResponseTooLargeError && limit > 1) {
-              limit = Math.ceil(limit / 2);
-              continue;
-            }
-            throw error;
-          }
+        const from = prefix === "" ? Buffer.from([0]) : Buffer.from(prefix);
+        for await (const page of rangePages(this.client, from, prefixEnd(prefix), { revision, serializable: true })) {
           revision ??= page.header.revision;
           for (const kv of page.kvs) found.push([kv.key.toString("utf8"), storedFrom(kv.value, kv.modRevision)]);
-          const last = page.kvs.at(-1);
-          if (!page.more || last === undefined) break;
-          from = Buffer.concat([last.key, Buffer.from([0])]);
         }
         mirror.loadPrefix(prefix, found);
       }),

@@ -91,6 +91,27 @@ test("the leader removed through the API under a write load: nothing acknowledge
   );
 });
 
+test("the leader removed through a follower: the follower answers once it applied the removal", async () => {
+  await withFounders("membership-remove-via", ["v1", "v2", "v3"], { voters: 3 }, async ({ founders, leader }) => {
+    const [via, frozen] = founders.filter((a) => a !== leader) as [AgentProcess, AgentProcess];
+    const leaderId = await memberIdOf(leader);
+    // The follower hands the change to the leader, which applies its own removal and stops talking to the cluster,
+    // so its answer may never come. With the third member frozen just before (recently active, so the removal is
+    // not refused as unhealthy), the two left cannot elect a leader either: only the follower's own application of
+    // the committed removal can answer the client.
+    process.kill(frozen.pid!, "SIGSTOP");
+    try {
+      const answer = await api(via.clientUrl, "/v3/cluster/member/remove", { ID: leaderId }, 4000);
+      assert.is(answer.status, 200, JSON.stringify(answer.body));
+      assert.not.ok((answer.body.members as Array<{ ID: string }>).some((m) => m.ID === leaderId));
+    } finally {
+      process.kill(frozen.pid!, "SIGCONT");
+    }
+    const next = await leaderOf([via, frozen], 5000);
+    assert.is((await put(next.clientUrl, "/after", "ok")).status, 200);
+  });
+});
+
 test("a member removed while it was down and restarted from its old data dir stops without disturbing anyone", async () => {
   await withFounders(
     "membership-remove-down",

@@ -198,7 +198,12 @@ export class Membership {
       // A change with its own check (the automatic promotion) is the leader's alone: the next leader decides anew.
       if (!proposed && extraCheck !== undefined) throw new ReconfigurationError("this member no longer leads");
       if (!proposed) {
-        await this.handToLeader(cc);
+        // Applied here means committed: done, whether or not the leader's answer ever comes. A leader asked (through
+        // this member) to remove itself stops talking to the cluster once it applied its removal, and its answer
+        // was lost: the caller waited its whole timeout for a change every member had applied.
+        const handed = this.handToLeader(cc);
+        handed.catch(() => {});
+        await Promise.race([handed, applied]);
         // A member asked to remove itself may never apply its removal: the leader stops replicating to it once it
         // applied the removal, which its answer says it did. This member learns it from its peers (the removed-
         // member probe); waiting here would only time out.

@@ -68,11 +68,14 @@ test("members behind port mappings: --advertise-peer and --advertise-client are 
       await Promise.all(founders.map((f) => f.agent.start()));
       const leader = await leaderOf(founders.map((f) => f.agent));
 
-      const listed = await memberList(leader.clientUrl);
-      assert.equal(
-        listed.map((m) => [m.name, m.peerURLs, m.clientURLs]).sort(),
-        founders.map((f) => [f.agent.name, [f.advertisedPeer], [f.advertisedClient]]).sort(),
-      );
+      // Each member publishes its name and client URL once it runs (a replicated entry): wait until all three did.
+      const expected = founders.map((f) => [f.agent.name, [f.advertisedPeer], [f.advertisedClient]]).sort();
+      const described = (members: Awaited<ReturnType<typeof memberList>>) =>
+        members.map((m) => [m.name, m.peerURLs, m.clientURLs]).sort();
+      await waitFor("every founder listed at its advertised URLs", async () => {
+        return JSON.stringify(described(await memberList(leader.clientUrl))) === JSON.stringify(expected);
+      });
+      assert.equal(described(await memberList(leader.clientUrl)), expected);
       assert.is((await put(founders[0]!.advertisedClient, "/through/proxy", "one")).status, 200);
       for (const f of founders) {
         await waitFor(`${f.agent.name} has the first write`, async () => {

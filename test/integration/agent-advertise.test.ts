@@ -134,7 +134,7 @@ test("members behind port mappings: --advertise-peer and --advertise-client are 
   }
 });
 
-test("a member restarted with another peer URL than the cluster knows it by is warned: the others still use the old", async () => {
+test("a member restarted with a peer URL the cluster does not know it by is warned: the others use the old", async () => {
   requireBuiltCli();
   const fixture = await ClusterFixture.create("advertise-moved");
   try {

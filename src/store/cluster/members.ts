@@ -1,6 +1,7 @@
 // The member table: who is in the cluster, where to reach them (peer URLs for Raft, client URLs for the API) and
 // whether they vote. It is replicated state: it changes only when a conf-change entry (whose `context` carries the
-// member's info; `updateNode` carries new peer URLs) or a member's "publish attributes" entry is applied, in log order, so every replica agrees on it.
+// member's info; `updateNode` carries new peer URLs) or a member's "publish attributes" entry is applied, in log
+// order, so every replica agrees on it.
 // It also travels inside every Raft snapshot, so a member that joins by snapshot learns it.
 import assert from "node:assert/strict";
 import type { ConfChange } from "../raft/types.js";

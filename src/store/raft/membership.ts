@@ -31,7 +31,10 @@ export function nextConfState(cs: ConfState, cc: ConfChange): ConfState {
   return { voters: sorted(voters), learners: sorted(learners) };
 }
 
-/** Whether a leader with membership `cs` may propose `cc` (a no-op change is refused as invalid). */
+/**
+ * Whether a leader with membership `cs` may propose `cc`: a change that would do nothing is refused as invalid.
+ * `updateNode` changes no configuration by design (it carries a member's new peer URLs): valid for any member.
+ */
 export function isValidConfChange(cs: ConfState, cc: ConfChange): boolean {
   const isVoter = cs.voters.includes(cc.nodeId);
   const isLearner = cs.learners.includes(cc.nodeId);

@@ -2,8 +2,11 @@
 // node, a founding member, a joining learner, or a client of a remote store) and whether its settings agree with it.
 // etcd refuses conflicting bootstrap flags the same way ("multiple discovery or bootstrap flags are set"); here every
 // conflict is reported before anything listens or touches the data dir, at the flag or file line that set it.
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { ConfigError } from "../errors.js";
+import { IDENTITY_FILE } from "../store/cluster/identity.js";
 import { NAME_PATTERN, parseInitialCluster } from "../store/cluster/ids.js";
 import { DEFAULT_LISTEN_CLIENT } from "./defaults.js";
 import type { VigieConfig } from "./schema.js";
@@ -125,7 +128,14 @@ export function roleProblems(config: VigieConfig, source: FieldSource): string[]
       if (source.given("name")) report("name", `"${name}" cannot be a member name: ${rule}`);
       else problems.push(`this host's name "${name}" cannot be a member name (${rule}): choose one with --name`);
     }
-    if (config.initial_cluster !== undefined && config.join === undefined && !config.dev && !peerProblem && nameOk) {
+    if (
+      config.initial_cluster !== undefined &&
+      config.join === undefined &&
+      !config.dev &&
+      !peerProblem &&
+      nameOk &&
+      !restartsFromDataDir(config, name)
+    ) {
       const problem = initialClusterProblem(config, named);
       if (problem) report("initial_cluster", problem);
     }
@@ -200,6 +210,15 @@ function sameAddress(a: string, b: string): boolean {
   const second = new URL(b);
   const port = (url: URL) => url.port || "80";
   return port(first) !== "0" && first.hostname === second.hostname && port(first) === port(second);
+}
+
+/**
+ * A restart ignores --initial-cluster, as etcd does (the data dir says who the members are): checking it against
+ * this member's peer URL refused the restart that follows a `member update`, whose --initial-cluster still names
+ * the old URL.
+ */
+function restartsFromDataDir(config: VigieConfig, name: string): boolean {
+  return existsSync(join(config.data_dir ?? `${name}.vigie`, IDENTITY_FILE));
 }
 
 /** The initial cluster's own mistakes, and whether it lists this member with the peer URL it advertises. */

@@ -7,7 +7,7 @@ import type { Logger } from "../log.js";
 import type { MetricsRegistry } from "../metrics.js";
 import { resolveIdentity } from "./cluster/bootstrap.js";
 import type { MemberIdentity } from "./cluster/identity.js";
-import { MemberTable } from "./cluster/members.js";
+import { decodeMemberContext, MemberTable } from "./cluster/members.js";
 import { KvStore } from "./mvcc/kv-store.js";
 import { RaftDriver } from "./node/driver.js";
 import { registerNodeMetrics } from "./node/metrics.js";
@@ -15,9 +15,11 @@ import type { RaftPersistence } from "./node/persistence.js";
 import { ReplicaNode } from "./node/replica-node.js";
 import { decodeSnapshotData } from "./node/snapshot-data.js";
 import { WalPersistence } from "./node/wal-persistence.js";
+import { decodeConfChange } from "./raft/codec.js";
 import { MemoryStorage } from "./raft/memory-storage.js";
 import { createPrng } from "./raft/prng.js";
 import { RaftNode } from "./raft/raft-node.js";
+import type { Entry } from "./raft/types.js";
 import type { Replica } from "./replica.js";
 import { PeerTransport } from "./transport/transport.js";
 import { lockDirectory } from "./wal/dir-lock.js";
@@ -147,7 +149,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       },
       fresh ? "starting a new replica" : "restarting from the data dir",
     );
-    warnIfPeerUrlMoved(logger, options, members.get(identity.memberId)?.peerURLs[0]);
+    warnIfPeerUrlMoved(logger, options, knownPeerUrl(members, recovered.entries, identity.memberId));
 
     const raft = new RaftNode(
       {
@@ -263,6 +265,21 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
     await releaseDataDir().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * The peer URL the cluster knows this member by: the snapshot's member table, then the membership changes in the
+ * log after it (not applied yet at start-up; reading the table alone gave the URL from before a `member update`).
+ */
+function knownPeerUrl(table: MemberTable, entries: readonly Entry[], memberId: number): string | undefined {
+  let known = table.get(memberId)?.peerURLs[0];
+  for (const entry of entries) {
+    if (entry.type !== "confChange") continue;
+    const cc = decodeConfChange(entry.data);
+    if (cc.nodeId !== memberId || cc.type === "removeNode" || cc.type === "promoteLearner") continue;
+    known = decodeMemberContext(cc.context).peerURLs[0] ?? known;
+  }
+  return known;
 }
 
 /**

@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { runCliAgainst } from "../helpers/cli-process.js";
+import { AgentProcess } from "../helpers/cluster.js";
 import { freePort, waitFor } from "../helpers/ports.js";
 import { api, b64, leaderOf, memberIdOf, memberList, put, withFounders } from "./membership-kit.js";
 
@@ -85,6 +86,28 @@ test("member update moves a follower to a new peer URL: the cluster reaches it t
     } finally {
       await proxy.cut();
     }
+  });
+});
+
+test("moving a member as the README says: member update, then a restart on the new URL with the old flags", async () => {
+  await withFounders("membership-move", ["w1", "w2", "w3"], { voters: 3 }, async ({ fixture, founders, leader }) => {
+    const moving = founders.find((a) => a !== leader)!;
+    const moved = `http://127.0.0.1:${await freePort()}`;
+    const id = BigInt(await memberIdOf(moving)).toString(16);
+    const update = await runCliAgainst(leader.clientUrl, ["member", "update", id, moved]);
+    assert.is(update.code, 0, update.stderr);
+    await moving.stop();
+    // Its --initial-cluster still names the old URL: a restart ignores it, as etcd's does.
+    const restarted = new AgentProcess({ ...moving.spec, peerUrl: moved });
+    fixture.agents.push(restarted);
+    await restarted.start();
+    assert.is((await put(leader.clientUrl, "/moved/w", "there")).status, 200);
+    await waitFor("the moved member replicates at its new URL", async () => {
+      return (await serializableValue(restarted.clientUrl, "/moved/w")) === "there";
+    });
+    // No false alarm: it is where the cluster knows it, and its founders are the same.
+    assert.not.match(restarted.logs(), "the cluster knows this member at");
+    assert.not.match(restarted.logs(), "belongs to another cluster");
   });
 });
 

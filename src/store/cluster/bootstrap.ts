@@ -109,8 +109,12 @@ export async function resolveIdentity(
  */
 function warnIfAnotherCluster(options: BootstrapOptions, existing: MemberIdentity): void {
   if (options.initialCluster === undefined || options.join !== undefined) return;
-  const described = deriveClusterId(parseInitialCluster(options.initialCluster));
+  const initial = parseInitialCluster(options.initialCluster);
+  const described = deriveClusterId(initial);
   if (described === existing.clusterId) return;
+  // The same founders at other URLs: members moved (`member update`) and the flags were edited to match.
+  const names = (list: ReadonlyArray<{ name: string }>) => JSON.stringify(list.map((m) => m.name).sort());
+  if (existing.bootstrapVoters.length > 0 && names(initial) === names(existing.bootstrapMembers)) return;
   options.logger.warn(
     { dataDir: options.dataDir, dataDirCluster: existing.clusterId.toString(16), flagCluster: described.toString(16) },
     "the data dir belongs to another cluster than --initial-cluster describes: restarting as a member of the data " +

@@ -26,9 +26,13 @@ const STDIN_VALUE_MAX_BYTES = 1.5 * 1024 * 1024;
  */
 const WATCH_PROBE_INTERVAL_MS = 5_000;
 
+/**
+ * etcdctl's lines: the key, then the value, even when empty (a deleted key in `watch`); with --keys-only, the key
+ * and an empty line. Scripts written for etcdctl count the lines.
+ */
 function printKeyValue(kv: KeyValue, keysOnly = false): void {
   printBytesLine(kv.key);
-  if (!keysOnly) printBytesLine(kv.value);
+  printBytesLine(keysOnly ? Buffer.alloc(0) : kv.value);
 }
 
 /**

@@ -7,6 +7,8 @@
 //
 //   get /db/master                          requests otherwise
 //
+// Like etcdctl, nothing is sent unless all three sections are complete: a producer that died half-way (or empty
+// input) must not commit half a transaction. The input is bytes: keys and values typed raw keep their exact bytes.
 // etcdctl panics or prints a usage page on a malformed line; here every problem names the line.
 import { UsageError } from "../errors.js";
 import type { Compare, TxnOp } from "../store/client.js";
@@ -46,8 +48,11 @@ const RESULTS: Readonly<Record<string, Compare["result"]>> = {
   ">": "GREATER",
 };
 
-export function parseTxn(text: string): ParsedTxn {
-  const lines = text.split("\n");
+const SECTION_NAMES = ["compares", "success requests", "failure requests"];
+
+export function parseTxn(input: Buffer): ParsedTxn {
+  // latin1: one character per byte, so that raw bytes come back unchanged (see readQuoted and tokenize).
+  const lines = input.toString("latin1").split("\n");
   if (lines.at(-1) === "") lines.pop();
   const sections: Array<Array<{ line: string; number: number }>> = [[], [], []];
   let section = 0;
@@ -59,6 +64,12 @@ export function parseTxn(text: string): ParsedTxn {
     }
     if (section > 2) throw new UsageError(`txn: line ${index + 1}: text after the failure requests`);
     sections[section]!.push({ line, number: index + 1 });
+  }
+  if (section < 3) {
+    throw new UsageError(
+      `txn: the input ends inside its ${SECTION_NAMES[section]} (each of the three sections ends with an empty ` +
+        "line, as in etcdctl's format): nothing was sent",
+    );
   }
   const [compares, success, failure] = sections as [(typeof sections)[0], (typeof sections)[0], (typeof sections)[0]];
   for (const [name, ops] of [
@@ -76,8 +87,13 @@ export function parseTxn(text: string): ParsedTxn {
   };
 }
 
+/** An error naming the line, shown as the text it was (the line is held one character per byte). */
+function failer(line: string, number: number): (why: string) => UsageError {
+  return (why) => new UsageError(`txn: line ${number}: ${why}: ${Buffer.from(line, "latin1").toString("utf8")}`);
+}
+
 function parseCompare(line: string, number: number): Compare {
-  const fail = (why: string) => new UsageError(`txn: line ${number}: ${why}: ${line}`);
+  const fail = failer(line, number);
   const target = /^\s*([a-z]+)\(/.exec(line);
   const kind = target === null ? undefined : TARGETS[target[1]!];
   if (target === null || kind === undefined) {
@@ -95,7 +111,7 @@ function parseCompare(line: string, number: number): Compare {
   if (line.slice(operand.end).trim() !== "") throw fail("text after the compared value");
   if (kind === "VALUE") return { key: key.bytes, result, target: kind, value: operand.bytes };
   const text = operand.bytes.toString("utf8");
-  if (!/^\d+$/.test(text)) throw fail(`${target[1]} compares with a whole number, got "${text}"`);
+  if (!/^-?\d+$/.test(text)) throw fail(`${target[1]} compares with a whole number, got "${text}"`);
   const whole = Number(text);
   if (kind === "LEASE") return { key: key.bytes, result, target: kind, lease: text };
   if (!Number.isSafeInteger(whole)) throw fail(`${text} is too large`);
@@ -105,14 +121,14 @@ function parseCompare(line: string, number: number): Compare {
 }
 
 function parseOp(line: string, number: number): ParsedOp {
-  const fail = (why: string) => new UsageError(`txn: line ${number}: ${why}: ${line}`);
+  const fail = failer(line, number);
   const words = tokenize(line, fail);
   const [command, ...rest] = words;
   const positional: Buffer[] = [];
   const flags = new Map<string, string | true>();
   for (let i = 0; i < rest.length; i++) {
     const word = rest[i]!;
-    const text = word.toString("utf8");
+    const text = word.toString("latin1");
     if (!text.startsWith("--")) {
       positional.push(word);
       continue;
@@ -120,7 +136,7 @@ function parseOp(line: string, number: number): ParsedOp {
     const eq = text.indexOf("=");
     const name = eq === -1 ? text.slice(2) : text.slice(2, eq);
     if (eq !== -1) flags.set(name, text.slice(eq + 1));
-    else if (VALUE_FLAGS.has(name) && rest[i + 1] !== undefined) flags.set(name, rest[++i]!.toString("utf8"));
+    else if (VALUE_FLAGS.has(name) && rest[i + 1] !== undefined) flags.set(name, rest[++i]!.toString("latin1"));
     else flags.set(name, true);
   }
   const kind = command?.toString("utf8");
@@ -135,19 +151,41 @@ function parseOp(line: string, number: number): ParsedOp {
     if (value === true || !/^\d+$/.test(value)) throw fail(`--${name} expects a whole number`);
     return Number(value);
   };
-  const switchOn = (name: string) => flags.get(name) === true;
-  const key = positional[0];
+  const switchOn = (name: string): boolean => {
+    const value = flags.get(name);
+    if (value === undefined || value === true) return value === true;
+    // Go's flag package: --prefix=true, --prefix=false (and its other spellings of a boolean).
+    if (/^(1|t|T|TRUE|true|True)$/.test(value)) return true;
+    if (/^(0|f|F|FALSE|false|False)$/.test(value)) return false;
+    throw fail(`--${name} is a switch: give it alone, or =true or =false`);
+  };
+  const choice = <T extends string>(name: string, choices: Readonly<Record<string, T>>): T | undefined => {
+    const value = flags.get(name);
+    if (value === undefined) return undefined;
+    const chosen = value === true ? undefined : choices[value.toUpperCase()];
+    if (chosen === undefined) throw fail(`--${name} is one of ${Object.keys(choices).join(", ")}`);
+    return chosen;
+  };
+  let key = positional[0];
   if (key === undefined) throw fail(`${kind} needs a key`);
+  // etcdctl's "every key from here": an empty key with --from-key starts at the first key.
+  if (key.length === 0 && switchOn("from-key")) key = Buffer.from([0]);
   if (kind === "put") {
     if (positional.length !== 2) throw fail("put takes KEY VALUE");
     const lease = flags.get("lease");
     if (lease === true) throw fail("--lease expects a hexadecimal ID");
+    let leaseId: string | undefined;
+    try {
+      leaseId = lease === undefined ? undefined : hexToId(lease, "--lease", "lease");
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
     return {
       op: {
         put: key,
         value: positional[1]!,
         prevKv: switchOn("prev-kv"),
-        ...(lease === undefined ? {} : { lease: hexToId(lease, "--lease", "lease") }),
+        ...(leaseId === undefined ? {} : { lease: leaseId }),
       },
       keysOnly: false,
     };
@@ -157,6 +195,12 @@ function parseOp(line: string, number: number): ParsedOp {
   if (kind === "get") {
     const limit = wholeNumber("limit");
     const revision = wholeNumber("rev");
+    const sortOrder = choice("order", SORT_ORDERS);
+    const sortTarget = choice("sort-by", SORT_TARGETS);
+    // Accepted for etcdctl's scripts, which pass them; etcdctl's txn ignores both: every read is at the transaction's
+    // own revision, and its answers print keys and values whatever --print-value-only says.
+    choice("consistency", CONSISTENCIES);
+    switchOn("print-value-only");
     return {
       op: {
         range: key,
@@ -164,6 +208,9 @@ function parseOp(line: string, number: number): ParsedOp {
         keysOnly: switchOn("keys-only"),
         ...(limit === undefined ? {} : { limit }),
         ...(revision === undefined ? {} : { revision }),
+        // etcdctl sorts by key, ascending, once an order is given without a target.
+        ...(sortOrder === undefined ? {} : { sortOrder, sortTarget: sortTarget ?? "KEY" }),
+        ...(sortOrder === undefined && sortTarget !== undefined ? { sortOrder: "ASCEND" as const, sortTarget } : {}),
       },
       keysOnly: switchOn("keys-only"),
     };
@@ -172,13 +219,17 @@ function parseOp(line: string, number: number): ParsedOp {
 }
 
 /** Flags that take a value, as `--flag=value` or `--flag value`. */
-const VALUE_FLAGS: ReadonlySet<string> = new Set(["lease", "limit", "rev"]);
+const VALUE_FLAGS: ReadonlySet<string> = new Set(["lease", "limit", "rev", "order", "sort-by", "consistency"]);
 
 const OP_FLAGS: Readonly<Record<string, readonly string[]>> = {
   put: ["lease", "prev-kv"],
-  get: ["prefix", "from-key", "keys-only", "limit", "rev"],
+  get: ["prefix", "from-key", "keys-only", "print-value-only", "limit", "rev", "order", "sort-by", "consistency"],
   del: ["prefix", "from-key", "prev-kv"],
 };
+
+const SORT_ORDERS = { ASCEND: "ASCEND", DESCEND: "DESCEND" } as const;
+const SORT_TARGETS = { CREATE: "CREATE", KEY: "KEY", MODIFY: "MOD", VALUE: "VALUE", VERSION: "VERSION" } as const;
+const CONSISTENCIES = { L: "l", S: "s" } as const;
 
 function rangeEndOf(
   given: Buffer | undefined,
@@ -203,7 +254,7 @@ function tokenize(line: string, fail: (why: string) => UsageError): Buffer[] {
   for (;;) {
     while (line[position] === " " || line[position] === "\t") position++;
     if (position >= line.length) return words;
-    if (line[position] === '"') {
+    if (line[position] === '"' || line[position] === "`") {
       const quoted = readQuoted(line, position, fail);
       words.push(quoted.bytes);
       position = quoted.end;
@@ -211,7 +262,7 @@ function tokenize(line: string, fail: (why: string) => UsageError): Buffer[] {
     }
     const start = position;
     while (position < line.length && line[position] !== " " && line[position] !== "\t") position++;
-    words.push(Buffer.from(line.slice(start, position), "utf8"));
+    words.push(Buffer.from(line.slice(start, position), "latin1"));
   }
 }
 
@@ -229,14 +280,20 @@ const SIMPLE_ESCAPES: Readonly<Record<string, number>> = {
 };
 
 /**
- * A Go double-quoted string (as etcdctl's %q prints and reads keys) starting at `start`: the bytes it denotes and
- * the position after its closing quote. \xHH and octal escapes give raw bytes, so keys that are not UTF-8 work.
+ * A Go string literal (as etcdctl reads keys and values) starting at `start` in a line held one character per byte:
+ * the bytes it denotes and the position after its closing quote. Double-quoted, with escapes (\xHH and octal give
+ * raw bytes, so keys that are not UTF-8 work), or backquoted, raw.
  */
 export function readQuoted(
   line: string,
   start: number,
   fail: (why: string) => UsageError,
 ): { bytes: Buffer; end: number } {
+  if (line[start] === "`") {
+    const end = line.indexOf("`", start + 1);
+    if (end === -1) throw fail("a quoted string is not closed");
+    return { bytes: Buffer.from(line.slice(start + 1, end), "latin1"), end: end + 1 };
+  }
   if (line[start] !== '"') throw fail("expected a double-quoted string");
   const bytes: number[] = [];
   let i = start + 1;
@@ -244,9 +301,8 @@ export function readQuoted(
     const char = line[i]!;
     if (char === '"') return { bytes: Buffer.from(bytes), end: i + 1 };
     if (char !== "\\") {
-      const codePoint = line.codePointAt(i)!;
-      bytes.push(...Buffer.from(String.fromCodePoint(codePoint), "utf8"));
-      i += codePoint > 0xffff ? 2 : 1;
+      bytes.push(line.charCodeAt(i));
+      i++;
       continue;
     }
     const marker = line[i + 1];

@@ -36,7 +36,7 @@ export async function runTxn(options: ClientOptions): Promise<number> {
   return 0;
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   if (process.stdin.isTTY) {
     throw new UsageError("txn reads its compares and requests on standard input (see vigie txn --help)");
   }
@@ -47,12 +47,13 @@ async function readStdin(): Promise<string> {
     if (sizeBytes > STDIN_MAX_BYTES) throw new UsageError(`txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
+/** As etcdctl's txn prints a key-value: the key, then the value, or an empty line with --keys-only. */
 function printKv(kv: KeyValue, keysOnly: boolean): void {
   printBytesLine(kv.key);
-  if (!keysOnly) printBytesLine(kv.value);
+  printBytesLine(keysOnly ? Buffer.alloc(0) : kv.value);
 }
 
 function printResponse(response: TxnOpResult, parsed: ParsedOp): void {

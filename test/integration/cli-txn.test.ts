@@ -11,15 +11,19 @@ import { startEtcd } from "../helpers/etcd.js";
 import { requireTools } from "../helpers/require-tool.js";
 import { startDevAgent } from "../helpers/vigie-agent.js";
 
-async function run(command: string[], stdin: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function run(
+  command: string[],
+  stdin: string | Buffer,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(command[0]!, command.slice(1), {
     stdio: ["pipe", "pipe", "pipe"],
     env: { ...process.env, ETCDCTL_API: "3" },
   });
+  // latin1: the bytes as they are (raw values are printed raw), compared one character per byte.
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString("utf8");
+    stdout += chunk.toString("latin1");
   });
   child.stderr.on("data", (chunk: Buffer) => {
     stderr += chunk.toString("utf8");
@@ -49,6 +53,14 @@ const SCRIPTS = [
     "",
   ].join("\n"),
   'c("/db/master") = "2"\nm("/db/master") < "2"\n\nput /x y\n\ndel "/db/old replica" --prev-kv\nget /db/replica\n\n',
+  // etcdctl's other spellings: every key from the first (keys only), --flag=true, values alone, sorted.
+  '\nget "" --from-key --keys-only\nget /db/ --prefix=true --print-value-only --order=DESCEND --sort-by=VALUE\n\n\n',
+  // Raw bytes typed in the input, and Go escapes for them.
+  Buffer.concat([
+    Buffer.from('\nput "/raw\\xfe" '),
+    Buffer.from([0xff, 0x80, 0x41]),
+    Buffer.from('\nget "/raw\\xfe"\n\n\n'),
+  ]),
 ];
 
 const JSON_SCRIPT = 'value("/db/master") = "10.0.0.2"\n\nput /db/master 10.0.0.5 --prev-kv\nget /db/master\n\n\n';
@@ -87,8 +99,16 @@ test("vigie txn prints what etcdctl txn prints, against etcd and against vigie",
     assert.is(outputs[0]![1], "FAILURE\n\n/db/master\n10.0.0.2\n", "the stale swap");
     assert.match(outputs[0]![2]!, /^SUCCESS\n\nOK\n\nOK\n\n\/db\/master\n10\.0\.0\.2\n/);
     assert.match(outputs[0]![3]!, /^FAILURE\n\n1\n\/db\/old replica\n10\.0\.0\.9\n\n\/db\/replica\n10\.0\.0\.4\n$/);
+    assert.match(outputs[0]![4]!, /^SUCCESS\n\n\/db\/master\n\n/, "keys alone, each followed by an empty line");
+    assert.is(outputs[0]![5], "SUCCESS\n\nOK\n\n/raw\xfe\n\xff\x80A\n", "raw bytes in and out");
     assert.equal(outputs[1], outputs[0], "vigie's CLI on etcd prints what etcdctl prints");
     assert.equal(outputs[2], outputs[0], "vigie's CLI on vigie prints what etcdctl prints on etcd");
+    // Cut off inside its last section (a producer that died): etcdctl sends nothing, nor does vigie.
+    const cut = await run([CLI, "--endpoints", agent.url, "txn"], 'val("/db/master") = "10.0.0.5"\n\nput /cut 1\n');
+    assert.is(cut.code, 2);
+    assert.match(cut.stderr, "the input ends inside its success requests");
+    const after = await run([CLI, "--endpoints", agent.url, "get", "/cut"], "");
+    assert.is(after.stdout, "", "nothing of the cut transaction was applied");
   } finally {
     await Promise.all([etcdForEtcdctl.stop(), etcdForVigie.stop(), agent.stop()]);
   }

@@ -119,7 +119,7 @@ async function startEmbeddedStore(options: AgentOptions, sidecar: () => Sidecar 
       dataDir,
       listenPeerUrl: config.listen_peer,
       ...(config.advertise_peer === undefined ? {} : { advertisePeerUrl: config.advertise_peer }),
-      clientUrl: config.advertise_client ?? clientUrl,
+      clientUrl: withoutTrailingSlash(config.advertise_client ?? clientUrl),
       initialCluster,
       join: config.join,
       voters: config.dev ? 1 : config.voters,
@@ -294,4 +294,10 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       return stopping;
     },
   };
+}
+
+/** `http://h:2379/` is published as `http://h:2379`, as clients and `member list` spell it. */
+function withoutTrailingSlash(url: string): string {
+  const parsed = new URL(url.trim());
+  return `${parsed.protocol}//${parsed.host}`;
 }

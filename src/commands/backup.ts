@@ -12,7 +12,7 @@
 import { createHash } from "node:crypto";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { VigieError } from "../errors.js";
+import { UsageError, VigieError } from "../errors.js";
 import { rangePages } from "../store/client/range-pages.js";
 import { type StoreClient, TXN_MAX_OPS } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
@@ -39,6 +39,7 @@ interface Entry {
 }
 
 export async function runBackup(file: string, options: ClientOptions): Promise<number> {
+  if (file === "") throw new UsageError("backup needs the name of the file to write");
   const { entries, revision, skippedLeased } = await withStore(options, readEverything);
   const lines = [JSON.stringify({ format: FORMAT, version: VERSION, revision: String(revision) })];
   const hash = createHash("sha256");
@@ -91,9 +92,9 @@ async function writeDurably(file: string, text: string): Promise<void> {
     await rename(staged, file);
   } catch (error) {
     await rm(staged, { force: true });
-    throw new VigieError("VIGIE_ERR_BACKUP_WRITE", `cannot write ${file}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? `no directory ${dirname(file)}` : (code ?? (error as Error).message);
+    throw new VigieError("VIGIE_ERR_BACKUP_WRITE", `cannot write ${file}: ${reason}`, { cause: error });
   }
   const directory = await open(dirname(file), "r");
   try {
@@ -141,9 +142,11 @@ export async function readBackup(file: string): Promise<{ entries: Entry[]; revi
       entries.push({ key: base64(file, i, value.key), value: base64(file, i, value.value) });
       continue;
     }
-    if (i !== lines.length - 1 || value.keys === undefined) {
+    if (value.keys === undefined) {
       throw new BackupFileError(file, `line ${i + 1}: neither a key line ({"key","value"}) nor the trailer`);
     }
+    if (i !== lines.length - 1)
+      throw new BackupFileError(file, `line ${i + 2}: text after the trailer (line ${i + 1})`);
     trailer = value;
   }
   if (trailer === undefined) {

@@ -68,6 +68,12 @@ for (const kind of ["vigie", "etcd"] as const) {
         new RegExp(`^backed up ${count} keys at revision \\d+ to ${file} \\(1 keys on leases left out: .*\\)\\n$`),
       );
       assert.is((await stat(file)).mode & 0o777, 0o600, "the values may be secrets");
+      const nowhere = join(dir, "missing", "store.backup");
+      const unwritable = await runCliAgainst(source.url, ["backup", nowhere]);
+      assert.equal(
+        [unwritable.code, unwritable.stderr],
+        [1, `vigie: cannot write ${nowhere}: no directory ${join(dir, "missing")}\n`],
+      );
 
       const restored = await runCliAgainst(target.url, ["restore", file]);
       assert.is(restored.code, 0, restored.stderr);
@@ -87,6 +93,11 @@ for (const kind of ["vigie", "etcd"] as const) {
         ],
         ["foreign", ['{"format":"something-else"}', ...lines.slice(1)], "line 1: not a vigie-backup file"],
         ["broken", [lines[0]!, "{not json", ...lines.slice(2)], "line 2: not a JSON object"],
+        [
+          "extended",
+          [...lines, '{"key":"","value":""}'],
+          `line ${lines.length + 1}: text after the trailer (line ${lines.length})`,
+        ],
       ];
       const fresh = await start("backup-fresh");
       try {

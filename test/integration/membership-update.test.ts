@@ -78,6 +78,12 @@ test("member update moves a follower to a new peer URL: the cluster reaches it t
         );
         assert.is(refused.status, 400);
       }
+      // Another member's URL spelled with a trailing slash is still that member's URL; ID 0 is nobody.
+      const taken = `${via!.spec.peerUrl}/`;
+      const clash = await api(via!.clientUrl, "/v3/cluster/member/update", { ID: memberId, peerURLs: [taken] });
+      assert.equal([clash.status, clash.body.code], [412, 9], JSON.stringify(clash.body));
+      const nobody = await api(via!.clientUrl, "/v3/cluster/member/update", { ID: "0", peerURLs: [proxied] });
+      assert.equal([nobody.status, nobody.body.error], [404, "etcdserver: member not found"]);
       const bad = await runCliAgainst(via!.clientUrl, ["member", "update", id, "not-a-url"]);
       assert.is(bad.code, 2, bad.stderr);
       assert.match(bad.stderr, 'member update: "not-a-url" is not a peer URL like http://127.0.0.1:2380');

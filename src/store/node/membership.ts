@@ -188,6 +188,8 @@ export class Membership {
    * its change to the leader over the peer transport, as etcd 3.4 forwards member calls to its leader.
    */
   private async change(cc: ConfChange, extraCheck?: () => Error | undefined): Promise<void> {
+    // ID 0 is nobody (etcd answers "member not found"); the core refuses to propose it.
+    if (!(cc.nodeId > 0)) throw new MemberNotFoundError();
     const key = `${cc.type}:${cc.nodeId}`;
     if (this.waits.has(key)) throw new ReconfigurationError("the same change is already in progress");
     // Waited for before asking: the entry may be applied here before the leader's answer arrives.

@@ -109,7 +109,12 @@ function validPeerUrls(reader: ProtoReader): string[] {
   for (const url of peerURLs) {
     if (!isValidPeerUrl(url)) throw new GatewayError(Grpc.InvalidArgument, "etcdserver: given member URLs are invalid");
   }
-  return peerURLs;
+  // One spelling per URL (no trailing slash), so that "already taken" compares like with like: an update to another
+  // member's URL plus a slash was accepted, and cut the updated member off.
+  return peerURLs.map((url) => {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}`;
+  });
 }
 
 /** etcd accepts `scheme://host:port` peer URLs with no path. */

@@ -11,7 +11,7 @@ import * as assert from "uvu/assert";
 import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { AgentProcess, ClusterFixture, VIGIE_CLI } from "../helpers/cluster.js";
 import { freePort, waitFor } from "../helpers/ports.js";
-import { api, b64, leaderOf, memberList, put, requireBuiltCli, withLogsOnFailure } from "./membership-kit.js";
+import { leaderOf, memberList, put, requireBuiltCli, serializableValue, withLogsOnFailure } from "./membership-kit.js";
 
 interface MappedAgent {
   agent: AgentProcess;
@@ -50,12 +50,6 @@ async function mappedAgent(fixture: ClusterFixture, name: string): Promise<Mappe
 }
 
 const proxies: CuttableProxy[] = [];
-
-async function serializableValue(url: string, key: string): Promise<string | undefined> {
-  const answer = await api(url, "/v3/kv/range", { key: b64(key), serializable: true });
-  const kv = (answer.body.kvs as Array<{ value?: string }> | undefined)?.[0];
-  return kv === undefined ? undefined : Buffer.from(kv.value ?? "", "base64").toString("utf8");
-}
 
 test("members behind port mappings: --advertise-peer and --advertise-client are what the cluster uses", async () => {
   requireBuiltCli();

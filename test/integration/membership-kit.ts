@@ -36,6 +36,13 @@ export async function put(url: string, key: string, value: string, timeoutMs = 1
   return api(url, "/v3/kv/put", { key: b64(key), value: b64(value) }, timeoutMs);
 }
 
+/** `key`'s value as `url`'s member holds it now (a serializable read: no quorum, what this member applied). */
+export async function serializableValue(url: string, key: string): Promise<string | undefined> {
+  const answer = await api(url, "/v3/kv/range", { key: b64(key), serializable: true });
+  const kv = (answer.body.kvs as Array<{ value?: string }> | undefined)?.[0];
+  return kv === undefined ? undefined : Buffer.from(kv.value ?? "", "base64").toString("utf8");
+}
+
 export interface WireMember {
   ID: string;
   name?: string;

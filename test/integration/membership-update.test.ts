@@ -10,13 +10,7 @@ import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { runCliAgainst } from "../helpers/cli-process.js";
 import { AgentProcess } from "../helpers/cluster.js";
 import { freePort, waitFor } from "../helpers/ports.js";
-import { api, b64, leaderOf, memberIdOf, memberList, put, withFounders } from "./membership-kit.js";
-
-async function serializableValue(url: string, key: string): Promise<string | undefined> {
-  const answer = await api(url, "/v3/kv/range", { key: b64(key), serializable: true });
-  const kv = (answer.body.kvs as Array<{ value?: string }> | undefined)?.[0];
-  return kv === undefined ? undefined : Buffer.from(kv.value ?? "", "base64").toString("utf8");
-}
+import { api, leaderOf, memberIdOf, memberList, put, serializableValue, withFounders } from "./membership-kit.js";
 
 test("member update moves a follower to a new peer URL: the cluster reaches it there, also after a restart", async () => {
   await withFounders("membership-update", ["u1", "u2", "u3"], { voters: 3 }, async ({ founders, leader }) => {

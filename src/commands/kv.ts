@@ -13,6 +13,7 @@ import {
   keyValueJson,
   printBytesLine,
   printLine,
+  readStdinAtMost,
   toJson,
   withStore,
 } from "./output.js";
@@ -69,17 +70,12 @@ export function argumentBytes(text: string): Buffer {
 async function readValueFromStdin(): Promise<Buffer> {
   const missing = "put needs VALUE, as an argument or on standard input";
   if (process.stdin.isTTY) throw new UsageError(missing);
-  const chunks: Buffer[] = [];
-  let sizeBytes = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    sizeBytes += chunk.length;
-    if (sizeBytes > STDIN_VALUE_MAX_BYTES) {
-      throw new UsageError(`put: the value on standard input is larger than ${STDIN_VALUE_MAX_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  if (sizeBytes === 0) throw new UsageError(missing);
-  return Buffer.concat(chunks);
+  const value = await readStdinAtMost(
+    STDIN_VALUE_MAX_BYTES,
+    `put: the value on standard input is larger than ${STDIN_VALUE_MAX_BYTES} bytes`,
+  );
+  if (value.length === 0) throw new UsageError(missing);
+  return value;
 }
 
 export async function runGet(keyText: string, options: GetOptions): Promise<number> {

@@ -82,6 +82,18 @@ export function printBytesLine(bytes: Buffer): void {
 
 const NEWLINE = Buffer.from("\n");
 
+/** Standard input, byte for byte, refused with `tooLarge` past `maxBytes` (a value or request etcd would refuse). */
+export async function readStdinAtMost(maxBytes: number, tooLarge: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let sizeBytes = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    sizeBytes += chunk.length;
+    if (sizeBytes > maxBytes) throw new UsageError(tooLarge);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
 /**
  * Ends a long-running command (watch, keep-alive) stopped by `signal` the way etcdctl ends: killed by that signal,
  * so a calling shell sees 130 for Ctrl-C and stops its script too. The command's own listeners are gone by now,

@@ -5,7 +5,7 @@
 import { UsageError } from "../errors.js";
 import type { KeyValue, TxnOpResult } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
-import { headerJson, keyValueJson, printBytesLine, printLine, toJson, withStore } from "./output.js";
+import { headerJson, keyValueJson, printBytesLine, printLine, readStdinAtMost, toJson, withStore } from "./output.js";
 import { type ParsedOp, parseTxn } from "./txn-parse.js";
 
 /** etcd's request limit: a transaction larger than this could never be sent. */
@@ -40,14 +40,7 @@ async function readStdin(): Promise<Buffer> {
   if (process.stdin.isTTY) {
     throw new UsageError("txn reads its compares and requests on standard input (see vigie txn --help)");
   }
-  const chunks: Buffer[] = [];
-  let sizeBytes = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    sizeBytes += chunk.length;
-    if (sizeBytes > STDIN_MAX_BYTES) throw new UsageError(`txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  return await readStdinAtMost(STDIN_MAX_BYTES, `txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
 }
 
 /** As etcdctl's txn prints a key-value: the key, then the value, or an empty line with --keys-only. */

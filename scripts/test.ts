@@ -3,9 +3,9 @@
 // tests do not run, nothing is printed about it, and uvu exits 0. A missing program that CI requires
 // (requireTools throws under VIGIE_REQUIRE_INTEGRATION=1) or a server that did not start would then pass CI with
 // its checks never run. The summary uvu prints last tells them apart: Total counts them, Passed does not.
+// When tests fail, their reports are printed again after the summary (see failure-report.ts).
 import { spawn } from "node:child_process";
-
-const SUMMARY_TAIL_CHARS = 4096;
+import { failureReport, stripColour } from "./failure-report.js";
 
 const uvu = spawn(process.execPath, ["--import", "tsx", "node_modules/uvu/bin.js", ...process.argv.slice(2)], {
   stdio: ["inherit", "pipe", "inherit"],
@@ -13,10 +13,11 @@ const uvu = spawn(process.execPath, ["--import", "tsx", "node_modules/uvu/bin.js
   env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? (process.stdout.isTTY ? "1" : "0") },
 });
 
-let tail = "";
+// The whole output is kept (a full run prints under 1 MB) to find the failures in it.
+const chunks: Buffer[] = [];
 uvu.stdout.on("data", (chunk: Buffer) => {
   process.stdout.write(chunk);
-  tail = (tail + chunk.toString()).slice(-SUMMARY_TAIL_CHARS);
+  chunks.push(chunk);
 });
 
 uvu.on("exit", (code, signal) => {
@@ -24,13 +25,18 @@ uvu.on("exit", (code, signal) => {
     console.error(`test: uvu was killed by ${signal}`);
     process.exit(1);
   }
-  if (code !== 0) process.exit(code ?? 1);
-  // Without the colour codes uvu prints on a terminal.
-  const plain = tail.replace(/\x1b\[[0-9;]*m/g, "");
-  const count = (label: string) => Number(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "m").exec(plain)?.[1]);
-  const total = count("Total");
-  const passed = count("Passed");
-  const skipped = count("Skipped");
+  const plain = stripColour(Buffer.concat(chunks).toString());
+  if (code !== 0) {
+    const failed = count(plain, "Total") - count(plain, "Passed") - count(plain, "Skipped");
+    const report = failureReport(plain);
+    if (report !== "") {
+      console.error(`\ntest: ${failed} ${failed === 1 ? "test" : "tests"} failed; uvu's reports again:\n\n${report}\n`);
+    }
+    process.exit(code ?? 1);
+  }
+  const total = count(plain, "Total");
+  const passed = count(plain, "Passed");
+  const skipped = count(plain, "Skipped");
   if (!Number.isInteger(total) || !Number.isInteger(passed) || !Number.isInteger(skipped)) {
     console.error("test: uvu printed no Total/Passed/Skipped summary");
     process.exit(1);
@@ -44,3 +50,9 @@ uvu.on("exit", (code, signal) => {
     process.exit(1);
   }
 });
+
+/** A number from the summary uvu prints last ("  Passed:    12"); NaN when there is none. */
+function count(plain: string, label: string): number {
+  const matches = [...plain.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, "gm"))];
+  return Number(matches.at(-1)?.[1]);
+}

@@ -140,3 +140,20 @@ export class StreamSession {
     waiter?.();
   }
 }
+
+/**
+ * Waits `firstWaitMs`, then until etcd has no unsynced watcher left (its `etcd_debugging_mvcc_slow_watcher_total`
+ * gauge: a watcher from the past is synced, or cancelled as compacted, every 100 ms, later on a loaded machine).
+ * vigie syncs a watcher when it is created and has no such gauge: for vigie the first wait is all.
+ */
+export async function untilWatchersSynced(url: string, firstWaitMs: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  await new Promise((resolve) => setTimeout(resolve, firstWaitMs));
+  for (;;) {
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    const unsynced = /^etcd_debugging_mvcc_slow_watcher_total (\d+)$/m.exec(metrics);
+    if (unsynced === null || unsynced[1] === "0") return;
+    if (Date.now() > deadline) throw new Error(`etcd still has ${unsynced[1]} unsynced watchers after 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

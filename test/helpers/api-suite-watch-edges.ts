@@ -7,7 +7,7 @@
 // its requests in one write, or in two where etcd must answer something first: the one chunk sent after the first
 // answer is still read (observed 5 times out of 5; later ones are lost at random).
 import * as assert from "uvu/assert";
-import { call, StreamSession } from "./api-client.js";
+import { call, StreamSession, untilWatchersSynced } from "./api-client.js";
 import { b64, header, kv, normalize, type SuiteContext } from "./api-expect.js";
 
 const lines = (messages: unknown[]) => messages.map((message) => JSON.stringify(message)).join("\n");
@@ -17,23 +17,6 @@ async function currentRevision(url: string): Promise<number> {
   const revision = (answer.json?.header as { revision?: string } | undefined)?.revision;
   assert.match(String(revision), /^\d+$/, `the target answers a range: ${answer.text}`);
   return Number(revision);
-}
-
-/**
- * Waits until etcd has no unsynced watcher left (its `etcd_debugging_mvcc_slow_watcher_total` gauge: a watcher
- * from the past is synced, or cancelled as compacted, every 100 ms, later on a loaded machine). vigie syncs a
- * watcher when it is created and has no such gauge: the wait is then a fixed 300 ms.
- */
-async function untilWatchersSynced(url: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  for (;;) {
-    const metrics = await (await fetch(`${url}/metrics`)).text();
-    const unsynced = /^etcd_debugging_mvcc_slow_watcher_total (\d+)$/m.exec(metrics);
-    if (unsynced === null || unsynced[1] === "0") return;
-    assert.ok(Date.now() < deadline, `etcd still has ${unsynced[1]} unsynced watchers after 5 s`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
@@ -135,7 +118,7 @@ export function defineWatchEdgeChecks({ check, rev, p }: SuiteContext): void {
     const watch = new StreamSession(url, "/v3/watch");
     watch.send({ create_request: { key: b64(`${p}a`), start_revision: String(rev(1)), watch_id: "5" } });
     // etcd: its watch store checks compaction every 100 ms; the second write comes after that.
-    await untilWatchersSynced(url);
+    await untilWatchersSynced(url, 300);
     watch.send(
       lines([
         { create_request: { key: b64(`${p}a`), watch_id: "5" } },

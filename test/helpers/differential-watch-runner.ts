@@ -3,7 +3,7 @@
 // removed after checking their shape, every revision relative to the run's first one, and the stream's answers
 // grouped by watch id (etcd orders the answers of different watchers at random; one watcher's are in order).
 import assert from "node:assert";
-import { call, StreamSession } from "./api-client.js";
+import { call, StreamSession, untilWatchersSynced } from "./api-client.js";
 import { b64 } from "./api-expect.js";
 import type { CreateMessage, Scenario, StreamMessage, WriteOp } from "./differential-watch-scenario.js";
 
@@ -68,6 +68,8 @@ export async function runScenario(
     stream.send(streamChunk(scenario.messages, names, base));
     stream.finish();
     const early = await settle(stream, timing);
+    // A watcher from the past that etcd has not synced yet would get the live writes late, or in other batches.
+    await untilWatchersSynced(url, 0);
     for (const op of scenario.live) writes.push(await write(url, op, names, base));
     const lines = [...early, ...(await collect(stream, timing.quietMs))];
     return { writes, status: stream.status, ...group(lines, base), ended: stream.hasEnded };

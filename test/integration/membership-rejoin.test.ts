@@ -77,8 +77,12 @@ test("a founder or a learner that lost its data dir is refused, and rejoins as n
       return back.length === 2 && back.every((m) => m.ID !== lostId && m.ID !== learnerId);
     });
     assert.is(await countOn(lost.clientUrl, "/kept/"), 0);
-    const kept = await api(lost.clientUrl, "/v3/kv/range", { key: b64("/kept"), serializable: true });
-    assert.is(kept.body.count, "1", "the rejoined member caught up");
+    // Its name is published before it has caught up: wait for the key written while it was away.
+    await waitFor(
+      "the rejoined member caught up",
+      async () =>
+        (await api(lost.clientUrl, "/v3/kv/range", { key: b64("/kept"), serializable: true })).body.count === "1",
+    );
     // --voters 3 with 2 voters left: the cluster promotes one of them again.
     await waitFor(
       "3 voters again",

@@ -26,8 +26,11 @@ export function haproxyReload(pidfile: string): { command: string[]; timeout: st
 
 /** How much of a process's output is kept for failure messages. */
 const OUTPUT_TAIL_CHARS = 16_000;
-/** How long a process gets to exit after SIGTERM before it is killed. */
-const STOP_GRACE_MS = 3_000;
+/**
+ * How long a process gets to exit after SIGTERM before it is killed. An agent revokes its lease and hands over
+ * leadership first, and tests check that it did: on a loaded machine that can take more than a few seconds.
+ */
+const STOP_GRACE_MS = 10_000;
 
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;

@@ -15,8 +15,8 @@ let activity = 0;
 const idle = startIdleGc({
   logger: silentLogger(),
   activity: () => activity,
-  // quietMs well above a work step (10 ms), so a loaded machine's late timers do not look like quiet.
-  policy: { burstBytes: 4 * MB, quietMs: 150, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
+  // quietMs far above a work step (10 ms), so a loaded machine's late timers do not look like quiet.
+  policy: { burstBytes: 4 * MB, quietMs: 300, busyUtilization: 0.9, minIntervalMs: 60_000, maxPauseShare: 0.05 },
   pollMs: 10,
   collect: () => {
     collections++;
@@ -31,9 +31,9 @@ for (let i = 0; i < 12; i++) {
   await sleep(10);
 }
 const whileBusy = collections;
-await sleep(600);
+await sleep(1000);
 const onceQuiet = collections;
-await sleep(300);
+await sleep(400);
 const later = collections;
 idle.stop();
 process.stdout.write(`${JSON.stringify({ whileBusy, onceQuiet, later, retained: retained.length })}\n`);

@@ -94,6 +94,7 @@ export function buildProgram(): Command {
         "Exit codes: 0 done; 1 the store refused the request (its error is printed) or a render failed;",
         "2 bad usage; 3 invalid config; 4 no endpoint could be reached (or a write's fate is unknown);",
         "130/143 watch or lease keep-alive stopped by SIGINT/SIGTERM (killed by it, like etcdctl);",
+        "lock with a COMMAND: the command's own status;",
         "141 stdout was closed by its reader.",
       ].join("\n"),
     )
@@ -249,6 +250,23 @@ export function buildProgram(): Command {
           prevKv: flags.prevKv === true,
         }),
       );
+    });
+
+  program
+    .command("lock <name> [command...]")
+    .description(
+      "take the lock NAME (etcdctl's lock: the two exclude each other) and hold it until interrupted, or run " +
+        "COMMAND holding it (put -- before a command with options)",
+    )
+    .option(
+      "--ttl <seconds>",
+      "the lock's lease: a holder that dies frees the lock after this",
+      parseWholeNumber("--ttl", 1),
+      10,
+    )
+    .action(async (name: string, commandLine: string[], flags: { ttl: number }, command: Command) => {
+      const { runLock } = await import("./commands/lock.js");
+      await execute(() => runLock(name, commandLine, { ...clientOptions(command), ttlSeconds: flags.ttl }));
     });
 
   const lease = program.command("lease").description("grant, revoke, keep alive, inspect or list leases");

@@ -75,6 +75,8 @@ export interface RangeOptions {
   countOnly?: boolean;
   sortOrder?: "NONE" | "ASCEND" | "DESCEND";
   sortTarget?: "KEY" | "VERSION" | "CREATE" | "MOD" | "VALUE";
+  /** Only keys created at or before this revision (0 or omitted: no bound). */
+  maxCreateRevision?: number;
 }
 
 export interface RangeResult {

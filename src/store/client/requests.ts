@@ -32,6 +32,9 @@ export function encodeRangeRequest(key: Bytes, options: RangeOptions): WireObjec
   if (options.countOnly === true) body.count_only = true;
   if (options.sortOrder !== undefined) body.sort_order = options.sortOrder;
   if (options.sortTarget !== undefined) body.sort_target = options.sortTarget;
+  if (options.maxCreateRevision !== undefined && options.maxCreateRevision > 0) {
+    body.max_create_revision = String(options.maxCreateRevision);
+  }
   return body;
 }
 

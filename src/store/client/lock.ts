@@ -6,7 +6,7 @@
 // first owns the lock; the others wait in create order, each for the deletion of the key just ahead of it, so a
 // release wakes one waiter, not all. A holder that dies stops renewing: its lease expires and its key goes with it.
 import { StoreUnavailableError, VigieError } from "../../errors.js";
-import type { KeyValue, ResponseHeader, StoreClient } from "../client.js";
+import type { KeyValue, ResponseHeader, StoreClient, TxnOpResult } from "../client.js";
 
 /** How often a waiter checks the key ahead of it again, besides watching it: a watch can sit on a frozen member. */
 const RECHECK_MS = 5_000;
@@ -169,9 +169,8 @@ async function deletedOrRecheck(client: StoreClient, key: Buffer, fromRevision: 
   }
 }
 
-function rangeKvs(result: { kind: string; result: unknown } | undefined): KeyValue[] {
-  if (result?.kind !== "range") return [];
-  return (result.result as { kvs: KeyValue[] }).kvs;
+function rangeKvs(result: TxnOpResult | undefined): KeyValue[] {
+  return result?.kind === "range" ? result.result.kvs : [];
 }
 
 /** Runs an idempotent step again when its member dropped the connection (a write's outcome is then unknown). */

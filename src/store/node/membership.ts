@@ -20,13 +20,14 @@ import type { MemberInfo } from "../replica.js";
 import type { RemotePeerError } from "../transport/peer-client.js";
 import type { PeerTransport } from "../transport/transport.js";
 import {
+  LeaderChangedError,
   LearnerNotReadyError,
   MemberNotFoundError,
   NotLearnerError,
   PeerUrlExistsError,
   ReconfigurationError,
 } from "./errors.js";
-import { callLeader, NotLeaderHereError } from "./leader-rpc.js";
+import { callLeader, LeaderIsHereError, NotLeaderHereError } from "./leader-rpc.js";
 import { isNoLeader, mapDropped, sleep } from "./proposals.js";
 import { WaitTable } from "./requests.js";
 
@@ -205,7 +206,15 @@ export class Membership {
         // was lost: the caller waited its whole timeout for a change every member had applied.
         const handed = this.handToLeader(cc);
         handed.catch(() => {});
-        await Promise.race([handed, applied]);
+        try {
+          await Promise.race([handed, applied]);
+        } catch (error) {
+          // Elected while it waited to hand the change over (the leader it asked died): it proposes it itself. Asking
+          // "the leader" over the transport would have failed until the deadline: the client waited 5 s, then
+          // retried (seen when a learner joined through a follower as the leader was killed).
+          if (!(error instanceof LeaderIsHereError)) throw error;
+          if (!(await this.proposeAsLeader(cc, extraCheck))) throw new LeaderChangedError();
+        }
         // A member asked to remove itself may never apply its removal: the leader stops replicating to it once it
         // applied the removal, which its answer says it did. This member learns it from its peers (the removed-
         // member probe); waiting here would only time out.
@@ -245,6 +254,7 @@ export class Membership {
       {
         transport: this.options.transport,
         leader: () => this.options.leader(),
+        self: this.options.memberId,
         timeoutMs: this.options.requestTimeoutMs,
       },
       CHANGE_RPC,

@@ -26,7 +26,7 @@ const timing = { tickMs: 20, electionTicks: 10, requestTimeoutMs: 4000 };
 
 const registries = new Map<string, MetricsRegistry>();
 
-function start(spec: Spec, extra: { initialCluster?: string; join?: string; voters?: number }) {
+function start(spec: Spec, extra: { initialCluster?: string; join?: string; voters?: number; electionTicks?: number }) {
   const metrics = new MetricsRegistry();
   registries.set(spec.dataDir, metrics);
   return startReplica({
@@ -39,7 +39,7 @@ function start(spec: Spec, extra: { initialCluster?: string; join?: string; vote
     join: extra.join,
     logger: silentLogger(),
     metrics,
-    timing,
+    timing: { ...timing, electionTicks: extra.electionTicks ?? timing.electionTicks },
     snapshotEveryEntries: 50,
   });
 }
@@ -190,6 +190,28 @@ cluster("a leader that stops gracefully hands leadership over at once", async ()
   assert.ok(next !== undefined, "a new leader right when close() returns");
   replicas[index] = await start(spec, { initialCluster });
   await waitFor("the restarted member catches up", async () => replicas[index]!.kv.revision === next.kv.revision);
+});
+
+cluster("a member add handed to a leader that died completes once the member asked is elected itself", async () => {
+  const leader = await leaderOf(replicas);
+  const [asked, third] = replicas.filter((r) => r !== leader) as [RunningReplica, RunningReplica];
+  const specOf = (r: RunningReplica) => specs.find((s) => s.name === r.name)!;
+  // The member asked must win the election: the third one is down while the leader dies, and comes back knowing no
+  // leader (so it grants votes at once) and slow to campaign itself.
+  await third.close();
+  await leader.close({ handOffLeadership: false }); // as abrupt as a crash
+  const adding = asked.addMember([`http://127.0.0.1:${await freePort()}`], true);
+  replicas[replicas.indexOf(third)] = await start(specOf(third), { initialCluster, electionTicks: 100 });
+  // Before, the member asked kept "handing" the change to the leader, itself, until its timeout: leader changed.
+  const { member } = await adding;
+  assert.is(asked.status().role, "leader");
+  assert.ok((await asked.members()).some((m) => m.ID === member.ID && m.isLearner));
+  await asked.removeMember(member.ID);
+  const slow = replicas.find((r) => r.name === third.name)!;
+  await slow.close();
+  replicas[replicas.indexOf(slow)] = await start(specOf(third), { initialCluster });
+  replicas[replicas.indexOf(leader)] = await start(specOf(leader), { initialCluster });
+  await waitFor("every member caught up", async () => replicas.every((r) => r.kv.revision === asked.kv.revision));
 });
 
 cluster("a promotion asked of a follower is decided by the leader, which knows how far the learner got", async () => {

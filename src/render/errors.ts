@@ -22,6 +22,17 @@ export class TemplateSyntaxError extends VigieError {
   }
 }
 
+/** A template source of zero bytes is taken for one being written: it is not compiled, the previous one stays. */
+export class EmptyTemplateError extends VigieError {
+  constructor(readonly template: string) {
+    super(
+      "VIGIE_ERR_TEMPLATE_EMPTY",
+      `${template}: the template is empty (still being written?): not used; its last good version, if any, stays ` +
+        "in use. A template meant to render an empty file needs at least a comment: {{! empty }}",
+    );
+  }
+}
+
 /** `key` read a key that does not exist in the store. */
 export class MissingKeyError extends VigieError {
   constructor(

@@ -7,6 +7,7 @@ import { resolveFromConfig } from "../config/load.js";
 import type { TemplateConfig } from "../config/schema.js";
 import { ConfigError, VigieError } from "../errors.js";
 import type { ChangedFile } from "../reload/reloader.js";
+import { EmptyTemplateError } from "../render/errors.js";
 import { Dependencies } from "../render/reader.js";
 import {
   type CompiledTemplate,
@@ -82,6 +83,9 @@ export class TemplateRuntime {
           `${this.sourcePath}: larger than ${TEMPLATE_SOURCE_MAX_BYTES} bytes`,
         );
       }
+      // A save by truncate-then-write is seen between the two (under load, more than the watch's settle time
+      // apart): the empty template rendered an empty file that `php -l` accepts, and replaced the config with it.
+      if (source.length === 0) throw new EmptyTemplateError(this.sourcePath);
       text = source.toString("utf8");
     } catch (error) {
       this.sourceText = undefined;

@@ -3,7 +3,7 @@
 // pidfile, receives SIGHUP. A bad template, a missing key, a failing check and a failing reload command each leave the
 // previous file and the application untouched.
 import { execFile } from "node:child_process";
-import { copyFile, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { suite } from "uvu";
@@ -104,7 +104,17 @@ function defineSuite(kind: StoreKind): void {
     await app.waitForLine("SIGHUP 1");
     const good = await readFile(path, "utf8");
 
-    await writeFile(source, "<?php return {{#if x}} unclosed;\n");
+    // Saved the way `>` in a shell or many editors save: truncated, then written. The empty moment between the two
+    // must not render an empty db.php (`php -l` accepts one); held here well past the file watch's settle time.
+    const saving = await open(source, "w");
+    await waitFor("the empty template to be refused", async () =>
+      sidecar.status().templates[0]?.error?.includes("the template is empty"),
+    );
+    await settle();
+    assert.is(await readFile(path, "utf8"), good);
+    assert.not.ok(app.lines.includes("SIGHUP 2"));
+    await saving.writeFile("<?php return {{#if x}} unclosed;\n");
+    await saving.close();
     await waitFor("the template error to be reported", async () =>
       sidecar.status().templates[0]?.error?.includes("template syntax error"),
     );

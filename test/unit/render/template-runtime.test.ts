@@ -1,9 +1,12 @@
 // The configured templates as the sidecar and `vigie render` build them: names for logs, and the mistakes in a
 // template list that no single template's schema can see (two templates writing one file), refused up front.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { configSchema } from "../../../src/config/schema.js";
-import { ConfigError } from "../../../src/errors.js";
+import { ConfigError, type VigieError } from "../../../src/errors.js";
 import { silentLogger } from "../../../src/log.js";
 import { MetricsRegistry } from "../../../src/metrics.js";
 import { startSidecar } from "../../../src/sidecar/sidecar.js";
@@ -94,6 +97,28 @@ test("reload { exec: true } without an exec: section is refused when the sidecar
   } catch (error) {
     assert.instance(error, ConfigError);
     assert.match((error as Error).message, "templates[0].reload: exec: true needs an exec: section");
+  }
+});
+
+test("an empty template source is not compiled: a save by truncate-then-write must not render an empty file", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-template-runtime-"));
+  try {
+    const source = join(dir, "db.php.hbs");
+    await writeFile(source, 'host={{key "/db/host"}}\n');
+    const [runtime] = buildRuntimes(templates([{ source, destination: join(dir, "db.php") }]), dir);
+    assert.ok(await runtime!.compile());
+    const good = runtime!.compiled;
+    await writeFile(source, "");
+    assert.is(await runtime!.reread(), "failed");
+    assert.is((runtime!.compileError as VigieError).code, "VIGIE_ERR_TEMPLATE_EMPTY");
+    assert.match(runtime!.compileError!.message, `${source}: the template is empty (still being written?)`);
+    assert.is(runtime!.compiled, good, "the last good version stays in use");
+    // The write completes: compiled again. A comment alone is a template meant to render nothing.
+    await writeFile(source, "{{! nothing here }}");
+    assert.is(await runtime!.reread(), "compiled");
+    assert.is(runtime!.compileError, undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -15,7 +15,7 @@ import {
 } from "./output.js";
 
 /** Largest TTL etcd accepts (seconds). */
-const MAX_TTL_SECONDS = 9_000_000_000;
+export const MAX_TTL_SECONDS = 9_000_000_000;
 
 function parseTtl(text: string): number {
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > MAX_TTL_SECONDS) {

@@ -12,6 +12,7 @@ import { EXIT_FAILURE, EXIT_OK, UsageError, VigieError } from "../errors.js";
 import { type Acquired, acquireLock, LockLostError, LockSession } from "../store/client/lock.js";
 import { StoreClient } from "../store/client.js";
 import { argumentBytes } from "./kv.js";
+import { MAX_TTL_SECONDS } from "./lease.js";
 import type { ClientOptions } from "./options.js";
 import { headerJson, keyValueJson, printBytesLine, printLine, toJson } from "./output.js";
 
@@ -26,14 +27,25 @@ type StopSignal = "SIGINT" | "SIGTERM";
 
 export async function runLock(nameText: string, command: string[], options: LockOptions): Promise<number> {
   if (nameText === "") throw new UsageError("lock needs a NAME");
+  if (options.ttlSeconds > MAX_TTL_SECONDS) {
+    throw new UsageError(
+      `--ttl expects at most ${MAX_TTL_SECONDS} seconds (etcd's largest lease), got ${options.ttlSeconds}`,
+    );
+  }
   const name = argumentBytes(nameText);
+  // The environment of a process holds text: bytes that are not UTF-8 would reach ETCD_LOCK_KEY as U+FFFD.
+  if (command.length > 0 && !Buffer.from(name.toString("utf8"), "utf8").equals(name)) {
+    throw new UsageError(
+      `lock ${nameText}: NAME is not UTF-8, and a COMMAND gets the held key as text in ETCD_LOCK_KEY`,
+    );
+  }
   const client = new StoreClient({ endpoints: options.endpoints, requestTimeoutMs: options.timeoutMs });
   const signals = new SignalWatch();
   let session: LockSession | undefined;
   let lostReason: string | undefined;
   let child: ReturnType<typeof spawn> | undefined;
   try {
-    session = await LockSession.open(client, {
+    const opening = LockSession.open(client, {
       ttlSeconds: options.ttlSeconds,
       onLost: (reason) => {
         lostReason = reason;
@@ -50,7 +62,19 @@ export async function runLock(nameText: string, command: string[], options: Lock
     });
     let acquired: Acquired;
     try {
+      try {
+        session = await Promise.race([opening, signals.interrupted]);
+      } catch (error) {
+        // A lease granted after the signal is given back at once.
+        opening.then(
+          (late) => late.close().catch(() => undefined),
+          () => undefined,
+        );
+        throw error;
+      }
       acquired = await acquireLock(client, session, name, signals.interrupted);
+      // A signal that came during the last step is still an interruption: the command must not start.
+      if (signals.received !== undefined) throw new Interrupted(signals.received);
       signals.held = true;
     } catch (error) {
       if (!(error instanceof Interrupted)) throw error;
@@ -131,6 +155,8 @@ class SignalWatch {
   readonly interrupted: Promise<never>;
   /** Set once the lock is held: signals then only end the hold. */
   held = false;
+  /** The first SIGINT/SIGTERM that came before the lock was held. */
+  received: StopSignal | undefined;
   private reject: ((error: Error) => void) | undefined;
   private wake: (() => void) | undefined;
   private woken = false;
@@ -156,6 +182,7 @@ class SignalWatch {
     }
     // Between the lock being held and the command starting, the signal waits for the command.
     this.pending = signal;
+    if (!this.held) this.received ??= signal;
     this.reject?.(new Interrupted(signal));
     this.wakeUp();
   }

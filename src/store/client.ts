@@ -257,9 +257,10 @@ export class StoreClient {
   /**
    * Renews a lease once. The gateway's keepalive is a stream; one request with one message gets one `result`
    * line back, which is all a periodic renewal needs. Returns the new TTL, 0 when the lease no longer exists.
+   * `timeoutMs` (default: the client's request timeout) bounds each member's answer before the next is asked.
    */
-  async leaseKeepAliveOnce(id: string | number): Promise<LeaseGrantResult> {
-    const answer = await this.transport.call("/v3/lease/keepalive", { ID: String(id) }, "read");
+  async leaseKeepAliveOnce(id: string | number, timeoutMs?: number): Promise<LeaseGrantResult> {
+    const answer = await this.transport.call("/v3/lease/keepalive", { ID: String(id) }, "read", timeoutMs);
     // The stream body is one JSON line `{"result":{...}}`; `call` parsed it as a whole object.
     const result = (answer.result ?? answer) as WireObject;
     return { header: decodeHeader(result.header), id: decodeId(result.ID), ttlSeconds: decodeInt(result.TTL) };

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { CuttableProxy } from "../fixtures/sidecar/proxy.js";
 import { call } from "../helpers/api-client.js";
 import { b64 } from "../helpers/api-expect.js";
 import { CLI, type RunningCli, requireBuiltCli, startProcess } from "../helpers/cli-process.js";
@@ -112,6 +113,7 @@ test("on a vigie agent: exclusion, the command's environment and status, signals
   requireBuiltCli();
   const agent = await startDevAgent();
   const dir = await mkdtemp(join(tmpdir(), "vigie-lock-"));
+  const proxies: CuttableProxy[] = [];
   try {
     const { script, log } = await criticalSection(dir);
     const ids = ["a", "b", "c", "d"];
@@ -162,11 +164,53 @@ test("on a vigie agent: exclusion, the command's environment and status, signals
     assert.equal(await ended(doomed, "the holder of a revoked lease"), [1, null]);
     assert.match(doomed.stderr(), /lock jobs lost: lease [0-9a-f]+ expired or was revoked/);
 
+    // A frozen member (as with SIGSTOP) first in --endpoints: the renewals move on to the next member in time, and
+    // a 3 s lease outlives the 5 s request timeout that one renewal waited before.
+    const proxy = new CuttableProxy(new URL(agent.url));
+    proxies.push(proxy);
+    await proxy.open();
+    const through = vigie(`http://127.0.0.1:${proxy.port},${agent.url}`, ["lock", "frozen", "--ttl", "3"]);
+    await waitFor("the lock held through the proxy", async () => through.stdout().includes("\n"));
+    proxy.freeze();
+    await new Promise((r) => setTimeout(r, 5_000));
+    assert.equal(await keysUnder(agent.url, "frozen/"), [through.stdout().split("\n")[0]], through.stderr());
+    through.child.kill("SIGINT");
+    assert.equal(await ended(through, "the holder behind a frozen member"), [0, null]);
+
+    // A signal while the store has not answered yet (its lease not even granted): interrupted, the command never
+    // runs, exit 1.
+    const silent = new CuttableProxy(new URL(agent.url));
+    proxies.push(silent);
+    silent.freeze();
+    await silent.open();
+    const early = vigie(`http://127.0.0.1:${silent.port}`, ["lock", "jobs", "--", "sh", "-c", "echo ran"]);
+    await new Promise((r) => setTimeout(r, 500));
+    early.child.kill("SIGTERM");
+    assert.equal(await ended(early, "the lock interrupted before its lease"), [1, null]);
+    assert.is(early.stdout(), "");
+    assert.match(early.stderr(), /lock jobs: interrupted by SIGTERM before it was held/);
+
+    // NAME that is not UTF-8 cannot reach a command's environment intact: refused, naming it. --ttl is bounded.
+    const raw = startProcess("bash", [
+      "-c",
+      `exec "$0" "$1" --endpoints "$2" lock $'N\\xff' true`,
+      process.execPath,
+      CLI,
+      agent.url,
+    ]);
+    assert.equal(await ended(raw, "a NAME that is not UTF-8"), [2, null]);
+    assert.match(raw.stderr(), /NAME is not UTF-8, and a COMMAND gets the held key as text in ETCD_LOCK_KEY/);
+    const huge = vigie(agent.url, ["lock", "jobs", "--ttl", "9000000001", "true"]);
+    assert.equal(await ended(huge, "a huge --ttl"), [2, null]);
+    assert.match(huge.stderr(), /--ttl expects at most 9000000000 seconds/);
+
     // A command that cannot start is named.
     const missing = vigie(agent.url, ["lock", "jobs", join(dir, "no-such-command")]);
     assert.equal(await ended(missing, "the missing command"), [1, null]);
     assert.match(missing.stderr(), /lock jobs: cannot run .*no-such-command: spawn .* ENOENT/);
   } finally {
+    // Cut even when a check failed: an open proxy keeps the test process alive.
+    for (const proxy of proxies) await proxy.cut();
     await agent.stop();
     await rm(dir, { recursive: true, force: true });
   }

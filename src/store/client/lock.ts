@@ -12,6 +12,8 @@ import type { KeyValue, ResponseHeader, StoreClient, TxnOpResult } from "../clie
 const RECHECK_MS = 5_000;
 /** Attempts of one idempotent step when the member answering it drops the connection. */
 const UNAVAILABLE_ATTEMPTS = 3;
+/** The longest wait between two renewals of a lease with a huge TTL. */
+const RENEW_MAX_MS = 10 * 60_000;
 
 export class LockLostError extends VigieError {
   constructor(message: string) {
@@ -56,15 +58,22 @@ export class LockSession {
     return BigInt(this.leaseId).toString(16);
   }
 
+  /** A third of the TTL, as etcd's clients renew; at most RENEW_MAX_MS (timers cannot wait much beyond). */
+  private get renewEveryMs(): number {
+    return Math.min((this.options.ttlSeconds * 1000) / 3, RENEW_MAX_MS);
+  }
+
   private schedule(): void {
     // Not unref'd: a holder waiting for a signal has nothing else keeping it alive.
-    this.timer = setTimeout(() => void this.renew(), (this.options.ttlSeconds * 1000) / 3);
+    this.timer = setTimeout(() => void this.renew(), this.renewEveryMs);
   }
 
   private async renew(): Promise<void> {
     if (this.ended) return;
     try {
-      const renewed = await this.client.leaseKeepAliveOnce(this.leaseId);
+      // Each member gets until the next renewal to answer, then the next member is asked: with the request
+      // timeout (5 s) a frozen member held the only renewal longer than a short lease lives (--ttl 3 expired).
+      const renewed = await this.client.leaseKeepAliveOnce(this.leaseId, this.renewEveryMs);
       if (renewed.ttlSeconds <= 0) return this.lose(`lease ${this.leaseHex} expired or was revoked`);
       this.lastRenewedMs = Date.now();
     } catch (error) {
@@ -108,13 +117,16 @@ export async function acquireLock(
   const prefix = Buffer.concat([name, Buffer.from("/")]);
   const key = Buffer.concat([prefix, Buffer.from(session.leaseHex)]);
   const firstCreated = { range: prefix, prefix: true, sortTarget: "CREATE", sortOrder: "ASCEND", limit: 1 } as const;
-  const answer = await withRetries(() =>
-    client.txn({
-      compare: [{ key, target: "CREATE", result: "EQUAL", createRevision: 0 }],
-      success: [{ put: key, value: Buffer.alloc(0), lease: session.leaseId }, firstCreated],
-      failure: [{ range: key }, firstCreated],
-    }),
-  );
+  const answer = await Promise.race([
+    withRetries(() =>
+      client.txn({
+        compare: [{ key, target: "CREATE", result: "EQUAL", createRevision: 0 }],
+        success: [{ put: key, value: Buffer.alloc(0), lease: session.leaseId }, firstCreated],
+        failure: [{ range: key }, firstCreated],
+      }),
+    ),
+    interrupted,
+  ]);
   const mine = answer.succeeded ? answer.header.revision : rangeKvs(answer.responses[0])[0]?.createRevision;
   if (mine === undefined) throw new LockLostError(`the lock key ${key} vanished as it was taken`);
   const owner = rangeKvs(answer.responses[1])[0];

@@ -15,12 +15,29 @@ const uvu = spawn(process.execPath, ["--import", "tsx", "node_modules/uvu/bin.js
 
 // The whole output is kept (a full run prints under 1 MB) to find the failures in it.
 const chunks: Buffer[] = [];
+/**
+ * Once uvu has printed its summary every test has run; a process still alive after this long is held by a handle a
+ * test left open (a server, a child, an interval), often on a failed check's path, and would hang CI until its own
+ * time limit. It is killed, and the run judged from the summary.
+ */
+const EXIT_GRACE_MS = Number(process.env.VIGIE_TEST_EXIT_GRACE_MS ?? 60_000);
+let lingering: NodeJS.Timeout | undefined;
 uvu.stdout.on("data", (chunk: Buffer) => {
   process.stdout.write(chunk);
   chunks.push(chunk);
+  if (lingering === undefined && /Duration:/.test(stripColour(chunk.toString()))) {
+    lingering = setTimeout(() => {
+      console.error(
+        `test: every test ran, but the test process was still alive ${EXIT_GRACE_MS} ms after uvu's summary: ` +
+          "a test left a server, a child process or a timer open. Killed.",
+      );
+      uvu.kill("SIGKILL");
+    }, EXIT_GRACE_MS);
+  }
 });
 
 uvu.on("exit", (code, signal) => {
+  clearTimeout(lingering);
   if (signal !== null) {
     console.error(`test: uvu was killed by ${signal}`);
     process.exit(1);

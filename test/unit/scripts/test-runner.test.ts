@@ -31,6 +31,20 @@ test("the runner fails and repeats every failure, with its file, after the summa
   assert.not.match(afterSummary, /passing test/);
 });
 
+test("a test process that stays alive after its summary is killed, and the run fails saying why", () => {
+  const run = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "scripts/test.ts", "test/fixtures/uvu-lingering", "\\.fixture\\.ts$"],
+    { encoding: "utf8", timeout: 60_000, env: { ...process.env, VIGIE_TEST_EXIT_GRACE_MS: "300" } },
+  );
+  assert.is(run.status, 1, run.stderr);
+  assert.match(stripColour(run.stdout), /Passed:\s+1/);
+  assert.match(
+    run.stderr,
+    /still alive 300 ms after uvu's summary: a test left a server, a child process or a timer open/,
+  );
+});
+
 test("failureReport is empty for a run without failures", () => {
   const output = "unit/a.test.ts\n• • •   (3 / 3)\n\n  Total:     3\n  Passed:    3\n  Skipped:   0\n";
   assert.is(failureReport(output), "");

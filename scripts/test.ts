@@ -18,15 +18,20 @@ const chunks: Buffer[] = [];
 /**
  * Once uvu has printed its summary every test has run; a process still alive after this long is held by a handle a
  * test left open (a server, a child, an interval), often on a failed check's path, and would hang CI until its own
- * time limit. It is killed, and the run judged from the summary.
+ * time limit. It is killed and the run fails; the failures it had, if any, are still reported.
  */
 const EXIT_GRACE_MS = Number(process.env.VIGIE_TEST_EXIT_GRACE_MS ?? 60_000);
 let lingering: NodeJS.Timeout | undefined;
+let killedLingering = false;
+/** The last characters printed: the summary's "Duration:" may arrive split across two chunks. */
+let tail = "";
 uvu.stdout.on("data", (chunk: Buffer) => {
   process.stdout.write(chunk);
   chunks.push(chunk);
-  if (lingering === undefined && /Duration:/.test(stripColour(chunk.toString()))) {
+  tail = (tail + stripColour(chunk.toString())).slice(-256);
+  if (lingering === undefined && /Duration:/.test(tail)) {
     lingering = setTimeout(() => {
+      killedLingering = true;
       console.error(
         `test: every test ran, but the test process was still alive ${EXIT_GRACE_MS} ms after uvu's summary: ` +
           "a test left a server, a child process or a timer open. Killed.",
@@ -38,7 +43,7 @@ uvu.stdout.on("data", (chunk: Buffer) => {
 
 uvu.on("exit", (code, signal) => {
   clearTimeout(lingering);
-  if (signal !== null) {
+  if (signal !== null && !killedLingering) {
     console.error(`test: uvu was killed by ${signal}`);
     process.exit(1);
   }

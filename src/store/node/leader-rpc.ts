@@ -31,8 +31,11 @@ export interface LeaderRpc {
   transport: PeerTransport;
   leader(): NodeId;
   timeoutMs: number;
-  /** This member's id: when it becomes the leader, LeaderIsHereError is thrown instead of calling it. */
-  self?: NodeId;
+  /**
+   * This member's id: when it becomes the leader, LeaderIsHereError is thrown instead of calling it. Required: a
+   * caller without it kept calling "the leader", itself, until its deadline (membership changes did, 5 s).
+   */
+  self: NodeId;
   /**
    * For idempotent operations (lease keepalive, time-to-live): a call still waiting on a member that is no longer
    * the leader is abandoned and sent to the new one. A leader that is stopped (SIGSTOP, a frozen VM) or cut off

@@ -12,12 +12,15 @@ const BUILT_IN_UNDICI = "NativeModule internal/deps/undici/undici";
 
 test("a 2-member static cluster forms without loading node's built-in undici", async () => {
   const listDir = await mkdtemp(join(tmpdir(), "vigie-agent-modules-"));
-  // Each agent writes the node built-ins it loaded, every 50 ms, to <listDir>/builtins-<pid>.txt.
+  // Each agent writes the node built-ins it loaded, every 50 ms, to <listDir>/builtins-<pid>.txt: written aside and
+  // renamed, since a reader of a file being rewritten in place can find it empty (seen in CI).
   const preload = join(listDir, "list-builtins.cjs");
   await writeFile(
     preload,
-    `setInterval(() => require("node:fs").writeFileSync(${JSON.stringify(listDir)} + "/builtins-" + ` +
-      `process.pid + ".txt", process.moduleLoadList.join("\\n")), 50).unref();\n`,
+    `const fs = require("node:fs");\n` +
+      `const list = ${JSON.stringify(listDir)} + "/builtins-" + process.pid + ".txt";\n` +
+      `setInterval(() => { fs.writeFileSync(list + ".tmp", process.moduleLoadList.join("\\n")); ` +
+      `fs.renameSync(list + ".tmp", list); }, 50).unref();\n`,
   );
   const fixture = await ClusterFixture.create("agent-modules", { NODE_OPTIONS: `--require ${preload}` });
   try {

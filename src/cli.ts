@@ -1,14 +1,14 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --heap-growing-percent=100 --liftoff-only --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=1 --single-threaded --v8-pool-size=1 --optimize-for-size
 // The `vigie` command line. This file only declares commands and flags; each command's work lives in
 // src/commands/<area>.ts, loaded on demand so that `vigie get` does not pay for the agent's start-up.
-// The shebang sets V8's heap sizing, which only takes effect when the process starts (README, "Memory"):
+// The shebang holds the node and V8 settings that only take effect when the process starts (README, "Memory"; the
+// others are set by applyRuntimeV8Flags below, as the line must stay under 127 bytes):
 // - a 1 MiB young generation instead of V8's up to 3 x 16 MiB, sized for throughput-hungry servers: that default
 //   was a third of an idle agent's resident memory; the price is more frequent, shorter scavenges;
-// - the old generation at most doubles the live heap before the next full GC, instead of growing up to 4x: the
-//   garbage that a small young generation promotes during a write burst otherwise stayed resident long after it
-//   (a leader loaded with 100,000 keys sat at 190 MB). 50% saved another 5-10 MB but cost ~12% more CPU per put.
-// - WebAssembly (undici's HTTP parser) stays in its baseline code: optimizing it left ~9 MB of compiler memory
-//   behind in some agents, for no measurable gain (client CPU per undici request was the same).
+// - no background threads for V8 (its compiler and GC work on the main thread) and one platform thread instead of
+//   four: each thread that compiles or collects keeps its own malloc arena and stack resident (-2 MB on a leader
+//   with 10,000 keys, -3 MB on its followers);
+// - V8's heuristics that favour memory over speed (-1 MB).
 // `env -S` execs node in place: the pid a supervisor holds is node's own and signals reach vigie directly.
 import { Command, Option } from "commander";
 import {
@@ -20,6 +20,9 @@ import {
 } from "./commands/options.js";
 import { describeFailure, EXIT_USAGE, UsageError } from "./errors.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
+import { applyRuntimeV8Flags } from "./v8-settings.js";
+
+applyRuntimeV8Flags();
 
 const DEFAULT_ENDPOINT = "http://127.0.0.1:2379";
 

@@ -1,6 +1,7 @@
 // The running idle collector in a process of its own, so that the heap it watches holds only this burst: in the
 // test runner's process, garbage left by earlier test files can be collected by V8 during the quiet period and
-// shrink the heap by more than the burst grew it. Prints one JSON line: the collections counted at each checkpoint.
+// shrink the heap by more than the burst grew it. Prints one JSON line: the collections counted at each checkpoint,
+// and at each trim.
 import { startIdleGc } from "../../../src/agent/idle-gc.js";
 import { silentLogger } from "../../../src/log.js";
 
@@ -12,6 +13,8 @@ function sleep(ms: number): Promise<void> {
 
 let collections = 0;
 let activity = 0;
+/** The collections counted when each trim ran. */
+const trims: number[] = [];
 const idle = startIdleGc({
   logger: silentLogger(),
   activity: () => activity,
@@ -20,6 +23,10 @@ const idle = startIdleGc({
   pollMs: 10,
   collect: () => {
     collections++;
+  },
+  trim: () => {
+    trims.push(collections);
+    return true;
   },
 });
 const retained: Buffer[] = [];
@@ -36,4 +43,4 @@ const onceQuiet = collections;
 await sleep(400);
 const later = collections;
 idle.stop();
-process.stdout.write(`${JSON.stringify({ whileBusy, onceQuiet, later, retained: retained.length })}\n`);
+process.stdout.write(`${JSON.stringify({ whileBusy, onceQuiet, later, trims, retained: retained.length })}\n`);

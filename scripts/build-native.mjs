@@ -1,0 +1,32 @@
+// Builds native/malloc-trim.c into build/malloc-trim.node (`npm ci` runs it as the install script; plain JS, as it
+// runs before anything is built). The addon is optional: without a C compiler, or off Linux, the agent runs the
+// same but keeps the malloc memory a write burst freed resident (README, "Memory"). So a failed build warns and
+// exits 0, unless VIGIE_REQUIRE_NATIVE=1 (CI), where it must not go unnoticed.
+import { spawnSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const source = join(root, "native", "malloc-trim.c");
+const output = join(root, "build", "malloc-trim.node");
+const required = process.env.VIGIE_REQUIRE_NATIVE === "1";
+
+function giveUp(reason) {
+  const message = `vigie: build/malloc-trim.node not built (${reason}); the agent will run without returning freed malloc memory to the system (README, "Memory")`;
+  if (required) {
+    console.error(`${message}\nVIGIE_REQUIRE_NATIVE=1: failing`);
+    process.exit(1);
+  }
+  console.warn(message);
+  process.exit(0);
+}
+
+if (process.platform !== "linux") giveUp(`malloc_trim is glibc's, and this is ${process.platform}`);
+const compiler = process.env.CC || "cc";
+mkdirSync(dirname(output), { recursive: true });
+const args = ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", output, source];
+const result = spawnSync(compiler, args, { stdio: ["ignore", "inherit", "inherit"] });
+if (result.error) giveUp(`${compiler}: ${result.error.message}`);
+if (result.status !== 0) giveUp(`${compiler} ${args.join(" ")} exited with ${result.status ?? result.signal}`);
+console.log(`vigie: built ${output}`);

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { VIGIE_CLI } from "../../helpers/cluster.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 
-const MEMORY_FLAGS = ["--max-semi-space-size=1", "--single-threaded", "--v8-pool-size=1", "--optimize-for-size"];
+const MEMORY_FLAGS = ["--max-semi-space-size=1", "--v8-pool-size=1"];
 
 test("dist/cli.js is executable and its shebang starts node with the memory flags", () => {
   accessSync(VIGIE_CLI, constants.X_OK);

@@ -8,6 +8,7 @@
 // them committed). On the next poll it has malloc give back the free pages in the middle of its heaps too
 // (malloc-trim.ts): the burst's request bodies, frames and socket buffers, freed by then but kept resident by
 // glibc beneath the allocations that outlived them (~3.5 MB on a leader after loading 10,000 keys).
+// The agent's start-up counts as a burst: its garbage goes at the first quiet moment.
 // It never runs while work continues, and its pauses take at most `maxPauseShare` of the time.
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
@@ -67,7 +68,15 @@ export class IdleGcScheduler {
   /** When the next collection may run at the earliest (see minIntervalMs, maxPauseShare). */
   private nextAllowedMs = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY) {
+  /**
+   * `startBytes`: the heap size growth is first measured from. By default the first sample's; 0 makes the start-up
+   * itself a burst (loading modules, replaying the WAL), collected at the first quiet moment.
+   */
+  constructor(
+    private readonly policy: IdleGcPolicy = DEFAULT_IDLE_GC_POLICY,
+    startBytes?: number,
+  ) {
+    this.baselineBytes = startBytes;
     assert.ok(
       policy.burstBytes > 0 &&
         policy.quietMs >= 0 &&
@@ -118,6 +127,11 @@ export interface IdleGcOptions {
   collect?: () => void;
   /** Gives free malloc pages back; default: the addon's (none when it was not built: the collector only collects). */
   trim?: MallocTrim | undefined;
+  /**
+   * Whether the agent's start-up counts as a burst (default true): its garbage (module loading, config, a replayed
+   * WAL) is then collected at the first quiet moment, instead of staying resident until a later burst.
+   */
+  startupIsBurst?: boolean;
 }
 
 function heapBytes(): number {
@@ -134,7 +148,7 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
   const log = options.logger.child({ component: "idle-gc" });
   const collect = options.collect ?? fullGc();
   const trim = "trim" in options ? options.trim : defaultTrim(log);
-  const scheduler = new IdleGcScheduler(options.policy);
+  const scheduler = new IdleGcScheduler(options.policy, options.startupIsBurst === false ? undefined : 0);
   let lastLoop = performance.eventLoopUtilization();
   let trimDue = false;
   const timer = setInterval(() => {

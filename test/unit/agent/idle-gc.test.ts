@@ -65,6 +65,21 @@ test("a burst followed by quiet: one collection, quietMs after the last busy pol
   assert.equal(after, [1700]);
 });
 
+test("with the start-up counted as a burst (startBytes 0): one collection at the first quiet moment, then none", () => {
+  const scheduler = new IdleGcScheduler(POLICY, 0);
+  // Start-up work (entries replayed), then a flat 20 MB heap: quiet from 250 ms, collected 200 ms later, once.
+  feed(scheduler, 0, 5, (i) => ({ heapBytes: 20 * MB, activity: i }));
+  const fired = feed(scheduler, 250, 100, () => ({ heapBytes: 20 * MB, activity: 4 }));
+  assert.equal(fired, [450]);
+  // Without it, the same flat heap is never collected.
+  const plain = new IdleGcScheduler(POLICY);
+  feed(plain, 0, 5, (i) => ({ heapBytes: 20 * MB, activity: i }));
+  assert.equal(
+    feed(plain, 250, 100, () => ({ heapBytes: 20 * MB, activity: 4 })),
+    [],
+  );
+});
+
 test("never while entries keep being applied, even with an idle-looking loop", () => {
   const scheduler = new IdleGcScheduler(POLICY);
   const fired = feed(scheduler, 0, 1000, (i) => ({ heapBytes: (20 + Math.min(i, 40)) * MB, activity: i }));

@@ -67,6 +67,8 @@ export class IdleGcScheduler {
   private quietSinceMs: number | undefined;
   /** When the next collection may run at the earliest (see minIntervalMs, maxPauseShare). */
   private nextAllowedMs = Number.NEGATIVE_INFINITY;
+  /** The next collection is the start-up's (see the constructor). */
+  private startupPending: boolean;
 
   /**
    * `startBytes`: the heap size growth is first measured from. By default the first sample's; 0 makes the start-up
@@ -77,6 +79,7 @@ export class IdleGcScheduler {
     startBytes?: number,
   ) {
     this.baselineBytes = startBytes;
+    this.startupPending = startBytes !== undefined;
     assert.ok(
       policy.burstBytes > 0 &&
         policy.quietMs >= 0 &&
@@ -108,7 +111,11 @@ export class IdleGcScheduler {
 
   /** The caller collected: it ended at `nowMs` after a pause of `pauseMs`, and left the heap at `heapBytesAfter`. */
   collected(nowMs: number, pauseMs: number, heapBytesAfter: number): void {
-    this.nextAllowedMs = nowMs + Math.max(this.policy.minIntervalMs, pauseMs / this.policy.maxPauseShare);
+    // The spacing bounds the pauses of repeated bursts. The start-up's single collection does not delay the first
+    // burst's: a bulk load right after start would otherwise stay resident for a second or more after it ended.
+    if (!this.startupPending)
+      this.nextAllowedMs = nowMs + Math.max(this.policy.minIntervalMs, pauseMs / this.policy.maxPauseShare);
+    this.startupPending = false;
     this.baselineBytes = heapBytesAfter;
   }
 }

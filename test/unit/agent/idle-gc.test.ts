@@ -65,12 +65,20 @@ test("a burst followed by quiet: one collection, quietMs after the last busy pol
   assert.equal(after, [1700]);
 });
 
-test("with the start-up counted as a burst (startBytes 0): one collection at the first quiet moment, then none", () => {
+test("with the start-up counted as a burst (startBytes 0): collected at the first quiet moment, without delaying the next burst's", () => {
   const scheduler = new IdleGcScheduler(POLICY, 0);
-  // Start-up work (entries replayed), then a flat 20 MB heap: quiet from 250 ms, collected 200 ms later, once.
+  // Start-up work (entries replayed), then a flat 20 MB heap: quiet from 250 ms, collected 200 ms later.
   feed(scheduler, 0, 5, (i) => ({ heapBytes: 20 * MB, activity: i }));
-  const fired = feed(scheduler, 250, 100, () => ({ heapBytes: 20 * MB, activity: 4 }));
-  assert.equal(fired, [450]);
+  assert.equal(
+    feed(scheduler, 250, 5, () => ({ heapBytes: 20 * MB, activity: 4 })),
+    [450],
+  );
+  // A bulk load right after: collected 200 ms after it ends, not minIntervalMs (1 s) after the start-up's.
+  feed(scheduler, 500, 4, (i) => ({ heapBytes: (20 + i * 4) * MB, activity: 5 + i }));
+  assert.equal(
+    feed(scheduler, 700, 40, () => ({ heapBytes: 32 * MB, activity: 8 })),
+    [900],
+  );
   // Without it, the same flat heap is never collected.
   const plain = new IdleGcScheduler(POLICY);
   feed(plain, 0, 5, (i) => ({ heapBytes: 20 * MB, activity: i }));

@@ -23,9 +23,16 @@ function giveUp(reason) {
 }
 
 if (process.platform !== "linux") giveUp(`malloc_trim is glibc's, and this is ${process.platform}`);
-const compiler = process.env.CC || "cc";
+// musl (Alpine) has no malloc_trim, and its free() already gives memory back: nothing to build.
+const { glibcVersionRuntime } = /** @type {{ glibcVersionRuntime?: string }} */ (process.report.getReport().header);
+if (glibcVersionRuntime === undefined) giveUp("malloc_trim is glibc's, and this node does not run on glibc");
+// CC may carry arguments, as make's does ("ccache gcc", "gcc -m64").
+const [compiler = "cc", ...compilerArgs] = (process.env.CC ?? "")
+  .trim()
+  .split(/\s+/)
+  .filter((part) => part !== "");
 mkdirSync(dirname(output), { recursive: true });
-const args = ["-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", output, source];
+const args = [...compilerArgs, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", output, source];
 const result = spawnSync(compiler, args, { stdio: ["ignore", "inherit", "inherit"] });
 if (result.error) giveUp(`${compiler}: ${result.error.message}`);
 if (result.status !== 0) giveUp(`${compiler} ${args.join(" ")} exited with ${result.status ?? result.signal}`);

@@ -1,5 +1,7 @@
-// The V8 settings made at run time (src/v8-settings.ts): node's gc() without --expose-gc on the command line (the
-// agent's idle collection needs it however node was started), checked in a child process started without it.
+// The V8 settings made at run time (src/v8-settings.ts), each checked in a child process: the flags are known to this
+// node (an unknown one is only printed, not thrown) and take effect (the old generation's growing factor, as V8's
+// GC trace prints it), and node's gc() is handed over without --expose-gc on the command line (the agent's idle
+// collection needs it however node was started).
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +34,32 @@ test("fullGc() hands over node's gc() when node was started without --expose-gc,
     { env },
   );
   assert.equal(JSON.parse(stdout), { exposedAtStart: "undefined", gcType: "function", collected: true });
+});
+
+/** Runs a child that allocates ~300k objects and collects; returns V8's last heap-growing factor and its stderr. */
+async function growingFactor(apply: boolean): Promise<{ factor: string | undefined; stderr: string }> {
+  const source = `
+    import { applyRuntimeV8Flags } from ${JSON.stringify(SETTINGS)};
+    if (${apply}) applyRuntimeV8Flags();
+    const keep = [];
+    for (let i = 0; i < 300_000; i++) keep.push({ i, s: "x" + i });
+    globalThis.gc();
+  `;
+  const { stdout, stderr } = await execFileAsync(
+    process.execPath,
+    ["--expose-gc", "--trace-gc-verbose", "--import", "tsx", "--input-type=module", "-e", source],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const limits = [...stdout.matchAll(/\[HeapController\] Limit: .*\(([\d.]+)\)/g)];
+  return { factor: limits.at(-1)?.[1], stderr };
+}
+
+test("applyRuntimeV8Flags: every flag is known to this node, and the old generation grows by at most 2x", async () => {
+  const applied = await growingFactor(true);
+  assert.is(applied.stderr, "", "setFlagsFromString prints an unknown flag to stderr instead of throwing");
+  assert.is(applied.factor, "2.0", "V8's trace (--trace-gc-verbose) prints the growing factor it chose");
+  // The check tells the two apart: without the flags V8 allows its default 4x.
+  assert.is((await growingFactor(false)).factor, "4.0");
 });
 
 test.run();

@@ -209,7 +209,13 @@ async function agentModules(dir: string, args: string[]): Promise<string[]> {
     );
     return (await readFile(listFile, "utf8")).split("\n");
   } finally {
-    child.kill("SIGKILL");
+    // SIGTERM, waited for: a dev agent removes its data dir as it stops (SIGKILL left one in /tmp per run).
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    if (child.exitCode === null && child.kill("SIGTERM")) {
+      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
   }
 }
 

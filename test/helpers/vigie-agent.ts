@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stopGracefully } from "./agent-process.js";
 import type { ApiTarget } from "./api-suite.js";
 import { freePort, waitFor } from "./ports.js";
 
@@ -39,14 +40,8 @@ export async function startDevAgent(): Promise<ApiTarget> {
     stderr = (stderr + chunk.toString()).slice(-8000);
   });
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      // The agent deregisters and flushes on SIGTERM; it gets 5 s before SIGKILL.
-      const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    // The agent deregisters and flushes on SIGTERM; it gets 5 s before SIGKILL.
+    await stopGracefully(child, 5_000);
     await rm(dir, { recursive: true, force: true });
   };
   try {

@@ -1,14 +1,14 @@
 // The malloc_trim addon (native/malloc-trim.c, built by `npm ci`): it loads, and it gives back to the system the
 // free pages a burst leaves in the middle of malloc's heap, which free() alone keeps resident. The addon is
 // optional for a newcomer without a C compiler (skipped, saying why); CI requires it.
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadMallocTrim } from "../../../src/agent/malloc-trim.js";
-import { VIGIE_CLI } from "../../helpers/cluster.js";
+import { spawnAgent } from "../../helpers/agent-process.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 import { INTEGRATION_REQUIRED } from "../../helpers/require-tool.js";
 
@@ -41,36 +41,27 @@ addonTest("after a burst that left every 32nd buffer alive, trim() gives the fre
 addonTest("the agent (the built bin) loads the addon and trims after its start-up collection", async () => {
   const clientUrl = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
-  const child = spawn(
-    VIGIE_CLI,
-    ["agent", "--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "debug"],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8");
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8");
-  });
+  const agent = spawnAgent(["--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "debug"]);
   try {
     // The start-up counts as a burst: its collection comes at the first quiet moment, with no load at all.
     const line = await waitFor(
       "the agent's idle collection",
       async () => {
-        if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${output}`);
-        return output.split("\n").find((l) => l.includes('"msg":"idle: collected"'));
+        if (agent.child.exitCode !== null)
+          throw new Error(`agent exited with ${agent.child.exitCode}: ${agent.output()}`);
+        return agent
+          .output()
+          .split("\n")
+          .find((l) => l.includes('"msg":"idle: collected"'));
       },
       15_000,
     );
     const entry = JSON.parse(line) as { released?: unknown; trimMs?: unknown };
     assert.type(entry.released, "boolean", `the trim ran (a missing addon logs no "released"): ${line}`);
     assert.type(entry.trimMs, "number");
-    assert.not.match(output, /malloc_trim addon not loaded/);
+    assert.not.match(agent.output(), /malloc_trim addon not loaded/);
   } finally {
-    // Waited for: a dev agent removes its data dir as it stops.
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    if (child.exitCode === null && child.kill("SIGTERM")) await exited;
+    await agent.stop();
   }
 });
 

@@ -2,7 +2,6 @@
 // rejects, nor return anything else than the schema would: it is held to configSchema's own answers here, on the
 // values the command line gives and on many it never gives. A real agent started from flags alone must not load
 // zod at all (the point of the fast path), and bad flags keep the schema's exact messages.
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +14,7 @@ import { loadConfig } from "../../../src/config/load.js";
 import { configSchema } from "../../../src/config/schema.js";
 import { ConfigError } from "../../../src/errors.js";
 import { LOG_LEVELS } from "../../../src/log.js";
-import { VIGIE_CLI } from "../../helpers/cluster.js";
+import { spawnAgent } from "../../helpers/agent-process.js";
 import { freePort, waitFor } from "../../helpers/ports.js";
 
 /** What the schema says about `flags`: its output, or undefined when it rejects them. */
@@ -186,36 +185,27 @@ async function agentModules(dir: string, args: string[]): Promise<string[]> {
   );
   const clientUrl = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
-  const child = spawn(
-    VIGIE_CLI,
-    ["agent", "--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "info", ...args],
-    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NODE_OPTIONS: `--import ${register}` } },
+  const agent = spawnAgent(
+    ["--dev", "--listen-client", clientUrl, "--listen-peer", peerUrl, "--log-level", "info", ...args],
+    {
+      ...process.env,
+      NODE_OPTIONS: `--import ${register}`,
+    },
   );
-  let output = "";
-  child.stdout.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8");
-  });
-  child.stderr.on("data", (chunk: Buffer) => {
-    output += chunk.toString("utf8");
-  });
   try {
     await waitFor(
       "the agent's start-up",
       async () => {
-        if (child.exitCode !== null) throw new Error(`agent exited with ${child.exitCode}: ${output}`);
-        return output.includes('"msg":"agent running"');
+        if (agent.child.exitCode !== null)
+          throw new Error(`agent exited with ${agent.child.exitCode}: ${agent.output()}`);
+        return agent.output().includes('"msg":"agent running"');
       },
       15_000,
     );
     return (await readFile(listFile, "utf8")).split("\n");
   } finally {
-    // SIGTERM, waited for: a dev agent removes its data dir as it stops (SIGKILL left one in /tmp per run).
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    if (child.exitCode === null && child.kill("SIGTERM")) {
-      const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
+    // Stopped, not killed: a dev agent removes its data dir as it stops (SIGKILL left one in /tmp per run).
+    await agent.stop();
   }
 }
 

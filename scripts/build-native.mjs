@@ -1,6 +1,6 @@
-// Builds native/malloc-trim.c into build/malloc-trim.node (`npm ci` runs it as the install script; plain JS, as it
-// runs before anything is built). The addon is optional: without a C compiler, or off Linux, the agent runs the
-// same but keeps the malloc memory a write burst freed resident (README, "Memory"). So a failed build warns and
+// Builds native/release-memory.c into build/release-memory.node (`npm ci` runs it as the install script; plain JS,
+// as it runs before anything is built). The addon is optional: without a C compiler, or off Linux, the agent runs
+// the same but keeps resident the malloc memory a write burst freed and the linker tables (README, "Memory"). So a failed build warns and
 // exits 0, unless VIGIE_REQUIRE_NATIVE=1 (CI), where it must not go unnoticed.
 import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
@@ -8,12 +8,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const source = join(root, "native", "malloc-trim.c");
-const output = join(root, "build", "malloc-trim.node");
+const source = join(root, "native", "release-memory.c");
+const output = join(root, "build", "release-memory.node");
 const required = process.env.VIGIE_REQUIRE_NATIVE === "1";
 
 function giveUp(reason) {
-  const message = `vigie: build/malloc-trim.node not built (${reason}); the agent will run without returning freed malloc memory to the system (README, "Memory")`;
+  const message = `vigie: build/release-memory.node not built (${reason}); the agent will run without returning freed malloc memory and its linker tables to the system (README, "Memory")`;
   if (required) {
     console.error(`${message}\nVIGIE_REQUIRE_NATIVE=1: failing`);
     process.exit(1);
@@ -22,7 +22,8 @@ function giveUp(reason) {
   process.exit(0);
 }
 
-if (process.platform !== "linux") giveUp(`malloc_trim is glibc's, and this is ${process.platform}`);
+if (process.platform !== "linux")
+  giveUp(`the addon calls glibc and reads Linux's /proc/self/pagemap, and this is ${process.platform}`);
 // musl (Alpine) has no malloc_trim, and its free() already gives memory back: nothing to build.
 const { glibcVersionRuntime } = /** @type {{ glibcVersionRuntime?: string }} */ (process.report.getReport().header);
 if (glibcVersionRuntime === undefined) giveUp("malloc_trim is glibc's, and this node does not run on glibc");

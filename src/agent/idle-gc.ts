@@ -5,16 +5,18 @@
 // heap and, once it has grown by a burst's worth since the last collection and the agent has been idle for a short
 // while (no Raft entry applied, no request received, the event loop nearly idle), runs two full GCs: the first
 // frees the garbage, the second compacts what survived and releases the pages the first emptied (one alone keeps
-// them committed). Then it has malloc give back the free pages in the middle of its heaps too (malloc-trim.ts):
+// them committed). Then it has malloc give back the free pages in the middle of its heaps too (release-memory.ts):
 // the burst's request bodies, frames and socket buffers, freed but kept resident by glibc beneath the allocations
-// that outlived them (~3.5 MB on a leader after loading 10,000 keys).
+// that outlived them (~3.5 MB on a leader after loading 10,000 keys); and it unmaps the executable's
+// dynamic-linking tables, which only start-up reads (~6 MB of node's binary; a later dlopen faults back what it
+// reads, and the next collection drops it again).
 // The agent's start-up counts as a burst: its garbage goes at the first quiet moment.
 // It never runs while work continues, and its pauses take at most `maxPauseShare` of the time.
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../log.js";
 import { fullGc } from "../v8-settings.js";
-import { loadMallocTrim, type MallocTrim } from "./malloc-trim.js";
+import { loadReleaseMemory, type ReleaseMemory } from "./release-memory.js";
 
 /** What the collector looks at on each poll. */
 export interface IdleGcSample {
@@ -132,8 +134,11 @@ export interface IdleGcOptions {
   pollMs?: number;
   /** The full GC to run; default: node's `gc`. */
   collect?: () => void;
-  /** Gives free malloc pages back; default: the addon's (none when it was not built: the collector only collects). */
-  trim?: MallocTrim | undefined;
+  /**
+   * Gives memory back after each collection; default: the addon's (none when it was not built: the collector only
+   * collects).
+   */
+  release?: ReleaseMemory | undefined;
   /**
    * Whether the agent's start-up counts as a burst (default true): its garbage (module loading, config, a replayed
    * WAL) is then collected at the first quiet moment, instead of staying resident until a later burst.
@@ -148,14 +153,14 @@ function heapBytes(): number {
 
 /**
  * Polls every `pollMs` (an unref'd timer: it never keeps the process alive) and collects when the scheduler says
- * so, then trims malloc: the collection has freed the dead Buffers' memory by the time gc() returns. The trim's
- * time is part of the pause the scheduler spaces collections by (0.3 ms idle, ~2 ms after a 10,000-key load,
- * ~15 ms after 100,000 keys).
+ * so, then trims malloc (the collection has freed the dead Buffers' memory by the time gc() returns) and drops
+ * the linker tables. That time is part of the pause the scheduler spaces collections by (0.3 ms idle, ~2 ms after a
+ * 10,000-key load, ~15 ms after 100,000 keys).
  */
 export function startIdleGc(options: IdleGcOptions): IdleGc {
   const log = options.logger.child({ component: "idle-gc" });
   const collect = options.collect ?? fullGc();
-  const trim = "trim" in options ? options.trim : defaultTrim(log);
+  const release = "release" in options ? options.release : defaultRelease(log);
   const scheduler = new IdleGcScheduler(options.policy, options.startupIsBurst === false ? undefined : 0);
   let lastLoop = performance.eventLoopUtilization();
   const timer = setInterval(() => {
@@ -171,7 +176,8 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
     collect();
     collect();
     const collectedMs = performance.now();
-    const released = trim?.();
+    const released = release?.trimMalloc();
+    const droppedBytes = release?.dropLinkerTables();
     const after = heapBytes();
     const ended = performance.now();
     const pauseMs = ended - now;
@@ -183,6 +189,7 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
         pauseMs: Math.round(pauseMs),
         trimMs: Math.round((ended - collectedMs) * 100) / 100,
         released,
+        droppedBytes,
       },
       "idle: collected",
     );
@@ -197,9 +204,12 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
   };
 }
 
-function defaultTrim(log: Logger): MallocTrim | undefined {
-  const loaded = loadMallocTrim();
-  if (loaded.trim === undefined)
-    log.info({ reason: loaded.reason }, "malloc_trim addon not loaded: memory freed by a burst stays resident");
-  return loaded.trim;
+function defaultRelease(log: Logger): ReleaseMemory | undefined {
+  const loaded = loadReleaseMemory();
+  if (loaded.addon === undefined)
+    log.info(
+      { reason: loaded.reason },
+      "release-memory addon not loaded: memory freed by a burst, and the linker tables, stay resident",
+    );
+  return loaded.addon;
 }

@@ -1,7 +1,7 @@
 // The running idle collector in a process of its own, so that the heap it watches holds only this burst: in the
 // test runner's process, garbage left by earlier test files can be collected by V8 during the quiet period and
 // shrink the heap by more than the burst grew it. Prints one JSON line: the collections counted at each checkpoint,
-// and at each trim.
+// and at each release of memory (malloc trim, then linker tables).
 import { startIdleGc } from "../../../src/agent/idle-gc.js";
 import { silentLogger } from "../../../src/log.js";
 
@@ -13,8 +13,8 @@ function sleep(ms: number): Promise<void> {
 
 let collections = 0;
 let activity = 0;
-/** The collections counted when each trim ran. */
-const trims: number[] = [];
+/** The collections counted when each release of memory ran: "trim:N", then "drop:N". */
+const releases: string[] = [];
 const idle = startIdleGc({
   logger: silentLogger(),
   activity: () => activity,
@@ -26,9 +26,15 @@ const idle = startIdleGc({
   collect: () => {
     collections++;
   },
-  trim: () => {
-    trims.push(collections);
-    return true;
+  release: {
+    trimMalloc: () => {
+      releases.push(`trim:${collections}`);
+      return true;
+    },
+    dropLinkerTables: () => {
+      releases.push(`drop:${collections}`);
+      return 0;
+    },
   },
 });
 const retained: Buffer[] = [];
@@ -45,4 +51,4 @@ const onceQuiet = collections;
 await sleep(400);
 const later = collections;
 idle.stop();
-process.stdout.write(`${JSON.stringify({ whileBusy, onceQuiet, later, trims, retained: retained.length })}\n`);
+process.stdout.write(`${JSON.stringify({ whileBusy, onceQuiet, later, releases, retained: retained.length })}\n`);

@@ -161,20 +161,20 @@ test("bursts separated by quiet: one collection per burst, never more than the p
   for (let i = 1; i < fired.length; i++) assert.ok(fired[i]! - fired[i - 1]! >= 2100, `gap before #${i}`);
 });
 
-test("running: a retained burst of Buffers, then quiet, makes exactly one double collection, then one trim; none while busy", async () => {
+test("running: a retained burst of Buffers, then quiet, makes exactly one double collection, then one release of memory; none while busy", async () => {
   // Rejects, with the child's stderr in the error, if the child fails.
   const { stdout } = await execFileAsync(process.execPath, ["--import", "tsx", CHILD]);
   const result = JSON.parse(stdout) as {
     whileBusy: number;
     onceQuiet: number;
     later: number;
-    trims: number[];
+    releases: string[];
     retained: number;
   };
   assert.is(result.whileBusy, 0, "no collection while entries are applied");
   assert.is(result.onceQuiet, 2, "one collection (two full GCs) once quiet");
   assert.is(result.later, 2, "and only one");
-  assert.equal(result.trims, [2], "malloc trimmed once, after the collection");
+  assert.equal(result.releases, ["trim:2", "drop:2"], "malloc trimmed and linker tables dropped once, after it");
   assert.is(result.retained, 12);
 });
 

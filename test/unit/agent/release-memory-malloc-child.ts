@@ -2,7 +2,7 @@
 // anonymous resident memory (kB) before and after the trim, and what trim() returned. Its own process, so that the
 // heap it measures holds only this.
 import { readFileSync } from "node:fs";
-import { loadMallocTrim } from "../../../src/agent/malloc-trim.js";
+import { loadReleaseMemory } from "../../../src/agent/release-memory.js";
 import { fullGc } from "../../../src/v8-settings.js";
 
 function rssAnonKb(): number {
@@ -10,8 +10,8 @@ function rssAnonKb(): number {
   return Number(match?.[1]);
 }
 
-const loaded = loadMallocTrim();
-if (loaded.trim === undefined) throw new Error(`addon not loaded: ${loaded.reason}`);
+const loaded = loadReleaseMemory();
+if (loaded.addon === undefined) throw new Error(`addon not loaded: ${loaded.reason}`);
 const gc = fullGc();
 // 2,000 buffers of 24 KB (below malloc's mmap threshold: they come from its heap), written so their pages are
 // resident; every 32nd one is kept, like the Raft entries a burst leaves behind, so free() can give back nothing.
@@ -27,6 +27,6 @@ gc();
 gc();
 // No wait: the idle collection trims as soon as gc() returns, which has freed the dead Buffers' memory by then.
 const beforeKb = rssAnonKb();
-const released = loaded.trim();
+const released = loaded.addon.trimMalloc();
 const afterKb = rssAnonKb();
 process.stdout.write(`${JSON.stringify({ beforeKb, afterKb, released, kept: kept.length })}\n`);

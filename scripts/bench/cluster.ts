@@ -2,8 +2,8 @@
 // loopback, driven by the same client (the etcd v3 JSON API). Prints sequential put latency, put throughput with 64
 // concurrent clients, linearizable range throughput, put -> watch event latency on a follower, unavailability after
 // kill -9 of the leader, and the resident memory of the largest member idle and holding 10,000 and 100,000 keys (with,
-// at 10,000, the file-backed part: the executable's pages), and the members' CPU time per sequential put; then
-// vigie/etcd ratios.
+// at 10,000, the file-backed part: the executable's pages) and again after the load phases, and the members' CPU
+// time per sequential put; then vigie/etcd ratios.
 // Targets: put throughput >= 1.0x etcd, put p50 <= 1.0x, watch p99 <= 1.0x, unavailability <= 0.5x;
 // RSS <= 64 MB with 10,000 keys and <= 160 MB with 100,000 keys.
 import { readFileSync } from "node:fs";
@@ -253,6 +253,15 @@ const watchPhase: Phase = async (target, options, results) => {
   results.set("put -> watch event on a follower p99 (ms)", percentile(latencies, 99));
 };
 
+/**
+ * Memory again after the load phases, with every key still held: what serving puts, ranges and watches made
+ * resident that the memory phase did not see (for vigie, also whether the linker tables it dropped came back).
+ */
+const memoryAfterLoadPhase: Phase = async (target, _options, results) => {
+  await new Promise((r) => setTimeout(r, 500));
+  recordRss(target, results, "after the load phases", true);
+};
+
 /** kill -9 of the leader while a client writes to a survivor: time until a write succeeds again. */
 const failoverPhase: Phase = async (target, _options, results) => {
   const leader = await leaderOf(target);
@@ -277,7 +286,7 @@ const failoverPhase: Phase = async (target, _options, results) => {
 };
 
 /** In this order; each phase runs on vigie then at once on etcd, so both see the same machine load. */
-const PHASES: Phase[] = [memoryPhase, latencyPhase, throughputPhase, watchPhase, failoverPhase];
+const PHASES: Phase[] = [memoryPhase, latencyPhase, throughputPhase, watchPhase, memoryAfterLoadPhase, failoverPhase];
 
 async function throughput(
   total: number,
@@ -338,6 +347,8 @@ const TARGETS: Record<string, { lowerIsBetter: boolean; ratioTarget?: string; ab
   "linearizable range throughput, 64 clients (/s)": { lowerIsBetter: false },
   "put -> watch event on a follower p50 (ms)": { lowerIsBetter: true },
   "put -> watch event on a follower p99 (ms)": { lowerIsBetter: true, ratioTarget: "<= 1.0x" },
+  "RSS after the load phases (MB)": { lowerIsBetter: true },
+  "RSS after the load phases: file-backed part (MB)": { lowerIsBetter: true },
   "unavailability after leader kill -9 (ms)": { lowerIsBetter: true, ratioTarget: "<= 0.5x" },
 };
 

@@ -99,10 +99,11 @@ static double drop_file_pages(uintptr_t start, uintptr_t end) {
   double dropped = 0;
   uintptr_t run = 0; // start of the current run of droppable pages, 0 when none
   uint64_t entries[512];
-  for (uintptr_t at = start; at < end;) {
+  uintptr_t at = start;
+  while (at < end) {
     size_t count = (end - at) / page < 512 ? (end - at) / page : 512;
     ssize_t got = pread(pagemap, entries, count * sizeof(uint64_t), (off_t)(at / page * sizeof(uint64_t)));
-    if (got <= 0) break;
+    if (got < (ssize_t)sizeof(uint64_t)) break;
     count = (size_t)got / sizeof(uint64_t);
     for (size_t i = 0; i < count; i++, at += page) {
       const bool present = (entries[i] >> 63) & 1;
@@ -115,7 +116,8 @@ static double drop_file_pages(uintptr_t start, uintptr_t end) {
       }
     }
   }
-  if (run != 0 && madvise((void *)run, end - run, MADV_DONTNEED) == 0) dropped += (double)(end - run);
+  // `at` is `end`, or where pagemap stopped answering: nothing past it was checked.
+  if (run != 0 && madvise((void *)run, at - run, MADV_DONTNEED) == 0) dropped += (double)(at - run);
   close(pagemap);
   return dropped;
 }

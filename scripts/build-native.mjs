@@ -3,7 +3,7 @@
 // the same but keeps resident the malloc memory a write burst freed and the linker tables (README, "Memory"). So a failed build warns and
 // exits 0, unless VIGIE_REQUIRE_NATIVE=1 (CI), where it must not go unnoticed.
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -33,8 +33,13 @@ const [compiler = "cc", ...compilerArgs] = (process.env.CC ?? "")
   .split(/\s+/)
   .filter((part) => part !== "");
 mkdirSync(dirname(output), { recursive: true });
-const args = [...compilerArgs, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", output, source];
+// Built beside the addon, then renamed over it: an agent running from this checkout has the old file mapped, and
+// a compiler writing into it in place would change the code under that agent's feet.
+const building = `${output}.${process.pid}.tmp`;
+const args = [...compilerArgs, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", building, source];
 const result = spawnSync(compiler, args, { stdio: ["ignore", "inherit", "inherit"] });
+if (result.error || result.status !== 0) rmSync(building, { force: true });
 if (result.error) giveUp(`${compiler}: ${result.error.message}`);
 if (result.status !== 0) giveUp(`${compiler} ${args.join(" ")} exited with ${result.status ?? result.signal}`);
+renameSync(building, output);
 console.log(`vigie: built ${output}`);

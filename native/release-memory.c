@@ -1,12 +1,14 @@
-// A node addon that hands memory the agent no longer uses back to the kernel (README, "Memory"). Two functions:
+// A node addon that gives back to the kernel memory the agent no longer uses (README, "Memory"). Two functions:
 // - trimMalloc(): glibc's malloc_trim(0), which gives back the free pages in the middle of malloc's heaps. free()
 //   only ever gives back the top of a heap, so the memory a write burst freed beneath the allocations that outlive
 //   it stays resident until this is called. The agent calls it once its idle collection has freed the burst.
-// - dropLinkerTables(): unmaps the pages of the executable's dynamic-linking tables (its symbol hash, symbols, their
-//   names, relocations) from this process. The dynamic linker reads them at start-up, to bind every library's
-//   symbols; node's binary exports all of its symbols for addons, so that is ~6 MB, read once and resident
-//   ever after. They are clean pages of a read-only file mapping: the page cache keeps them, and a later reader
-//   (a dlopen) faults them back in.
+// - dropLinkerTables(): takes node's dynamic-linking tables (its symbol hash, symbols, their names, relocations) out
+//   of this process's resident set. node exports all of its symbols for addons, and the dynamic linker searches
+//   them at start-up to bind every library's symbols: ~6 MB on x86-64, nearly all read then and resident ever
+//   after. Later readers (a library function's first call when it is bound lazily, dlopen, dlsym) read a few pages.
+//   They are clean pages of a read-only file mapping: MADV_DONTNEED only clears this process's page-table entries,
+//   the page cache keeps them (shared with every other node process; this frees RSS, not the host's memory), and a
+//   later reader faults back what it reads.
 // Node-API is declared here rather than included: its ABI is stable across node versions, so building needs no
 // node headers, only a C compiler (scripts/build-native.mjs, run by `npm ci`).
 #define _GNU_SOURCE
@@ -62,13 +64,29 @@ static bool has_text_relocations(const ElfW(Dyn) * dyn) {
   return false;
 }
 
-// dl_iterate_phdr's first object is the program itself. Its linker tables sit at the start of the file, in the
-// segment that maps offset 0 read-only (linkers keep code out of it since binutils 2.31's -z separate-code; an
-// older layout maps it executable, and nothing is dropped). A segment the linker made read-only after writing to
-// it (RELRO) or patched (text relocations) holds private pages, and is never chosen.
+typedef struct {
+  uintptr_t inside; // an address in the object wanted: node's Node-API
+  address_range tables;
+} linker_tables_search;
+
+static bool contains(const struct dl_phdr_info *info, uintptr_t address) {
+  for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    const uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && start <= address && address - start < ph->p_memsz) return true;
+  }
+  return false;
+}
+
+// Finds node's own object (the executable, or libnode.so in a distribution's build): the one that defines
+// Node-API. Its linker tables sit at the start of the file, in the segment that maps offset 0 read-only (x86-64
+// linkers keep code out of it since binutils 2.31's -z separate-code; where that segment is executable, as is
+// usual on arm64, nothing is dropped). A segment the linker made read-only after writing to it (RELRO) or patched
+// (text relocations) holds private pages, and is never chosen.
 static int find_linker_tables(struct dl_phdr_info *info, size_t size, void *data) {
   (void)size;
-  address_range *found = data;
+  linker_tables_search *search = data;
+  if (!contains(info, search->inside)) return 0;
   const ElfW(Phdr) *tables = NULL;
   const ElfW(Phdr) *relro = NULL;
   bool textrel = false;
@@ -82,20 +100,21 @@ static int find_linker_tables(struct dl_phdr_info *info, size_t size, void *data
   if (relro != NULL && relro->p_vaddr < tables->p_vaddr + tables->p_memsz &&
       tables->p_vaddr < relro->p_vaddr + relro->p_memsz)
     return 1;
-  found->start = info->dlpi_addr + tables->p_vaddr;
-  found->end = found->start + tables->p_filesz;
+  search->tables.start = info->dlpi_addr + tables->p_vaddr;
+  search->tables.end = search->tables.start + tables->p_filesz;
   return 1;
 }
 
 // Drops the resident pages of [start, end) that are still the file's (pagemap: present, file-backed): a page this
-// process had written to would be anonymous, and is kept. Returns the bytes dropped.
+// process had written to would be anonymous, and is kept. Returns the bytes dropped, or -1 when pagemap cannot be
+// read (nothing is dropped unchecked).
 static double drop_file_pages(uintptr_t start, uintptr_t end) {
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   start = (start + page - 1) & ~(page - 1);
   end &= ~(page - 1);
   if (end <= start) return 0;
   int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pagemap < 0) return 0;
+  if (pagemap < 0) return -1;
   double dropped = 0;
   uintptr_t run = 0; // start of the current run of droppable pages, 0 when none
   uint64_t entries[512];
@@ -123,15 +142,15 @@ static double drop_file_pages(uintptr_t start, uintptr_t end) {
 }
 #endif
 
-// The bytes of linker tables dropped from this process's resident memory (0 when none were resident, or the
-// layout is not one this knows to be safe).
+// The bytes of linker tables taken out of this process's resident memory (0 when none were resident), or -1 when
+// none can be: a layout this does not know to be safe, or no pagemap to check pages with.
 static napi_value drop_linker_tables(napi_env env, napi_callback_info info) {
   (void)info;
-  double dropped = 0;
+  double dropped = -1;
 #ifdef __GLIBC__
-  address_range tables = {0, 0};
-  dl_iterate_phdr(find_linker_tables, &tables);
-  if (tables.end > tables.start) dropped = drop_file_pages(tables.start, tables.end);
+  linker_tables_search search = {(uintptr_t)&napi_create_function, {0, 0}};
+  dl_iterate_phdr(find_linker_tables, &search);
+  if (search.tables.end > search.tables.start) dropped = drop_file_pages(search.tables.start, search.tables.end);
 #endif
   napi_value result = NULL;
   napi_create_double(env, dropped, &result);

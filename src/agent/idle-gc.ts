@@ -7,9 +7,9 @@
 // frees the garbage, the second compacts what survived and releases the pages the first emptied (one alone keeps
 // them committed). Then it has malloc give back the free pages in the middle of its heaps too (release-memory.ts):
 // the burst's request bodies, frames and socket buffers, freed but kept resident by glibc beneath the allocations
-// that outlived them (~3.5 MB on a leader after loading 10,000 keys); and it unmaps the executable's
-// dynamic-linking tables, which only start-up reads (~6 MB of node's binary; a later dlopen faults back what it
-// reads, and the next collection drops it again).
+// that outlived them (~3.5 MB on a leader after loading 10,000 keys); and it takes node's dynamic-linking tables
+// out of its resident set (~6 MB of node's binary, nearly all read only at start-up; what a later lookup reads
+// faults back, and the next collection drops it again).
 // The agent's start-up counts as a burst: its garbage goes at the first quiet moment.
 // It never runs while work continues, and its pauses take at most `maxPauseShare` of the time.
 import assert from "node:assert/strict";
@@ -161,6 +161,7 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
   const log = options.logger.child({ component: "idle-gc" });
   const collect = options.collect ?? fullGc();
   const release = "release" in options ? options.release : defaultRelease(log);
+  let refusalLogged = false;
   const scheduler = new IdleGcScheduler(options.policy, options.startupIsBurst === false ? undefined : 0);
   let lastLoop = performance.eventLoopUtilization();
   const timer = setInterval(() => {
@@ -178,6 +179,10 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
     const collectedMs = performance.now();
     const released = release?.trimMalloc();
     const droppedBytes = release?.dropLinkerTables();
+    if (droppedBytes !== undefined && droppedBytes < 0 && !refusalLogged) {
+      refusalLogged = true;
+      log.info("linker tables not dropped: node's are not in a read-only segment of their own on this build");
+    }
     const after = heapBytes();
     const ended = performance.now();
     const pauseMs = ended - now;

@@ -1,5 +1,5 @@
-// Loads the optional addon that hands memory the agent no longer uses back to the kernel (native/release-memory.c,
-// built by `npm ci`). The path is the same from dist/agent/ (the bin) and src/agent/ (tests under tsx): both sit two
+// Loads the optional addon that gives back memory the agent no longer uses: malloc's free pages, and the resident
+// pages of node's linker tables (native/release-memory.c, built by `npm ci`). The path is the same from dist/agent/ (the bin) and src/agent/ (tests under tsx): both sit two
 // levels below the checkout.
 import { createRequire } from "node:module";
 
@@ -8,7 +8,10 @@ export const RELEASE_MEMORY_ADDON = "../../build/release-memory.node";
 export interface ReleaseMemory {
   /** Gives malloc's free pages back to the system (glibc's malloc_trim); true when there were some. */
   trimMalloc(): boolean;
-  /** Unmaps the executable's dynamic-linking tables, read only at start-up; the bytes that were resident. */
+  /**
+   * Takes node's dynamic-linking tables, read nearly only at start-up, out of the resident set: the bytes dropped,
+   * or -1 where they are not in a read-only segment of their own (nothing is dropped).
+   */
   dropLinkerTables(): number;
 }
 

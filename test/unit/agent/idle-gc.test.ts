@@ -6,9 +6,10 @@ import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { pino } from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type IdleGcPolicy, IdleGcScheduler } from "../../../src/agent/idle-gc.js";
+import { type IdleGcPolicy, IdleGcScheduler, startIdleGc } from "../../../src/agent/idle-gc.js";
 
 const MB = 1024 * 1024;
 const POLICY: IdleGcPolicy = {
@@ -176,6 +177,34 @@ test("running: a retained burst of Buffers, then quiet, makes exactly one double
   assert.is(result.later, 2, "and only one");
   assert.equal(result.releases, ["trim:2", "drop:2"], "malloc trimmed and linker tables dropped once, after it");
   assert.is(result.retained, 12);
+});
+
+test("running: linker tables the addon refuses to drop (-1) are reported once, not at every collection", async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+  let drops = 0;
+  const idle = startIdleGc({
+    logger,
+    activity: () => 0,
+    // A 1-byte burst: with the Buffers retained below, every quiet poll past a 40 ms spacing collects.
+    policy: { burstBytes: 1, quietMs: 0, busyUtilization: 1, minIntervalMs: 40, maxPauseShare: 1 },
+    pollMs: 5,
+    collect: () => {},
+    release: {
+      trimMalloc: () => false,
+      dropLinkerTables: () => {
+        drops++;
+        return -1;
+      },
+    },
+  });
+  const retained: Buffer[] = [];
+  const grow = setInterval(() => retained.push(Buffer.alloc(64 * 1024)), 5);
+  await new Promise((r) => setTimeout(r, 400));
+  clearInterval(grow);
+  idle.stop();
+  assert.ok(drops >= 2, `${drops} collections`);
+  assert.is(lines.filter((l) => l.includes("linker tables not dropped")).length, 1, lines.join(""));
 });
 
 test.run();

@@ -181,7 +181,9 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
     const droppedBytes = release?.dropLinkerTables();
     if (droppedBytes !== undefined && droppedBytes < 0 && !refusalLogged) {
       refusalLogged = true;
-      log.info("linker tables not dropped: node's are not in a read-only segment of their own on this build");
+      log.info(
+        "linker tables not dropped: node's are not in a read-only segment of their own here, or /proc/self/pagemap is unreadable",
+      );
     }
     const after = heapBytes();
     const ended = performance.now();
@@ -192,7 +194,7 @@ export function startIdleGc(options: IdleGcOptions): IdleGc {
         beforeBytes: sample.heapBytes,
         afterBytes: after,
         pauseMs: Math.round(pauseMs),
-        trimMs: Math.round((ended - collectedMs) * 100) / 100,
+        releaseMs: Math.round((ended - collectedMs) * 100) / 100,
         released,
         droppedBytes,
       },

@@ -1,6 +1,6 @@
 // Loads the optional addon that gives back memory the agent no longer uses: malloc's free pages, and the resident
-// pages of node's linker tables (native/release-memory.c, built by `npm ci`). The path is the same from dist/agent/ (the bin) and src/agent/ (tests under tsx): both sit two
-// levels below the checkout.
+// pages of node's linker tables (native/release-memory.c, built by `npm ci`). The path is the same from dist/agent/
+// (the bin) and src/agent/ (tests under tsx): both sit two levels below the checkout.
 import { createRequire } from "node:module";
 
 export const RELEASE_MEMORY_ADDON = "../../build/release-memory.node";
@@ -10,7 +10,7 @@ export interface ReleaseMemory {
   trimMalloc(): boolean;
   /**
    * Takes node's dynamic-linking tables, read nearly only at start-up, out of the resident set: the bytes dropped,
-   * or -1 where they are not in a read-only segment of their own (nothing is dropped).
+   * or -1 where they are not in a read-only segment of their own or pagemap is unreadable (nothing is dropped).
    */
   dropLinkerTables(): number;
 }

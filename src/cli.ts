@@ -217,11 +217,24 @@ export function buildProgram(): Command {
     .description("write a value (read from standard input when VALUE is not given, like etcdctl)")
     .option("--lease <id>", "attach the key to this lease (hex ID, as printed by `vigie lease grant`)")
     .option("--prev-kv", "print the previous value")
+    .option("--ignore-value", "keep the key's current value (the key must exist; give no VALUE)")
+    .option("--ignore-lease", "keep the key's current lease (the key must exist)")
     .action(
-      async (key: string, value: string | undefined, flags: { lease?: string; prevKv?: boolean }, command: Command) => {
+      async (
+        key: string,
+        value: string | undefined,
+        flags: { lease?: string; prevKv?: boolean; ignoreValue?: boolean; ignoreLease?: boolean },
+        command: Command,
+      ) => {
         const { runPut } = await import("./commands/kv.js");
         await execute(() =>
-          runPut(key, value, { ...clientOptions(command), lease: flags.lease, prevKv: flags.prevKv === true }),
+          runPut(key, value, {
+            ...clientOptions(command),
+            lease: flags.lease,
+            prevKv: flags.prevKv === true,
+            ignoreValue: flags.ignoreValue === true,
+            ignoreLease: flags.ignoreLease === true,
+          }),
         );
       },
     );

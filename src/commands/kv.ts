@@ -105,11 +105,22 @@ export async function runGet(keyText: string, options: GetOptions): Promise<numb
 }
 
 export async function runPut(keyText: string, valueText: string | undefined, options: PutOptions): Promise<number> {
+  if (options.ignoreValue && valueText !== undefined)
+    throw new UsageError("put --ignore-value takes no VALUE: the key keeps the value it has");
+  if (options.ignoreLease && options.lease !== undefined)
+    throw new UsageError("put --ignore-lease takes no --lease: the key keeps the lease it has");
   const lease = options.lease === undefined ? undefined : hexToId(options.lease, "--lease", "lease");
   const key = argumentBytes(keyText);
-  const value = valueText === undefined ? await readValueFromStdin() : argumentBytes(valueText);
+  let value: Buffer;
+  if (options.ignoreValue) value = Buffer.alloc(0);
+  else value = valueText === undefined ? await readValueFromStdin() : argumentBytes(valueText);
   const result = await withStore(options, (client) =>
-    client.put(key, value, { prevKv: options.prevKv, ...(lease === undefined ? {} : { lease }) }),
+    client.put(key, value, {
+      prevKv: options.prevKv,
+      ignoreValue: options.ignoreValue,
+      ignoreLease: options.ignoreLease,
+      ...(lease === undefined ? {} : { lease }),
+    }),
   );
   if (options.writeOut === "json") {
     const out: Record<string, unknown> = { header: headerJson(result.header) };

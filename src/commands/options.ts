@@ -29,6 +29,8 @@ export interface GetOptions extends ClientOptions {
 export interface PutOptions extends ClientOptions {
   lease: string | undefined;
   prevKv: boolean;
+  ignoreValue: boolean;
+  ignoreLease: boolean;
 }
 
 export interface DelOptions extends ClientOptions {

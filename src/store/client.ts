@@ -90,6 +90,10 @@ export interface PutOptions {
   /** Lease ID (decimal string or number) to attach the key to. */
   lease?: string | number;
   prevKv?: boolean;
+  /** Keep the key's current value (the key must exist; the value given must be empty). */
+  ignoreValue?: boolean;
+  /** Keep the key's current lease (the key must exist; no lease may be given). */
+  ignoreLease?: boolean;
 }
 
 export interface PutResult {

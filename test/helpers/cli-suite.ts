@@ -130,6 +130,38 @@ export function defineCliSuite(name: string, start: () => Promise<ApiTarget | un
     assert.match(badLease.stderr, /--lease expects a hexadecimal ID/);
   });
 
+  check("put --ignore-value keeps the value, --ignore-lease the lease; both need the key to exist", async () => {
+    const granted = await cli("lease", "grant", "60");
+    const id = /^lease ([0-9a-f]{16}) granted/.exec(granted.stdout)?.[1];
+    assert.ok(id, `grant output: ${JSON.stringify(granted)}`);
+    // Attached to the lease; a put that keeps the lease changes the value and leaves the key attached.
+    assert.is((await cli("put", "/cli/ign/kept", "v1", "--lease", id)).code, 0);
+    assert.equal(await cli("put", "/cli/ign/kept", "v2", "--ignore-lease", "--prev-kv"), {
+      code: 0,
+      stdout: "OK\n/cli/ign/kept\nv1\n",
+      stderr: "",
+    });
+    // Attached too; a put that keeps the value, given no lease, detaches it.
+    assert.is((await cli("put", "/cli/ign/detached", "v1", "--lease", id)).code, 0);
+    assert.equal(await cli("put", "/cli/ign/detached", "--ignore-value"), { code: 0, stdout: "OK\n", stderr: "" });
+    assert.is((await cli("get", "/cli/ign/", "--prefix")).stdout, "/cli/ign/detached\nv1\n/cli/ign/kept\nv2\n");
+    assert.is((await cli("lease", "revoke", id)).code, 0);
+    assert.is(
+      (await cli("get", "/cli/ign/", "--prefix")).stdout,
+      "/cli/ign/detached\nv1\n",
+      "the revoke took the kept one",
+    );
+    const missing = await cli("put", "/cli/ign/none", "--ignore-value");
+    assert.equal(missing, { code: 1, stdout: "", stderr: `vigie: ${endpoints[1]}: etcdserver: key not found\n` });
+    const both = await cli("put", "/cli/ign/detached", "v3", "--ignore-value");
+    assert.is(both.code, 2);
+    assert.match(both.stderr, /--ignore-value takes no VALUE/);
+    const leaseToo = await cli("put", "/cli/ign/detached", "v3", "--ignore-lease", "--lease", id);
+    assert.is(leaseToo.code, 2);
+    assert.match(leaseToo.stderr, /--ignore-lease takes no --lease/);
+    assert.is((await cli("del", "/cli/ign/", "--prefix")).stdout, "1\n");
+  });
+
   check("lease grant, put --lease, keepalive until SIGINT, revoke deletes the key", async () => {
     const granted = await cli("lease", "grant", "60");
     const match = /^lease ([0-9a-f]{16}) granted with TTL\((\d+)s\)\n$/.exec(granted.stdout);

@@ -42,6 +42,8 @@ export function encodePutRequest(key: Bytes, value: Bytes, options: PutOptions):
   const body: WireObject = { key: encodeBytes(key), value: encodeBytes(value) };
   if (options.lease !== undefined && String(options.lease) !== "0") body.lease = String(options.lease);
   if (options.prevKv === true) body.prev_kv = true;
+  if (options.ignoreValue === true) body.ignore_value = true;
+  if (options.ignoreLease === true) body.ignore_lease = true;
   return body;
 }
 

@@ -401,9 +401,10 @@ export function buildProgram(): Command {
       "one atomic transaction from standard input, in etcdctl's format: compares, blank line, requests " +
         "if they hold, blank line, requests otherwise",
     )
-    .action(async (_flags: unknown, command: Command) => {
+    .option("-i, --interactive", "prompt for each section, as etcdctl txn -i does (and read from a terminal)")
+    .action(async (flags: { interactive?: boolean }, command: Command) => {
       const { runTxn } = await import("./commands/txn.js");
-      await execute(() => runTxn(clientOptions(command)));
+      await execute(() => runTxn({ ...clientOptions(command), interactive: flags.interactive === true }));
     });
 
   program

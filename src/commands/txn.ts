@@ -1,7 +1,8 @@
 // `vigie txn`: one atomic transaction read from standard input in etcdctl's format (see txn-parse.ts), such as the
 // compare-and-swap a failover script uses so that two of them cannot both move `/db/master`. It prints what etcdctl
 // prints: SUCCESS or FAILURE, then each answer after an empty line as `put`, `get` and `del` print theirs; `-w json`
-// prints etcdctl's JSON. Both outcomes exit 0: the compares deciding is not an error.
+// prints etcdctl's JSON. Both outcomes exit 0: the compares deciding is not an error. With `-i` (etcdctl's
+// --interactive) it prompts for each section, as etcdctl does, and reads from a terminal too.
 import { UsageError } from "../errors.js";
 import type { KeyValue, TxnOpResult } from "../store/client.js";
 import type { ClientOptions } from "./options.js";
@@ -11,8 +12,11 @@ import { type ParsedOp, parseTxn } from "./txn-parse.js";
 /** etcd's request limit: a transaction larger than this could never be sent. */
 const STDIN_MAX_BYTES = 1.5 * 1024 * 1024;
 
-export async function runTxn(options: ClientOptions): Promise<number> {
-  const parsed = parseTxn(await readStdin());
+/** etcdctl's prompts, one before each section, in interactive mode. */
+const PROMPTS = ["compares:", "success requests (get, put, del):", "failure requests (get, put, del):"] as const;
+
+export async function runTxn(options: ClientOptions & { interactive: boolean }): Promise<number> {
+  const parsed = parseTxn(options.interactive ? await readInteractively() : await readStdin());
   const result = await withStore(options, (client) =>
     client.txn({
       compare: parsed.compare,
@@ -41,6 +45,33 @@ async function readStdin(): Promise<Buffer> {
     throw new UsageError("txn reads its compares and requests on standard input (see vigie txn --help)");
   }
   return await readStdinAtMost(STDIN_MAX_BYTES, `txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
+}
+
+/**
+ * Reads line by line, prompting for each section as it begins, and stops at the empty line that ends the third: at
+ * a terminal there is no end of input to wait for. Input that ends earlier is left for parseTxn to refuse.
+ */
+async function readInteractively(): Promise<Buffer> {
+  printLine(PROMPTS[0]);
+  const lines: Buffer[] = [];
+  let sizeBytes = 0;
+  let section = 0;
+  let pending = Buffer.alloc(0);
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    sizeBytes += chunk.length;
+    if (sizeBytes > STDIN_MAX_BYTES) throw new UsageError(`txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
+    pending = Buffer.concat([pending, chunk]);
+    for (let newline = pending.indexOf(0x0a); newline >= 0; newline = pending.indexOf(0x0a)) {
+      const line = pending.subarray(0, newline + 1);
+      pending = pending.subarray(newline + 1);
+      lines.push(line);
+      if (line.toString("latin1").trim() !== "") continue;
+      section++;
+      if (section === PROMPTS.length) return Buffer.concat(lines);
+      printLine(PROMPTS[section]!);
+    }
+  }
+  return Buffer.concat([...lines, pending]);
 }
 
 /** As etcdctl's txn prints a key-value: the key, then the value, or an empty line with --keys-only. */

@@ -65,6 +65,9 @@ const SCRIPTS = [
 
 const JSON_SCRIPT = 'value("/db/master") = "10.0.0.2"\n\nput /db/master 10.0.0.5 --prev-kv\nget /db/master\n\n\n';
 
+/** Run after JSON_SCRIPT set /db/master to 10.0.0.5. Nothing follows its last empty line: -i stops reading there. */
+const INTERACTIVE_SCRIPT = 'value("/db/master") = "10.0.0.5"\n\nput /interactive 1\n\nget /interactive\n\n';
+
 function withoutIds(text: string): unknown {
   return JSON.parse(text.replace(/"(cluster_id|member_id|raft_term)":\d+/g, '"$1":0'));
 }
@@ -103,6 +106,21 @@ test("vigie txn prints what etcdctl txn prints, against etcd and against vigie",
     assert.is(outputs[0]![5], "SUCCESS\n\nOK\n\n/raw\xfe\n\xff\x80A\n", "raw bytes in and out");
     assert.equal(outputs[1], outputs[0], "vigie's CLI on etcd prints what etcdctl prints");
     assert.equal(outputs[2], outputs[0], "vigie's CLI on vigie prints what etcdctl prints on etcd");
+    // -i: etcdctl's prompts before each section, then the same answer.
+    const interactive = await Promise.all(
+      clients.map((client) => run([...client.command, "txn", "-i"], INTERACTIVE_SCRIPT)),
+    );
+    for (const [index, result] of interactive.entries())
+      assert.is(result.code, 0, `${clients[index]!.label}: ${result.stderr}`);
+    assert.is(
+      interactive[0]!.stdout,
+      "compares:\nsuccess requests (get, put, del):\nfailure requests (get, put, del):\nSUCCESS\n\nOK\n",
+    );
+    assert.equal(
+      interactive.map((result) => result.stdout),
+      clients.map(() => interactive[0]!.stdout),
+      "vigie txn -i prompts as etcdctl txn -i does",
+    );
     // Cut off inside its last section (a producer that died): etcdctl sends nothing, nor does vigie.
     const cut = await run([CLI, "--endpoints", agent.url, "txn"], 'val("/db/master") = "10.0.0.5"\n\nput /cut 1\n');
     assert.is(cut.code, 2);

@@ -104,6 +104,11 @@ export async function runGet(keyText: string, options: GetOptions): Promise<numb
   return EXIT_OK;
 }
 
+/** VALUE as given, or standard input when it was not. */
+async function givenValue(valueText: string | undefined): Promise<Buffer> {
+  return valueText === undefined ? await readValueFromStdin() : argumentBytes(valueText);
+}
+
 export async function runPut(keyText: string, valueText: string | undefined, options: PutOptions): Promise<number> {
   if (options.ignoreValue && valueText !== undefined)
     throw new UsageError("put --ignore-value takes no VALUE: the key keeps the value it has");
@@ -111,9 +116,8 @@ export async function runPut(keyText: string, valueText: string | undefined, opt
     throw new UsageError("put --ignore-lease takes no --lease: the key keeps the lease it has");
   const lease = options.lease === undefined ? undefined : hexToId(options.lease, "--lease", "lease");
   const key = argumentBytes(keyText);
-  let value: Buffer;
-  if (options.ignoreValue) value = Buffer.alloc(0);
-  else value = valueText === undefined ? await readValueFromStdin() : argumentBytes(valueText);
+  // --ignore-value sends an empty value, as etcd requires; the key keeps the one it has.
+  const value = options.ignoreValue ? Buffer.alloc(0) : await givenValue(valueText);
   const result = await withStore(options, (client) =>
     client.put(key, value, {
       prevKv: options.prevKv,

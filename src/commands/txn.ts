@@ -11,6 +11,7 @@ import { type ParsedOp, parseTxn } from "./txn-parse.js";
 
 /** etcd's request limit: a transaction larger than this could never be sent. */
 const STDIN_MAX_BYTES = 1.5 * 1024 * 1024;
+const TOO_LARGE = `txn: the input is larger than ${STDIN_MAX_BYTES} bytes`;
 
 /** etcdctl's prompts, one before each section, in interactive mode. */
 const PROMPTS = ["compares:", "success requests (get, put, del):", "failure requests (get, put, del):"] as const;
@@ -44,7 +45,7 @@ async function readStdin(): Promise<Buffer> {
   if (process.stdin.isTTY) {
     throw new UsageError("txn reads its compares and requests on standard input (see vigie txn --help)");
   }
-  return await readStdinAtMost(STDIN_MAX_BYTES, `txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
+  return await readStdinAtMost(STDIN_MAX_BYTES, TOO_LARGE);
 }
 
 /**
@@ -59,7 +60,7 @@ async function readInteractively(): Promise<Buffer> {
   let pending = Buffer.alloc(0);
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
     sizeBytes += chunk.length;
-    if (sizeBytes > STDIN_MAX_BYTES) throw new UsageError(`txn: the input is larger than ${STDIN_MAX_BYTES} bytes`);
+    if (sizeBytes > STDIN_MAX_BYTES) throw new UsageError(TOO_LARGE);
     pending = Buffer.concat([pending, chunk]);
     for (let newline = pending.indexOf(0x0a); newline >= 0; newline = pending.indexOf(0x0a)) {
       const line = pending.subarray(0, newline + 1);

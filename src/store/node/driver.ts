@@ -81,10 +81,14 @@ export class RaftDriver {
   private scheduled = false;
   private running = false;
   private stopped = false;
+  private failed = false;
   private ticker: NodeJS.Timeout | undefined;
   private confState: ConfState;
   private lastSnapshotIndex: number;
-  private snapshotInProgress = false;
+  /** The snapshot being written while the loop goes on (see startSnapshot), or null. */
+  private snapshotWrite: Promise<void> | null = null;
+  /** Log compaction that a written snapshot allows; the loop does it before its next batch. */
+  private compactionDue: number | null = null;
   /** Peer messages dropped because the inbox was full (the loop is stalled on a slow disk). */
   droppedInbound = 0;
   /** Per-batch timing in the log at level trace (where the time of a slow write goes); checked once. */
@@ -162,6 +166,7 @@ export class RaftDriver {
     if (this.stopped) return;
     this.running = true;
     try {
+      if (this.compactionDue !== null) this.compactLog(this.compactionDue);
       for (;;) {
         this.drainInputs();
         if (this.stopped || !this.raft.hasReady()) break;
@@ -172,13 +177,9 @@ export class RaftDriver {
         if (this.stopped) break;
         this.raft.advance(rd);
       }
-      // Checked here, not in the async function: the loop runs a few times per request, and calling an async
-      // function costs a promise each time even when there is nothing to do.
-      if (this.snapshotDue()) await this.takeSnapshot();
+      if (!this.stopped && this.snapshotDue()) this.startSnapshot();
     } catch (error) {
-      this.stopped = true;
-      this.options.logger.fatal({ err: error }, "raft driver failed; the replica stops");
-      this.options.hooks.onFatal(error as Error);
+      this.fail(error as Error);
     } finally {
       this.running = false;
     }
@@ -221,6 +222,9 @@ export class RaftDriver {
     const { storage, persistence, hooks, metrics } = this.options;
     if (rd.softState !== null) hooks.onSoftState(rd.softState);
     if (rd.snapshot !== null) {
+      // One snapshot at a time on disk: the leader's waits for this member's own to be written.
+      if (this.snapshotWrite !== null) await this.snapshotWrite;
+      if (this.stopped) return;
       await persistence.saveSnapshot(rd.snapshot);
       storage.applySnapshot(rd.snapshot);
       this.restore(rd.snapshot);
@@ -326,6 +330,7 @@ export class RaftDriver {
     this.options.members.replaceWith(header.members, header.removed);
     this.confState = snapshot.metadata.confState;
     this.lastSnapshotIndex = snapshot.metadata.index;
+    this.compactionDue = null;
     this.options.metrics.snapshotsRestored.inc();
     this.options.logger.info(
       { index: snapshot.metadata.index, revision: this.options.kv.revision, members: header.members.length },
@@ -334,43 +339,75 @@ export class RaftDriver {
     this.options.hooks.onRestored();
   }
 
-  /** Every `snapshotEveryEntries` applied entries: snapshot the store, persist it, compact the log behind it. */
-  /** Enough entries applied since the last snapshot, all of them on this disk, and no snapshot being taken. */
+  /** Enough entries applied since the last snapshot, all of them on this disk, and no snapshot being written. */
   private snapshotDue(): boolean {
     const { kv, storage } = this.options;
     const applied = kv.appliedIndex;
     const every = this.options.snapshotScalesWithKeys
       ? Math.max(this.options.snapshotEveryEntries, Math.floor(kv.indexedKeyCount / SNAPSHOT_KEYS_PER_ENTRY))
       : this.options.snapshotEveryEntries;
-    return !this.snapshotInProgress && applied - this.lastSnapshotIndex >= every && applied <= storage.lastIndex();
+    return this.snapshotWrite === null && applied - this.lastSnapshotIndex >= every && applied <= storage.lastIndex();
   }
 
-  private async takeSnapshot(): Promise<void> {
-    const { kv, storage, persistence, members, logger } = this.options;
+  /**
+   * Snapshots the store at the applied index, on the loop (the store must not change while it is encoded), then
+   * writes it while the loop goes on: the file, its fsync and the WAL's record took the loop away from every request
+   * and peer for as long as the disk needed (20-37 ms at a time in a probe of a 3-member cluster holding one key). Writing behind the loop is safe: the snapshot only holds applied, committed entries, and a crash before
+   * it is on disk leaves the log that it summarizes. The log behind it is compacted only once it is written.
+   */
+  private startSnapshot(): void {
+    const { kv, storage, members } = this.options;
     const applied = kv.appliedIndex;
-    this.snapshotInProgress = true;
-    try {
-      const startedMs = performance.now();
-      const data = encodeSnapshotData(
-        { version: 1, members: members.list(), removed: members.removedIds() },
-        kv.snapshot(),
-      );
-      const snapshot = storage.createSnapshot(applied, this.confState, data);
-      await persistence.saveSnapshot(snapshot);
-      const compactTo = applied - this.options.snapshotKeepEntries;
-      if (compactTo > storage.firstIndex()) {
-        storage.compact(compactTo);
-        await persistence.releaseTo(compactTo);
-      }
-      this.lastSnapshotIndex = applied;
-      this.options.metrics.snapshotsTaken.inc();
-      logger.info(
-        { index: applied, bytes: data.length, ms: Math.round(performance.now() - startedMs) },
-        "snapshot taken",
-      );
-    } finally {
-      this.snapshotInProgress = false;
-    }
+    const startedMs = performance.now();
+    const data = encodeSnapshotData(
+      { version: 1, members: members.list(), removed: members.removedIds() },
+      kv.snapshot(),
+    );
+    const snapshot = storage.createSnapshot(applied, this.confState, data);
+    const encodedMs = performance.now() - startedMs;
+    this.snapshotWrite = this.writeSnapshot(snapshot, startedMs, encodedMs)
+      .catch((error: unknown) => this.fail(error as Error))
+      .finally(() => {
+        this.snapshotWrite = null;
+        this.schedule();
+      });
+  }
+
+  private async writeSnapshot(snapshot: Snapshot, startedMs: number, encodedMs: number): Promise<void> {
+    const { persistence, logger, metrics } = this.options;
+    const { index } = snapshot.metadata;
+    await persistence.saveSnapshot(snapshot);
+    if (this.stopped) return;
+    this.lastSnapshotIndex = index;
+    metrics.snapshotsTaken.inc();
+    const compactTo = index - this.options.snapshotKeepEntries;
+    this.compactionDue = compactTo;
+    await persistence.releaseTo(compactTo);
+    logger.info(
+      {
+        index,
+        bytes: snapshot.data.length,
+        encodeMs: Math.round(encodedMs),
+        ms: Math.round(performance.now() - startedMs),
+      },
+      "snapshot taken",
+    );
+  }
+
+  /** Drops the entries a written snapshot made unnecessary from the in-memory log (between batches, on the loop). */
+  private compactLog(compactTo: number): void {
+    this.compactionDue = null;
+    const { storage } = this.options;
+    if (compactTo > storage.firstIndex()) storage.compact(compactTo);
+  }
+
+  /** A storage failure: nothing more is persisted or applied, the replica stops. */
+  private fail(error: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopped = true;
+    this.options.logger.fatal({ err: error }, "raft driver failed; the replica stops");
+    this.options.hooks.onFatal(error);
   }
 
   /** Stops ticking and stepping; pending inputs are dropped. */
@@ -383,8 +420,8 @@ export class RaftDriver {
     for (const op of ops) op.reject(new ServerStoppedError());
   }
 
-  /** Resolves once the loop is idle (after stop: once the batch in progress finished persisting). */
+  /** Resolves once the loop is idle and no snapshot is being written (after stop: once they finished). */
   async idle(): Promise<void> {
-    while (this.running || this.scheduled) await new Promise((r) => setTimeout(r, 1));
+    while (this.running || this.scheduled || this.snapshotWrite !== null) await new Promise((r) => setTimeout(r, 1));
   }
 }

@@ -14,10 +14,16 @@ import { config } from "../raft/harness.js";
 
 export const TICK_MS = 10;
 
-/** In-memory stable storage whose next save can be made to take `stallNextSaveMs` (a disk that hangs once). */
+/**
+ * In-memory stable storage whose next save can be made to take `stallNextSaveMs` (a disk that hangs once), and whose
+ * snapshot writes wait for `snapshotGate` when one is set.
+ */
 export class SlowOnceStorage implements RaftPersistence {
   stallNextSaveMs = 0;
   saves = 0;
+  snapshotGate: Promise<void> | null = null;
+  snapshotsStarted = 0;
+  snapshotsSaved = 0;
   async load(): Promise<RecoveredState> {
     return { snapshot: null, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] };
   }
@@ -27,13 +33,18 @@ export class SlowOnceStorage implements RaftPersistence {
     this.stallNextSaveMs = 0;
     if (stallMs > 0) await new Promise((resolve) => setTimeout(resolve, stallMs));
   }
-  async saveSnapshot(_snapshot: Snapshot): Promise<void> {}
+  async saveSnapshot(_snapshot: Snapshot): Promise<void> {
+    this.snapshotsStarted++;
+    if (this.snapshotGate !== null) await this.snapshotGate;
+    this.snapshotsSaved++;
+  }
   async releaseTo(_index: number): Promise<void> {}
   async close(): Promise<void> {}
 }
 
 export interface Member {
   raft: RaftNode;
+  storage: MemoryStorage;
   driver: RaftDriver;
   persistence: SlowOnceStorage;
 }
@@ -44,7 +55,17 @@ export interface ClusterWatch {
   onApplied?: (member: number, index: number) => void;
 }
 
-export function startCluster(electionTicks: Record<number, number>, watch: ClusterWatch = {}): Map<number, Member> {
+/** Snapshot policy of every member (by default, never within a test). */
+export interface SnapshotPolicy {
+  everyEntries: number;
+  keepEntries: number;
+}
+
+export function startCluster(
+  electionTicks: Record<number, number>,
+  watch: ClusterWatch = {},
+  snapshots: SnapshotPolicy = { everyEntries: 1_000_000, keepEntries: 100 },
+): Map<number, Member> {
   const ids = Object.keys(electionTicks).map(Number);
   const members = new Map<number, Member>();
   for (const id of ids) {
@@ -64,9 +85,9 @@ export function startCluster(electionTicks: Record<number, number>, watch: Clust
       logger: silentLogger(),
       metrics: registerNodeMetrics(new MetricsRegistry()),
       tickMs: TICK_MS,
-      snapshotEveryEntries: 1_000_000,
+      snapshotEveryEntries: snapshots.everyEntries,
       snapshotScalesWithKeys: false,
-      snapshotKeepEntries: 100,
+      snapshotKeepEntries: snapshots.keepEntries,
       hooks: {
         // Delivered on a later turn of the event loop, like a network.
         send: (messages: readonly Message[]) => {
@@ -84,7 +105,7 @@ export function startCluster(electionTicks: Record<number, number>, watch: Clust
         },
       },
     });
-    members.set(id, { raft, driver, persistence });
+    members.set(id, { raft, storage, driver, persistence });
   }
   for (const m of members.values()) m.driver.start();
   return members;

@@ -79,14 +79,8 @@ export function* encodeSnapshotInSteps(
       let count = revisions.length;
       while (count > 0 && revisions[count - 1]!.mod > upTo) count--;
       w.latin1(history.key).uint(count);
-      for (let i = 0; i < count; i++) {
-        writeRevision(w, revisions[i]!);
-        // A key may have thousands of kept revisions: pausing only between keys would not bound a step.
-        if (--budget <= 0 && i + 1 < count) {
-          pause();
-          yield;
-        }
-      }
+      for (let i = 0; i < count; i++) writeRevision(w, revisions[i]!);
+      budget -= count;
     }
     if (budget <= 0) {
       pause();

@@ -92,17 +92,4 @@ test("a large store is encoded in many steps", () => {
   assert.is(pauses, 20);
 });
 
-test("a key with many kept revisions is encoded over several steps too", () => {
-  const store = new KvStore();
-  for (let i = 0; i < 1000; i++) applyOp(store, i + 1, { kind: "put", key: "k", value: `v${i}`, lease: 0 });
-  const expected = store.snapshot();
-  const steps = store.snapshotInSteps(100);
-  let pauses = 0;
-  let step = steps.next();
-  for (; step.done !== true; step = steps.next()) pauses++;
-  // 1,000 revisions of one key, then their 1,000 events.
-  assert.is(pauses, 20);
-  assert.equal(Buffer.from(step.value).toString("hex"), Buffer.from(expected).toString("hex"));
-});
-
 test.run();

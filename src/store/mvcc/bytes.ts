@@ -34,8 +34,7 @@ export class ByteWriter {
 
   /** A non-negative safe integer as an unsigned LEB128 varint (1 byte below 128, at most 8 bytes). */
   uint(value: number): this {
-    // Not assert(cond, `...${value}`): the message would be built on every call, and this one is on the hot path.
-    if (!Number.isSafeInteger(value) || value < 0) assert.fail(`uint out of range: ${value}`);
+    assert(Number.isSafeInteger(value) && value >= 0, `uint out of range: ${value}`);
     this.reserve(8);
     while (value >= 0x80) {
       this.buffer[this.length++] = (value % 0x80) | 0x80;
@@ -47,7 +46,7 @@ export class ByteWriter {
 
   /** Any safe integer: a sign byte then the magnitude (negatives are rare: only user-supplied operands). */
   int(value: number): this {
-    if (!Number.isSafeInteger(value)) assert.fail(`int out of range: ${value}`);
+    assert(Number.isSafeInteger(value), `int out of range: ${value}`);
     this.byte(value < 0 ? 1 : 0);
     return this.uint(Math.abs(value));
   }
@@ -66,21 +65,6 @@ export class ByteWriter {
     this.reserve(value.length);
     for (let i = 0; i < value.length; i++) this.buffer[this.length++] = value.charCodeAt(i);
     return this;
-  }
-
-  /** A 32-bit unsigned integer, big-endian, in exactly 4 bytes (a checksum trailer). */
-  fixed32be(value: number): this {
-    this.reserve(4);
-    this.buffer[this.length++] = (value >>> 24) & 0xff;
-    this.buffer[this.length++] = (value >>> 16) & 0xff;
-    this.buffer[this.length++] = (value >>> 8) & 0xff;
-    this.buffer[this.length++] = value & 0xff;
-    return this;
-  }
-
-  /** The bytes written from offset `from` on, without a copy (valid until the next write). */
-  written(from = 0): Uint8Array {
-    return this.buffer.subarray(from, this.length);
   }
 
   /** A copy of the written bytes. */

@@ -209,15 +209,6 @@ export class KeySpace {
     this.events = this.events.slice(firstKept);
   }
 
-  /**
-   * The index's entries in key order (a key's history, or its only revision) and the event log, as they are now:
-   * what a snapshot encoded over several turns reads (KeySpaceSnapshotSource). Later writes only append to these
-   * histories and this log, and a compaction replaces them, so what is taken here stays readable as it was.
-   */
-  capture(): { histories: readonly (KeyHistory | KeyRevision)[]; events: readonly KeyRevision[] } {
-    return { histories: this.index.all(), events: this.events };
-  }
-
   /** All histories in key order and the event log (for snapshots). */
   dump(): { histories: KeyHistory[]; events: KeyRevision[] } {
     const histories = this.index

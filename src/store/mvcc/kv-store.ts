@@ -26,12 +26,7 @@ import { KeySpace } from "./key-space.js";
 import { keyBytes } from "./kv-convert.js";
 import { LeaseTable, type LeaseTableOptions } from "./leases.js";
 import { runRange } from "./range.js";
-import {
-  decodeSnapshot,
-  encodeSnapshot,
-  encodeSnapshotInSteps,
-  type KeySpaceSnapshotSource,
-} from "./snapshot-codec.js";
+import { decodeSnapshot, encodeSnapshot } from "./snapshot-codec.js";
 import { checkTxnShape } from "./txn-check.js";
 import { WatchHub } from "./watch-hub.js";
 import type { WatchCreateRequest, WatchLimits } from "./watch-types.js";
@@ -197,20 +192,8 @@ export class KvStore {
 
   /** The whole state (key space with history, leases, applied index) as bytes, for a Raft snapshot. */
   snapshot(): Uint8Array {
-    return encodeSnapshot(this.snapshotSource());
-  }
-
-  /**
-   * The same bytes for the state as it is now, encoded a step at a time (encodeSnapshotInSteps): the store may go
-   * on applying entries between the steps. A restore meanwhile makes the result stale; the caller knows.
-   */
-  snapshotInSteps(revisionsPerStep: number): Generator<void, Uint8Array, void> {
-    return encodeSnapshotInSteps(this.snapshotSource(), revisionsPerStep);
-  }
-
-  private snapshotSource(): KeySpaceSnapshotSource {
-    const { histories, events } = this.space.capture();
-    return {
+    const { histories, events } = this.space.dump();
+    return encodeSnapshot({
       appliedIndex: this.applied,
       currentRevision: this.space.currentRevision,
       compactRevision: this.space.compactRevision,
@@ -218,7 +201,7 @@ export class KvStore {
       leases: this.leases.list().map((l) => ({ id: l.id, ttlSeconds: l.ttlSeconds })),
       histories,
       events,
-    };
+    });
   }
 
   /**

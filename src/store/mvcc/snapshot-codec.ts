@@ -19,96 +19,37 @@ export interface KeySpaceSnapshot {
   events: KeyRevision[];
 }
 
-/**
- * What encodeSnapshotInSteps reads: a key space as it was at `currentRevision`, possibly still changing under it.
- * Each key is its history, or its only revision. Revisions above `currentRevision` are left out: they were
- * appended to a history or to the event log after the state was taken (both only ever grow at the end, and a
- * compaction replaces them instead of shortening them), so what is read is the state at that revision.
- */
-export interface KeySpaceSnapshotSource {
-  appliedIndex: number;
-  currentRevision: number;
-  compactRevision: number;
-  lastGeneratedLeaseId: number;
-  leases: readonly { id: number; ttlSeconds: number }[];
-  histories: readonly (KeyHistory | KeyRevision)[];
-  events: readonly KeyRevision[];
-}
-
-export function encodeSnapshot(state: KeySpaceSnapshotSource): Uint8Array {
-  const steps = encodeSnapshotInSteps(state, Number.POSITIVE_INFINITY);
-  for (;;) {
-    const step = steps.next();
-    if (step.done === true) return step.value;
-  }
-}
-
-/**
- * Encodes `state`, pausing (a `yield`) after about every `revisionsPerStep` revisions written, so that a caller can
- * spread the work of a large store over several turns of its event loop; the bytes are those of encodeSnapshot.
- */
-export function* encodeSnapshotInSteps(
-  state: KeySpaceSnapshotSource,
-  revisionsPerStep: number,
-): Generator<void, Uint8Array, void> {
-  const upTo = state.currentRevision;
+export function encodeSnapshot(state: KeySpaceSnapshot): Uint8Array {
   const w = new ByteWriter(1 << 16);
-  let crc = 0;
-  let crcDoneBytes = 0;
-  let budget = revisionsPerStep;
-  /** Checksums what was written since the last pause (no pass over the whole body at the end), then pauses. */
-  const pause = () => {
-    crc = crc32c(w.written(crcDoneBytes), crc);
-    crcDoneBytes = w.byteLength;
-    budget = revisionsPerStep;
-  };
   w.uint(MAGIC).uint(state.appliedIndex).uint(state.currentRevision).uint(state.compactRevision);
   w.uint(state.lastGeneratedLeaseId).uint(state.leases.length);
   for (const lease of state.leases) w.uint(lease.id).uint(lease.ttlSeconds);
   const ordinals = new Map<string, number>();
-  // Every key taken had a revision at `upTo` or before it: none has an empty history here.
   w.uint(state.histories.length);
   for (let k = 0; k < state.histories.length; k++) {
     const history = state.histories[k]!;
     ordinals.set(history.key, k);
-    if (!("revisions" in history)) {
-      writeRevision(w.latin1(history.key).uint(1), history);
-      budget--;
-    } else {
-      const revisions = history.revisions;
-      let count = revisions.length;
-      while (count > 0 && revisions[count - 1]!.mod > upTo) count--;
-      w.latin1(history.key).uint(count);
-      for (let i = 0; i < count; i++) writeRevision(w, revisions[i]!);
-      budget -= count;
-    }
-    if (budget <= 0) {
-      pause();
-      yield;
+    w.latin1(history.key).uint(history.revisions.length);
+    for (const r of history.revisions) {
+      w.uint(r.mod);
+      if (r.value === null) {
+        w.byte(0);
+      } else {
+        w.byte(1).uint(r.create).uint(r.version).uint(r.lease).latin1(r.value);
+      }
     }
   }
-  let eventCount = state.events.length;
-  while (eventCount > 0 && state.events[eventCount - 1]!.mod > upTo) eventCount--;
-  w.uint(eventCount);
-  for (let i = 0; i < eventCount; i++) {
-    const event = state.events[i]!;
+  w.uint(state.events.length);
+  for (const event of state.events) {
     const ordinal = ordinals.get(event.key);
     if (ordinal === undefined) throw new Error(`event for unindexed key at revision ${event.mod}`);
     w.uint(ordinal);
-    if (--budget <= 0) {
-      pause();
-      yield;
-    }
   }
-  crc = crc32c(w.written(crcDoneBytes), crc);
-  w.fixed32be(crc);
-  return w.finish();
-}
-
-function writeRevision(w: ByteWriter, r: KeyRevision): void {
-  w.uint(r.mod);
-  if (r.value === null) w.byte(0);
-  else w.byte(1).uint(r.create).uint(r.version).uint(r.lease).latin1(r.value);
+  const body = w.finish();
+  const out = new Uint8Array(body.length + 4);
+  out.set(body);
+  new DataView(out.buffer).setUint32(body.length, crc32c(body));
+  return out;
 }
 
 export function decodeSnapshot(data: Uint8Array): KeySpaceSnapshot {

@@ -352,8 +352,12 @@ export class RaftDriver {
   /**
    * Snapshots the store at the applied index, on the loop (the store must not change while it is encoded), then
    * writes it while the loop goes on: the file, its fsync and the WAL's record took the loop away from every request
-   * and peer for as long as the disk needed (20-37 ms at a time in a probe of a 3-member cluster holding one key). Writing behind the loop is safe: the snapshot only holds applied, committed entries, and a crash before
-   * it is on disk leaves the log that it summarizes. The log behind it is compacted only once it is written.
+   * and peer for as long as the disk needed (15-25 ms at each snapshot in a probe of a 3-member cluster whose one key
+   * had 10,000 revisions; the encoding took another 25-40). Writing behind the loop is safe: the snapshot only holds
+   * applied, committed entries, and a crash before it is on disk leaves the log that it summarizes. The log behind
+   * it is compacted only once it is written.
+   * The encoding stays in one piece: spread over many turns, its CPU slowed every write of those turns instead of
+   * one (cluster benchmark with 100,000 keys: follower watch p99 ~4 -> 6-15 ms).
    */
   private startSnapshot(): void {
     const { kv, storage, members } = this.options;

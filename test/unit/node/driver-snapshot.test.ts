@@ -3,6 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { RaftNode } from "../../../src/store/raft/raft-node.js";
+import { waitFor } from "../../helpers/ports.js";
 import { awaitLeader, type Member, sleep, startCluster } from "./driver-cluster.js";
 
 /** Runs `op` in the driver's loop, failing the test if the loop does not get to it in time (a loop held up). */
@@ -18,10 +19,9 @@ async function inLoop(member: Member, op: (raft: RaftNode) => void, timeoutMs = 
   }
 }
 
-async function until(what: string, done: () => boolean, timeoutMs = 2000): Promise<void> {
-  for (const started = Date.now(); !done(); await sleep(2)) {
-    if (Date.now() - started > timeoutMs) assert.unreachable(`timed out waiting for ${what}`);
-  }
+/** Waits (up to 2 s) for `done` to hold. */
+function until(what: string, done: () => boolean): Promise<boolean> {
+  return waitFor(what, async () => done(), 2000);
 }
 
 test("entries proposed while a snapshot is being written are committed and applied; compaction waits for the write", async () => {

@@ -238,7 +238,8 @@ const throughputPhase: Phase = async (target, options, results) => {
  * and on this machine those come from stalls that do not belong to either program (a GC or a descheduled process
  * somewhere, an fsync that waits for another's): how often they come drifts over seconds. Timed one target after
  * the other, the two p99s were taken under different conditions (etcd's alone ranged from 2.1 to 5.6 ms over 11
- * runs); interleaved, both see the same drift.
+ * runs); interleaved, both see the same drift. (The ratio still varied: 0.83-1.33x over 6 runs, README "Write
+ * latency".)
  */
 const watchPhase: JointPhase = {
   async joint(targets, options) {

@@ -53,6 +53,8 @@ export interface Member {
 export interface ClusterWatch {
   onSend?: (from: number, messages: readonly Message[]) => void;
   onApplied?: (member: number, index: number) => void;
+  /** Messages for which this returns true are lost on the way (a partition). */
+  drop?: (message: Message) => boolean;
 }
 
 /** Snapshot policy of every member (by default, never within a test). */
@@ -92,7 +94,9 @@ export function startCluster(
         // Delivered on a later turn of the event loop, like a network.
         send: (messages: readonly Message[]) => {
           watch.onSend?.(id, messages);
-          for (const m of messages) setImmediate(() => members.get(m.to)?.driver.receive([m]));
+          for (const m of messages) {
+            if (watch.drop?.(m) !== true) setImmediate(() => members.get(m.to)?.driver.receive([m]));
+          }
         },
         onSoftState: () => {},
         onEntry: (entry) => kv.markApplied(entry.index),

@@ -19,6 +19,11 @@ async function inLoop(member: Member, op: (raft: RaftNode) => void, timeoutMs = 
   }
 }
 
+/** Proposes `count` one-byte entries through `leader`'s loop. */
+async function propose(leader: Member, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await inLoop(leader, (raft) => raft.propose(new Uint8Array([i + 1])));
+}
+
 /** Waits (up to 2 s) for `done` to hold. */
 function until(what: string, done: () => boolean): Promise<boolean> {
   return waitFor(what, async () => done(), 2000);
@@ -38,18 +43,15 @@ test("entries proposed while a snapshot is being written are committed and appli
     leader.persistence.snapshotGate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    const propose = async (count: number) => {
-      for (let i = 0; i < count; i++) await inLoop(leader, (raft) => raft.propose(new Uint8Array([i + 1])));
-    };
 
     // Past the entries that form the cluster and elect the leader, whatever their number.
-    await propose(20);
+    await propose(leader, 20);
     await until("the leader to start writing a snapshot", () => leader.persistence.snapshotsStarted === 1);
     const firstIndexWhileWriting = leader.storage.firstIndex();
     const lastIndexAtSnapshot = leader.storage.lastIndex();
 
     // The disk holds the snapshot back; the loop must not wait for it.
-    await propose(10);
+    await propose(leader, 10);
     await until("the entries proposed meanwhile to be applied on the leader", () => {
       return (applied.get(1) ?? 0) >= lastIndexAtSnapshot + 10;
     });
@@ -59,7 +61,7 @@ test("entries proposed while a snapshot is being written are committed and appli
 
     release();
     await until("the snapshot to be written", () => leader.persistence.snapshotsSaved === 1);
-    await propose(1);
+    await propose(leader, 1);
     await until(
       "the log behind the snapshot to be compacted",
       () => leader.storage.firstIndex() > firstIndexWhileWriting,
@@ -78,7 +80,7 @@ test("idle() waits for a snapshot being written", async () => {
     leader.persistence.snapshotGate = new Promise<void>((resolve) => {
       release = resolve;
     });
-    for (let i = 0; i < 20; i++) await leader.driver.run((raft) => raft.propose(new Uint8Array([i + 1])));
+    await propose(leader, 20);
     await until("the leader to start writing a snapshot", () => leader.persistence.snapshotsStarted === 1);
     leader.driver.stop();
     let idle = false;
@@ -90,6 +92,56 @@ test("idle() waits for a snapshot being written", async () => {
     release();
     await waiting;
     assert.is(leader.persistence.snapshotsSaved, 1);
+  } finally {
+    for (const m of cluster.values()) m.driver.stop();
+  }
+});
+
+test("a snapshot from the leader waits for the one this member is writing, then replaces it", async () => {
+  let partitioned = false;
+  let snapshotsSentTo3 = 0;
+  const cluster = startCluster(
+    { 1: 10, 2: 100, 3: 100 },
+    {
+      drop: (m) => {
+        if (partitioned) return m.to === 3 || m.from === 3;
+        if (m.type === "snap" && m.to === 3) snapshotsSentTo3++;
+        return false;
+      },
+    },
+    { everyEntries: 20, keepEntries: 2 },
+  );
+  try {
+    const leader = await awaitLeader(cluster);
+    const lagging = cluster.get(3)!;
+    let release = () => {};
+    lagging.persistence.snapshotGate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await propose(leader, 20);
+    await until("member 3 to start writing its own snapshot", () => lagging.persistence.snapshotsStarted === 1);
+    const ownSnapshotIndex = lagging.storage.snapshot().metadata.index;
+
+    // Cut off, member 3 falls behind the leader's log: the leader snapshots and compacts past it.
+    partitioned = true;
+    await propose(leader, 50);
+    await until("the leader to compact its log past member 3", () => {
+      return leader.storage.firstIndex() > lagging.storage.lastIndex() + 1;
+    });
+    partitioned = false;
+    // The leader's snapshot reaches member 3, whose own is still being written: it must wait for it.
+    await until("the leader to send member 3 a snapshot", () => snapshotsSentTo3 > 0);
+    await sleep(50);
+    assert.is(lagging.persistence.snapshotsStarted, 1, "the leader's snapshot is not saved while member 3's is");
+    assert.is(lagging.persistence.snapshotsSaved, 0);
+    assert.is(lagging.storage.snapshot().metadata.index, ownSnapshotIndex, "the leader's snapshot is not applied yet");
+
+    release();
+    await until("member 3 to apply the leader's snapshot", () => {
+      return lagging.storage.snapshot().metadata.index >= leader.storage.firstIndex() - 1;
+    });
+    assert.is(lagging.persistence.snapshotsSaved, 2);
+    await until("member 3 to catch up", () => lagging.raft.status().commit === leader.raft.status().commit);
   } finally {
     for (const m of cluster.values()) m.driver.stop();
   }

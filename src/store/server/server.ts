@@ -19,6 +19,7 @@ import type { Replica } from "../replica.js";
 import { GatewayError, Grpc, toGatewayError } from "./errors.js";
 import {
   GRPC_METADATA_HEADERS,
+  MAX_DRAINED_BODY_BYTES,
   MAX_JSON_BODY_BYTES,
   parseFirstJsonValue,
   readBody,
@@ -132,9 +133,9 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       const handler = unaryHandler(path)!;
       let body: Buffer;
       try {
-        body = await readBody(request, MAX_JSON_BODY_BYTES);
+        body = await readBody(request, MAX_JSON_BODY_BYTES, MAX_DRAINED_BODY_BYTES);
       } catch (error) {
-        // The rest of an oversized body is not read: close the connection after answering.
+        // Past MAX_DRAINED_BODY_BYTES, the rest of a body is not read: close the connection after answering.
         response.setHeader("connection", "close");
         throw error;
       }

@@ -1,5 +1,7 @@
 // readBody on a real node:http server: a whole body, a body over the limit (refused, yet answered), a declared
-// length over the limit (refused before reading), and a client that goes away mid-body (canceled, not a fault).
+// length over the limit (refused before reading), a body over the limit but within the drain bound (read to its end,
+// then refused: a client that sends it all still gets the answer), and a client that goes away mid-body (canceled,
+// not a fault).
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import { connect } from "node:net";
 import { test } from "uvu";
@@ -8,6 +10,7 @@ import { GatewayError, Grpc } from "../../../src/store/server/errors.js";
 import { readBody } from "../../../src/store/server/http-io.js";
 
 const MAX_BYTES = 1024;
+const DRAIN_BYTES = 64 * 1024;
 
 interface Harness {
   server: Server;
@@ -16,10 +19,10 @@ interface Harness {
   outcomes: Promise<Buffer | Error>[];
 }
 
-async function serve(): Promise<Harness> {
+async function serve(drainBytes = MAX_BYTES): Promise<Harness> {
   const outcomes: Promise<Buffer | Error>[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const outcome = readBody(req, MAX_BYTES).then(
+    const outcome = readBody(req, MAX_BYTES, drainBytes).then(
       (body) => body,
       (error: Error) => error,
     );
@@ -86,6 +89,73 @@ test("a declared content-length over the limit is refused before anything is rea
     assert.is(answer.status, 429);
     const error = await outcomes[0];
     assert.ok(error instanceof GatewayError && error.grpcCode === Grpc.ResourceExhausted);
+  } finally {
+    server.close();
+  }
+});
+
+/** A raw connection, to send a request in parts with pauses and see exactly what comes back and how it ends. */
+async function rawConnection(port: number) {
+  const socket = connect(port, "127.0.0.1");
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  let received = "";
+  let failure: Error | undefined;
+  socket.on("data", (chunk: Buffer) => {
+    received += chunk.toString();
+  });
+  socket.on("error", (error) => {
+    failure = error;
+  });
+  const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const write = (data: string | Buffer) =>
+    new Promise<void>((resolve, reject) => socket.write(data, (error) => (error ? reject(error) : resolve())));
+  return { socket, write, ended, received: () => received, failure: () => failure };
+}
+
+test("a body over the limit but within the drain bound is read to its end, then refused, and the answer arrives", async () => {
+  const { server, port, outcomes } = await serve(DRAIN_BYTES);
+  try {
+    const connection = await rawConnection(port);
+    const length = 8 * MAX_BYTES;
+    await connection.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`);
+    await connection.write(Buffer.alloc(2 * MAX_BYTES, 1)); // already over the limit
+    while (outcomes.length === 0) await new Promise((r) => setTimeout(r, 5));
+    let settled = false;
+    void outcomes[0]!.then(() => {
+      settled = true;
+    });
+    // A server that answered now and closed would leave the rest of the body unread and reset the connection.
+    await new Promise((r) => setTimeout(r, 100));
+    assert.not.ok(settled, "refused before the body ended");
+    assert.is(connection.received(), "", "answered before the body ended");
+    await connection.write(Buffer.alloc(length - 2 * MAX_BYTES, 2));
+    await connection.ended;
+    assert.is(connection.failure(), undefined, "the connection ended cleanly");
+    assert.match(connection.received(), /^HTTP\/1\.1 429 /);
+    const error = await outcomes[0];
+    assert.ok(error instanceof GatewayError && error.grpcCode === Grpc.ResourceExhausted, `got ${String(error)}`);
+    assert.match(error.message, /larger than max/);
+  } finally {
+    server.close();
+  }
+});
+
+test("a body past the drain bound is refused as it passes it, declared or not", async () => {
+  const { server, port, outcomes } = await serve(DRAIN_BYTES);
+  try {
+    const chunked = Array.from({ length: 80 }, () => Buffer.alloc(1024, 7)); // 80 KiB, no content-length
+    assert.is((await post(port, chunked)).status, 429);
+    const first = await outcomes[0];
+    assert.ok(first instanceof GatewayError && first.grpcCode === Grpc.ResourceExhausted);
+    // A declared length past the bound: refused before a byte of the body is read.
+    const connection = await rawConnection(port);
+    await connection.write(`POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${DRAIN_BYTES + 1}\r\n\r\n`);
+    while (outcomes.length < 2) await new Promise((r) => setTimeout(r, 5));
+    const second = await outcomes[1];
+    assert.ok(second instanceof GatewayError && second.grpcCode === Grpc.ResourceExhausted);
+    while (connection.received() === "") await new Promise((r) => setTimeout(r, 5));
+    assert.match(connection.received(), /^HTTP\/1\.1 429 /);
+    connection.socket.destroy();
   } finally {
     server.close();
   }

@@ -3,10 +3,11 @@
 // concurrent clients, linearizable range throughput, put -> watch event latency on a follower, unavailability after
 // kill -9 of the leader, and the resident memory of the largest member idle and holding 10,000 and 100,000 keys (with,
 // at 10,000, the file-backed part: the executable's pages) and again after the load phases, and the members' CPU
-// time per sequential put; then vigie/etcd ratios.
+// time and their wait for a core (runnable, not running) per sequential put and per watch round; then vigie/etcd
+// ratios.
 // Targets: put throughput >= 1.0x etcd, put p50 <= 1.0x, watch p99 <= 1.0x, unavailability <= 0.5x;
 // RSS <= 64 MB with 10,000 keys and <= 160 MB with 100,000 keys.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +81,29 @@ function cpuMs(pid: number | undefined): number {
   // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/**
+ * Time a process's threads spent runnable but waiting for a core, in ms: the second field of each
+ * /proc/<pid>/task/<tid>/schedstat (ns). On 2 cores, three members and the client want a core at the same moments of
+ * every put; this is how long they queued for one. A thread that ended between the two reads drops out of the sum,
+ * so the difference can only understate.
+ */
+function runQueueWaitMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  let waitNs = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      waitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return waitNs / 1e6;
+}
+
+function membersRunQueueWaitMs(target: Target): number {
+  return target.members.reduce((sum, m) => sum + runQueueWaitMs(m.pid()), 0);
 }
 
 function rssMb(pid: number | undefined): number {
@@ -194,6 +218,7 @@ const latencyPhase: Phase = async (target, options, results) => {
   // On 2 cores, three members and the client compete for the CPU during every put: the CPU each put costs the
   // members shows in the latency tail.
   const cpuBeforeMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
+  const waitBeforeMs = membersRunQueueWaitMs(target);
   const fsyncsBefore = await walFsyncCounts(target);
   for (let i = 0; i < puts; i++) {
     const started = performance.now();
@@ -201,11 +226,13 @@ const latencyPhase: Phase = async (target, options, results) => {
     latencies.push(performance.now() - started);
   }
   const cpuAfterMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
+  const waitAfterMs = membersRunQueueWaitMs(target);
   const fsyncsAfter = await walFsyncCounts(target);
   latencies.sort((a, b) => a - b);
   results.set("put latency p50 (ms)", percentile(latencies, 50));
   results.set("put latency p99 (ms)", percentile(latencies, 99));
   results.set("CPU per sequential put, 3 members (ms)", (cpuAfterMs - cpuBeforeMs) / puts);
+  results.set("wait for a core per sequential put, 3 members (ms)", (waitAfterMs - waitBeforeMs) / puts);
   // Where the tail comes from: on 2 cores a member that wakes from its fsync often waits for a core that the other
   // members and the client hold, and that wait counts in the fsync's time.
   const fsyncs = fsyncsAfter.total - fsyncsBefore.total;
@@ -259,21 +286,24 @@ const watchPhase: JointPhase = {
         return performance.now() - started;
       };
       for (let i = 0; i < (options.quick ? 50 : WARMUP_WATCH_ROUNDS); i++) await round(`warm-up ${i}`);
-      sides.push({ stream, round, results, latencies: [] as number[] });
+      sides.push({ target, stream, round, results, latencies: [] as number[], waitMs: 0 });
     }
     const samples = options.quick ? 100 : SAMPLES_FOR_P99;
     for (let done = 0; done < samples; done += WATCH_BLOCK_ROUNDS) {
       for (const side of sides) {
+        const waitBeforeMs = membersRunQueueWaitMs(side.target);
         for (let i = done; i < Math.min(samples, done + WATCH_BLOCK_ROUNDS); i++) {
           side.latencies.push(await side.round(String(i)));
         }
+        side.waitMs += membersRunQueueWaitMs(side.target) - waitBeforeMs;
       }
     }
-    for (const { stream, results, latencies } of sides) {
+    for (const { stream, results, latencies, waitMs } of sides) {
       stream.cancel();
       latencies.sort((a, b) => a - b);
       results.set("put -> watch event on a follower p50 (ms)", percentile(latencies, 50));
       results.set("put -> watch event on a follower p99 (ms)", percentile(latencies, 99));
+      results.set("wait for a core per watch round, 3 members (ms)", waitMs / latencies.length);
     }
   },
 };

@@ -22,6 +22,8 @@ export const SEQ_PREFIX = "/seq/";
 export interface RecordedStream {
   startRevision: number;
   revisions: number[];
+  /** The member serving it, once it answered. */
+  endpointUrl(): string | undefined;
 }
 
 /** The real client; every watch stream it opens is recorded on its way to the sync. */
@@ -30,7 +32,11 @@ class RecordingClient extends StoreClient {
 
   override watch(key: Bytes, options: WatchOptions = {}): WatchStream {
     const stream = super.watch(key, options);
-    const record: RecordedStream = { startRevision: options.startRevision ?? 0, revisions: [] };
+    const record: RecordedStream = {
+      startRevision: options.startRevision ?? 0,
+      revisions: [],
+      endpointUrl: () => stream.endpointUrl,
+    };
     this.streams.push(record);
     const inner = stream[Symbol.asyncIterator].bind(stream);
     (stream as { [Symbol.asyncIterator]: () => AsyncIterator<WatchResponse> })[Symbol.asyncIterator] =
@@ -212,7 +218,9 @@ export async function runFailoverScenario(members: ScenarioMember[], step: (what
     const timeouts = { requestTimeoutMs: 1000, connectTimeoutMs: 500 };
     const dead = `http://127.0.0.1:${await freePort()}`;
     const endpoints = [dead, first.clientUrl, second.clientUrl, leader.clientUrl];
-    const watcher = await startWatcher({ endpoints, ...timeouts }, 500);
+    // The watcher finds a frozen member by a status request that times out: given 3 s, it leaves ~3.5 s after the
+    // freeze, time enough for the writes and the compaction of the SIGSTOP step even on a loaded machine.
+    const watcher = await startWatcher({ endpoints, ...timeouts, requestTimeoutMs: 3000 }, 500);
     closers.push(watcher.close);
     const writerClient = new StoreClient({
       endpoints: [leader.clientUrl, second.clientUrl, first.clientUrl],
@@ -230,26 +238,35 @@ export async function runFailoverScenario(members: ScenarioMember[], step: (what
     await first.restart();
     await waitForProgress(watcher, 20, `after restarting ${first.name}`);
 
+    // The member to freeze is the one serving the watch now: the second follower, unless the watch moved since.
+    const servingUrl = watcher.client.streams.at(-1)?.endpointUrl();
+    const serving = members.find((member) => member.clientUrl === servingUrl);
+    assert.ok(serving !== undefined && serving !== leader, `the watch is served by a follower (${servingUrl})`);
     const resyncsBefore = resyncCount(watcher);
-    step(`SIGSTOP ${second.name}, then compact past the watcher's revision`);
+    step(`SIGSTOP ${serving.name}, then compact past the watcher's revision`);
     // Signals by pid: a helper's kill() waits for the process to exit, which a stopped one never does.
-    process.kill(second.pid!, "SIGSTOP");
+    process.kill(serving.pid!, "SIGSTOP");
+    const frozenMs = performance.now();
+    let compaction = "";
     try {
       const frozenAt = watcher.sync.mirror.revision;
       const writtenBefore = writer.written;
       // A few writes take the store past the watcher's revision; no more: the watcher leaves its frozen member
-      // ~1.5 s after it froze, and must still be behind the compaction when it does.
+      // ~3.5 s after it froze, and must still be behind the compaction when it does.
       await waitFor("2 more writes", async () => writer.written >= writtenBefore + 2, 5000);
       const compacted = await writerClient.compact(
         (await writerClient.range("/", { countOnly: true })).header.revision,
       );
-      step(`compacted at ${compacted.revision} (watcher at ${frozenAt}, now ${watcher.sync.mirror.revision})`);
-      await waitForProgress(watcher, 20, `while ${second.name} is frozen`);
+      compaction =
+        `compacted at ${compacted.revision}, ${Math.round(performance.now() - frozenMs)} ms after the freeze ` +
+        `(watcher at ${frozenAt} then, ${watcher.sync.mirror.revision} now)`;
+      step(compaction);
+      await waitForProgress(watcher, 20, `while ${serving.name} is frozen`);
     } finally {
-      step(`SIGCONT ${second.name}`);
-      process.kill(second.pid!, "SIGCONT");
+      step(`SIGCONT ${serving.name}`);
+      process.kill(serving.pid!, "SIGCONT");
     }
-    assert.ok(resyncCount(watcher) > resyncsBefore, "the watcher resynced after the compaction");
+    assert.ok(resyncCount(watcher) > resyncsBefore, `the watcher resynced after the compaction: ${compaction}`);
 
     // The leader is the writer's first endpoint: its writes time out there (outcome unknown, not resent) and the
     // next ones must go to another member.

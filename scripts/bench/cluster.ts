@@ -84,26 +84,35 @@ function cpuMs(pid: number | undefined): number {
 }
 
 /**
- * Time a process's threads spent runnable but waiting for a core, in ms: the second field of each
- * /proc/<pid>/task/<tid>/schedstat (ns). On 2 cores, three members and the client want a core at the same moments of
- * every put; this is how long they queued for one. A thread that ended between the two reads drops out of the sum,
- * so the difference can only understate.
+ * Sums a field of each /proc/<pid>/task/<tid>/schedstat over a process's threads, in ms: field 0 is the time they
+ * ran, field 1 the time they were runnable but waited for a core (ns). On 2 cores, three members and the client want
+ * a core at the same moments of every put; the wait is how long they queued for one. A thread that ended between two
+ * reads drops out of the sum, so a difference can only understate.
  */
-function runQueueWaitMs(pid: number | undefined): number {
+function schedstatMs(pid: number | undefined, field: 0 | 1): number {
   if (pid === undefined) return Number.NaN;
-  let waitNs = 0;
+  let ns = 0;
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      waitNs += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[1]);
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[field]);
     } catch {
       // The thread ended between the listing and the read.
     }
   }
-  return waitNs / 1e6;
+  return ns / 1e6;
+}
+
+function membersCpuMs(target: Target): number {
+  return target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
+}
+
+/** CPU time of the members to the nanosecond (cpuMs counts 10 ms ticks: too coarse for a block of watch rounds). */
+function membersRunMs(target: Target): number {
+  return target.members.reduce((sum, m) => sum + schedstatMs(m.pid(), 0), 0);
 }
 
 function membersRunQueueWaitMs(target: Target): number {
-  return target.members.reduce((sum, m) => sum + runQueueWaitMs(m.pid()), 0);
+  return target.members.reduce((sum, m) => sum + schedstatMs(m.pid(), 1), 0);
 }
 
 function rssMb(pid: number | undefined): number {
@@ -217,7 +226,7 @@ const latencyPhase: Phase = async (target, options, results) => {
   const puts = options.quick ? 200 : SAMPLES_FOR_P99;
   // On 2 cores, three members and the client compete for the CPU during every put: the CPU each put costs the
   // members shows in the latency tail.
-  const cpuBeforeMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
+  const cpuBeforeMs = membersCpuMs(target);
   const waitBeforeMs = membersRunQueueWaitMs(target);
   const fsyncsBefore = await walFsyncCounts(target);
   for (let i = 0; i < puts; i++) {
@@ -225,7 +234,7 @@ const latencyPhase: Phase = async (target, options, results) => {
     await sequential.put(`/seq/${i}`, VALUE);
     latencies.push(performance.now() - started);
   }
-  const cpuAfterMs = target.members.reduce((sum, m) => sum + cpuMs(m.pid()), 0);
+  const cpuAfterMs = membersCpuMs(target);
   const waitAfterMs = membersRunQueueWaitMs(target);
   const fsyncsAfter = await walFsyncCounts(target);
   latencies.sort((a, b) => a - b);
@@ -260,13 +269,15 @@ const throughputPhase: Phase = async (target, options, results) => {
 };
 
 /**
- * put on the leader -> event on a follower's watch, on every target at once: after each target's warm-up, the timed
- * rounds alternate between the targets in blocks of WATCH_BLOCK_ROUNDS. A p99 is set by the slowest 1% of rounds,
+ * put on the leader -> event on a follower's watch, on every target at once: the warm-up rounds and then the timed
+ * ones alternate between the targets in blocks of WATCH_BLOCK_ROUNDS. A p99 is set by the slowest 1% of rounds,
  * and on this machine those come from stalls that do not belong to either program (a GC or a descheduled process
  * somewhere, an fsync that waits for another's): how often they come drifts over seconds. Timed one target after
  * the other, the two p99s were taken under different conditions (etcd's alone ranged from 2.1 to 5.6 ms over 11
  * runs); interleaved, both see the same drift. (The ratio still varied: 0.83-1.33x over 6 runs, README "Write
- * latency".)
+ * latency".) Alternating has a cost of its own: each block starts after the other cluster's, with caches and cores
+ * that served it. The members' CPU per round rose from 1.3-1.6 ms (vigie, one cluster alone in a probe) to 2.9-4.4
+ * ms here, and etcd's from ~3.0 to 2.6-3.9 ms. Blocks of 20 rounds made it no better (2 runs: 3.0-3.5 ms).
  */
 const watchPhase: JointPhase = {
   async joint(targets, options) {
@@ -285,25 +296,43 @@ const watchPhase: JointPhase = {
         await event;
         return performance.now() - started;
       };
-      for (let i = 0; i < (options.quick ? 50 : WARMUP_WATCH_ROUNDS); i++) await round(`warm-up ${i}`);
-      sides.push({ target, stream, round, results, latencies: [] as number[], waitMs: 0 });
+      sides.push({ target, stream, round, results, latencies: [] as number[], runMs: 0, waitMs: 0, othersCpuMs: 0 });
+    }
+    // The warm-up alternates too: done for one target and then the other, the first one idled through the
+    // second's (~8 s), long enough for its idle collection, and started its timed rounds cold (README, "After idle").
+    const warmups = options.quick ? 50 : WARMUP_WATCH_ROUNDS;
+    for (let done = 0; done < warmups; done += WATCH_BLOCK_ROUNDS) {
+      for (const side of sides) {
+        for (let i = done; i < Math.min(warmups, done + WATCH_BLOCK_ROUNDS); i++) await side.round(`warm-up ${i}`);
+      }
     }
     const samples = options.quick ? 100 : SAMPLES_FOR_P99;
     for (let done = 0; done < samples; done += WATCH_BLOCK_ROUNDS) {
       for (const side of sides) {
+        const others = sides.filter((other) => other !== side);
         const waitBeforeMs = membersRunQueueWaitMs(side.target);
+        const runBeforeMs = membersRunMs(side.target);
+        const othersCpuBeforeMs = others.reduce((sum, other) => sum + membersRunMs(other.target), 0);
         for (let i = done; i < Math.min(samples, done + WATCH_BLOCK_ROUNDS); i++) {
           side.latencies.push(await side.round(String(i)));
         }
         side.waitMs += membersRunQueueWaitMs(side.target) - waitBeforeMs;
+        side.runMs += membersRunMs(side.target) - runBeforeMs;
+        side.othersCpuMs += others.reduce((sum, other) => sum + membersRunMs(other.target), 0) - othersCpuBeforeMs;
       }
     }
-    for (const { stream, results, latencies, waitMs } of sides) {
+    for (const { stream, results, latencies, runMs, waitMs, othersCpuMs } of sides) {
       stream.cancel();
       latencies.sort((a, b) => a - b);
       results.set("put -> watch event on a follower p50 (ms)", percentile(latencies, 50));
       results.set("put -> watch event on a follower p99 (ms)", percentile(latencies, 99));
+      results.set("CPU per watch round, 3 members (ms)", runMs / latencies.length);
       results.set("wait for a core per watch round, 3 members (ms)", waitMs / latencies.length);
+      // The other cluster is idle meanwhile, but not asleep (heartbeats, deferred disk writes, GC): what it takes
+      // from the 2 cores during this one's rounds.
+      if (sides.length > 1) {
+        results.set("CPU of the other cluster per watch round (ms)", othersCpuMs / latencies.length);
+      }
     }
   },
 };

@@ -90,6 +90,10 @@ export function readBody(request: IncomingMessage, maxBytes: number, drainBytes 
   });
 }
 
+/**
+ * Parses the first JSON value of a body like Go's json.Decoder: an empty body is an empty message (null) and
+ * bytes after the first value are ignored. Syntax errors become InvalidArgument with Go's wording.
+ */
 export function parseFirstJsonValue(text: string): unknown {
   const start = skipJsonSpace(text, 0);
   if (start === text.length) return null;

@@ -12,6 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StoreClient } from "../../src/store/client.js";
+import { createPrng, randomInt } from "../../src/store/raft/prng.js";
 import { ClusterFixture, type EtcdMember, startEtcdCluster } from "../../test/helpers/cluster.js";
 import { findExecutable } from "../../test/helpers/require-tool.js";
 import type { Benchmark, BenchOptions } from "../bench.js";
@@ -63,6 +64,39 @@ function client(endpoints: string[], connections = 4): StoreClient {
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))] ?? Number.NaN;
 }
+
+/** Resamples drawn by bootstrapRatioInterval; seeded, so that the same latencies print the same interval. */
+const BOOTSTRAP_RESAMPLES = 2000;
+
+/**
+ * How far a ratio of two percentiles moves with the sample alone: both lists are drawn again with replacement (each
+ * at its own size) BOOTSTRAP_RESAMPLES times, and the 5th and 95th percentiles of the resamples' ratios are returned.
+ * A p99 is set by a few dozen rounds, so its ratio carries this noise even on a machine that does not drift; the
+ * drift between runs comes on top (README, "Write latency"). `numerator` and `denominator` must be sorted.
+ */
+function bootstrapRatioInterval(numerator: number[], denominator: number[], p: number): [number, number] {
+  const random = createPrng(BOOTSTRAP_RESAMPLES);
+  const resampledPercentile = (sorted: number[], indexes: Uint32Array): number => {
+    // Sorting the drawn indexes sorts the resample: `sorted` is in ascending order.
+    for (let i = 0; i < indexes.length; i++) indexes[i] = randomInt(random, sorted.length);
+    indexes.sort();
+    const index = indexes[Math.min(indexes.length - 1, Math.floor((indexes.length * p) / 100))] ?? 0;
+    return sorted[index] ?? Number.NaN;
+  };
+  const numeratorIndexes = new Uint32Array(numerator.length);
+  const denominatorIndexes = new Uint32Array(denominator.length);
+  const ratios: number[] = [];
+  for (let i = 0; i < BOOTSTRAP_RESAMPLES; i++) {
+    ratios.push(
+      resampledPercentile(numerator, numeratorIndexes) / resampledPercentile(denominator, denominatorIndexes),
+    );
+  }
+  ratios.sort((a, b) => a - b);
+  return [percentile(ratios, 5), percentile(ratios, 95)];
+}
+
+/** Lines printed under the table (what a single number of it cannot say). */
+const notes: string[] = [];
 
 /** A /proc/<pid>/status memory field (VmRSS: resident; RssFile: its file-backed part) in MB. */
 function statusMb(pid: number | undefined, field: "VmRSS" | "RssFile"): number {
@@ -334,6 +368,17 @@ const watchPhase: JointPhase = {
         results.set("CPU of the other cluster per watch round (ms)", othersCpuMs / latencies.length);
       }
     }
+    const [first, second] = sides;
+    if (first !== undefined && second !== undefined) {
+      const [low, high] = bootstrapRatioInterval(first.latencies, second.latencies, 99);
+      const ratio = percentile(first.latencies, 99) / percentile(second.latencies, 99);
+      notes.push(
+        `put -> watch event p99, ${first.target.label}/${second.target.label}: ${ratio.toFixed(2)}x; ` +
+          `90% of ${BOOTSTRAP_RESAMPLES} bootstrap resamples of the rounds between ${low.toFixed(2)}x and ` +
+          `${high.toFixed(2)}x (the p99 is the ${Math.ceil(first.latencies.length / 100)}th slowest round: ` +
+          "this is the noise of that alone, not the machine's drift between runs)",
+      );
+    }
   },
 };
 
@@ -482,6 +527,7 @@ const benchmark: Benchmark = {
       };
     });
     console.table(rows);
+    for (const note of notes.splice(0)) console.log(note);
   },
 };
 

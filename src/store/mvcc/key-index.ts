@@ -103,9 +103,13 @@ export class KeyIndex<T extends Keyed> {
     this.count = sorted.length;
   }
 
-  /** All items in key order (snapshots, tests). */
+  /** All items in key order (snapshots, tests). A plain copy loop: `flat()` took ~30 ms for 125,000 items. */
   all(): T[] {
-    return this.chunks.flat();
+    const items = new Array<T>(this.count);
+    let i = 0;
+    for (const chunk of this.chunks) for (const item of chunk) items[i++] = item;
+    assert(i === this.count, "index count out of step with its chunks");
+    return items;
   }
 
   /** The first chunk whose last key is >= key, or the last chunk when key is beyond every chunk. */

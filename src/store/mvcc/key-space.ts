@@ -29,6 +29,17 @@ export interface KeyHistory {
   readonly revisions: KeyRevision[];
 }
 
+/**
+ * A key's kept revisions as the index holds them: a key with a single kept revision (most keys) is that revision
+ * itself, with no list around it (a snapshot of 100,000 keys then wraps none of them).
+ */
+export type KeptRevisions = KeyHistory | KeyRevision;
+
+/** The revisions of `kept`, ascending by `mod` (allocates a one-element array for a single revision). */
+export function revisionsOf(kept: KeptRevisions): readonly KeyRevision[] {
+  return "revisions" in kept ? kept.revisions : [kept];
+}
+
 /** The kept revisions of a key that has more than one (ascending by `mod`). */
 class RevisionList implements KeyHistory {
   constructor(
@@ -209,12 +220,12 @@ export class KeySpace {
     this.events = this.events.slice(firstKept);
   }
 
-  /** All histories in key order and the event log (for snapshots). */
-  dump(): { histories: KeyHistory[]; events: KeyRevision[] } {
-    const histories = this.index
-      .all()
-      .map((entry): KeyHistory => (entry instanceof RevisionList ? entry : { key: entry.key, revisions: [entry] }));
-    return { histories, events: this.events };
+  /**
+   * Every key's kept revisions in key order, in the index's compact form (see KeptRevisions), and the event log: what
+   * a snapshot encodes. Not a copy: valid until the next write.
+   */
+  dump(): { histories: readonly KeptRevisions[]; events: readonly KeyRevision[] } {
+    return { histories: this.index.all(), events: this.events };
   }
 
   /** Replaces the whole content (restore from a snapshot). */

@@ -190,18 +190,24 @@ export class KvStore {
     this.leases.demote();
   }
 
-  /** The whole state (key space with history, leases, applied index) as bytes, for a Raft snapshot. */
-  snapshot(): Uint8Array {
+  /**
+   * The whole state (key space with history, leases, applied index) as bytes, for a Raft snapshot: from offset
+   * `headroom` of the returned buffer to its end; the caller writes its own header into the bytes before.
+   */
+  snapshot(headroom = 0): Uint8Array {
     const { histories, events } = this.space.dump();
-    return encodeSnapshot({
-      appliedIndex: this.applied,
-      currentRevision: this.space.currentRevision,
-      compactRevision: this.space.compactRevision,
-      lastGeneratedLeaseId: this.leases.lastGeneratedId,
-      leases: this.leases.list().map((l) => ({ id: l.id, ttlSeconds: l.ttlSeconds })),
-      histories,
-      events,
-    });
+    return encodeSnapshot(
+      {
+        appliedIndex: this.applied,
+        currentRevision: this.space.currentRevision,
+        compactRevision: this.space.compactRevision,
+        lastGeneratedLeaseId: this.leases.lastGeneratedId,
+        leases: this.leases.list().map((l) => ({ id: l.id, ttlSeconds: l.ttlSeconds })),
+        histories,
+        events,
+      },
+      headroom,
+    );
   }
 
   /**

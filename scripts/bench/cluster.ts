@@ -242,6 +242,23 @@ async function walFsyncCounts(target: Target): Promise<FsyncCounts> {
   return counts;
 }
 
+/**
+ * Snapshots the members have taken so far (vigie: of the whole key space, on the loop; etcd: its raft snapshot
+ * file, the key space being on disk already). One that falls among timed rounds slows some of them.
+ */
+async function snapshotsTaken(target: Target): Promise<number> {
+  const metric =
+    target.label === "vigie"
+      ? "vigie_server_snapshots_taken_total"
+      : "etcd_debugging_snap_save_total_duration_seconds_count";
+  let total = 0;
+  for (const member of target.members) {
+    const text = await (await fetch(`${member.clientUrl}/metrics`)).text();
+    total += Number(new RegExp(`^${metric} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+  }
+  return total;
+}
+
 /** Sequential puts on the leader. */
 const latencyPhase: Phase = async (target, options, results) => {
   const leader = await leaderOf(target);
@@ -330,7 +347,8 @@ const watchPhase: JointPhase = {
         await event;
         return performance.now() - started;
       };
-      sides.push({ target, stream, round, results, latencies: [] as number[], runMs: 0, waitMs: 0, othersCpuMs: 0 });
+      const latencies: number[] = [];
+      sides.push({ target, stream, round, results, latencies, runMs: 0, waitMs: 0, othersCpuMs: 0, snapshots: 0 });
     }
     // The warm-up alternates too: done for one target and then the other, the first one idled through the
     // second's (~8 s), long enough for its idle collection, and started its timed rounds cold (README, "After idle").
@@ -344,6 +362,7 @@ const watchPhase: JointPhase = {
     for (let done = 0; done < samples; done += WATCH_BLOCK_ROUNDS) {
       for (const side of sides) {
         const others = sides.filter((other) => other !== side);
+        const snapshotsBefore = await snapshotsTaken(side.target);
         const waitBeforeMs = membersRunQueueWaitMs(side.target);
         const runBeforeMs = membersRunMs(side.target);
         const othersCpuBeforeMs = others.reduce((sum, other) => sum + membersRunMs(other.target), 0);
@@ -351,17 +370,19 @@ const watchPhase: JointPhase = {
           side.latencies.push(await side.round(String(i)));
         }
         side.waitMs += membersRunQueueWaitMs(side.target) - waitBeforeMs;
+        side.snapshots += (await snapshotsTaken(side.target)) - snapshotsBefore;
         side.runMs += membersRunMs(side.target) - runBeforeMs;
         side.othersCpuMs += others.reduce((sum, other) => sum + membersRunMs(other.target), 0) - othersCpuBeforeMs;
       }
     }
-    for (const { stream, results, latencies, runMs, waitMs, othersCpuMs } of sides) {
+    for (const { stream, results, latencies, runMs, waitMs, othersCpuMs, snapshots } of sides) {
       stream.cancel();
       latencies.sort((a, b) => a - b);
       results.set("put -> watch event on a follower p50 (ms)", percentile(latencies, 50));
       results.set("put -> watch event on a follower p99 (ms)", percentile(latencies, 99));
       results.set("CPU per watch round, 3 members (ms)", runMs / latencies.length);
       results.set("wait for a core per watch round, 3 members (ms)", waitMs / latencies.length);
+      results.set("snapshots during the timed watch rounds, 3 members", snapshots);
       // The other cluster is idle meanwhile, but not asleep (heartbeats, deferred disk writes, GC): what it takes
       // from the 2 cores during this one's rounds.
       if (sides.length > 1) {

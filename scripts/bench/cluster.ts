@@ -326,9 +326,12 @@ const throughputPhase: Phase = async (target, options, results) => {
  * somewhere, an fsync that waits for another's): how often they come drifts over seconds. Timed one target after
  * the other, the two p99s were taken under different conditions (etcd's alone ranged from 2.1 to 5.6 ms over 11
  * runs); interleaved, both see the same drift. (The ratio still varied: 0.83-1.33x over 6 runs, README "Write
- * latency".) Alternating has a cost of its own: each block starts after the other cluster's, with caches and cores
- * that served it. The members' CPU per round rose from 1.3-1.6 ms (vigie, one cluster alone in a probe) to 2.9-4.4
- * ms here, and etcd's from ~3.0 to 2.6-3.9 ms. Blocks of 20 rounds made it no better (2 runs: 3.0-3.5 ms).
+ * latency".) Alternating itself costs little: in a probe, vigie's rounds cost its members 2.14 ms of CPU after a
+ * block of etcd's and 2.25 ms after a pause as long, with the same p50 and p99. What did weigh on vigie's timed
+ * rounds is the snapshot each member takes among them (~30,000 entries after the load: a quarter of the ~120,000
+ * keys; the row "snapshots during the timed watch rounds" counts them): its members' CPU per round read 2.9-4.4 ms
+ * with it, 1.51 ms in a run with snapshots every 100,000 entries (none among the rounds), and 2.18 ms once the
+ * encoding took a third of the time.
  */
 const watchPhase: JointPhase = {
   async joint(targets, options) {

@@ -35,11 +35,6 @@ export interface KeyHistory {
  */
 export type KeptRevisions = KeyHistory | KeyRevision;
 
-/** The revisions of `kept`, ascending by `mod` (allocates a one-element array for a single revision). */
-export function revisionsOf(kept: KeptRevisions): readonly KeyRevision[] {
-  return "revisions" in kept ? kept.revisions : [kept];
-}
-
 /** The kept revisions of a key that has more than one (ascending by `mod`). */
 class RevisionList implements KeyHistory {
   constructor(

@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type KeyRevision, KeySpace, revisionsOf } from "../../../src/store/mvcc/key-space.js";
+import { type KeptRevisions, type KeyRevision, KeySpace } from "../../../src/store/mvcc/key-space.js";
 import { type DecodedKeySpace, decodeSnapshot, encodeSnapshot } from "../../../src/store/mvcc/snapshot-codec.js";
 
 function write(space: KeySpace, changes: Array<[string, string | null]>): number {
@@ -15,6 +15,11 @@ function write(space: KeySpace, changes: Array<[string, string | null]>): number
   }
   space.commit(revision);
   return revision;
+}
+
+/** The revisions of a key as dump() gives them: its list, or its only revision. */
+function revisionsOf(kept: KeptRevisions): readonly KeyRevision[] {
+  return "revisions" in kept ? kept.revisions : [kept];
 }
 
 /** `space` through the snapshot codec and back: what a replica restoring a snapshot of it loads. */

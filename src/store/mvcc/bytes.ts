@@ -4,6 +4,29 @@ import assert from "node:assert";
 
 const INITIAL_CAPACITY_BYTES = 256;
 
+/**
+ * Writes a non-negative safe integer as an unsigned LEB128 varint at `offset` (the caller made room: at most 8
+ * bytes) and returns the offset after it.
+ */
+export function putUint(buffer: Uint8Array, offset: number, value: number): number {
+  assert(Number.isSafeInteger(value) && value >= 0, `uint out of range: ${value}`);
+  let at = offset;
+  let rest = value;
+  while (rest >= 0x80) {
+    buffer[at++] = (rest % 0x80) | 0x80;
+    rest = Math.floor(rest / 0x80);
+  }
+  buffer[at++] = rest;
+  return at;
+}
+
+/** How many bytes putUint writes for `value`. */
+export function uintSize(value: number): number {
+  let bytes = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++;
+  return bytes;
+}
+
 export class ByteWriter {
   private buffer: Uint8Array;
   private length = 0;
@@ -34,13 +57,8 @@ export class ByteWriter {
 
   /** A non-negative safe integer as an unsigned LEB128 varint (1 byte below 128, at most 8 bytes). */
   uint(value: number): this {
-    assert(Number.isSafeInteger(value) && value >= 0, `uint out of range: ${value}`);
     this.reserve(8);
-    while (value >= 0x80) {
-      this.buffer[this.length++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    this.buffer[this.length++] = value;
+    this.length = putUint(this.buffer, this.length, value);
     return this;
   }
 

@@ -4,7 +4,7 @@
 // twice. Lease -> key attachments are not stored: they follow from each live key's lease.
 import assert from "node:assert/strict";
 import { crc32c } from "../wal/crc32c.js";
-import { ByteReader } from "./bytes.js";
+import { ByteReader, putUint, uintSize } from "./bytes.js";
 import { SnapshotDecodeError } from "./errors.js";
 import type { KeptRevisions, KeyHistory, KeyRevision } from "./key-space.js";
 
@@ -93,16 +93,6 @@ function latin1Size(value: string): number {
   return uintSize(value.length) + value.length;
 }
 
-/** Bytes of `value` as a LEB128 varint (what ByteWriter.uint and SizedWriter.uint write). */
-function uintSize(value: number): number {
-  let bytes = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 0x80);
-    bytes++;
-  }
-  return bytes;
-}
-
 /**
  * Writes into a buffer already sized for what is written (encodeSnapshot measured it), in ByteWriter's format:
  * no growth checks, and strings copied by Buffer's native latin1 write instead of one character at a time.
@@ -119,12 +109,7 @@ class SizedWriter {
   }
 
   uint(value: number): this {
-    assert(Number.isSafeInteger(value) && value >= 0, `uint out of range: ${value}`);
-    while (value >= 0x80) {
-      this.buffer[this.offset++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    this.buffer[this.offset++] = value;
+    this.offset = putUint(this.buffer, this.offset, value);
     return this;
   }
 

@@ -116,6 +116,29 @@ test("a snapshot keeps every revision and the event log, and its restore the com
   assert.is(copy.eventsFrom(0, 10).length, 3);
 });
 
+test("a snapshot finds each event's key by its record, or by its key when the log holds copies of the records", () => {
+  const space = new KeySpace();
+  write(space, [
+    ["a", "1"],
+    ["b", "1"],
+  ]);
+  write(space, [["a", "2"]]);
+  write(space, [
+    ["b", null],
+    ["c", "1"],
+  ]);
+  const { histories, events } = space.dump();
+  const { currentRevision, compactRevision } = space;
+  const base = { appliedIndex: 0, currentRevision, compactRevision, lastGeneratedLeaseId: 0, leases: [], histories };
+  const byRecord = encodeSnapshot({ ...base, events });
+  const byKey = encodeSnapshot({ ...base, events: events.map((e) => ({ ...e })) });
+  assert.ok(Buffer.from(byRecord).equals(byKey), "both ways give the same bytes");
+  assert.equal(
+    decodeSnapshot(byRecord).events.map((e) => `${e.key}@${e.mod}`),
+    ["a@2", "b@2", "a@3", "b@4", "c@4"],
+  );
+});
+
 type Op = { kind: "put"; key: string; value: string } | { kind: "del"; key: string } | { kind: "compact" };
 
 test("property: every read at every kept revision matches a model of all revisions", () => {

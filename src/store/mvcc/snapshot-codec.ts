@@ -32,8 +32,8 @@ export interface DecodedKeySpace extends KeySpaceSnapshot {
  * copied again. With 100,000 keys (15 MB) this runs on the event loop, which nothing else uses meanwhile: a writer
  * that grew by doubling, wrote strings a character at a time and was copied twice more (its final slice, then
  * behind the header) took 460-660 ms there, and ~1.2 s on each of three members snapshotting at once on 2 cores,
- * during which the cluster took no write. This takes 150-250 ms alone and 0.4-0.5 s for three at once; about a
- * third of that is the kernel's page faults on the fresh buffer.
+ * during which the cluster took no write. This takes 90-195 ms alone (mostly ~160); about a third of that is the
+ * kernel's page faults on the fresh buffer.
  */
 export function encodeSnapshot(state: KeySpaceSnapshot, headroom = 0): Uint8Array {
   let size = uintSize(MAGIC) + uintSize(state.appliedIndex) + uintSize(state.currentRevision);

@@ -76,6 +76,8 @@ export function encodeSnapshot(state: KeySpaceSnapshot, headroom = 0): Uint8Arra
 
 /** Marks an event not placed yet (no key space has 2^32 - 1 keys). */
 const UNPLACED = 0xffffffff;
+/** Events of one revision that placeEvents scans for a record before it gives up (see there). */
+const MAX_GROUP_SCAN = 256;
 
 /**
  * For each event of the log, the ordinal of its key's history, found without a lookup by key: the log holds the
@@ -96,7 +98,12 @@ function placeEvents(state: KeySpaceSnapshot): Uint32Array | null {
       if (events[mid]!.mod < r.mod) lo = mid + 1;
       else hi = mid;
     }
-    while (lo < events.length && events[lo]!.mod === r.mod && events[lo] !== r) lo++;
+    // A revision's events are few (a put, a txn's ops), except for a delete of a whole range: scanning a group of
+    // thousands once per member would be quadratic, so a large group sends the log to eventOrdinalsByKey.
+    const groupStart = lo;
+    while (lo < events.length && events[lo]!.mod === r.mod && events[lo] !== r) {
+      if (++lo - groupStart > MAX_GROUP_SCAN) return false;
+    }
     if (events[lo] !== r) return false;
     ordinals[lo] = ordinal;
     return true;

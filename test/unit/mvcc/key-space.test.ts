@@ -139,6 +139,24 @@ test("a snapshot finds each event's key by its record, or by its key when the lo
   );
 });
 
+test("a revision with a thousand events (a range deleted at once) is encoded, and restored, whole", () => {
+  const space = new KeySpace();
+  const keys = Array.from({ length: 1000 }, (_, i) => `k${String(i).padStart(4, "0")}`);
+  write(
+    space,
+    keys.map((k) => [k, "v"]),
+  );
+  write(
+    space,
+    keys.map((k) => [k, null]),
+  );
+  const copy = new KeySpace();
+  copy.load(throughSnapshot(space));
+  assert.is(copy.eventsFrom(0, 5000).length, 2000);
+  assert.is(copy.get("k0999", 2)?.value, "v");
+  assert.is(copy.get("k0999", 3), undefined);
+});
+
 type Op = { kind: "put"; key: string; value: string } | { kind: "del"; key: string } | { kind: "compact" };
 
 test("property: every read at every kept revision matches a model of all revisions", () => {

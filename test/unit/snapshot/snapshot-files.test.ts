@@ -1,7 +1,8 @@
 // Snapshot files as a crash or a bad disk leaves them, next to a log whose older segments were released: a partial
 // temp file is ignored and later removed; a complete snapshot the log never named (a crash before its marker) is
 // not used; a damaged newest snapshot whose replaced segments are gone stops start-up naming the file (nothing else
-// could rebuild that state: a guess would be a silent loss).
+// could rebuild that state: a guess would be a silent loss). A large snapshot, written in pieces, reads back whole.
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -88,6 +89,30 @@ test("a damaged newest snapshot whose segments were released stops start-up nami
   assert.match((error as Error).message, "checksum mismatch");
   // The older snapshot is still there, but the entries between it and 60 are not: it cannot stand in.
   assert.ok((await readdir(join(dir, "snap"))).includes(snapshotFileName({ term: 1, index: 40 })));
+});
+
+test("a snapshot of several MiB, written a piece at a time, reads back whole; a byte damaged in a later piece is found", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "vigie-snap-pieces-"));
+  dirs.push(dir);
+  const store = new SnapshotStore(dir);
+  await store.init();
+  const data = randomBytes(2.5 * 1024 * 1024);
+  const snapshot = { metadata: { index: 9, term: 2, confState: { voters: [1, 2, 3], learners: [] } }, data };
+  const name = await store.save(snapshot);
+  const loaded = await store.load(snapshot.metadata);
+  assert.ok(Buffer.from(loaded.data).equals(data), "the bytes read back differ");
+  assert.equal(loaded.metadata, snapshot.metadata);
+  const path = join(dir, name);
+  const content = await readFile(path);
+  content[content.length - 4 - 300_000]! ^= 0x01;
+  await writeFile(path, content);
+  try {
+    await store.load(snapshot.metadata);
+    assert.unreachable("a damaged third piece was loaded");
+  } catch (error) {
+    assert.instance(error, SnapshotCorruptError);
+    assert.match((error as Error).message, "checksum mismatch");
+  }
 });
 
 test.run();

@@ -31,10 +31,10 @@ function hex16(n: number): string {
  * Bytes written (and checksummed) at a time, each piece fdatasynced before the next is written. A snapshot of
  * 100,000 keys is 15 MB; written whole and then fsynced, it left the disk that much to flush at once, and every
  * fdatasync of the WAL (a write's commit) on that disk waited behind it: with three members writing theirs, as
- * they do at the same index, a probe saw WAL fsyncs of 13-34 ms instead of ~1, and the cluster's put -> watch rounds
- * of 13-33 ms for ~0.15 s after each snapshot. In 1 MiB pieces the WAL's worst fsyncs were 6-14 ms (256 KiB and
- * 4 MiB pieces: no better, and worse). The checksum goes a piece at a time too: in JavaScript it takes ~1 ms per
- * MiB, and over the whole file in one go it held the event loop ~15 ms.
+ * they do at the same index, the worst WAL fsyncs in a probe took 14-34 ms, and a cluster's put -> watch rounds took
+ * 13-33 ms for ~0.15 s after each snapshot. In 1 MiB pieces the WAL's worst fsyncs were 6-14 ms (256 KiB pieces: no
+ * better; 2-4 MiB: 17-21 ms). The checksum goes a piece at a time too: in JavaScript it takes ~1 ms per MiB, and
+ * over the whole file in one go it held the event loop ~15 ms.
  */
 const PIECE_BYTES = 1024 * 1024;
 

@@ -1,4 +1,4 @@
-// `npm run bench [-- --only NAME[,NAME]] [-- --etcd]`: runs every benchmark module in scripts/bench/ in turn.
+// `npm run bench [-- --only NAME[,NAME]] [--quick] [--no-etcd]`: runs every benchmark module in scripts/bench/ in turn.
 // Each module prints its own table; this file only finds and runs them, so areas add benchmarks without touching it.
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -19,20 +19,45 @@ export interface BenchOptions {
   quick: boolean;
 }
 
-const { values } = parseArgs({
-  options: {
-    only: { type: "string" },
-    quick: { type: "boolean", default: false },
-    "no-etcd": { type: "boolean", default: false },
-  },
-});
+const USAGE = "usage: npm run bench [-- --only NAME[,NAME]] [--quick] [--no-etcd]";
 
+function usage(message: string): never {
+  console.error(`bench: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        only: { type: "string" },
+        quick: { type: "boolean", default: false },
+        "no-etcd": { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    // node's message names the option ("Unknown option '--onl'"); its stack trace says nothing more.
+    usage((error as Error).message);
+  }
+}
+
+const values = parseOptions();
 const directory = join(dirname(fileURLToPath(import.meta.url)), "bench");
-const files = (await readdir(directory)).filter((f) => f.endsWith(".ts")).sort();
+const benchmarks: Benchmark[] = [];
+for (const file of (await readdir(directory)).filter((f) => f.endsWith(".ts")).sort()) {
+  benchmarks.push(((await import(pathToFileURL(join(directory, file)).href)) as { default: Benchmark }).default);
+}
+const names = benchmarks.map((b) => b.name);
+if (values.help) {
+  console.log(`${USAGE}\nbenchmarks:\n${benchmarks.map((b) => `  ${b.name}: ${b.description}`).join("\n")}`);
+  process.exit(0);
+}
 const only = values.only?.split(",");
-for (const file of files) {
-  const module = (await import(pathToFileURL(join(directory, file)).href)) as { default: Benchmark };
-  const bench = module.default;
+// A misspelt name ran nothing and printed nothing.
+const unknown = only?.filter((name) => !names.includes(name)) ?? [];
+if (unknown.length > 0) usage(`--only: no benchmark named ${unknown.join(", ")} (there are: ${names.join(", ")})`);
+for (const bench of benchmarks) {
   if (only && !only.includes(bench.name)) continue;
   console.log(`\n== ${bench.name}: ${bench.description}`);
   await bench.run({ etcd: !values["no-etcd"], quick: values.quick });

@@ -12,8 +12,10 @@ setFlagsFromString("--max-semi-space-size=32");
 
 export const DEFAULT_STEPS = 3000;
 
+const USAGE = "usage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]";
+
 function usage(message: string): never {
-  console.error(`sim: ${message}\nusage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]`);
+  console.error(`sim: ${message}\n${USAGE}`);
   process.exit(2);
 }
 
@@ -24,15 +26,33 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return value;
 }
 
-const { values } = parseArgs({
-  options: {
-    seeds: { type: "string" },
-    seed: { type: "string" },
-    steps: { type: "string" },
-    trace: { type: "boolean", default: false },
-    verbose: { type: "boolean", default: false },
-  },
-});
+function parseOptions() {
+  try {
+    return parseArgs({
+      options: {
+        seeds: { type: "string" },
+        seed: { type: "string" },
+        steps: { type: "string" },
+        trace: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    }).values;
+  } catch (error) {
+    // node's message names the option ("Unknown option '--sed'"); its stack trace says nothing more.
+    usage((error as Error).message);
+  }
+}
+
+const values = parseOptions();
+if (values.help) {
+  console.log(
+    `${USAGE}\n` +
+      "Runs the deterministic Raft simulator for seeds S..S+N-1 (S defaults to 1, N to 1, K to " +
+      `${DEFAULT_STEPS}); --trace prints every event of each run, --verbose a line and a fault profile per seed.`,
+  );
+  process.exit(0);
+}
 
 const firstSeed = positiveInt("seed", values.seed, 1);
 const seedCount = positiveInt("seeds", values.seeds, 1);

@@ -1,10 +1,10 @@
 // `npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]`: runs the deterministic Raft simulator
 // for seeds S..S+N-1 and prints what each run exercised. A failure prints the seed and the exact replay command;
 // a replay prints the same trace hash (the same run, byte for byte).
-import { parseArgs } from "node:util";
 import { setFlagsFromString } from "node:v8";
 import { describeProfile } from "../src/sim/faults.js";
 import { runSimulation, type SimResult, type SimStats } from "../src/sim/simulation.js";
+import { parseScriptOptions, type ScriptUsage, usageError } from "./script-options.js";
 
 // The simulator allocates many short-lived objects (messages, entries): a larger young generation means fewer
 // scavenges. Allowed to grow at run time; it changes speed only, never a run's outcome.
@@ -12,11 +12,16 @@ setFlagsFromString("--max-semi-space-size=32");
 
 export const DEFAULT_STEPS = 3000;
 
-const USAGE = "usage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]";
+const SCRIPT: ScriptUsage = {
+  name: "sim",
+  usage: "usage: npm run sim -- --seeds N [--seed S] [--steps K] [--trace] [--verbose]",
+  help:
+    `Runs the deterministic Raft simulator for seeds S..S+N-1 (S defaults to 1, N to 1, K to ${DEFAULT_STEPS}); ` +
+    "--trace prints every event of each run, --verbose a line and a fault profile per seed.",
+};
 
 function usage(message: string): never {
-  console.error(`sim: ${message}\n${USAGE}`);
-  process.exit(2);
+  usageError(SCRIPT, message);
 }
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
@@ -26,33 +31,13 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return value;
 }
 
-function parseOptions() {
-  try {
-    return parseArgs({
-      options: {
-        seeds: { type: "string" },
-        seed: { type: "string" },
-        steps: { type: "string" },
-        trace: { type: "boolean", default: false },
-        verbose: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }).values;
-  } catch (error) {
-    // node's message names the option ("Unknown option '--sed'"); its stack trace says nothing more.
-    usage((error as Error).message);
-  }
-}
-
-const values = parseOptions();
-if (values.help) {
-  console.log(
-    `${USAGE}\n` +
-      "Runs the deterministic Raft simulator for seeds S..S+N-1 (S defaults to 1, N to 1, K to " +
-      `${DEFAULT_STEPS}); --trace prints every event of each run, --verbose a line and a fault profile per seed.`,
-  );
-  process.exit(0);
-}
+const values = parseScriptOptions(SCRIPT, {
+  seeds: { type: "string" },
+  seed: { type: "string" },
+  steps: { type: "string" },
+  trace: { type: "boolean", default: false },
+  verbose: { type: "boolean", default: false },
+});
 
 const firstSeed = positiveInt("seed", values.seed, 1);
 const seedCount = positiveInt("seeds", values.seeds, 1);

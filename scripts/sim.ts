@@ -20,14 +20,11 @@ const SCRIPT: ScriptUsage = {
     "--trace prints every event of each run, --verbose a line and a fault profile per seed.",
 };
 
-function usage(message: string): never {
-  usageError(SCRIPT, message);
-}
-
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0) usage(`--${name} must be a non-negative integer, got "${text}"`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    usageError(SCRIPT, `--${name} must be a non-negative integer, got "${text}"`);
   return value;
 }
 
@@ -42,7 +39,7 @@ const values = parseScriptOptions(SCRIPT, {
 const firstSeed = positiveInt("seed", values.seed, 1);
 const seedCount = positiveInt("seeds", values.seeds, 1);
 const steps = positiveInt("steps", values.steps, DEFAULT_STEPS);
-if (seedCount < 1) usage("--seeds must be at least 1");
+if (seedCount < 1) usageError(SCRIPT, "--seeds must be at least 1");
 const perRun = values.verbose || seedCount <= 20;
 
 function line(r: SimResult, cpuSeconds: number): string {

@@ -66,8 +66,8 @@ export interface StartReplicaOptions {
   metrics: MetricsRegistry;
   timing?: Partial<ReplicaTiming>;
   /**
-   * Snapshot the store every this many applied entries (env VIGIE_SNAPSHOT_COUNT). Default: every 10,000
-   * entries, or every <keys / 4> entries once the store holds more than 40,000 keys (see driver.ts).
+   * Snapshot the store every this many applied entries (env VIGIE_SNAPSHOT_COUNT). Default: every 10,000 entries,
+   * or, in a larger store, once the entries since the last snapshot hold as many bytes as it (snapshot-policy.ts).
    */
   snapshotEveryEntries?: number;
   /** Revisions of history kept in memory; older ones are compacted by the leader (default 10,000). */
@@ -222,8 +222,7 @@ export async function startReplica(options: StartReplicaOptions): Promise<Runnin
       logger,
       metrics,
       tickMs: timing.tickMs,
-      snapshotEveryEntries,
-      snapshotScalesWithKeys: configuredSnapshotEntries === 0,
+      snapshotPolicy: { everyEntries: snapshotEveryEntries, scalesWithSize: configuredSnapshotEntries === 0 },
       snapshotKeepEntries,
       hooks: {
         send: (messages) => peerTransport.send(messages),

@@ -17,6 +17,7 @@ import { ServerStoppedError } from "./errors.js";
 import type { NodeMetrics } from "./metrics.js";
 import type { RaftPersistence } from "./persistence.js";
 import { decodeSnapshotData, encodeSnapshotData } from "./snapshot-data.js";
+import { type SnapshotPolicy, snapshotDue } from "./snapshot-policy.js";
 
 /** Observers of what the driver applies (the replica facade resolves requests from these). */
 export interface DriverHooks {
@@ -42,15 +43,8 @@ export interface DriverOptions {
   metrics: NodeMetrics;
   hooks: DriverHooks;
   tickMs: number;
-  /** Take a snapshot of the store every this many applied entries. */
-  snapshotEveryEntries: number;
-  /**
-   * Snapshot no more often than every <keys in the store / 4> entries: a snapshot costs time proportional to the
-   * keys (~1.3 µs per key on the loop alone, 3-4 µs with three members encoding at once on 2 cores), so this bounds
-   * its cost per applied entry (~5-16 µs) while the log kept in memory between snapshots stays a fraction of the
-   * store's own size.
-   */
-  snapshotScalesWithKeys: boolean;
+  /** When to snapshot the store (snapshot-policy.ts). */
+  snapshotPolicy: SnapshotPolicy;
   /** Entries kept in the log behind a snapshot, so a briefly lagging follower needs no snapshot. */
   snapshotKeepEntries: number;
 }
@@ -59,9 +53,6 @@ interface LocalOp {
   run(): void;
   reject(error: Error): void;
 }
-
-/** See `snapshotScalesWithKeys`. */
-const SNAPSHOT_KEYS_PER_ENTRY = 4;
 
 /**
  * Ticks stepped per turn of the loop; ticks that piled up beyond this while the loop waited (a slow fsync, a stalled
@@ -86,6 +77,9 @@ export class RaftDriver {
   private ticker: NodeJS.Timeout | undefined;
   private confState: ConfState;
   private lastSnapshotIndex: number;
+  /** The size of the last snapshot taken or received, and the data bytes of the entries applied since. */
+  private lastSnapshotBytes: number;
+  private bytesAppliedSinceSnapshot = 0;
   /** The snapshot being written while the loop goes on (see startSnapshot), or null. */
   private snapshotWrite: Promise<void> | null = null;
   /** Log compaction that a written snapshot allows; the loop does it before its next batch. */
@@ -101,7 +95,9 @@ export class RaftDriver {
   constructor(private readonly options: DriverOptions) {
     this.raft = options.raft;
     this.confState = options.raft.confState();
-    this.lastSnapshotIndex = options.storage.snapshot().metadata.index;
+    const snapshot = options.storage.snapshot();
+    this.lastSnapshotIndex = snapshot.metadata.index;
+    this.lastSnapshotBytes = snapshot.data.length;
     this.traceReady = options.logger.isLevelEnabled("trace");
     const { hardState } = options.storage.initialState();
     this.durableTerm = hardState.term;
@@ -307,6 +303,7 @@ export class RaftDriver {
     const { kv, members, hooks } = this.options;
     // Entries already folded into a restored snapshot must not be applied twice.
     if (entry.index <= kv.appliedIndex) return;
+    this.bytesAppliedSinceSnapshot += entry.data.length;
     if (entry.type === "confChange") {
       const cc = decodeConfChange(entry.data);
       this.confState = this.raft.applyConfChange(cc);
@@ -331,6 +328,8 @@ export class RaftDriver {
     this.options.members.replaceWith(header.members, header.removed);
     this.confState = snapshot.metadata.confState;
     this.lastSnapshotIndex = snapshot.metadata.index;
+    this.lastSnapshotBytes = snapshot.data.length;
+    this.bytesAppliedSinceSnapshot = 0;
     this.compactionDue = null;
     this.options.metrics.snapshotsRestored.inc();
     this.options.logger.info(
@@ -340,14 +339,15 @@ export class RaftDriver {
     this.options.hooks.onRestored();
   }
 
-  /** Enough entries applied since the last snapshot, all of them on this disk, and no snapshot being written. */
+  /** The policy says so, every applied entry is on this disk, and no snapshot is being written. */
   private snapshotDue(): boolean {
-    const { kv, storage } = this.options;
-    const applied = kv.appliedIndex;
-    const every = this.options.snapshotScalesWithKeys
-      ? Math.max(this.options.snapshotEveryEntries, Math.floor(kv.indexedKeyCount / SNAPSHOT_KEYS_PER_ENTRY))
-      : this.options.snapshotEveryEntries;
-    return this.snapshotWrite === null && applied - this.lastSnapshotIndex >= every && applied <= storage.lastIndex();
+    const applied = this.options.kv.appliedIndex;
+    if (this.snapshotWrite !== null || applied > this.options.storage.lastIndex()) return false;
+    return snapshotDue(this.options.snapshotPolicy, {
+      entries: applied - this.lastSnapshotIndex,
+      entryBytes: this.bytesAppliedSinceSnapshot,
+      snapshotBytes: this.lastSnapshotBytes,
+    });
   }
 
   /**
@@ -370,6 +370,9 @@ export class RaftDriver {
     );
     const snapshot = storage.createSnapshot(applied, this.confState, data);
     const encodedMs = performance.now() - startedMs;
+    // The entries applied from now on are the ones the next snapshot will stand for.
+    this.lastSnapshotBytes = data.length;
+    this.bytesAppliedSinceSnapshot = 0;
     this.snapshotWrite = this.writeSnapshot(snapshot, startedMs, encodedMs)
       .catch((error: unknown) => this.fail(error as Error))
       .finally(() => {

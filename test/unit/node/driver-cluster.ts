@@ -24,6 +24,8 @@ export class SlowOnceStorage implements RaftPersistence {
   snapshotGate: Promise<void> | null = null;
   snapshotsStarted = 0;
   snapshotsSaved = 0;
+  /** The size of the last snapshot handed to saveSnapshot. */
+  lastSnapshotBytes = 0;
   async load(): Promise<RecoveredState> {
     return { snapshot: null, hardState: { term: 0, vote: 0, commit: 0 }, entries: [] };
   }
@@ -33,8 +35,9 @@ export class SlowOnceStorage implements RaftPersistence {
     this.stallNextSaveMs = 0;
     if (stallMs > 0) await new Promise((resolve) => setTimeout(resolve, stallMs));
   }
-  async saveSnapshot(_snapshot: Snapshot): Promise<void> {
+  async saveSnapshot(snapshot: Snapshot): Promise<void> {
     this.snapshotsStarted++;
+    this.lastSnapshotBytes = snapshot.data.length;
     if (this.snapshotGate !== null) await this.snapshotGate;
     this.snapshotsSaved++;
   }
@@ -61,6 +64,8 @@ export interface ClusterWatch {
 export interface SnapshotPolicy {
   everyEntries: number;
   keepEntries: number;
+  /** Also wait for the applied entries to hold as many bytes as the last snapshot (off by default). */
+  scalesWithSize?: boolean;
 }
 
 export function startCluster(
@@ -87,8 +92,7 @@ export function startCluster(
       logger: silentLogger(),
       metrics: registerNodeMetrics(new MetricsRegistry()),
       tickMs: TICK_MS,
-      snapshotEveryEntries: snapshots.everyEntries,
-      snapshotScalesWithKeys: false,
+      snapshotPolicy: { everyEntries: snapshots.everyEntries, scalesWithSize: snapshots.scalesWithSize ?? false },
       snapshotKeepEntries: snapshots.keepEntries,
       hooks: {
         // Delivered on a later turn of the event loop, like a network.

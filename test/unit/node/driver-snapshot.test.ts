@@ -72,6 +72,43 @@ test("entries proposed while a snapshot is being written are committed and appli
   }
 });
 
+test("in a store that scales the interval, the next snapshot waits for entries holding as many bytes as the last", async () => {
+  const applied = new Map<number, number>();
+  const cluster = startCluster(
+    { 1: 10, 2: 100, 3: 100 },
+    { onApplied: (member, index) => applied.set(member, index) },
+    { everyEntries: 20, keepEntries: 2, scalesWithSize: true },
+  );
+  try {
+    const leader = await awaitLeader(cluster);
+    // No snapshot yet (0 bytes): the first one comes after the 20 entries alone.
+    await propose(leader, 20);
+    await until("the first snapshot to be written", () => leader.persistence.snapshotsSaved === 1);
+    const snapshotBytes = leader.persistence.lastSnapshotBytes;
+    const snapshotIndex = leader.storage.snapshot().metadata.index;
+    // The last of the 20 may have been applied after the snapshot was taken: they count for the next one.
+    await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) === leader.storage.lastIndex());
+    const bytesSince = () => leader.storage.lastIndex() - snapshotIndex;
+    assert.ok(snapshotBytes > bytesSince() + 40, `a snapshot larger than 40 one-byte entries (${snapshotBytes} bytes)`);
+
+    // 20 more one-byte entries: enough entries, not enough bytes.
+    await propose(leader, 20);
+    await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + 20);
+    await sleep(50);
+    assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot before the entries hold as many bytes as the last");
+
+    // One byte short of the snapshot's size, then the byte that reaches it.
+    await propose(leader, snapshotBytes - 1 - bytesSince());
+    await until("those entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + snapshotBytes - 1);
+    await sleep(50);
+    assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot one byte short");
+    await propose(leader, 1);
+    await until("the second snapshot to start", () => leader.persistence.snapshotsStarted === 2);
+  } finally {
+    for (const m of cluster.values()) m.driver.stop();
+  }
+});
+
 test("idle() waits for a snapshot being written", async () => {
   const cluster = startCluster({ 1: 10, 2: 100, 3: 100 }, {}, { everyEntries: 20, keepEntries: 1 });
   try {

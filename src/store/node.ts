@@ -67,7 +67,7 @@ export interface StartReplicaOptions {
   timing?: Partial<ReplicaTiming>;
   /**
    * Snapshot the store every this many applied entries (env VIGIE_SNAPSHOT_COUNT). Default: every 10,000 entries,
-   * or, in a larger store, once the entries since the last snapshot hold as many bytes as it (snapshot-policy.ts).
+   * or, in a larger store, once the entries since the last snapshot hold half its size (snapshot-policy.ts).
    */
   snapshotEveryEntries?: number;
   /** Revisions of history kept in memory; older ones are compacted by the leader (default 10,000). */

@@ -72,7 +72,7 @@ test("entries proposed while a snapshot is being written are committed and appli
   }
 });
 
-test("in a store that scales the interval, the next snapshot waits for entries holding as many bytes as the last", async () => {
+test("in a store that scales the interval, the next snapshot waits for entries holding half as many bytes as the last", async () => {
   const applied = new Map<number, number>();
   const cluster = startCluster(
     { 1: 10, 2: 100, 3: 100 },
@@ -89,7 +89,8 @@ test("in a store that scales the interval, the next snapshot waits for entries h
     // The last of the 20 may have been applied after the snapshot was taken: they count for the next one.
     await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) === leader.storage.lastIndex());
     const bytesSince = () => leader.storage.lastIndex() - snapshotIndex;
-    assert.ok(snapshotBytes > bytesSince() + 40, `a snapshot larger than 40 one-byte entries (${snapshotBytes} bytes)`);
+    const bytesDue = Math.ceil(snapshotBytes / 2);
+    assert.ok(bytesDue > bytesSince() + 40, `a snapshot larger than 80 one-byte entries (${snapshotBytes} bytes)`);
 
     // 20 more one-byte entries: enough entries, not enough bytes.
     await propose(leader, 20);
@@ -97,9 +98,9 @@ test("in a store that scales the interval, the next snapshot waits for entries h
     await sleep(50);
     assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot before the entries hold as many bytes as the last");
 
-    // One byte short of the snapshot's size, then the byte that reaches it.
-    await propose(leader, snapshotBytes - 1 - bytesSince());
-    await until("those entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + snapshotBytes - 1);
+    // One byte short of half the snapshot's size, then the byte that reaches it.
+    await propose(leader, bytesDue - 1 - bytesSince());
+    await until("those entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + bytesDue - 1);
     await sleep(50);
     assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot one byte short");
     await propose(leader, 1);

@@ -1,5 +1,5 @@
-// When a member snapshots its store: after a number of entries, and in a larger store once those entries hold as
-// many bytes as the last snapshot.
+// When a member snapshots its store: after a number of entries, and in a larger store once those entries hold half
+// as many bytes as the last snapshot.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { snapshotDue } from "../../../src/store/node/snapshot-policy.js";
@@ -17,12 +17,12 @@ test("a small store (or none yet) snapshots every configured number of entries",
   assert.ok(snapshotDue(scaled, { entries: 10_000, entryBytes: 1_300_000, snapshotBytes: 125_000 }));
 });
 
-test("a large store waits until the entries since its last snapshot hold as many bytes as it", () => {
+test("a large store waits until the entries since its last snapshot hold half as many bytes as it", () => {
   // 120,000 keys: a 15 MB snapshot, and puts of ~150 bytes.
   const snapshotBytes = 15_000_000;
   assert.not.ok(snapshotDue(scaled, { entries: 30_000, entryBytes: 4_500_000, snapshotBytes }));
-  assert.not.ok(snapshotDue(scaled, { entries: 99_999, entryBytes: snapshotBytes - 1, snapshotBytes }));
-  assert.ok(snapshotDue(scaled, { entries: 100_000, entryBytes: snapshotBytes, snapshotBytes }));
+  assert.not.ok(snapshotDue(scaled, { entries: 49_999, entryBytes: snapshotBytes / 2 - 1, snapshotBytes }));
+  assert.ok(snapshotDue(scaled, { entries: 50_000, entryBytes: snapshotBytes / 2, snapshotBytes }));
 });
 
 test("a configured interval does not scale", () => {

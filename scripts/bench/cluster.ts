@@ -328,10 +328,10 @@ const throughputPhase: Phase = async (target, options, results) => {
  * runs); interleaved, both see the same drift. (The ratio still varied: 0.83-1.33x over 6 runs, README "Write
  * latency".) Alternating itself costs little: in a probe, vigie's rounds cost its members 2.14 ms of CPU after a
  * block of etcd's and 2.25 ms after a pause as long, with the same p50 and p99. What did weigh on vigie's timed
- * rounds is the snapshot each member takes among them (~30,000 entries after the load: a quarter of the ~120,000
- * keys; the row "snapshots during the timed watch rounds" counts them): its members' CPU per round read 2.9-4.4 ms
- * with it, 1.51 ms in a run with snapshots every 100,000 entries (none among the rounds), and 2.18 ms once the
- * encoding took a third of the time.
+ * rounds was a snapshot in every member among them (the row "snapshots during the timed watch rounds" counts them):
+ * its members' CPU per round read 2.9-4.4 ms with it, 1.51 ms in a run without. Since a large store snapshots by
+ * the size of its log (src/store/node/snapshot-policy.ts), the members take theirs at entry 10,000, during the
+ * throughput phase, and the next one ~50,000 entries later, after this phase.
  */
 const watchPhase: JointPhase = {
   async joint(targets, options) {

@@ -64,7 +64,7 @@ export interface ClusterWatch {
 export interface SnapshotPolicy {
   everyEntries: number;
   keepEntries: number;
-  /** Also wait for the applied entries to hold as many bytes as the last snapshot (off by default). */
+  /** Also wait for the applied entries to hold half as many bytes as the last snapshot (off by default). */
   scalesWithSize?: boolean;
 }
 

@@ -90,13 +90,13 @@ test("in a store that scales the interval, the next snapshot waits for entries h
     await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) === leader.storage.lastIndex());
     const bytesSince = () => leader.storage.lastIndex() - snapshotIndex;
     const bytesDue = Math.ceil(snapshotBytes / 2);
-    assert.ok(bytesDue > bytesSince() + 40, `a snapshot larger than 80 one-byte entries (${snapshotBytes} bytes)`);
+    assert.ok(bytesDue > bytesSince() + 40, `half the snapshot (${snapshotBytes} bytes) beyond 40 more entries`);
 
     // 20 more one-byte entries: enough entries, not enough bytes.
     await propose(leader, 20);
     await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + 20);
     await sleep(50);
-    assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot before the entries hold as many bytes as the last");
+    assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot before the entries hold half as many bytes as the last");
 
     // One byte short of half the snapshot's size, then the byte that reaches it.
     await propose(leader, bytesDue - 1 - bytesSince());

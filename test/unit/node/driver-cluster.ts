@@ -60,8 +60,8 @@ export interface ClusterWatch {
   drop?: (message: Message) => boolean;
 }
 
-/** Snapshot policy of every member (by default, never within a test). */
-export interface SnapshotPolicy {
+/** When every member snapshots (by default, never within a test). */
+export interface ClusterSnapshotOptions {
   everyEntries: number;
   keepEntries: number;
   /** Also wait for the applied entries to hold half as many bytes as the last snapshot (off by default). */
@@ -71,7 +71,7 @@ export interface SnapshotPolicy {
 export function startCluster(
   electionTicks: Record<number, number>,
   watch: ClusterWatch = {},
-  snapshots: SnapshotPolicy = { everyEntries: 1_000_000, keepEntries: 100 },
+  snapshots: ClusterSnapshotOptions = { everyEntries: 1_000_000, keepEntries: 100 },
 ): Map<number, Member> {
   const ids = Object.keys(electionTicks).map(Number);
   const members = new Map<number, Member>();

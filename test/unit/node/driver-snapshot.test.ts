@@ -96,7 +96,11 @@ test("in a store that scales the interval, the next snapshot waits for entries h
     await propose(leader, 20);
     await until("the 20 entries to be applied", () => (applied.get(1) ?? 0) >= snapshotIndex + 20);
     await sleep(50);
-    assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot before the entries hold half as many bytes as the last");
+    assert.is(
+      leader.persistence.snapshotsStarted,
+      1,
+      "no snapshot before the entries hold half as many bytes as the last",
+    );
 
     // One byte short of half the snapshot's size, then the byte that reaches it.
     await propose(leader, bytesDue - 1 - bytesSince());
@@ -105,6 +109,41 @@ test("in a store that scales the interval, the next snapshot waits for entries h
     assert.is(leader.persistence.snapshotsStarted, 1, "no snapshot one byte short");
     await propose(leader, 1);
     await until("the second snapshot to start", () => leader.persistence.snapshotsStarted === 2);
+  } finally {
+    for (const m of cluster.values()) m.driver.stop();
+  }
+});
+
+test("a member that restored the leader's snapshot waits for entries holding half its size before its own", async () => {
+  const applied = new Map<number, number>();
+  let partitioned = true;
+  const cluster = startCluster(
+    { 1: 10, 2: 100, 3: 100 },
+    {
+      drop: (m) => partitioned && (m.to === 3 || m.from === 3),
+      onApplied: (member, index) => applied.set(member, index),
+    },
+    { everyEntries: 20, keepEntries: 2, scalesWithSize: true },
+  );
+  try {
+    const leader = await awaitLeader(cluster);
+    const lagging = cluster.get(3)!;
+    // Cut off from the start, member 3 falls behind the leader's first snapshot and the compaction after it.
+    await propose(leader, 20);
+    await until("the leader's snapshot to be written", () => leader.persistence.snapshotsSaved === 1);
+    await propose(leader, 1);
+    await until("the leader to compact its log", () => leader.storage.firstIndex() > 1);
+    partitioned = false;
+    await until("member 3 to restore the leader's snapshot", () => lagging.persistence.snapshotsSaved === 1);
+    const restoredIndex = lagging.storage.snapshot().metadata.index;
+    const bytesDue = Math.ceil(lagging.persistence.lastSnapshotBytes / 2);
+    assert.ok(bytesDue > leader.storage.lastIndex() - restoredIndex + 40, "half the snapshot beyond 40 more entries");
+
+    // 20 one-byte entries: enough entries since the restored snapshot, not enough bytes for member 3's own.
+    await propose(leader, 20);
+    await until("member 3 to apply them", () => (applied.get(3) ?? 0) >= restoredIndex + 20);
+    await sleep(50);
+    assert.is(lagging.persistence.snapshotsStarted, 1, "member 3 took a snapshot of its own too soon");
   } finally {
     for (const m of cluster.values()) m.driver.stop();
   }

@@ -2,7 +2,7 @@
 // as many bytes as the last snapshot.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { snapshotDue } from "../../../src/store/node/snapshot-policy.js";
+import { MAX_ENTRIES_BETWEEN_SNAPSHOTS, snapshotDue } from "../../../src/store/node/snapshot-policy.js";
 
 const scaled = { everyEntries: 10_000, scalesWithSize: true };
 const fixed = { everyEntries: 10_000, scalesWithSize: false };
@@ -23,6 +23,12 @@ test("a large store waits until the entries since its last snapshot hold half as
   assert.not.ok(snapshotDue(scaled, { entries: 30_000, entryBytes: 4_500_000, snapshotBytes }));
   assert.not.ok(snapshotDue(scaled, { entries: 49_999, entryBytes: snapshotBytes / 2 - 1, snapshotBytes }));
   assert.ok(snapshotDue(scaled, { entries: 50_000, entryBytes: snapshotBytes / 2, snapshotBytes }));
+});
+
+test("a log of small entries is capped by count: etcd's default interval", () => {
+  const since = { entryBytes: 3_000_000, snapshotBytes: 15_000_000 };
+  assert.not.ok(snapshotDue(scaled, { ...since, entries: MAX_ENTRIES_BETWEEN_SNAPSHOTS - 1 }));
+  assert.ok(snapshotDue(scaled, { ...since, entries: MAX_ENTRIES_BETWEEN_SNAPSHOTS }));
 });
 
 test("a configured interval does not scale", () => {

@@ -444,28 +444,44 @@ export class Membership {
    */
   async handOffLeadership(waitMaxMs: number): Promise<void> {
     if (!this.options.isLeader() || !this.options.active()) return;
-    const { memberId } = this.options;
+    const { memberId, logger } = this.options;
     const st = this.options.raft.status();
+    if (st.voters.length <= 1) return;
+    // Up by the sampled activity, not the core's flag alone: the core clears that flag at every check-quorum round
+    // and sets it again on each peer's next answer, so a shutdown landing in between saw no live voter at all and
+    // left the cluster to an election timeout.
+    this.sampleActivity();
+    const nowMs = Date.now();
+    // The longest log first; among equal logs, the voter heard from last (one that just died still counts as up).
     let best: NodeId = 0;
     let bestMatch = -1;
+    let bestHeardMs = 0;
     for (const id of st.voters) {
       const progress = st.progress.get(id);
-      if (id !== memberId && progress?.recentActive && progress.match > bestMatch) {
+      const heardMs = this.lastActiveMs.get(id) ?? 0;
+      if (id === memberId || progress === undefined || nowMs - heardMs > ACTIVE_WINDOW_MS) continue;
+      if (progress.match > bestMatch || (progress.match === bestMatch && heardMs > bestHeardMs)) {
         best = id;
         bestMatch = progress.match;
+        bestHeardMs = heardMs;
       }
     }
-    if (best === 0) return;
-    this.options.logger.info({ to: best.toString(16) }, "shutting down: handing leadership over");
+    if (best === 0) {
+      logger.warn("shutting down as leader with no other voter up: the cluster elects one after a timeout");
+      return;
+    }
+    logger.info({ to: best.toString(16) }, "shutting down: handing leadership over");
     try {
       await this.options.run((raft) => raft.transferLeadership(best));
-    } catch {
+    } catch (error) {
+      logger.warn({ to: best.toString(16), err: (error as Error).message }, "handing leadership over failed");
       return;
     }
     const deadlineMs = Date.now() + waitMaxMs;
     // Done once this replica follows the new leader (the transferee's first append reaches it).
     const following = () => this.options.leader() !== 0 && this.options.leader() !== memberId;
     while (!following() && Date.now() < deadlineMs) await sleep(5);
+    if (!following()) logger.warn({ to: best.toString(16), waitMaxMs }, "handing leadership over did not finish");
   }
 
   rejectAll(error: Error): void {

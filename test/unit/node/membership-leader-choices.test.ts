@@ -1,8 +1,11 @@
-// Automatic promotion's decision on the leader, with its commit slowed down: the promotion timer fires again while
-// the first promotion is still uncommitted and the learner it chose has just gone quiet. The leader must not pick a
-// second learner (that made one voter more than --voters once both committed), and must never promote a learner
-// that is not caught up. The core is a small scripted stand-in (one pending conf change at a time, applied 300 ms
-// after it is proposed); the member table and Membership are the real ones.
+// The leader's choices of a member, with the real member table and Membership around a small scripted stand-in for
+// the core:
+// - Automatic promotion, with its commit slowed down (one pending conf change at a time, applied 300 ms after it is
+//   proposed): the promotion timer fires again while the first promotion is still uncommitted and the learner it
+//   chose has just gone quiet. The leader must not pick a second learner (that made one voter more than --voters
+//   once both committed), and must never promote a learner that is not caught up.
+// - The voter a leader that shuts down hands leadership to: one that is up, even just after a check-quorum round
+//   cleared the core's flags; the longest log first.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { silentLogger } from "../../../src/log.js";
@@ -30,6 +33,8 @@ function setUp(options: { voters: number[]; learners: number[]; wantedVoters: nu
   const active = new Set([...options.voters, ...options.learners]);
   const match = new Map([...options.voters, ...options.learners].map((id) => [id, LAST_INDEX]));
   const proposed: ConfChange[] = [];
+  const transfers: number[] = [];
+  let leader = LEADER;
   let pending: ConfChange | null = null;
   let membership: Membership | undefined;
   const core = {
@@ -58,6 +63,12 @@ function setUp(options: { voters: number[]; learners: number[]; wantedVoters: nu
         membership?.onConfChange(cc);
       }, COMMIT_DELAY_MS);
     },
+    transferLeadership(to: number) {
+      transfers.push(to);
+      setTimeout(() => {
+        leader = to; // the transferee's first append reaches the old leader
+      }, 10);
+    },
   };
   const transport = { handle() {}, setPeer() {}, removePeer() {} } as unknown as PeerTransport;
   membership = new Membership({
@@ -74,11 +85,11 @@ function setUp(options: { voters: number[]; learners: number[]; wantedVoters: nu
     run: async (op) => op(core as unknown as RaftNode),
     proposeAttributes: async () => undefined,
     isLeader: () => true,
-    leader: () => LEADER,
+    leader: () => leader,
     active: () => true,
     onRemoved: () => {},
   });
-  return { membership, table, active, match, proposed };
+  return { membership, table, active, match, proposed, transfers };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -142,6 +153,31 @@ test("an explicit promotion needs the learner caught up, not a fresh answer (the
   match.set(5, 10);
   const refused = await membership.promote(5).catch((error: unknown) => (error as { code?: string }).code);
   assert.is(refused, "VIGIE_ERR_LEARNER_NOT_READY");
+});
+
+test("a leader shutting down just after a check-quorum round still hands over, to the longest log", async () => {
+  const { membership, active, match, transfers } = setUp({ voters: [1, 2, 3], learners: [], wantedVoters: 3 });
+  membership.sampleActivity(); // the 100 ms sampling timer: both voters answered
+  match.set(3, LAST_INDEX + 5);
+  active.clear(); // the core's round cleared every flag; no heartbeat answer yet
+  await membership.handOffLeadership(1000);
+  assert.equal(transfers, [3]);
+});
+
+test("among voters with equal logs, the one heard from last takes over", async () => {
+  const { membership, active, transfers } = setUp({ voters: [1, 2, 3], learners: [], wantedVoters: 3 });
+  membership.sampleActivity();
+  await sleep(50);
+  active.delete(2); // voter 2 went quiet after the last sample; voter 3 answered since
+  await membership.handOffLeadership(1000);
+  assert.equal(transfers, [3]);
+});
+
+test("with no other voter heard from lately, a leader shuts down without a transfer", async () => {
+  const { membership, active, transfers } = setUp({ voters: [1, 2, 3], learners: [], wantedVoters: 3 });
+  active.clear();
+  await membership.handOffLeadership(1000);
+  assert.equal(transfers, []);
 });
 
 test.run();

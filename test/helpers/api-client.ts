@@ -103,9 +103,17 @@ export class StreamSession {
   /** The next raw line, or undefined once the stream ended. */
   async nextLine(timeoutMs = 5_000): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
+    let lastLook = false;
     while (this.lines.length === 0 && !this.ended) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no stream message within ${timeoutMs} ms`);
+      if (left <= 0) {
+        if (lastLook) throw new Error(`no stream message within ${timeoutMs} ms`);
+        // After a stall of this process, the expired timer runs before the socket's pending data is read: let the
+        // loop's poll phase read it once before calling the stream quiet.
+        lastLook = true;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiter = () => {

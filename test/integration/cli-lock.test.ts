@@ -146,9 +146,9 @@ test("on a vigie agent: exclusion, the command's environment and status, signals
     assert.is(next.stdout(), "got it\n");
 
     // SIGTERM is passed on to the command, which dies of it; the lock is released.
-    const sleeper = vigie(agent.url, ["lock", "jobs", "--", "sleep", "30"]);
-    await waitFor("the sleeper holds the lock", async () => (await keysUnder(agent.url, "jobs/")).length === 1);
-    await new Promise((r) => setTimeout(r, 200));
+    // The command says it started (the lock is held by then), then becomes the sleep the signal reaches.
+    const sleeper = vigie(agent.url, ["lock", "jobs", "--", "sh", "-c", "echo started; exec sleep 30"]);
+    await waitFor("the sleeper holds the lock", async () => sleeper.stdout() === "started\n");
     sleeper.child.kill("SIGTERM");
     assert.equal(await ended(sleeper, "the sleeper"), [143, null]);
     assert.equal(await keysUnder(agent.url, "jobs/"), []);
@@ -184,7 +184,8 @@ test("on a vigie agent: exclusion, the command's environment and status, signals
     silent.freeze();
     await silent.open();
     const early = vigie(`http://127.0.0.1:${silent.port}`, ["lock", "jobs", "--", "sh", "-c", "echo ran"]);
-    await new Promise((r) => setTimeout(r, 500));
+    // Its signal handlers are in place before it first connects (a signal before that would just kill node).
+    await waitFor("the lock asked the frozen store for its lease", async () => silent.accepted > 0);
     early.child.kill("SIGTERM");
     assert.equal(await ended(early, "the lock interrupted before its lease"), [1, null]);
     assert.is(early.stdout(), "");

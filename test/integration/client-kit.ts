@@ -130,7 +130,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Waits until the watcher's mirror holds `more` keys beyond what it held when called. */
-export async function waitForProgress(watcher: Watcher, more: number, what: string, timeoutMs = 8000): Promise<void> {
+export async function waitForProgress(watcher: Watcher, more: number, what: string, timeoutMs = 20_000): Promise<void> {
   const target = watcher.seen() + more;
   await waitFor(`${more} more events ${what} (at ${watcher.seen()})`, async () => watcher.seen() >= target, timeoutMs);
 }

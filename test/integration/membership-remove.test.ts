@@ -185,8 +185,9 @@ test("removing a live voter while another is down is refused as etcd does ('unhe
       const deadId = await memberIdOf(dead);
       const liveId = await memberIdOf(live);
       await dead.kill("SIGKILL");
-      // More than an election timeout: the leader has noticed the silence.
-      await new Promise((r) => setTimeout(r, 2000));
+      // Until the leader counts it down: its flag stays set until the next check-quorum round (an election timeout,
+      // 500 ms by default), the 100 ms samples carry it on, and a voter heard from in the last 1.5 s counts as up.
+      await new Promise((r) => setTimeout(r, 500 + 100 + 1500 + 900));
       // Out, the live one would leave 2 voters, one of them down: no quorum, the cluster stuck until the dead returns.
       const refused = await api(live.clientUrl, "/v3/cluster/member/remove", { ID: liveId });
       assert.is(refused.status, 503, JSON.stringify(refused.body));

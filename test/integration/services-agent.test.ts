@@ -63,9 +63,10 @@ agent("kill -9: the entry stays until its lease expires, then goes", async (cont
     (await context.client!.get("/services/api/api-kill")) !== undefined,
     "nobody revoked it: still there right after the kill",
   );
+  // A lease that is gone answers -1; the whole seconds left may read 0 when the agent's last renewal was late.
   const remaining = await context.client!.leaseTimeToLive(kv!.lease);
   assert.ok(
-    remaining.ttlSeconds > 0 && remaining.ttlSeconds <= 3,
+    remaining.ttlSeconds >= 0 && remaining.ttlSeconds <= 3,
     `expires within its ttl (${remaining.ttlSeconds} s)`,
   );
   await waitFor(

@@ -2,7 +2,7 @@
 // nor undici's index: they would cost memory for the agent's whole life. With a config file the sidecar runs (the file may gain
 // templates later), which is also the control that the module check below can see the template engine at all.
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,7 +58,12 @@ async function runAgent(dir: string, args: string[]): Promise<{ modules: string[
     // /health answers before the sidecar has started: wait for the end of start-up, then for the preload's next
     // list (written every 50 ms).
     await waitFor("the agent's start-up", async () => `${stdout}${stderr}`.includes('"msg":"agent running"'), 15_000);
-    await new Promise((r) => setTimeout(r, 200));
+    const runningSeenMs = Date.now();
+    await waitFor(
+      "a module list written after start-up",
+      async () => (await stat(modulesFile)).mtimeMs > runningSeenMs,
+      15_000,
+    );
     const modules = (await readFile(modulesFile, "utf8")).split("\n");
     child.kill("SIGTERM");
     assert.is(await exited, 0, stderr + stdout);

@@ -353,11 +353,15 @@ test("send writes to the peer's socket before returning: a loop blocked right af
     const seen = chunks().length;
     const sentAt = Date.now();
     a.transport.send([message(1, 2, 1)]);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400); // the loop is blocked, as by an fsync
+    const blockMs = 2000; // long enough that a loaded machine's scheduling delays stay well inside it
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, blockMs); // the loop is blocked, as by an fsync
     await waitFor("the second batch", async () => chunks().length > seen);
     const arrivedAfterMs = chunks()[seen]! - sentAt;
-    // Written before the block: it arrives while the loop is still blocked (a deferred write comes after 400 ms).
-    assert.ok(arrivedAfterMs < 400, `the batch reached the peer ${arrivedAfterMs} ms after send, not while blocked`);
+    // Written before the block: it arrives while the loop is still blocked (a deferred write comes after it).
+    assert.ok(
+      arrivedAfterMs < blockMs,
+      `the batch reached the peer ${arrivedAfterMs} ms after send, not while blocked`,
+    );
   } finally {
     recorder.kill();
     await a.transport.close();

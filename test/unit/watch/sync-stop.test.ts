@@ -48,7 +48,7 @@ await client.close();
       output += chunk.toString();
     });
     const exited = await new Promise<boolean>((resolveExit) => {
-      const timer = setTimeout(() => resolveExit(false), 8_000);
+      const timer = setTimeout(() => resolveExit(false), 30_000);
       child.once("exit", () => {
         clearTimeout(timer);
         resolveExit(true);

@@ -384,13 +384,22 @@ export class Membership {
     } else {
       return false;
     }
-    // Sampled now too: a leader elected less than a sampling period ago has no samples yet (the core marks every
-    // peer active when it takes over).
+    const heard = this.heardLately();
+    const isUp = (id: NodeId) => id === this.options.memberId || heard.has(id);
+    return after.filter(isUp).length < Math.floor(after.length / 2) + 1;
+  }
+
+  /**
+   * Leader only: the members it heard from within ACTIVE_WINDOW_MS, with when. Sampled now too: a leader elected
+   * less than a sampling period ago has no samples yet (the core marks every peer active when it takes over), and
+   * just after a check-quorum round the core's flags say nothing yet.
+   */
+  private heardLately(): Map<NodeId, number> {
     this.sampleActivity();
     const nowMs = Date.now();
-    const isUp = (id: NodeId) =>
-      id === this.options.memberId || nowMs - (this.lastActiveMs.get(id) ?? 0) <= ACTIVE_WINDOW_MS;
-    return after.filter(isUp).length < Math.floor(after.length / 2) + 1;
+    const heard = new Map<NodeId, number>();
+    for (const [id, atMs] of this.lastActiveMs) if (nowMs - atMs <= ACTIVE_WINDOW_MS) heard.set(id, atMs);
+    return heard;
   }
 
   /**
@@ -450,16 +459,15 @@ export class Membership {
     // Up by the sampled activity, not the core's flag alone: the core clears that flag at every check-quorum round
     // and sets it again on each peer's next answer, so a shutdown landing in between saw no live voter at all and
     // left the cluster to an election timeout.
-    this.sampleActivity();
-    const nowMs = Date.now();
+    const heard = this.heardLately();
     // The longest log first; among equal logs, the voter heard from last (one that just died still counts as up).
     let best: NodeId = 0;
     let bestMatch = -1;
     let bestHeardMs = 0;
     for (const id of st.voters) {
       const progress = st.progress.get(id);
-      const heardMs = this.lastActiveMs.get(id) ?? 0;
-      if (id === memberId || progress === undefined || nowMs - heardMs > ACTIVE_WINDOW_MS) continue;
+      const heardMs = heard.get(id);
+      if (id === memberId || progress === undefined || heardMs === undefined) continue;
       if (progress.match > bestMatch || (progress.match === bestMatch && heardMs > bestHeardMs)) {
         best = id;
         bestMatch = progress.match;
